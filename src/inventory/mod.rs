@@ -1,0 +1,143 @@
+//! The inventory: `hosts.toml` found, parsed, checked and resolved into plain data.
+//! Nothing downstream sees the raw file; every default is applied here, once.
+
+mod error;
+pub mod names;
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::{InventoryError, Located, Problem};
+
+/// The file name looked for when no path is given.
+pub const FILE_NAME: &str = "hosts.toml";
+/// The environment variable that names the inventory.
+pub const ENV_VAR: &str = "FLEET_INVENTORY";
+
+/// A checked inventory. Hosts and caches keep the order they are written in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    /// The `hosts.toml` this came from.
+    pub source: PathBuf,
+    /// Flake reference with `nixosConfigurations`; a relative path is already resolved.
+    pub flake: String,
+    pub max_parallel: usize,
+    /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
+    pub ssh_config: Option<PathBuf>,
+    /// Cache tiers, in the order users want them tried.
+    pub caches: Vec<Cache>,
+    pub hosts: Vec<Host>,
+}
+
+/// One binary cache tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    pub name: String,
+    pub url: String,
+    pub public_key: Option<String>,
+    /// The inventory host that serves this cache (like p620's nix-serve), if any.
+    pub host: Option<String>,
+}
+
+/// One machine of the fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    pub name: String,
+    /// Tried in order: LAN first, then Tailscale.
+    pub addresses: Vec<String>,
+    /// SSH user; `None` leaves it to the ssh config.
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// May build for other hosts.
+    pub builder: bool,
+    /// Default builder for this host's system.
+    pub via: Option<String>,
+    /// `nixosConfigurations.<attribute>`.
+    pub attribute: String,
+    pub tags: Vec<String>,
+    /// This is the machine fleet runs on: no SSH to it.
+    pub local: bool,
+    /// Whether activation goes through `sudo`.
+    pub sudo: bool,
+    /// Names of the cache tiers this host uses, in order.
+    pub caches: Vec<String>,
+}
+
+impl Inventory {
+    /// Reads and checks the inventory at `path`.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Inventory::parse(&text, path)
+    }
+
+    /// Checks `text` as if read from `path` (which resolves relative paths and names the file
+    /// in errors). Pure: touches no file.
+    pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+        validate::parse(text, path)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn cache(&self, name: &str) -> Option<&Cache> {
+        self.caches.iter().find(|c| c.name == name)
+    }
+
+    /// The cache that `host` serves (a builder's nix-serve), if the inventory has one.
+    pub fn cache_served_by(&self, host: &str) -> Option<&Cache> {
+        self.caches
+            .iter()
+            .find(|c| c.host.as_deref() == Some(host))
+    }
+
+    /// Every tag, once, in the order first seen.
+    pub fn tags(&self) -> Vec<&str> {
+        let mut tags: Vec<&str> = Vec::new();
+        for t in self.hosts.iter().flat_map(|h| &h.tags) {
+            if !tags.contains(&t.as_str()) {
+                tags.push(t);
+            }
+        }
+        tags
+    }
+}
+
+impl Host {
+    /// How `fleet hosts` describes this host.
+    pub fn role(&self) -> &'static str {
+        match (self.builder, self.local) {
+            (true, true) => "builder, local",
+            (true, false) => "builder",
+            (false, true) => "local",
+            (false, false) => "target",
+        }
+    }
+}
+
+/// Where the inventory is: `explicit` (from `--inventory`), else `$FLEET_INVENTORY`, else
+/// `hosts.toml` in `cwd` or the nearest parent directory that has one.
+pub fn discover(
+    explicit: Option<&Path>,
+    env: Option<&Path>,
+    cwd: &Path,
+) -> Result<PathBuf, InventoryError> {
+    if let Some(p) = explicit.or(env) {
+        return Ok(cwd.join(p));
+    }
+    cwd.ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| InventoryError::NotFound {
+            start: cwd.to_path_buf(),
+        })
+}
+
+#[cfg(test)]
+mod tests;

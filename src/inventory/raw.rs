@@ -1,0 +1,55 @@
+//! The shape of `hosts.toml` exactly as written, before any checking.
+//! Values that later checks refer to keep their byte spans, so errors can point at the line.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file. Unknown keys are refused at every level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    #[serde(default)]
+    pub fleet: RawFleet,
+    #[serde(default)]
+    pub caches: IndexMap<Spanned<String>, RawCache>,
+    #[serde(default)]
+    pub hosts: IndexMap<Spanned<String>, RawHost>,
+}
+
+/// `[fleet]`: settings for the whole inventory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub flake: Option<Spanned<String>>,
+    pub max_parallel: Option<Spanned<i64>>,
+    pub ssh_config: Option<Spanned<String>>,
+}
+
+/// `[caches.NAME]`: one binary cache tier.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub url: Spanned<String>,
+    pub public_key: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+}
+
+/// `[hosts.NAME]`: one machine.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub addresses: Option<Vec<Spanned<String>>>,
+    pub user: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub builder: bool,
+    pub via: Option<Spanned<String>>,
+    pub attribute: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub local: bool,
+    pub sudo: Option<bool>,
+    pub caches: Option<Vec<Spanned<String>>>,
+}

@@ -1,0 +1,360 @@
+//! From the raw file to an `Inventory`: every rule of the contract, every problem collected,
+//! so one run shows the user everything to fix.
+
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use toml::Spanned;
+
+use super::error::{key_at, InventoryError, Problem};
+use super::names::{self, is_identifier};
+use super::raw::{RawCache, RawHost, RawInventory};
+use super::{Cache, Host, Inventory};
+
+const DEFAULT_MAX_PARALLEL: usize = 4;
+
+pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
+    let raw: RawInventory = toml::from_str(text)
+        .map_err(|e| InventoryError::invalid(path.to_path_buf(), text, vec![serde_problem(text, &e)]))?;
+    let mut problems = Vec::new();
+    let inventory = resolve(raw, path, &mut problems);
+    if problems.is_empty() {
+        Ok(inventory)
+    } else {
+        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+        Err(InventoryError::invalid(path.to_path_buf(), text, problems))
+    }
+}
+
+/// A syntax or type error from the TOML reader, with the key it is about and a fix.
+fn serde_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let span = e.span().unwrap_or(0..0);
+    let message = e.message().trim().to_string();
+    let key = key_at(text, span.start);
+    let mut problem = Problem::new(span, key, message.clone());
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        // serde says: unknown field `x`, expected one of `a`, `b`
+        let words: Vec<&str> = rest.split('`').step_by(2).collect();
+        let (unknown, expected) = (words.first().copied().unwrap_or(""), &words[1.min(words.len())..]);
+        problem = match names::closest(unknown, expected.iter().copied()) {
+            Some(s) => problem.help(format!("did you mean `{s}`?")),
+            None => problem.help("remove the key, or see the README for the keys fleet knows"),
+        };
+    } else if message.starts_with("invalid type") {
+        problem = problem.help("fix the value's type (strings are quoted, lists are [\"a\", \"b\"], booleans are true/false)");
+    } else if message.starts_with("missing field") {
+        problem = problem.help("add the key to that table");
+    } else {
+        problem = problem.help("this is not valid TOML; see https://toml.io for the syntax");
+    }
+    problem
+}
+
+fn span<T>(s: &Spanned<T>) -> Range<usize> {
+    s.span()
+}
+
+fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inventory {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let host_names: Vec<&str> = raw.hosts.keys().map(|k| k.get_ref().as_str()).collect();
+    let cache_names: Vec<&str> = raw.caches.keys().map(|k| k.get_ref().as_str()).collect();
+
+    let flake = match &raw.fleet.flake {
+        None => normalize(base).display().to_string(),
+        Some(f) => match names::flake_problem(f.get_ref()) {
+            Some(why) => {
+                problems.push(Problem::new(span(f), "fleet.flake", why));
+                String::new()
+            }
+            None => resolve_flake(f.get_ref(), base),
+        },
+    };
+
+    let max_parallel = match &raw.fleet.max_parallel {
+        None => DEFAULT_MAX_PARALLEL,
+        Some(n) if (1..=256).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            problems.push(
+                Problem::new(span(n), "fleet.max_parallel", "max_parallel must be between 1 and 256")
+                    .help("4 suits a household fleet; 1 deploys one host at a time"),
+            );
+            DEFAULT_MAX_PARALLEL
+        }
+    };
+
+    let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
+        let value = p.get_ref();
+        if value.is_empty() || value.chars().any(|c| c.is_control()) {
+            problems.push(Problem::new(span(p), "fleet.ssh_config", "ssh_config must be a file path"));
+            None
+        } else {
+            Some(normalize(&base.join(value)))
+        }
+    });
+
+    let caches = raw
+        .caches
+        .iter()
+        .map(|(name, cache)| resolve_cache(name, cache, &host_names, problems))
+        .collect();
+
+    let hosts: Vec<Host> = raw
+        .hosts
+        .iter()
+        .map(|(name, host)| resolve_host(name, host, &raw, &host_names, &cache_names, problems))
+        .collect();
+
+    if hosts.iter().filter(|h| h.local).count() > 1 {
+        let mut locals = raw.hosts.iter().filter(|(_, h)| h.local).map(|(n, _)| n);
+        if let (Some(_), Some(second)) = (locals.next(), locals.next()) {
+            problems.push(
+                Problem::new(span(second), format!("hosts.{}.local", second.get_ref()), "more than one host says `local = true`")
+                    .help("only the machine fleet runs on is local; remove `local` from the others"),
+            );
+        }
+    }
+
+    Inventory {
+        source: path.to_path_buf(),
+        flake,
+        max_parallel,
+        ssh_config,
+        caches,
+        hosts,
+    }
+}
+
+fn resolve_cache(
+    name: &Spanned<String>,
+    cache: &RawCache,
+    host_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Cache {
+    let n = name.get_ref();
+    if !is_identifier(n) {
+        problems.push(name_problem(name, &format!("caches.{n}"), "cache"));
+    }
+    if let Some(why) = names::cache_url_problem(cache.url.get_ref()) {
+        problems.push(Problem::new(span(&cache.url), format!("caches.{n}.url"), why));
+    }
+    if let Some(key) = &cache.public_key {
+        if let Some(why) = names::public_key_problem(key.get_ref()) {
+            problems.push(Problem::new(span(key), format!("caches.{n}.public_key"), why));
+        }
+    }
+    let host = match &cache.host {
+        Some(h) if !host_names.contains(&h.get_ref().as_str()) => {
+            problems.push(unknown_host(h, &format!("caches.{n}.host"), host_names));
+            None
+        }
+        Some(h) => Some(h.get_ref().clone()),
+        // A cache named like a host is that host's cache, as in `[caches.p620]`.
+        None => host_names.contains(&n.as_str()).then(|| n.clone()),
+    };
+    Cache {
+        name: n.clone(),
+        url: cache.url.get_ref().clone(),
+        public_key: cache.public_key.as_ref().map(|k| k.get_ref().clone()),
+        host,
+    }
+}
+
+fn resolve_host(
+    name: &Spanned<String>,
+    host: &RawHost,
+    raw: &RawInventory,
+    host_names: &[&str],
+    cache_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Host {
+    let n = name.get_ref();
+    let key = |k: &str| format!("hosts.{n}.{k}");
+    if !is_identifier(n) {
+        problems.push(name_problem(name, &format!("hosts.{n}"), "host"));
+    }
+
+    let addresses = match &host.addresses {
+        None => vec![n.clone()],
+        Some(list) if list.is_empty() => {
+            problems.push(
+                Problem::new(span(name), key("addresses"), "`addresses` is empty")
+                    .help("list at least one address, or remove the key to use the host's name"),
+            );
+            Vec::new()
+        }
+        Some(list) => list
+            .iter()
+            .filter_map(|a| match names::address_problem(a.get_ref()) {
+                Some(why) => {
+                    problems.push(Problem::new(span(a), key("addresses"), why).help(
+                        "write a plain host name or IP address; ssh options belong in the ssh config",
+                    ));
+                    None
+                }
+                None => Some(a.get_ref().clone()),
+            })
+            .collect(),
+    };
+
+    let user = host.user.as_ref().and_then(|u| {
+        if is_identifier(u.get_ref()) {
+            Some(u.get_ref().clone())
+        } else {
+            problems.push(name_problem(u, &key("user"), "user"));
+            None
+        }
+    });
+
+    let port = host.port.as_ref().and_then(|p| match u16::try_from(*p.get_ref()) {
+        Ok(port) if port > 0 => Some(port),
+        _ => {
+            problems.push(Problem::new(span(p), key("port"), "port must be between 1 and 65535"));
+            None
+        }
+    });
+
+    let via = host.via.as_ref().and_then(|v| {
+        let target = v.get_ref();
+        match raw.hosts.iter().find(|(k, _)| k.get_ref() == target) {
+            None => {
+                problems.push(unknown_host(v, &key("via"), host_names));
+                None
+            }
+            Some((_, h)) if !h.builder => {
+                problems.push(
+                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder"))
+                        .help(format!("add `builder = true` to [hosts.{target}], or build elsewhere")),
+                );
+                None
+            }
+            Some(_) => Some(target.clone()),
+        }
+    });
+
+    let attribute = match &host.attribute {
+        None => n.clone(),
+        Some(a) if is_identifier(a.get_ref()) => a.get_ref().clone(),
+        Some(a) => {
+            problems.push(name_problem(a, &key("attribute"), "attribute"));
+            String::new()
+        }
+    };
+
+    let tags = host
+        .tags
+        .iter()
+        .filter_map(|t| {
+            if is_identifier(t.get_ref()) {
+                Some(t.get_ref().clone())
+            } else {
+                problems.push(name_problem(t, &key("tags"), "tag"));
+                None
+            }
+        })
+        .collect();
+
+    let caches = match &host.caches {
+        None => cache_names.iter().map(|c| c.to_string()).collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(|c| {
+                if cache_names.contains(&c.get_ref().as_str()) {
+                    Some(c.get_ref().clone())
+                } else {
+                    let mut p = Problem::new(
+                        span(c),
+                        key("caches"),
+                        format!("`{}` is not a cache in this inventory", c.get_ref()),
+                    );
+                    p = match names::closest(c.get_ref(), cache_names.iter().copied()) {
+                        Some(s) => p.help(format!("did you mean `{s}`?")),
+                        None => p.help(format!("add [caches.{}] or use one of: {}", c.get_ref(), list_or_none(cache_names))),
+                    };
+                    problems.push(p);
+                    None
+                }
+            })
+            .collect(),
+    };
+
+    let sudo = host
+        .sudo
+        .unwrap_or_else(|| user.as_deref().is_some_and(|u| u != "root"));
+
+    Host {
+        name: n.clone(),
+        addresses,
+        user,
+        port,
+        builder: host.builder,
+        via,
+        attribute,
+        tags,
+        local: host.local,
+        sudo,
+        caches,
+    }
+}
+
+fn name_problem<T: AsRef<str>>(value: &Spanned<T>, key: &str, what: &str) -> Problem {
+    let v = value.get_ref().as_ref();
+    let article = if what == "attribute" { "an" } else { "a" };
+    let bad = v.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    let why = match (v.chars().next(), bad) {
+        (None, _) => format!("{article} {what} name cannot be empty"),
+        (Some('.' | '_' | '-'), _) => {
+            format!("{article} {what} name must start with a letter or digit")
+        }
+        (_, Some(c)) => format!("{article} {what} name cannot hold {}", names::describe_char(c)),
+        (_, None) => format!("{article} {what} name must start with a letter or digit"),
+    };
+    Problem::new(span(value), key, format!("`{}` is not a valid {what} name: {why}", v.escape_debug()))
+        .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit")
+}
+
+fn unknown_host(value: &Spanned<String>, key: &str, host_names: &[&str]) -> Problem {
+    let v = value.get_ref();
+    let p = Problem::new(span(value), key, format!("`{v}` is not a host in this inventory"));
+    match names::closest(v, host_names.iter().copied()) {
+        Some(s) => p.help(format!("did you mean `{s}`?")),
+        None => p.help(format!("add [hosts.{v}] or use one of: {}", list_or_none(host_names))),
+    }
+}
+
+fn list_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "(none defined)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// A flake reference with a scheme (`github:`, `git+https:`, `path:`) is kept as written;
+/// anything else is a path, relative to the inventory's directory.
+fn resolve_flake(flake: &str, base: &Path) -> String {
+    if flake.contains(':') {
+        flake.to_string()
+    } else {
+        normalize(&base.join(flake)).display().to_string()
+    }
+}
+
+/// Drops `.` components and folds `..` lexically, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
