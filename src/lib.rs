@@ -1,5 +1,14 @@
 //! fleet: deploy a NixOS fleet from one inventory.
 //!
 //! Data flows one way: `hosts.toml` → [`inventory::Inventory`] → [`plan::Plan`] → executor → report.
+//! `cli` holds the clap types, `app` wires a command to the rest, `ui` shows results.
 
+pub mod app;
+pub mod cli;
+pub mod complete;
+pub mod error;
 pub mod inventory;
+pub mod nix;
+pub mod plan;
+pub mod select;
+pub mod ui;

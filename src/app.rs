@@ -1,0 +1,254 @@
+//! What each command does: load the inventory, select hosts, plan, then print or run the plan.
+//! The only place that reads this machine's state (hostname, uid, working directory).
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, Global};
+use crate::error::{exit, Error};
+use crate::inventory::{self, names, Inventory};
+use crate::plan::{self, BuildRequest, Context, DeployRequest, Gate, Plan};
+use crate::select::{select, WhenEmpty};
+use crate::{complete, ui};
+
+/// Overrides the hostname fleet uses to recognise the machine it runs on.
+pub const HOSTNAME_ENV: &str = "FLEET_HOSTNAME";
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8, Error> {
+    let g = &cli.global;
+    if let Command::Completions { shell } = &cli.command {
+        let mut out = std::io::stdout().lock();
+        complete::script(shell.name(), &mut out).context("writing the completion script")?;
+        return Ok(exit::OK);
+    }
+    let inv = load_inventory(g)?;
+    let ctx = detect_context();
+    let plan = match &cli.command {
+        Command::Completions { .. } => return Ok(exit::OK),
+        Command::Hosts { hosts } => {
+            let hosts = select(&inv, &hosts.hosts, WhenEmpty::All)?;
+            return print_hosts(&ctx, &hosts, g.json);
+        }
+        Command::Deploy { hosts, via, action } => deploy_plan(
+            &inv,
+            &ctx,
+            "deploy",
+            &hosts.hosts,
+            WhenEmpty::Refuse,
+            via.via.as_deref(),
+            action.action,
+            false,
+            Gate::None,
+            None,
+        )?,
+        Command::DeployVia {
+            builder,
+            hosts,
+            action,
+        } => deploy_plan(
+            &inv,
+            &ctx,
+            "deploy-via",
+            &hosts.hosts,
+            WhenEmpty::Refuse,
+            Some(builder),
+            action.action,
+            false,
+            Gate::None,
+            None,
+        )?,
+        Command::QuickDeploy { hosts, via, action } => deploy_plan(
+            &inv,
+            &ctx,
+            "quick-deploy",
+            &hosts.hosts,
+            WhenEmpty::Refuse,
+            via.via.as_deref(),
+            action.action,
+            true,
+            Gate::None,
+            None,
+        )?,
+        Command::DeployAllParallel {
+            hosts,
+            via,
+            action,
+            parallel,
+        } => deploy_plan(
+            &inv,
+            &ctx,
+            "deploy-all-parallel",
+            &hosts.hosts,
+            WhenEmpty::All,
+            via.via.as_deref(),
+            action.action,
+            false,
+            Gate::None,
+            parallel.max_parallel,
+        )?,
+        Command::QuickAll {
+            hosts,
+            action,
+            parallel,
+        } => deploy_plan(
+            &inv,
+            &ctx,
+            "quick-all",
+            &hosts.hosts,
+            WhenEmpty::All,
+            None,
+            action.action,
+            true,
+            Gate::AllBuiltThenConfirm,
+            parallel.max_parallel,
+        )?,
+        Command::Build { hosts, on } => plan::build(
+            &inv,
+            &ctx,
+            &BuildRequest {
+                command: "build",
+                hosts: select(&inv, &hosts.hosts, WhenEmpty::Refuse)?,
+                on: on.as_deref(),
+                max_parallel: None,
+            },
+        )?,
+        Command::BuildAllParallel {
+            hosts,
+            on,
+            parallel,
+        } => plan::build(
+            &inv,
+            &ctx,
+            &BuildRequest {
+                command: "build-all-parallel",
+                hosts: select(&inv, &hosts.hosts, WhenEmpty::All)?,
+                on: on.as_deref(),
+                max_parallel: parallel.max_parallel.map(usize::from),
+            },
+        )?,
+        Command::Validate { hosts, full } => {
+            plan::validate(&inv, &select(&inv, &hosts.hosts, WhenEmpty::All)?, *full)
+        }
+        Command::UpdateFlake { inputs } => plan::update_flake(&inv, inputs)?,
+    };
+    if g.dry_run {
+        return print_plan(&plan, g.json);
+    }
+    Err(Error::usage(
+        format!("`fleet {}` cannot run plans yet: this build of fleet only prints them", plan.command),
+        "add --dry-run to see what it would do",
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deploy_plan(
+    inv: &Inventory,
+    ctx: &Context,
+    command: &str,
+    selectors: &[String],
+    when_empty: WhenEmpty,
+    via: Option<&str>,
+    action: plan::Action,
+    only_changed: bool,
+    gate: Gate,
+    max_parallel: Option<u16>,
+) -> Result<Plan, Error> {
+    plan::deploy(
+        inv,
+        ctx,
+        &DeployRequest {
+            command,
+            hosts: select(inv, selectors, when_empty)?,
+            via,
+            action,
+            only_changed,
+            gate,
+            max_parallel: max_parallel.map(usize::from),
+        },
+    )
+}
+
+/// Finds, loads and checks the inventory, then applies `--flake`.
+fn load_inventory(g: &Global) -> Result<Inventory, Error> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let path = inventory::discover(g.inventory.as_deref(), None, &cwd)?;
+    let mut inv = Inventory::load(&path)?;
+    if let Some(flake) = &g.flake {
+        if let Some(why) = names::flake_problem(flake) {
+            return Err(Error::usage(format!("--flake {}: {why}", flake.escape_debug()), "pass a flake path or reference, like . or github:owner/repo"));
+        }
+        inv.flake = if flake.contains(':') {
+            flake.clone()
+        } else {
+            cwd.join(flake).display().to_string()
+        };
+    }
+    Ok(inv)
+}
+
+/// This machine's name and whether fleet runs as root.
+fn detect_context() -> Context {
+    let hostname = std::env::var(HOSTNAME_ENV)
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
+        .filter(|h| !h.is_empty());
+    let is_root = std::fs::metadata(Path::new("/proc/self")).is_ok_and(|m| m.uid() == 0);
+    Context { hostname, is_root }
+}
+
+fn print_plan(plan: &Plan, json: bool) -> Result<u8, Error> {
+    let text = if json {
+        serde_json::to_string_pretty(plan).context("rendering the plan as JSON")? + "\n"
+    } else {
+        ui::plan::render(plan)
+    };
+    write_stdout(&text)?;
+    Ok(exit::OK)
+}
+
+fn print_hosts(
+    ctx: &Context,
+    hosts: &[&inventory::Host],
+    json: bool,
+) -> Result<u8, Error> {
+    let text = if json {
+        serde_json::to_string_pretty(hosts).context("rendering hosts as JSON")? + "\n"
+    } else {
+        let rows: Vec<Vec<String>> = hosts
+            .iter()
+            .map(|h| {
+                let local = h.local || ctx.hostname.as_deref() == Some(h.name.as_str());
+                let role = match (h.builder, local) {
+                    (true, true) => "builder, this machine",
+                    (false, true) => "this machine",
+                    _ => h.role(),
+                };
+                vec![
+                    h.name.clone(),
+                    h.addresses.join(", "),
+                    role.to_string(),
+                    h.via.clone().unwrap_or_else(|| "-".into()),
+                    h.user.clone().unwrap_or_else(|| "-".into()),
+                    h.tags.iter().map(|t| format!("@{t}")).collect::<Vec<_>>().join(" "),
+                ]
+            })
+            .collect();
+        ui::table::render(&["HOST", "ADDRESSES", "ROLE", "VIA", "USER", "TAGS"], &rows)
+    };
+    write_stdout(&text)?;
+    Ok(exit::OK)
+}
+
+fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`fleet hosts | head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to standard output").map_err(Error::from),
+    }
+}

@@ -1,0 +1,218 @@
+//! The command line: clap types only. What each command does lives in `app`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCandidates;
+
+use crate::complete;
+use crate::plan::Action;
+
+const AFTER_HELP: &str = "\
+Host selectors: host names and @tags from hosts.toml (`fleet hosts` lists them).
+
+Exit codes:
+  0  every selected host succeeded
+  1  at least one host failed (the summary says which, where and why)
+  2  bad command line or inventory; nothing was run on any host";
+
+/// Deploy a NixOS fleet from one inventory: build where it is cheap, copy only what is needed,
+/// activate safely.
+#[derive(Debug, Parser)]
+#[command(name = "fleet", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The inventory [default: ./hosts.toml, or the nearest parent directory's]
+    #[arg(short, long, global = true, env = "FLEET_INVENTORY", value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Use this flake instead of the inventory's [fleet] flake
+    #[arg(long, global = true, value_name = "REF")]
+    pub flake: Option<String>,
+    /// Print the plan (hosts, steps, commands) and run nothing
+    #[arg(short = 'n', long, global = true)]
+    pub dry_run: bool,
+    /// Print results (or the plan, with --dry-run) as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show more: each command as it runs (-v), and its output (-vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Answer yes to questions (quick-all's "deploy these hosts?")
+    #[arg(short, long, global = true)]
+    pub yes: bool,
+    /// When to use colour
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and activate hosts' systems (built where --via or the host's `via` says, else on the host)
+    Deploy {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        #[command(flatten)]
+        via: Via,
+        #[command(flatten)]
+        action: ActionArg,
+    },
+    /// The same as `deploy HOST... --via BUILDER`
+    DeployVia {
+        /// The builder
+        #[arg(value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+        builder: String,
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        #[command(flatten)]
+        action: ActionArg,
+    },
+    /// Build hosts' systems without activating them
+    Build {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        /// Build on this builder [default: where `deploy` would build]
+        #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+        on: Option<String>,
+    },
+    /// Deploy only the hosts whose system changed (compared with what they run, no build needed)
+    QuickDeploy {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        #[command(flatten)]
+        via: Via,
+        #[command(flatten)]
+        action: ActionArg,
+    },
+    /// Deploy every host (or the selected ones) in parallel
+    DeployAllParallel {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+        #[command(flatten)]
+        via: Via,
+        #[command(flatten)]
+        action: ActionArg,
+        #[command(flatten)]
+        parallel: Parallel,
+    },
+    /// Build every host's system (or the selected ones') in parallel
+    BuildAllParallel {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+        /// Build on this builder [default: where `deploy` would build]
+        #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+        on: Option<String>,
+        #[command(flatten)]
+        parallel: Parallel,
+    },
+    /// Build every host; if all succeed, show what changed, ask, and deploy the changed ones in parallel
+    QuickAll {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+        #[command(flatten)]
+        action: ActionArg,
+        #[command(flatten)]
+        parallel: Parallel,
+    },
+    /// List the inventory: name, addresses, role, builder, tags
+    Hosts {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Evaluate every host's system without building it
+    Validate {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+        /// Also run `nix flake check`
+        #[arg(long)]
+        full: bool,
+    },
+    /// Update the flake's inputs (all, or the named ones) and say which moved
+    UpdateFlake {
+        /// Inputs to update [default: all]
+        #[arg(value_name = "INPUT")]
+        inputs: Vec<String>,
+    },
+    /// Print the shell completion script (host names and @tags complete from the inventory)
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// Hosts for commands that need at least one.
+#[derive(Debug, Args)]
+pub struct RequiredHosts {
+    /// Host names or @tags
+    #[arg(value_name = "HOST", required = true, add = ArgValueCandidates::new(complete::hosts_and_tags))]
+    pub hosts: Vec<String>,
+}
+
+/// Hosts for commands where none means all.
+#[derive(Debug, Args)]
+pub struct OptionalHosts {
+    /// Host names or @tags [default: every host]
+    #[arg(value_name = "HOST", add = ArgValueCandidates::new(complete::hosts_and_tags))]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Via {
+    /// Build on this builder instead of the host's `via` (or the host itself)
+    #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+    pub via: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArg {
+    /// What switch-to-configuration does, as in nixos-rebuild
+    #[arg(long, value_enum, default_value_t = Action::Switch)]
+    pub action: Action,
+}
+
+#[derive(Debug, Args)]
+pub struct Parallel {
+    /// How many hosts at once [default: the inventory's max_parallel]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_parallel: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl Shell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Elvish => "elvish",
+            Shell::Powershell => "powershell",
+        }
+    }
+}
+
+/// The clap command, for completion.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,70 @@
+//! Shell completion. The scripts are small shims that call `fleet` at TAB time, so host names
+//! and @tags come from the inventory found from the shell's current directory (or
+//! `$FLEET_INVENTORY`). Completion never prints errors: a broken inventory completes nothing.
+
+use std::io::Write;
+
+use clap_complete::env::Shells;
+use clap_complete::CompletionCandidate;
+
+use crate::inventory::{self, Inventory};
+
+/// The environment variable the shims set to ask for completions.
+pub const ENV: &str = "COMPLETE";
+
+/// Answers a completion request if this process is one; returns normally otherwise.
+pub fn handle_request() {
+    clap_complete::CompleteEnv::with_factory(crate::cli::command)
+        .var(ENV)
+        .completer("fleet")
+        .complete();
+}
+
+/// The registration script for `shell`, exactly as `COMPLETE=<shell> fleet` prints it.
+pub fn script(shell: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let shells = Shells::builtins();
+    let completer = shells
+        .completer(shell)
+        .ok_or_else(|| std::io::Error::other(format!("no completion support for {shell}")))?;
+    completer.write_registration(ENV, "fleet", "fleet", "fleet", out)
+}
+
+fn inventory() -> Option<Inventory> {
+    let cwd = std::env::current_dir().ok()?;
+    let env = std::env::var_os(inventory::ENV_VAR).map(std::path::PathBuf::from);
+    let path = inventory::discover(None, env.as_deref(), &cwd).ok()?;
+    Inventory::load(&path).ok()
+}
+
+/// Host names, then @tags.
+pub fn hosts_and_tags() -> Vec<CompletionCandidate> {
+    let Some(inv) = inventory() else {
+        return Vec::new();
+    };
+    let hosts = inv.hosts.iter().map(|h| {
+        CompletionCandidate::new(&h.name).help(Some(format!("{} ({})", h.role(), h.addresses.join(", ")).into()))
+    });
+    let tags = inv.tags().into_iter().map(|t| {
+        let members: Vec<&str> = inv
+            .hosts
+            .iter()
+            .filter(|h| h.tags.iter().any(|x| x == t))
+            .map(|h| h.name.as_str())
+            .collect();
+        CompletionCandidate::new(format!("@{t}")).help(Some(members.join(", ").into()))
+    });
+    hosts.chain(tags.collect::<Vec<_>>()).collect()
+}
+
+/// Hosts that may build for others.
+pub fn builders() -> Vec<CompletionCandidate> {
+    inventory()
+        .map(|inv| {
+            inv.hosts
+                .iter()
+                .filter(|h| h.builder)
+                .map(|h| CompletionCandidate::new(&h.name))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,140 @@
+//! The argv of every nix command fleet runs, written once. These are the commands NixOS and
+//! nixos-rebuild use themselves, in the forms Nix 2.8 understands (no `--print-out-paths`).
+
+use crate::plan::{Action, Arg};
+
+/// The system profile, as NixOS lays it out.
+pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
+/// The running system, as NixOS links it.
+pub const CURRENT_SYSTEM: &str = "/run/current-system";
+
+fn lits(words: &[&str]) -> Vec<Arg> {
+    words.iter().map(|w| Arg::from(*w)).collect()
+}
+
+/// `nix` with flakes enabled whatever the machine's nix.conf says.
+fn nix(args: &[&str]) -> Vec<Arg> {
+    let mut argv = lits(&["nix", "--extra-experimental-features", "nix-command flakes"]);
+    argv.extend(lits(args));
+    argv
+}
+
+/// One `nix eval` for every selected host: a JSON object from host name to its system's
+/// `drv` and `out` paths. Names and attributes are checked identifiers, so quoting them in the
+/// Nix expression is safe.
+pub fn eval_systems(flake: &str, hosts: &[(&str, &str)]) -> Vec<Arg> {
+    let body: Vec<String> = hosts
+        .iter()
+        .map(|(name, attribute)| {
+            format!(
+                "\"{name}\" = let t = c.\"{attribute}\".config.system.build.toplevel; \
+                 in {{ drv = t.drvPath; out = t.outPath; }};"
+            )
+        })
+        .collect();
+    let apply = format!("c: {{ {} }}", body.join(" "));
+    let mut argv = nix(&["eval", "--json"]);
+    argv.push(format!("{flake}#nixosConfigurations").into());
+    argv.push("--apply".into());
+    argv.push(apply.into());
+    argv
+}
+
+/// Send the derivations (not the outputs) to `store`: the builder gets the recipe only.
+pub fn copy_derivation(store: Arg, drv: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--derivation", "--to"]);
+    argv.extend([store, drv]);
+    argv
+}
+
+/// Build (or substitute) a derivation's outputs in the local store of wherever this runs.
+pub fn realise(drv: Arg) -> Vec<Arg> {
+    let mut argv = lits(&["nix-store", "--realise"]);
+    argv.push(drv);
+    argv
+}
+
+/// Fetch `path`'s closure from a binary cache; signatures are checked against the fetching
+/// machine's trusted keys.
+pub fn copy_from_cache(url: &str, path: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--from", url]);
+    argv.push(path);
+    argv
+}
+
+/// Push `path`'s closure to `store`, letting the destination substitute what it can first.
+pub fn copy_to(store: Arg, path: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--substitute-on-destination", "--to"]);
+    argv.extend([store, path]);
+    argv
+}
+
+/// Copy `path`'s closure from one store to another, through the machine this runs on.
+pub fn copy_between(from: Arg, to: Arg, path: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--substitute-on-destination", "--from"]);
+    argv.push(from);
+    argv.push("--to".into());
+    argv.extend([to, path]);
+    argv
+}
+
+/// Fetch `path`'s closure from `store` into the local store.
+pub fn copy_from_store(store: Arg, path: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--from"]);
+    argv.extend([store, path]);
+    argv
+}
+
+/// `nix-env -p /nix/var/nix/profiles/system --set OUT`, as nixos-rebuild does.
+pub fn set_system_profile(out: Arg) -> Vec<Arg> {
+    let mut argv = lits(&["nix-env", "-p", SYSTEM_PROFILE, "--set"]);
+    argv.push(out);
+    argv
+}
+
+/// `OUT/bin/switch-to-configuration ACTION`.
+pub fn switch_to_configuration(host: &str, action: Action) -> Vec<Arg> {
+    vec![
+        Arg::out_with(host, "/bin/switch-to-configuration"),
+        action.as_str().into(),
+    ]
+}
+
+/// The store path the machine is running now.
+pub fn read_current_system() -> Vec<Arg> {
+    lits(&["readlink", "-f", CURRENT_SYSTEM])
+}
+
+/// `nix flake check`, which evaluates (and builds) the flake's checks.
+pub fn flake_check(flake: &str) -> Vec<Arg> {
+    let mut argv = nix(&["flake", "check"]);
+    argv.push(flake.into());
+    argv
+}
+
+/// Update all inputs, or just the named ones (`nix flake lock --update-input`, the form
+/// Nix 2.8 knows; newer Nix accepts it too).
+pub fn flake_update(flake: &str, inputs: &[String]) -> Vec<Arg> {
+    if inputs.is_empty() {
+        let mut argv = nix(&["flake", "update"]);
+        argv.push(flake.into());
+        return argv;
+    }
+    let mut argv = nix(&["flake", "lock"]);
+    argv.push(flake.into());
+    for input in inputs {
+        argv.push("--update-input".into());
+        argv.push(input.as_str().into());
+    }
+    argv
+}
+
+/// Prefix for commands that need root on a machine where fleet's user is not root.
+/// `-n`: over SSH there is no terminal to ask for a password, so fail at once, not hang.
+pub fn sudo(non_interactive: bool) -> Vec<Arg> {
+    if non_interactive {
+        lits(&["sudo", "-n", "--"])
+    } else {
+        lits(&["sudo", "--"])
+    }
+}

@@ -1,0 +1,218 @@
+//! Plans: what fleet will do, per host, as ordered steps with the machine each runs on and its
+//! exact argv. Built without I/O from the inventory and the command line; `--dry-run` prints one,
+//! the executor runs one.
+
+mod strategy;
+
+use std::fmt;
+
+use serde::Serialize;
+
+pub use strategy::{build, deploy, update_flake, validate, BuildRequest, Context, DeployRequest};
+
+/// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Make it the boot default and activate it now.
+    Switch,
+    /// Make it the boot default; activate at next boot.
+    Boot,
+    /// Activate now; the boot default stays as it is.
+    Test,
+    /// Show what activating would change; change nothing.
+    DryActivate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Switch => "switch",
+            Action::Boot => "boot",
+            Action::Test => "test",
+            Action::DryActivate => "dry-activate",
+        }
+    }
+
+    /// Switch and boot make the new system the profile's current generation; test and
+    /// dry-activate leave the profile alone, as on NixOS.
+    pub fn sets_profile(self) -> bool {
+        matches!(self, Action::Switch | Action::Boot)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a command runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Machine {
+    /// The machine fleet runs on; no SSH.
+    Local,
+    /// An inventory host, over its SSH connection.
+    Host(String),
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Machine::Local => f.write_str("here"),
+            Machine::Host(h) => f.write_str(h),
+        }
+    }
+}
+
+/// One argument of a command. Values known only at run time are typed placeholders, never
+/// text pasted into a string, so nothing from a flake or the network can become syntax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Arg {
+    Lit(String),
+    /// The host's system derivation (`.drv`) path, from the evaluation.
+    Drv { drv: String },
+    /// The host's system out path, from the evaluation, followed by `suffix`.
+    Out { out: String, suffix: String },
+    /// `ssh-ng://[user@]ADDRESS` for the host, with the address that answered.
+    Store { store: String },
+}
+
+impl Arg {
+    pub fn drv(host: &str) -> Arg {
+        Arg::Drv { drv: host.into() }
+    }
+    pub fn out(host: &str) -> Arg {
+        Arg::out_with(host, "")
+    }
+    pub fn out_with(host: &str, suffix: &str) -> Arg {
+        Arg::Out {
+            out: host.into(),
+            suffix: suffix.into(),
+        }
+    }
+    pub fn store(host: &str) -> Arg {
+        Arg::Store { store: host.into() }
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Lit(s.into())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Lit(s)
+    }
+}
+
+/// A command and where it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invocation {
+    pub on: Machine,
+    pub argv: Vec<Arg>,
+}
+
+/// What a step is for; the executor gives some kinds their own meaning (a comparison that
+/// ends a host's plan early, an activation whose end state must be read back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "action")]
+pub enum StepKind {
+    /// Evaluate the selected hosts' systems, once for all of them.
+    Evaluate,
+    /// Read the running system; if it is the evaluated one, the host is unchanged.
+    CompareRunning,
+    /// Send the system's derivations to where it will be built.
+    CopyDerivations,
+    /// Realise the system derivation.
+    Build,
+    /// Get the built closure onto the target.
+    CopyClosure,
+    /// Point the system profile at the new system (a new generation).
+    SetProfile,
+    /// Run `switch-to-configuration`.
+    Activate(Action),
+    /// `nix flake check`.
+    CheckFlake,
+    /// Update the flake's lock file.
+    UpdateFlake,
+}
+
+/// One step of a plan: what to run, and what to try instead if it fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    #[serde(flatten)]
+    pub kind: StepKind,
+    pub title: String,
+    pub run: Invocation,
+    /// Tried in order when `run` fails; the first that succeeds completes the step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// An alternative way to complete a step, and when it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    pub title: String,
+    pub run: Invocation,
+}
+
+/// What must hold across all hosts between their build phase and their deploy phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gate {
+    /// Each host goes on as soon as it is built.
+    None,
+    /// Every host must build before any is deployed; then the changed hosts are listed and
+    /// the user is asked (or `--yes` answers).
+    AllBuiltThenConfirm,
+}
+
+/// Everything fleet will do for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPlan {
+    pub host: String,
+    pub attribute: String,
+    /// Where the system is built.
+    pub build_on: Machine,
+    /// Where the system is activated (the host itself, or `Local` when fleet runs on it).
+    pub target: Machine,
+    /// When set, run first: a host already running the evaluated system stops here.
+    pub check: Option<Step>,
+    pub build: Vec<Step>,
+    pub deploy: Vec<Step>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The subcommand, as typed.
+    pub command: String,
+    pub flake: String,
+    pub action: Option<Action>,
+    /// How many hosts are worked on at once.
+    pub max_parallel: usize,
+    pub gate: Gate,
+    /// Steps run once, before any host: the evaluation, flake checks and updates.
+    pub prepare: Vec<Step>,
+    pub hosts: Vec<HostPlan>,
+}
+
+impl Plan {
+    /// Every step of the plan with the host it belongs to (`None` for `prepare`).
+    pub fn steps(&self) -> impl Iterator<Item = (Option<&str>, &Step)> {
+        let prepare = self.prepare.iter().map(|s| (None, s));
+        let hosts = self.hosts.iter().flat_map(|h| {
+            h.check
+                .iter()
+                .chain(&h.build)
+                .chain(&h.deploy)
+                .map(move |s| (Some(h.host.as_str()), s))
+        });
+        prepare.chain(hosts)
+    }
+}

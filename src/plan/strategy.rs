@@ -1,0 +1,405 @@
+//! The strategies: where each host's system is built, how it reaches the host, how it is
+//! activated. Pure functions of the inventory, the request and a small `Context`.
+
+use crate::error::Error;
+use crate::inventory::{names, Host, Inventory};
+use crate::nix;
+
+use super::{Action, Arg, Fallback, Gate, HostPlan, Invocation, Machine, Plan, Step, StepKind};
+
+/// What planning needs to know about the machine fleet runs on, read once by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// This machine's short hostname; the host of that name is deployed without SSH.
+    pub hostname: Option<String>,
+    /// Whether fleet runs as root here (if not, local activation goes through sudo).
+    pub is_root: bool,
+}
+
+impl Context {
+    fn is_local(&self, host: &Host) -> bool {
+        host.local || self.hostname.as_deref() == Some(host.name.as_str())
+    }
+
+    fn machine(&self, host: &Host) -> Machine {
+        if self.is_local(host) {
+            Machine::Local
+        } else {
+            Machine::Host(host.name.clone())
+        }
+    }
+}
+
+/// A request to deploy (or only build, then deploy) systems.
+#[derive(Debug, Clone)]
+pub struct DeployRequest<'a> {
+    pub command: &'a str,
+    pub hosts: Vec<&'a Host>,
+    /// `--via`: build every selected host here (overrides each host's `via`).
+    pub via: Option<&'a str>,
+    pub action: Action,
+    /// Compare with the running system first; deploy only what changed.
+    pub only_changed: bool,
+    pub gate: Gate,
+    pub max_parallel: Option<usize>,
+}
+
+/// A request to build systems without activating them.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    pub command: &'a str,
+    pub hosts: Vec<&'a Host>,
+    /// `--on`: build every selected host here (overrides where deploy would build).
+    pub on: Option<&'a str>,
+    pub max_parallel: Option<usize>,
+}
+
+/// Plans a deployment: evaluate once, then per host check (if asked), build, copy, activate.
+pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Plan, Error> {
+    let via = req.via.map(|b| builder(inv, b, "--via")).transpose()?;
+    let hosts = req
+        .hosts
+        .iter()
+        .map(|host| {
+            let build_on = build_machine(inv, ctx, host, via)?;
+            let target = ctx.machine(host);
+            let check = req.only_changed.then(|| compare_running(host, &target));
+            let build = build_steps(host, &build_on);
+            let mut deploy = copy_steps(inv, host, &build_on, &target);
+            deploy.extend(activate_steps(ctx, host, &target, req.action));
+            Ok(HostPlan {
+                host: host.name.clone(),
+                attribute: host.attribute.clone(),
+                build_on,
+                target,
+                check,
+                build,
+                deploy,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Plan {
+        command: req.command.into(),
+        flake: inv.flake.clone(),
+        action: Some(req.action),
+        max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
+        gate: req.gate,
+        prepare: vec![evaluate(inv, &req.hosts)],
+        hosts,
+    })
+}
+
+/// Plans a build: evaluate once, then per host build where asked (or where deploy would).
+pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan, Error> {
+    let on = req.on.map(|b| builder(inv, b, "--on")).transpose()?;
+    let hosts = req
+        .hosts
+        .iter()
+        .map(|host| {
+            let build_on = build_machine(inv, ctx, host, on)?;
+            Ok(HostPlan {
+                host: host.name.clone(),
+                attribute: host.attribute.clone(),
+                build: build_steps(host, &build_on),
+                build_on,
+                target: ctx.machine(host),
+                check: None,
+                deploy: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Plan {
+        command: req.command.into(),
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
+        gate: Gate::None,
+        prepare: vec![evaluate(inv, &req.hosts)],
+        hosts,
+    })
+}
+
+/// Plans `validate`: one evaluation of every selected host, and `nix flake check` if `full`.
+pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
+    let mut prepare = vec![evaluate(inv, hosts)];
+    if full {
+        prepare.push(step(
+            StepKind::CheckFlake,
+            "check the flake (nix flake check)",
+            Machine::Local,
+            nix::flake_check(&inv.flake),
+        ));
+    }
+    Plan {
+        command: "validate".into(),
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: inv.max_parallel,
+        gate: Gate::None,
+        prepare,
+        hosts: Vec::new(),
+    }
+}
+
+/// Plans `update-flake`: all inputs, or the named ones. The flake must be a local path,
+/// since the lock file is written where the flake lives.
+pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
+    if inv.flake.contains(':') {
+        return Err(Error::usage(
+            format!("cannot update `{}`: it is not a local flake", inv.flake),
+            "point [fleet] flake (or --flake) at the checkout whose flake.lock should change",
+        ));
+    }
+    if let Some(bad) = inputs.iter().find(|i| !names::is_identifier(i)) {
+        return Err(Error::usage(
+            format!("`{}` is not a flake input name", bad.escape_debug()),
+            "input names are plain identifiers, like nixpkgs or home-manager",
+        ));
+    }
+    let what = if inputs.is_empty() {
+        "update every flake input".to_string()
+    } else {
+        format!("update flake inputs {}", inputs.join(", "))
+    };
+    Ok(Plan {
+        command: "update-flake".into(),
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: 1,
+        gate: Gate::None,
+        prepare: vec![step(
+            StepKind::UpdateFlake,
+            &what,
+            Machine::Local,
+            nix::flake_update(&inv.flake, inputs),
+        )],
+        hosts: Vec::new(),
+    })
+}
+
+/// The builder named on the command line, checked.
+fn builder<'a>(inv: &'a Inventory, name: &str, flag: &str) -> Result<&'a Host, Error> {
+    match inv.host(name) {
+        Some(h) if h.builder => Ok(h),
+        Some(h) => Err(Error::usage(
+            format!("{flag} {}: `{}` is not a builder", h.name, h.name),
+            format!(
+                "add `builder = true` to [hosts.{}] in {}, or pick one of: {}",
+                h.name,
+                inv.source.display(),
+                builders(inv)
+            ),
+        )),
+        None => Err(crate::select::unknown_host(inv, name, flag)),
+    }
+}
+
+fn builders(inv: &Inventory) -> String {
+    let names: Vec<&str> = inv
+        .hosts
+        .iter()
+        .filter(|h| h.builder)
+        .map(|h| h.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "(no host has builder = true)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Where `host`'s system is built: the command line's builder, else the host's `via`, else
+/// the host itself. A host that is its own builder builds on itself.
+fn build_machine(
+    inv: &Inventory,
+    ctx: &Context,
+    host: &Host,
+    chosen: Option<&Host>,
+) -> Result<Machine, Error> {
+    let builder = match chosen {
+        Some(b) => Some(b),
+        None => host.via.as_deref().and_then(|v| inv.host(v)),
+    };
+    Ok(match builder {
+        Some(b) if b.name != host.name => ctx.machine(b),
+        _ => ctx.machine(host),
+    })
+}
+
+fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
+    let pairs: Vec<(&str, &str)> = hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.attribute.as_str()))
+        .collect();
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+    step(
+        StepKind::Evaluate,
+        &format!("evaluate {}", names.join(", ")),
+        Machine::Local,
+        nix::eval_systems(&inv.flake, &pairs),
+    )
+}
+
+fn compare_running(host: &Host, target: &Machine) -> Step {
+    step(
+        StepKind::CompareRunning,
+        &format!("compare with the system {} runs now", host.name),
+        target.clone(),
+        nix::read_current_system(),
+    )
+}
+
+fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
+    let name = host.name.as_str();
+    match build_on {
+        // The evaluation wrote the derivations here already.
+        Machine::Local => vec![step(
+            StepKind::Build,
+            "build here",
+            Machine::Local,
+            nix::realise(Arg::drv(name)),
+        )],
+        Machine::Host(b) => vec![
+            step(
+                StepKind::CopyDerivations,
+                &format!("copy the derivations to {b}"),
+                Machine::Local,
+                nix::copy_derivation(Arg::store(b), Arg::drv(name)),
+            ),
+            step(
+                StepKind::Build,
+                &format!("build on {b}"),
+                build_on.clone(),
+                nix::realise(Arg::drv(name)),
+            ),
+        ],
+    }
+}
+
+/// How the built closure reaches the target: the target fetches it from the builder's cache
+/// (signatures checked), else the builder pushes it, else it is relayed through here.
+fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine) -> Vec<Step> {
+    let name = host.name.as_str();
+    let out = || Arg::out(name);
+    let builder_cache = |b: &str| {
+        inv.cache_served_by(b)
+            .filter(|c| host.caches.contains(&c.name))
+    };
+    match (build_on, target) {
+        _ if build_on == target => Vec::new(),
+        (Machine::Local, Machine::Host(t)) => vec![step(
+            StepKind::CopyClosure,
+            &format!("copy the system to {t}"),
+            Machine::Local,
+            nix::copy_to(Arg::store(t), out()),
+        )],
+        (Machine::Host(b), Machine::Local) => {
+            let relay = Invocation {
+                on: Machine::Local,
+                argv: nix::copy_from_store(Arg::store(b), out()),
+            };
+            match builder_cache(b) {
+                Some(cache) => vec![Step {
+                    kind: StepKind::CopyClosure,
+                    title: format!("fetch the system from cache {}", cache.name),
+                    run: Invocation {
+                        on: Machine::Local,
+                        argv: nix::copy_from_cache(&cache.url, out()),
+                    },
+                    fallbacks: vec![Fallback {
+                        title: format!("if cache {} cannot be used: copy from {b} over SSH", cache.name),
+                        run: relay,
+                    }],
+                }],
+                None => vec![Step {
+                    kind: StepKind::CopyClosure,
+                    title: format!("copy the system from {b} over SSH"),
+                    run: relay,
+                    fallbacks: Vec::new(),
+                }],
+            }
+        }
+        (Machine::Host(b), Machine::Host(t)) => {
+            let push = Fallback {
+                title: format!("{b} copies it to {t}"),
+                run: Invocation {
+                    on: build_on.clone(),
+                    argv: nix::copy_to(Arg::store(t), out()),
+                },
+            };
+            let relay = Fallback {
+                title: "relay it through this machine (the closure passes through here)".into(),
+                run: Invocation {
+                    on: Machine::Local,
+                    argv: nix::copy_between(Arg::store(b), Arg::store(t), out()),
+                },
+            };
+            let step = match builder_cache(b) {
+                Some(cache) => Step {
+                    kind: StepKind::CopyClosure,
+                    title: format!("{t} fetches the system from cache {}", cache.name),
+                    run: Invocation {
+                        on: target.clone(),
+                        argv: nix::copy_from_cache(&cache.url, out()),
+                    },
+                    fallbacks: vec![
+                        Fallback {
+                            title: format!("if {t} cannot use cache {}: {}", cache.name, push.title),
+                            run: push.run,
+                        },
+                        relay,
+                    ],
+                },
+                None => Step {
+                    kind: StepKind::CopyClosure,
+                    title: push.title,
+                    run: push.run,
+                    fallbacks: vec![relay],
+                },
+            };
+            vec![step]
+        }
+        // Both local: handled by the first arm.
+        (Machine::Local, Machine::Local) => Vec::new(),
+    }
+}
+
+fn activate_steps(ctx: &Context, host: &Host, target: &Machine, action: Action) -> Vec<Step> {
+    let sudo = match target {
+        Machine::Local if !ctx.is_root => nix::sudo(false),
+        Machine::Host(_) if host.sudo => nix::sudo(true),
+        _ => Vec::new(),
+    };
+    let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
+    let mut steps = Vec::new();
+    if action.sets_profile() {
+        steps.push(step(
+            StepKind::SetProfile,
+            "set the system profile",
+            target.clone(),
+            as_root(nix::set_system_profile(Arg::out(&host.name))),
+        ));
+    }
+    let title = match action {
+        Action::Switch => "switch to the new system",
+        Action::Boot => "make it the boot default",
+        Action::Test => "activate it without changing the boot default",
+        Action::DryActivate => "show what activation would change",
+    };
+    steps.push(step(
+        StepKind::Activate(action),
+        title,
+        target.clone(),
+        as_root(nix::switch_to_configuration(&host.name, action)),
+    ));
+    steps
+}
+
+fn step(kind: StepKind, title: &str, on: Machine, argv: Vec<Arg>) -> Step {
+    Step {
+        kind,
+        title: title.into(),
+        run: Invocation { on, argv },
+        fallbacks: Vec::new(),
+    }
+}

@@ -1,0 +1,66 @@
+//! What fleet shows people: plans, tables, errors. Nothing here runs anything.
+
+pub mod plan;
+pub mod table;
+
+use crate::plan::Arg;
+
+/// `s` as a POSIX shell word: unchanged when it is plain, else single-quoted.
+pub fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// An argument as a person reads it; run-time values are shown as `{host.drv}`, `{host.out}`
+/// and `ssh-ng://{host}`.
+pub fn show_arg(arg: &Arg) -> String {
+    match arg {
+        Arg::Lit(s) => quote(s),
+        Arg::Drv { drv } => format!("{{{drv}.drv}}"),
+        Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
+        Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
+    }
+}
+
+/// A whole argv as one readable line.
+pub fn show_argv(argv: &[Arg]) -> String {
+    argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("nix-store"), "nix-store");
+        assert_eq!(quote("/nix/var/nix/profiles/system"), "/nix/var/nix/profiles/system");
+        assert_eq!(quote("nix-command flakes"), "'nix-command flakes'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+    }
+
+    #[test]
+    fn placeholders() {
+        let argv = vec![Arg::from("nix"), Arg::store("p620"), Arg::drv("samsung"), Arg::out_with("samsung", "/bin/x")];
+        assert_eq!(show_argv(&argv), "nix ssh-ng://{p620} {samsung.drv} {samsung.out}/bin/x");
+    }
+}
+
+/// The one place errors are printed.
+pub fn print_error(e: &crate::error::Error) {
+    use std::io::IsTerminal;
+    let label = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
+    eprintln!("{label}: {e}");
+}

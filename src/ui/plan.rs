@@ -1,0 +1,85 @@
+//! `--dry-run`: a plan as a person reads it. Every command is shown with the machine it runs
+//! on, exactly as it would run but for the values only known at run time.
+
+use std::fmt::Write;
+
+use crate::plan::{Gate, HostPlan, Machine, Plan, Step};
+
+use super::show_argv;
+
+/// The plan as text.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let hosts = plan.hosts.len();
+    let mut head = format!("Plan for `fleet {}`", plan.command);
+    if hosts > 0 {
+        let _ = write!(head, ": {hosts} host{}", if hosts == 1 { "" } else { "s" });
+        if let Some(action) = plan.action {
+            let _ = write!(head, ", {action}");
+        }
+        if hosts > 1 {
+            let _ = write!(head, ", at most {} at once", plan.max_parallel);
+        }
+    }
+    let _ = writeln!(out, "{head}");
+    let _ = writeln!(out, "flake: {}", plan.flake);
+    let _ = writeln!(
+        out,
+        "{{h.drv}}, {{h.out}}: host h's system from the evaluation; {{h}}: h's first address that answers"
+    );
+
+    if !plan.prepare.is_empty() {
+        let _ = writeln!(out, "\nfirst, once:");
+        for (i, step) in plan.prepare.iter().enumerate() {
+            render_step(&mut out, i + 1, step);
+        }
+    }
+    if plan.gate == Gate::AllBuiltThenConfirm && hosts > 0 {
+        let _ = writeln!(
+            out,
+            "\nthen every host is checked and built; only if all succeed, the changed hosts are\nlisted and you are asked (--yes answers) before they are deployed in parallel."
+        );
+    }
+    for host in &plan.hosts {
+        render_host(&mut out, host);
+    }
+    let _ = writeln!(out, "\nDry run: nothing was run.");
+    out
+}
+
+fn render_host(out: &mut String, host: &HostPlan) {
+    let _ = write!(out, "\n{}: build {}", host.host, where_(&host.build_on));
+    if !host.deploy.is_empty() {
+        let _ = write!(out, ", activate {}", where_(&host.target));
+    }
+    if host.attribute != host.host {
+        let _ = write!(out, " (nixosConfigurations.{})", host.attribute);
+    }
+    out.push('\n');
+    let mut n = 1;
+    if let Some(check) = &host.check {
+        render_step(out, n, check);
+        let _ = writeln!(out, "     if it runs {{{}.out}} already: unchanged, nothing more is done", host.host);
+        n += 1;
+    }
+    for step in host.build.iter().chain(&host.deploy) {
+        render_step(out, n, step);
+        n += 1;
+    }
+}
+
+fn where_(m: &Machine) -> String {
+    match m {
+        Machine::Local => "here".into(),
+        Machine::Host(h) => format!("on {h}"),
+    }
+}
+
+fn render_step(out: &mut String, n: usize, step: &Step) {
+    let _ = writeln!(out, "  {n}. {}", step.title);
+    let _ = writeln!(out, "       {}$ {}", step.run.on, show_argv(&step.run.argv));
+    for fallback in &step.fallbacks {
+        let _ = writeln!(out, "     or else, {}", fallback.title);
+        let _ = writeln!(out, "       {}$ {}", fallback.run.on, show_argv(&fallback.run.argv));
+    }
+}
