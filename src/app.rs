@@ -139,7 +139,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         return print_plan(&plan, g.json);
     }
     Err(Error::usage(
-        format!("`fleet {}` cannot run plans yet: this build of fleet only prints them", plan.command),
+        format!(
+            "`fleet {}` cannot run plans yet: this build of fleet only prints them",
+            plan.command
+        ),
         "add --dry-run to see what it would do",
     ))
 }
@@ -179,7 +182,10 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     let mut inv = Inventory::load(&path)?;
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {
-            return Err(Error::usage(format!("--flake {}: {why}", flake.escape_debug()), "pass a flake path or reference, like . or github:owner/repo"));
+            return Err(Error::usage(
+                format!("--flake {}: {why}", flake.escape_debug()),
+                "pass a flake path or reference, like . or github:owner/repo",
+            ));
         }
         inv.flake = if flake.contains(':') {
             flake.clone()
@@ -211,11 +217,7 @@ fn print_plan(plan: &Plan, json: bool) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-fn print_hosts(
-    ctx: &Context,
-    hosts: &[&inventory::Host],
-    json: bool,
-) -> Result<u8, Error> {
+fn print_hosts(ctx: &Context, hosts: &[&inventory::Host], json: bool) -> Result<u8, Error> {
     let text = if json {
         serde_json::to_string_pretty(hosts).context("rendering hosts as JSON")? + "\n"
     } else {
@@ -234,7 +236,11 @@ fn print_hosts(
                     role.to_string(),
                     h.via.clone().unwrap_or_else(|| "-".into()),
                     h.user.clone().unwrap_or_else(|| "-".into()),
-                    h.tags.iter().map(|t| format!("@{t}")).collect::<Vec<_>>().join(" "),
+                    h.tags
+                        .iter()
+                        .map(|t| format!("@{t}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 ]
             })
             .collect();
@@ -249,6 +255,8 @@ fn write_stdout(text: &str) -> Result<(), Error> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         // A closed pipe (`fleet hosts | head`) is not an error worth reporting.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to standard output").map_err(Error::from),
+        other => other
+            .context("writing to standard output")
+            .map_err(Error::from),
     }
 }

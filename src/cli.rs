@@ -31,7 +31,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The inventory [default: ./hosts.toml, or the nearest parent directory's]
-    #[arg(short, long, global = true, env = "FLEET_INVENTORY", value_name = "PATH")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "FLEET_INVENTORY",
+        value_name = "PATH"
+    )]
     pub inventory: Option<PathBuf>,
     /// Use this flake instead of the inventory's [fleet] flake
     #[arg(long, global = true, value_name = "REF")]

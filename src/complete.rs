@@ -42,7 +42,9 @@ pub fn hosts_and_tags() -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let hosts = inv.hosts.iter().map(|h| {
-        CompletionCandidate::new(&h.name).help(Some(format!("{} ({})", h.role(), h.addresses.join(", ")).into()))
+        CompletionCandidate::new(&h.name).help(Some(
+            format!("{} ({})", h.role(), h.addresses.join(", ")).into(),
+        ))
     });
     let tags = inv.tags().into_iter().map(|t| {
         let members: Vec<&str> = inv

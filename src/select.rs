@@ -33,7 +33,11 @@ pub fn select<'a>(
         let matched: Vec<&Host> = match selector.strip_prefix('@') {
             Some(tag) => {
                 check_name(selector, tag)?;
-                let hosts: Vec<&Host> = inv.hosts.iter().filter(|h| h.tags.iter().any(|t| t == tag)).collect();
+                let hosts: Vec<&Host> = inv
+                    .hosts
+                    .iter()
+                    .filter(|h| h.tags.iter().any(|t| t == tag))
+                    .collect();
                 if hosts.is_empty() {
                     return Err(unknown_tag(inv, tag));
                 }
@@ -41,7 +45,9 @@ pub fn select<'a>(
             }
             None => {
                 check_name(selector, selector)?;
-                vec![inv.host(selector).ok_or_else(|| unknown_host(inv, selector, "host"))?]
+                vec![inv
+                    .host(selector)
+                    .ok_or_else(|| unknown_host(inv, selector, "host"))?]
             }
         };
         for h in matched {
@@ -72,7 +78,13 @@ pub fn unknown_host(inv: &Inventory, name: &str, what: &str) -> Error {
         None if all.is_empty() => format!("{} defines no hosts yet", inv.source.display()),
         None => format!("hosts in {}: {}", inv.source.display(), all.join(", ")),
     };
-    Error::usage(format!("{what} `{}`: no such host in the inventory", name.escape_debug()), help)
+    Error::usage(
+        format!(
+            "{what} `{}`: no such host in the inventory",
+            name.escape_debug()
+        ),
+        help,
+    )
 }
 
 fn unknown_tag(inv: &Inventory, tag: &str) -> Error {
@@ -82,7 +94,10 @@ fn unknown_tag(inv: &Inventory, tag: &str) -> Error {
         None if tags.is_empty() => "no host has tags yet; add `tags = [...]` to hosts".into(),
         None => format!(
             "tags in the inventory: {}",
-            tags.iter().map(|t| format!("@{t}")).collect::<Vec<_>>().join(", ")
+            tags.iter()
+                .map(|t| format!("@{t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     Error::usage(format!("no host has the tag `@{tag}`"), help)
@@ -94,7 +109,8 @@ mod tests {
     use std::path::Path;
 
     fn inv() -> Inventory {
-        Inventory::parse(include_str!("../hosts.toml"), Path::new("/x/hosts.toml")).expect("example")
+        Inventory::parse(include_str!("../hosts.toml"), Path::new("/x/hosts.toml"))
+            .expect("example")
     }
 
     fn names(hosts: Vec<&Host>) -> Vec<&str> {
@@ -108,24 +124,49 @@ mod tests {
     #[test]
     fn names_tags_and_all() {
         let inv = inv();
-        assert_eq!(names(select(&inv, &[], WhenEmpty::All).expect("all")), ["p620", "p510", "razer", "samsung"]);
-        assert_eq!(names(select(&inv, &sel(&["samsung", "@laptop"]), WhenEmpty::Refuse).expect("ok")), ["samsung", "razer"]);
-        assert_eq!(names(select(&inv, &sel(&["@workstation"]), WhenEmpty::Refuse).expect("ok")), ["p620", "p510"]);
+        assert_eq!(
+            names(select(&inv, &[], WhenEmpty::All).expect("all")),
+            ["p620", "p510", "razer", "samsung"]
+        );
+        assert_eq!(
+            names(select(&inv, &sel(&["samsung", "@laptop"]), WhenEmpty::Refuse).expect("ok")),
+            ["samsung", "razer"]
+        );
+        assert_eq!(
+            names(select(&inv, &sel(&["@workstation"]), WhenEmpty::Refuse).expect("ok")),
+            ["p620", "p510"]
+        );
     }
 
     #[test]
     fn refusals() {
         let inv = inv();
-        let e = select(&inv, &[], WhenEmpty::Refuse).expect_err("empty").to_string();
+        let e = select(&inv, &[], WhenEmpty::Refuse)
+            .expect_err("empty")
+            .to_string();
         assert!(e.contains("no host given"), "{e}");
-        let e = select(&inv, &sel(&["samsng"]), WhenEmpty::Refuse).expect_err("typo").to_string();
-        assert!(e.contains("host `samsng`: no such host in the inventory"), "{e}");
+        let e = select(&inv, &sel(&["samsng"]), WhenEmpty::Refuse)
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            e.contains("host `samsng`: no such host in the inventory"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `samsung`?"), "{e}");
-        let e = select(&inv, &sel(&["@lapto"]), WhenEmpty::Refuse).expect_err("tag").to_string();
-        assert!(e.contains("no host has the tag `@lapto`") && e.contains("did you mean `@laptop`?"), "{e}");
-        let e = select(&inv, &sel(&["$(reboot)"]), WhenEmpty::Refuse).expect_err("hostile").to_string();
+        let e = select(&inv, &sel(&["@lapto"]), WhenEmpty::Refuse)
+            .expect_err("tag")
+            .to_string();
+        assert!(
+            e.contains("no host has the tag `@lapto`") && e.contains("did you mean `@laptop`?"),
+            "{e}"
+        );
+        let e = select(&inv, &sel(&["$(reboot)"]), WhenEmpty::Refuse)
+            .expect_err("hostile")
+            .to_string();
         assert!(e.contains("`$(reboot)` is not a host name or @tag"), "{e}");
-        let e = select(&inv, &sel(&["-oProxyCommand=x"]), WhenEmpty::Refuse).expect_err("hostile").to_string();
+        let e = select(&inv, &sel(&["-oProxyCommand=x"]), WhenEmpty::Refuse)
+            .expect_err("hostile")
+            .to_string();
         assert!(e.contains("is not a host name or @tag"), "{e}");
     }
 }

@@ -71,10 +71,14 @@ fn locate(source: &str, problem: Problem) -> Located {
     let span = problem.span.clone().unwrap_or(0..0);
     let start = span.start.min(source.len());
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
     let line = source[..start].matches('\n').count() + 1;
     let column = source[line_start..start].chars().count() + 1;
-    let source_line = source[line_start..line_end].trim_end_matches('\r').to_string();
+    let source_line = source[line_start..line_end]
+        .trim_end_matches('\r')
+        .to_string();
     let width = source[start..span.end.clamp(start, line_end)]
         .chars()
         .count()

@@ -92,9 +92,7 @@ impl Inventory {
 
     /// The cache that `host` serves (a builder's nix-serve), if the inventory has one.
     pub fn cache_served_by(&self, host: &str) -> Option<&Cache> {
-        self.caches
-            .iter()
-            .find(|c| c.host.as_deref() == Some(host))
+        self.caches.iter().find(|c| c.host.as_deref() == Some(host))
     }
 
     /// Every tag, once, in the order first seen.

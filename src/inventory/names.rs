@@ -46,7 +46,10 @@ pub fn cache_url_problem(s: &str) -> Option<String> {
     if rest.is_empty() {
         return Some("the URL has nothing after the scheme".into());
     }
-    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || "`$;|&<>\"'\\".contains(*c)) {
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "`$;|&<>\"'\\".contains(*c))
+    {
         return Some(format!("a cache URL cannot hold {}", describe_char(c)));
     }
     None
@@ -76,7 +79,10 @@ pub fn flake_problem(s: &str) -> Option<String> {
         return Some("a flake reference cannot start with `-`".into());
     }
     if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace()) {
-        return Some(format!("a flake reference cannot hold {}", describe_char(c)));
+        return Some(format!(
+            "a flake reference cannot hold {}",
+            describe_char(c)
+        ));
     }
     None
 }
@@ -98,7 +104,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) + 2) / 3)
+        .filter(|(d, c)| *d <= c.len().max(word.len()).div_ceil(3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -111,7 +117,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
             prev = cur;
         }
     }
@@ -127,17 +137,35 @@ mod tests {
         for ok in ["p620", "samsung", "a", "x.y_z-1", "9lives"] {
             assert!(is_identifier(ok), "{ok}");
         }
-        for bad in ["", "-x", ".x", "_x", "a b", "a;b", "$(x)", "a\nb", "é", "a/b"] {
+        for bad in [
+            "", "-x", ".x", "_x", "a b", "a;b", "$(x)", "a\nb", "é", "a/b",
+        ] {
             assert!(!is_identifier(bad), "{bad:?}");
         }
     }
 
     #[test]
     fn addresses() {
-        for ok in ["p620.lan", "p620.tail1234.ts.net", "10.0.0.2", "fe80::1%eth0", "host_1"] {
+        for ok in [
+            "p620.lan",
+            "p620.tail1234.ts.net",
+            "10.0.0.2",
+            "fe80::1%eth0",
+            "host_1",
+        ] {
             assert_eq!(address_problem(ok), None, "{ok}");
         }
-        for bad in ["", "-oProxyCommand=x", "a b", "a;b", "$(x)", "`x`", "a\nb", "a|b", "a@b"] {
+        for bad in [
+            "",
+            "-oProxyCommand=x",
+            "a b",
+            "a;b",
+            "$(x)",
+            "`x`",
+            "a\nb",
+            "a|b",
+            "a@b",
+        ] {
             assert!(address_problem(bad).is_some(), "{bad:?}");
         }
     }
@@ -160,7 +188,10 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(closest("p62", ["p620", "samsung"]), Some("p620"));
-        assert_eq!(closest("adresses", ["addresses", "user"]), Some("addresses"));
+        assert_eq!(
+            closest("adresses", ["addresses", "user"]),
+            Some("addresses")
+        );
         assert_eq!(closest("nixso", ["nixos", "nix-community"]), Some("nixos"));
         assert_eq!(closest("zzzzzz", ["p620", "samsung"]), None);
         assert_eq!(closest("razer", ["samsung", "p510"]), None);

@@ -31,13 +31,23 @@ fn example_inventory_loads_with_defaults_resolved() {
     assert_eq!(inv.flake, "/home/olaf/nixos");
     assert_eq!(inv.max_parallel, 4);
     let caches: Vec<&str> = inv.caches.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(caches, ["p620", "nixos", "nix-community"], "tiers keep their order");
-    assert_eq!(inv.cache_served_by("p620").map(|c| c.name.as_str()), Some("p620"));
+    assert_eq!(
+        caches,
+        ["p620", "nixos", "nix-community"],
+        "tiers keep their order"
+    );
+    assert_eq!(
+        inv.cache_served_by("p620").map(|c| c.name.as_str()),
+        Some("p620")
+    );
     let samsung = inv.host("samsung").expect("samsung");
     assert_eq!(samsung.via.as_deref(), Some("p620"));
     assert_eq!(samsung.user.as_deref(), Some("olaf"));
     assert!(samsung.sudo);
-    assert_eq!(samsung.addresses, ["samsung.lan", "samsung.tail1234.ts.net"]);
+    assert_eq!(
+        samsung.addresses,
+        ["samsung.lan", "samsung.tail1234.ts.net"]
+    );
     let p620 = inv.host("p620").expect("p620");
     assert!(p620.builder && !p620.sudo && p620.user.is_none());
     assert_eq!(p620.attribute, "p620");
@@ -58,7 +68,10 @@ fn defaults_for_a_minimal_host() {
 fn relative_paths_resolve_against_the_inventory() {
     let inv = load("[fleet]\nflake = \"../flake\"\nssh_config = \"ssh/config\"\n").expect("valid");
     assert_eq!(inv.flake, "/home/olaf/flake");
-    assert_eq!(inv.ssh_config.as_deref(), Some(Path::new("/home/olaf/nixos/ssh/config")));
+    assert_eq!(
+        inv.ssh_config.as_deref(),
+        Some(Path::new("/home/olaf/nixos/ssh/config"))
+    );
     let inv = load("[fleet]\nflake = \"github:olaf/nixos\"\n").expect("valid");
     assert_eq!(inv.flake, "github:olaf/nixos");
 }
@@ -66,7 +79,12 @@ fn relative_paths_resolve_against_the_inventory() {
 #[test]
 fn unknown_key_names_line_and_suggests() {
     let e = refused("[hosts.samsung]\nadresses = [\"samsung.lan\"]\n");
-    assert!(e.starts_with(&format!("{PATH}:2:1: hosts.samsung.adresses: unknown field `adresses`")), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{PATH}:2:1: hosts.samsung.adresses: unknown field `adresses`"
+        )),
+        "{e}"
+    );
     assert!(e.contains("help: did you mean `addresses`?"), "{e}");
     assert!(e.contains("2 | adresses = [\"samsung.lan\"]"), "{e}");
 }
@@ -81,7 +99,12 @@ fn unknown_top_level_table() {
 #[test]
 fn wrong_type_names_key() {
     let e = refused("[hosts.p620]\nbuilder = \"yes\"\n");
-    assert!(e.starts_with(&format!("{PATH}:2:11: hosts.p620.builder: invalid type: string \"yes\", expected a boolean")), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{PATH}:2:11: hosts.p620.builder: invalid type: string \"yes\", expected a boolean"
+        )),
+        "{e}"
+    );
     assert!(e.contains("help: fix the value's type"), "{e}");
 }
 
@@ -95,39 +118,65 @@ fn syntax_error_is_located() {
 #[test]
 fn unknown_via_suggests_closest_host() {
     let e = refused(&format!("{BASE}\n[hosts.samsung]\nvia = \"p62\"\n"));
-    assert!(e.starts_with(&format!("{PATH}:7:7: hosts.samsung.via: `p62` is not a host in this inventory")), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{PATH}:7:7: hosts.samsung.via: `p62` is not a host in this inventory"
+        )),
+        "{e}"
+    );
     assert!(e.contains("help: did you mean `p620`?"), "{e}");
 }
 
 #[test]
 fn via_must_be_a_builder() {
     let e = refused("[hosts.p510]\n[hosts.samsung]\nvia = \"p510\"\n");
-    assert!(e.contains("hosts.samsung.via: `p510` is not a builder"), "{e}");
-    assert!(e.contains("help: add `builder = true` to [hosts.p510]"), "{e}");
+    assert!(
+        e.contains("hosts.samsung.via: `p510` is not a builder"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: add `builder = true` to [hosts.p510]"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_cache_reference() {
     let e = refused("[caches.nixos]\nurl = \"https://cache.nixos.org\"\n[hosts.a]\ncaches = [\"nixso\", \"zzzzzzzz\"]\n");
-    assert!(e.contains("hosts.a.caches: `nixso` is not a cache in this inventory"), "{e}");
+    assert!(
+        e.contains("hosts.a.caches: `nixso` is not a cache in this inventory"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `nixos`?"), "{e}");
     assert!(e.contains("`zzzzzzzz` is not a cache"), "{e}");
-    assert!(e.contains("2 problems in"), "all problems are reported at once: {e}");
+    assert!(
+        e.contains("2 problems in"),
+        "all problems are reported at once: {e}"
+    );
 }
 
 #[test]
 fn cache_host_must_exist() {
     let e = refused("[caches.lan]\nurl = \"http://x:5000\"\nhost = \"p620\"\n");
-    assert!(e.contains("caches.lan.host: `p620` is not a host in this inventory"), "{e}");
+    assert!(
+        e.contains("caches.lan.host: `p620` is not a host in this inventory"),
+        "{e}"
+    );
     assert!(e.contains("(none defined)"), "{e}");
 }
 
 #[test]
 fn hostile_names_are_refused() {
     let e = refused("[hosts.\"a;rm -rf\"]\n");
-    assert!(e.contains("`a;rm -rf` is not a valid host name: a host name cannot hold `;`"), "{e}");
+    assert!(
+        e.contains("`a;rm -rf` is not a valid host name: a host name cannot hold `;`"),
+        "{e}"
+    );
     let e = refused("[hosts.a]\ntags = [\"$(reboot)\"]\n");
-    assert!(e.contains("hosts.a.tags: `$(reboot)` is not a valid tag name: a tag name cannot hold `$`"), "{e}");
+    assert!(
+        e.contains("hosts.a.tags: `$(reboot)` is not a valid tag name: a tag name cannot hold `$`"),
+        "{e}"
+    );
     let e = refused("[hosts.a]\nattribute = \"x\\ny\"\n");
     assert!(e.contains("hosts.a.attribute: `x\\ny` is not a valid attribute name: an attribute name cannot hold a newline"), "{e}");
     let e = refused("[hosts.a]\nuser = \"-oProxyCommand=x\"\n");
@@ -147,18 +196,29 @@ fn hostile_addresses_are_refused() {
         ("$(id)", "not `$`"),
         ("a\\nb", "not a newline"),
     ] {
-        let e = refused(&format!("[hosts.a]\naddresses = [\"ok.lan\", \"{addr}\"]\n"));
+        let e = refused(&format!(
+            "[hosts.a]\naddresses = [\"ok.lan\", \"{addr}\"]\n"
+        ));
         assert!(e.contains("hosts.a.addresses: an address"), "{addr}: {e}");
         assert!(e.contains(why), "{addr}: {e}");
-        assert!(e.contains("help: write a plain host name or IP address"), "{e}");
+        assert!(
+            e.contains("help: write a plain host name or IP address"),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn bad_cache_values() {
     let e = refused("[caches.c]\nurl = \"p620:5000\"\npublic_key = \"nokey\"\n");
-    assert!(e.contains("caches.c.url: a cache URL needs a scheme"), "{e}");
-    assert!(e.contains("caches.c.public_key: a public key looks like `name:base64`"), "{e}");
+    assert!(
+        e.contains("caches.c.url: a cache URL needs a scheme"),
+        "{e}"
+    );
+    assert!(
+        e.contains("caches.c.public_key: a public key looks like `name:base64`"),
+        "{e}"
+    );
     let e = refused("[caches.c]\npublic_key = \"a:b\"\n");
     assert!(e.contains("missing field `url`"), "{e}");
     assert!(e.contains("help: add the key to that table"), "{e}");
@@ -167,9 +227,15 @@ fn bad_cache_values() {
 #[test]
 fn numbers_in_range() {
     let e = refused("[fleet]\nmax_parallel = 0\n");
-    assert!(e.contains("fleet.max_parallel: max_parallel must be between 1 and 256"), "{e}");
+    assert!(
+        e.contains("fleet.max_parallel: max_parallel must be between 1 and 256"),
+        "{e}"
+    );
     let e = refused("[hosts.a]\nport = 70000\n");
-    assert!(e.contains("hosts.a.port: port must be between 1 and 65535"), "{e}");
+    assert!(
+        e.contains("hosts.a.port: port must be between 1 and 65535"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -177,13 +243,19 @@ fn empty_addresses_and_two_local_hosts() {
     let e = refused("[hosts.a]\naddresses = []\n");
     assert!(e.contains("hosts.a.addresses: `addresses` is empty"), "{e}");
     let e = refused("[hosts.a]\nlocal = true\n[hosts.b]\nlocal = true\n");
-    assert!(e.contains("hosts.b.local: more than one host says `local = true`"), "{e}");
+    assert!(
+        e.contains("hosts.b.local: more than one host says `local = true`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn hostile_flake_is_refused() {
     let e = refused("[fleet]\nflake = \"--impure\"\n");
-    assert!(e.contains("fleet.flake: a flake reference cannot start with `-`"), "{e}");
+    assert!(
+        e.contains("fleet.flake: a flake reference cannot start with `-`"),
+        "{e}"
+    );
     let e = refused("[fleet]\nflake = \"\"\n");
     assert!(e.contains("the flake cannot be empty"), "{e}");
 }
@@ -194,14 +266,29 @@ fn discovery_order() {
     let nested = dir.join("a/b");
     std::fs::create_dir_all(&nested).expect("mkdir");
     std::fs::write(dir.join(FILE_NAME), "").expect("write");
-    assert_eq!(discover(None, None, &nested).ok(), Some(dir.join(FILE_NAME)));
     assert_eq!(
-        discover(Some(Path::new("x.toml")), Some(Path::new("/env.toml")), &nested).ok(),
+        discover(None, None, &nested).ok(),
+        Some(dir.join(FILE_NAME))
+    );
+    assert_eq!(
+        discover(
+            Some(Path::new("x.toml")),
+            Some(Path::new("/env.toml")),
+            &nested
+        )
+        .ok(),
         Some(nested.join("x.toml")),
         "--inventory wins over the environment"
     );
-    assert_eq!(discover(None, Some(Path::new("/env.toml")), &nested).ok(), Some("/env.toml".into()));
+    assert_eq!(
+        discover(None, Some(Path::new("/env.toml")), &nested).ok(),
+        Some("/env.toml".into())
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let e = discover(None, None, Path::new("/nonexistent/x")).expect_err("none");
-    assert!(e.to_string().contains("help: pass --inventory PATH, set FLEET_INVENTORY"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("help: pass --inventory PATH, set FLEET_INVENTORY"),
+        "{e}"
+    );
 }

@@ -14,8 +14,9 @@ use super::{Cache, Host, Inventory};
 const DEFAULT_MAX_PARALLEL: usize = 4;
 
 pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let raw: RawInventory = toml::from_str(text)
-        .map_err(|e| InventoryError::invalid(path.to_path_buf(), text, vec![serde_problem(text, &e)]))?;
+    let raw: RawInventory = toml::from_str(text).map_err(|e| {
+        InventoryError::invalid(path.to_path_buf(), text, vec![serde_problem(text, &e)])
+    })?;
     let mut problems = Vec::new();
     let inventory = resolve(raw, path, &mut problems);
     if problems.is_empty() {
@@ -35,7 +36,10 @@ fn serde_problem(text: &str, e: &toml::de::Error) -> Problem {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         // serde says: unknown field `x`, expected one of `a`, `b`
         let words: Vec<&str> = rest.split('`').step_by(2).collect();
-        let (unknown, expected) = (words.first().copied().unwrap_or(""), &words[1.min(words.len())..]);
+        let (unknown, expected) = (
+            words.first().copied().unwrap_or(""),
+            &words[1.min(words.len())..],
+        );
         problem = match names::closest(unknown, expected.iter().copied()) {
             Some(s) => problem.help(format!("did you mean `{s}`?")),
             None => problem.help("remove the key, or see the README for the keys fleet knows"),
@@ -75,8 +79,12 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         Some(n) if (1..=256).contains(n.get_ref()) => *n.get_ref() as usize,
         Some(n) => {
             problems.push(
-                Problem::new(span(n), "fleet.max_parallel", "max_parallel must be between 1 and 256")
-                    .help("4 suits a household fleet; 1 deploys one host at a time"),
+                Problem::new(
+                    span(n),
+                    "fleet.max_parallel",
+                    "max_parallel must be between 1 and 256",
+                )
+                .help("4 suits a household fleet; 1 deploys one host at a time"),
             );
             DEFAULT_MAX_PARALLEL
         }
@@ -85,7 +93,11 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
     let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
         let value = p.get_ref();
         if value.is_empty() || value.chars().any(|c| c.is_control()) {
-            problems.push(Problem::new(span(p), "fleet.ssh_config", "ssh_config must be a file path"));
+            problems.push(Problem::new(
+                span(p),
+                "fleet.ssh_config",
+                "ssh_config must be a file path",
+            ));
             None
         } else {
             Some(normalize(&base.join(value)))
@@ -108,8 +120,12 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         let mut locals = raw.hosts.iter().filter(|(_, h)| h.local).map(|(n, _)| n);
         if let (Some(_), Some(second)) = (locals.next(), locals.next()) {
             problems.push(
-                Problem::new(span(second), format!("hosts.{}.local", second.get_ref()), "more than one host says `local = true`")
-                    .help("only the machine fleet runs on is local; remove `local` from the others"),
+                Problem::new(
+                    span(second),
+                    format!("hosts.{}.local", second.get_ref()),
+                    "more than one host says `local = true`",
+                )
+                .help("only the machine fleet runs on is local; remove `local` from the others"),
             );
         }
     }
@@ -135,11 +151,19 @@ fn resolve_cache(
         problems.push(name_problem(name, &format!("caches.{n}"), "cache"));
     }
     if let Some(why) = names::cache_url_problem(cache.url.get_ref()) {
-        problems.push(Problem::new(span(&cache.url), format!("caches.{n}.url"), why));
+        problems.push(Problem::new(
+            span(&cache.url),
+            format!("caches.{n}.url"),
+            why,
+        ));
     }
     if let Some(key) = &cache.public_key {
         if let Some(why) = names::public_key_problem(key.get_ref()) {
-            problems.push(Problem::new(span(key), format!("caches.{n}.public_key"), why));
+            problems.push(Problem::new(
+                span(key),
+                format!("caches.{n}.public_key"),
+                why,
+            ));
         }
     }
     let host = match &cache.host {
@@ -205,13 +229,20 @@ fn resolve_host(
         }
     });
 
-    let port = host.port.as_ref().and_then(|p| match u16::try_from(*p.get_ref()) {
-        Ok(port) if port > 0 => Some(port),
-        _ => {
-            problems.push(Problem::new(span(p), key("port"), "port must be between 1 and 65535"));
-            None
-        }
-    });
+    let port = host
+        .port
+        .as_ref()
+        .and_then(|p| match u16::try_from(*p.get_ref()) {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                problems.push(Problem::new(
+                    span(p),
+                    key("port"),
+                    "port must be between 1 and 65535",
+                ));
+                None
+            }
+        });
 
     let via = host.via.as_ref().and_then(|v| {
         let target = v.get_ref();
@@ -222,8 +253,9 @@ fn resolve_host(
             }
             Some((_, h)) if !h.builder => {
                 problems.push(
-                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder"))
-                        .help(format!("add `builder = true` to [hosts.{target}], or build elsewhere")),
+                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder")).help(
+                        format!("add `builder = true` to [hosts.{target}], or build elsewhere"),
+                    ),
                 );
                 None
             }
@@ -268,7 +300,11 @@ fn resolve_host(
                     );
                     p = match names::closest(c.get_ref(), cache_names.iter().copied()) {
                         Some(s) => p.help(format!("did you mean `{s}`?")),
-                        None => p.help(format!("add [caches.{}] or use one of: {}", c.get_ref(), list_or_none(cache_names))),
+                        None => p.help(format!(
+                            "add [caches.{}] or use one of: {}",
+                            c.get_ref(),
+                            list_or_none(cache_names)
+                        )),
                     };
                     problems.push(p);
                     None
@@ -299,25 +335,41 @@ fn resolve_host(
 fn name_problem<T: AsRef<str>>(value: &Spanned<T>, key: &str, what: &str) -> Problem {
     let v = value.get_ref().as_ref();
     let article = if what == "attribute" { "an" } else { "a" };
-    let bad = v.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    let bad = v
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
     let why = match (v.chars().next(), bad) {
         (None, _) => format!("{article} {what} name cannot be empty"),
         (Some('.' | '_' | '-'), _) => {
             format!("{article} {what} name must start with a letter or digit")
         }
-        (_, Some(c)) => format!("{article} {what} name cannot hold {}", names::describe_char(c)),
+        (_, Some(c)) => format!(
+            "{article} {what} name cannot hold {}",
+            names::describe_char(c)
+        ),
         (_, None) => format!("{article} {what} name must start with a letter or digit"),
     };
-    Problem::new(span(value), key, format!("`{}` is not a valid {what} name: {why}", v.escape_debug()))
-        .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit")
+    Problem::new(
+        span(value),
+        key,
+        format!("`{}` is not a valid {what} name: {why}", v.escape_debug()),
+    )
+    .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit")
 }
 
 fn unknown_host(value: &Spanned<String>, key: &str, host_names: &[&str]) -> Problem {
     let v = value.get_ref();
-    let p = Problem::new(span(value), key, format!("`{v}` is not a host in this inventory"));
+    let p = Problem::new(
+        span(value),
+        key,
+        format!("`{v}` is not a host in this inventory"),
+    );
     match names::closest(v, host_names.iter().copied()) {
         Some(s) => p.help(format!("did you mean `{s}`?")),
-        None => p.help(format!("add [hosts.{v}] or use one of: {}", list_or_none(host_names))),
+        None => p.help(format!(
+            "add [hosts.{v}] or use one of: {}",
+            list_or_none(host_names)
+        )),
     }
 }
 

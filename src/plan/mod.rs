@@ -73,11 +73,18 @@ impl fmt::Display for Machine {
 pub enum Arg {
     Lit(String),
     /// The host's system derivation (`.drv`) path, from the evaluation.
-    Drv { drv: String },
+    Drv {
+        drv: String,
+    },
     /// The host's system out path, from the evaluation, followed by `suffix`.
-    Out { out: String, suffix: String },
+    Out {
+        out: String,
+        suffix: String,
+    },
     /// `ssh-ng://[user@]ADDRESS` for the host, with the address that answered.
-    Store { store: String },
+    Store {
+        store: String,
+    },
 }
 
 impl Arg {
@@ -216,3 +223,6 @@ impl Plan {
         prepare.chain(hosts)
     }
 }
+
+#[cfg(test)]
+mod tests;

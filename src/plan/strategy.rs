@@ -307,7 +307,10 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                         argv: nix::copy_from_cache(&cache.url, out()),
                     },
                     fallbacks: vec![Fallback {
-                        title: format!("if cache {} cannot be used: copy from {b} over SSH", cache.name),
+                        title: format!(
+                            "if cache {} cannot be used: copy from {b} over SSH",
+                            cache.name
+                        ),
                         run: relay,
                     }],
                 }],
@@ -344,7 +347,10 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                     },
                     fallbacks: vec![
                         Fallback {
-                            title: format!("if {t} cannot use cache {}: {}", cache.name, push.title),
+                            title: format!(
+                                "if {t} cannot use cache {}: {}",
+                                cache.name, push.title
+                            ),
                             run: push.run,
                         },
                         relay,

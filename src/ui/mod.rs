@@ -33,27 +33,6 @@ pub fn show_argv(argv: &[Arg]) -> String {
     argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("nix-store"), "nix-store");
-        assert_eq!(quote("/nix/var/nix/profiles/system"), "/nix/var/nix/profiles/system");
-        assert_eq!(quote("nix-command flakes"), "'nix-command flakes'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("$(reboot)"), "'$(reboot)'");
-    }
-
-    #[test]
-    fn placeholders() {
-        let argv = vec![Arg::from("nix"), Arg::store("p620"), Arg::drv("samsung"), Arg::out_with("samsung", "/bin/x")];
-        assert_eq!(show_argv(&argv), "nix ssh-ng://{p620} {samsung.drv} {samsung.out}/bin/x");
-    }
-}
-
 /// The one place errors are printed.
 pub fn print_error(e: &crate::error::Error) {
     use std::io::IsTerminal;
@@ -63,4 +42,36 @@ pub fn print_error(e: &crate::error::Error) {
         "error"
     };
     eprintln!("{label}: {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("nix-store"), "nix-store");
+        assert_eq!(
+            quote("/nix/var/nix/profiles/system"),
+            "/nix/var/nix/profiles/system"
+        );
+        assert_eq!(quote("nix-command flakes"), "'nix-command flakes'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+    }
+
+    #[test]
+    fn placeholders() {
+        let argv = vec![
+            Arg::from("nix"),
+            Arg::store("p620"),
+            Arg::drv("samsung"),
+            Arg::out_with("samsung", "/bin/x"),
+        ];
+        assert_eq!(
+            show_argv(&argv),
+            "nix ssh-ng://{p620} {samsung.drv} {samsung.out}/bin/x"
+        );
+    }
 }

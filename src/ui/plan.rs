@@ -59,7 +59,11 @@ fn render_host(out: &mut String, host: &HostPlan) {
     let mut n = 1;
     if let Some(check) = &host.check {
         render_step(out, n, check);
-        let _ = writeln!(out, "     if it runs {{{}.out}} already: unchanged, nothing more is done", host.host);
+        let _ = writeln!(
+            out,
+            "     if it runs {{{}.out}} already: unchanged, nothing more is done",
+            host.host
+        );
         n += 1;
     }
     for step in host.build.iter().chain(&host.deploy) {
@@ -80,6 +84,11 @@ fn render_step(out: &mut String, n: usize, step: &Step) {
     let _ = writeln!(out, "       {}$ {}", step.run.on, show_argv(&step.run.argv));
     for fallback in &step.fallbacks {
         let _ = writeln!(out, "     or else, {}", fallback.title);
-        let _ = writeln!(out, "       {}$ {}", fallback.run.on, show_argv(&fallback.run.argv));
+        let _ = writeln!(
+            out,
+            "       {}$ {}",
+            fallback.run.on,
+            show_argv(&fallback.run.argv)
+        );
     }
 }

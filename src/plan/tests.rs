@@ -1,0 +1,430 @@
+//! Planning, for every command and strategy: where each host builds, how its system travels,
+//! how it is activated, and that evaluation happens once.
+
+use std::path::Path;
+
+use super::*;
+use crate::inventory::Inventory;
+use crate::ui::show_argv;
+
+fn inv() -> Inventory {
+    Inventory::parse(
+        include_str!("../../hosts.toml"),
+        Path::new("/home/olaf/nixos/hosts.toml"),
+    )
+    .expect("example inventory")
+}
+
+/// Running on a laptop that is not in the inventory, as a normal user.
+fn laptop() -> Context {
+    Context {
+        hostname: Some("thinkpad".into()),
+        is_root: false,
+    }
+}
+
+fn on(host: &str, is_root: bool) -> Context {
+    Context {
+        hostname: Some(host.into()),
+        is_root,
+    }
+}
+
+fn deploy_req<'a>(
+    inv: &'a Inventory,
+    hosts: &[&str],
+    via: Option<&'a str>,
+    action: Action,
+) -> DeployRequest<'a> {
+    DeployRequest {
+        command: "deploy",
+        hosts: hosts.iter().map(|h| inv.host(h).expect("host")).collect(),
+        via,
+        action,
+        only_changed: false,
+        gate: Gate::None,
+        max_parallel: None,
+    }
+}
+
+fn plan_deploy(ctx: &Context, hosts: &[&str], via: Option<&str>, action: Action) -> Plan {
+    let inv = inv();
+    deploy(&inv, ctx, &deploy_req(&inv, hosts, via, action)).expect("plan")
+}
+
+/// Each step of a host as `kind on: argv`, fallbacks indented.
+fn lines(plan: &Plan, host: &str) -> Vec<String> {
+    let h = plan
+        .hosts
+        .iter()
+        .find(|h| h.host == host)
+        .expect("host in plan");
+    let mut out = Vec::new();
+    for s in h.check.iter().chain(&h.build).chain(&h.deploy) {
+        out.push(format!("{}$ {}", s.run.on, show_argv(&s.run.argv)));
+        for f in &s.fallbacks {
+            out.push(format!("  else {}$ {}", f.run.on, show_argv(&f.run.argv)));
+        }
+    }
+    out
+}
+
+const NIX: &str = "nix --extra-experimental-features 'nix-command flakes'";
+
+#[test]
+fn deploy_via_builder_fetches_from_the_builders_cache() {
+    let plan = plan_deploy(&laptop(), &["samsung"], None, Action::Switch);
+    assert_eq!(
+        lines(&plan, "samsung"),
+        [
+            format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
+            "p620$ nix-store --realise {samsung.drv}".into(),
+            format!("samsung$ {NIX} copy --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
+            "samsung$ sudo -n -- {samsung.out}/bin/switch-to-configuration switch".into(),
+        ]
+    );
+    let h = &plan.hosts[0];
+    assert_eq!(
+        (h.build_on.clone(), h.target.clone()),
+        (
+            Machine::Host("p620".into()),
+            Machine::Host("samsung".into())
+        )
+    );
+    insta::assert_json_snapshot!("deploy_samsung_via_p620", plan);
+}
+
+#[test]
+fn no_builder_builds_on_the_target() {
+    let plan = plan_deploy(&laptop(), &["razer"], None, Action::Switch);
+    assert_eq!(
+        lines(&plan, "razer"),
+        [
+            format!("here$ {NIX} copy --derivation --to ssh-ng://{{razer}} {{razer.drv}}"),
+            "razer$ nix-store --realise {razer.drv}".into(),
+            "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
+            "razer$ sudo -n -- {razer.out}/bin/switch-to-configuration switch".into(),
+        ]
+    );
+}
+
+#[test]
+fn via_on_the_command_line_overrides_the_host() {
+    let plan = plan_deploy(&laptop(), &["razer"], Some("p620"), Action::Switch);
+    assert_eq!(plan.hosts[0].build_on, Machine::Host("p620".into()));
+    assert_eq!(
+        lines(&plan, "razer")[1],
+        "p620$ nix-store --realise {razer.drv}"
+    );
+}
+
+#[test]
+fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
+    let plan = plan_deploy(&laptop(), &["p620"], None, Action::Switch);
+    assert_eq!(
+        lines(&plan, "p620"),
+        [
+            format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{p620.drv}}"),
+            "p620$ nix-store --realise {p620.drv}".into(),
+            "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
+            "p620$ {p620.out}/bin/switch-to-configuration switch".into(),
+        ]
+    );
+    // `--via p620` for p620 itself is the same thing.
+    assert_eq!(
+        plan_deploy(&laptop(), &["p620"], Some("p620"), Action::Switch).hosts,
+        plan.hosts
+    );
+}
+
+#[test]
+fn this_machine_is_deployed_without_ssh() {
+    for (is_root, sudo) in [(true, ""), (false, "sudo -- ")] {
+        let plan = plan_deploy(&on("p620", is_root), &["p620"], None, Action::Switch);
+        assert_eq!(
+            lines(&plan, "p620"),
+            [
+                "here$ nix-store --realise {p620.drv}".to_string(),
+                format!("here$ {sudo}nix-env -p /nix/var/nix/profiles/system --set {{p620.out}}"),
+                format!("here$ {sudo}{{p620.out}}/bin/switch-to-configuration switch"),
+            ]
+        );
+    }
+}
+
+#[test]
+fn local_flag_marks_this_machine_too() {
+    let text = include_str!("../../hosts.toml")
+        .replace("builder = true\n", "builder = true\nlocal = true\n");
+    let inv = Inventory::parse(&text, Path::new("/x/hosts.toml")).expect("valid");
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["p620"], None, Action::Switch),
+    )
+    .expect("plan");
+    assert_eq!(plan.hosts[0].target, Machine::Local);
+}
+
+#[test]
+fn a_local_builder_builds_here_and_pushes() {
+    let plan = plan_deploy(&on("p620", true), &["samsung"], None, Action::Switch);
+    assert_eq!(
+        lines(&plan, "samsung"),
+        [
+            "here$ nix-store --realise {samsung.drv}".to_string(),
+            format!("here$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
+            "samsung$ sudo -n -- {samsung.out}/bin/switch-to-configuration switch".into(),
+        ]
+    );
+}
+
+#[test]
+fn a_local_target_fetches_from_the_builders_cache() {
+    let plan = plan_deploy(&on("samsung", false), &["samsung"], None, Action::Switch);
+    assert_eq!(
+        lines(&plan, "samsung"),
+        [
+            format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
+            "p620$ nix-store --realise {samsung.drv}".into(),
+            format!("here$ {NIX} copy --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}"),
+            "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
+            "here$ sudo -- {samsung.out}/bin/switch-to-configuration switch".into(),
+        ]
+    );
+}
+
+#[test]
+fn without_a_builder_cache_the_builder_pushes_then_this_machine_relays() {
+    let text = include_str!("../../hosts.toml").replace("[caches.p620]", "[caches.elsewhere]");
+    let inv = Inventory::parse(&text, Path::new("/x/hosts.toml")).expect("valid");
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["samsung"], None, Action::Switch),
+    )
+    .expect("plan");
+    let l = lines(&plan, "samsung");
+    assert_eq!(l[2], format!("p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"));
+    assert!(l[3].starts_with("  else here$"), "{l:?}");
+}
+
+#[test]
+fn a_host_that_does_not_use_the_builders_cache_is_pushed_to() {
+    let text =
+        include_str!("../../hosts.toml").replace("attribute = \"samsung\"", "caches = [\"nixos\"]");
+    let inv = Inventory::parse(&text, Path::new("/x/hosts.toml")).expect("valid");
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["samsung"], None, Action::Switch),
+    )
+    .expect("plan");
+    assert!(
+        lines(&plan, "samsung")[2].starts_with("p620$"),
+        "{:?}",
+        lines(&plan, "samsung")
+    );
+}
+
+#[test]
+fn actions_set_the_profile_only_for_switch_and_boot() {
+    for (action, sets) in [
+        (Action::Switch, true),
+        (Action::Boot, true),
+        (Action::Test, false),
+        (Action::DryActivate, false),
+    ] {
+        let plan = plan_deploy(&laptop(), &["razer"], None, action);
+        let deploy = &plan.hosts[0].deploy;
+        assert_eq!(
+            deploy.iter().any(|s| s.kind == StepKind::SetProfile),
+            sets,
+            "{action}"
+        );
+        let last = deploy.last().expect("activation");
+        assert_eq!(last.kind, StepKind::Activate(action));
+        assert_eq!(last.run.argv.last(), Some(&Arg::from(action.as_str())));
+    }
+}
+
+#[test]
+fn one_evaluation_for_all_hosts() {
+    let inv = inv();
+    let all: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    let plan = plan_deploy(&laptop(), &all, None, Action::Switch);
+    let evals: Vec<&Step> = plan
+        .steps()
+        .map(|(_, s)| s)
+        .filter(|s| s.kind == StepKind::Evaluate)
+        .collect();
+    assert_eq!(evals.len(), 1);
+    let apply = show_argv(&evals[0].run.argv);
+    for h in all {
+        assert!(
+            apply.contains(&format!(
+                "\"{h}\" = let t = c.\"{h}\".config.system.build.toplevel;"
+            )),
+            "{apply}"
+        );
+    }
+    assert!(
+        apply.contains("eval --json /home/olaf/nixos#nixosConfigurations --apply")
+            || apply.contains("'/home/olaf/nixos#nixosConfigurations'"),
+        "{apply}"
+    );
+}
+
+#[test]
+fn the_attribute_is_evaluated_under_the_host_name() {
+    let text = include_str!("../../hosts.toml")
+        .replace("attribute = \"samsung\"", "attribute = \"galaxy-book\"");
+    let inv = Inventory::parse(&text, Path::new("/x/hosts.toml")).expect("valid");
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["samsung"], None, Action::Switch),
+    )
+    .expect("plan");
+    let eval = show_argv(&plan.prepare[0].run.argv);
+    assert!(
+        eval.contains("\"samsung\" = let t = c.\"galaxy-book\".config"),
+        "{eval}"
+    );
+}
+
+#[test]
+fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
+    let inv = inv();
+    let mut req = deploy_req(&inv, &["samsung", "razer"], None, Action::Switch);
+    req.only_changed = true;
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    for h in &plan.hosts {
+        let check = h.check.as_ref().expect("check");
+        assert_eq!(check.kind, StepKind::CompareRunning);
+        assert_eq!(check.run.on, Machine::Host(h.host.clone()));
+        assert_eq!(
+            show_argv(&check.run.argv),
+            "readlink -f /run/current-system"
+        );
+    }
+    req.gate = Gate::AllBuiltThenConfirm;
+    req.max_parallel = Some(2);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    assert_eq!(
+        (plan.gate, plan.max_parallel),
+        (Gate::AllBuiltThenConfirm, 2)
+    );
+    assert_eq!(
+        plan_deploy(&laptop(), &["razer"], None, Action::Switch).max_parallel,
+        4,
+        "inventory default"
+    );
+}
+
+#[test]
+fn build_only_activates_nothing() {
+    let inv = inv();
+    let req = |on| BuildRequest {
+        command: "build",
+        hosts: vec![
+            inv.host("razer").expect("razer"),
+            inv.host("samsung").expect("samsung"),
+        ],
+        on,
+        max_parallel: None,
+    };
+    let plan = build(&inv, &laptop(), &req(Some("p620"))).expect("plan");
+    assert!(plan
+        .hosts
+        .iter()
+        .all(|h| h.deploy.is_empty() && h.check.is_none()));
+    assert_eq!(
+        lines(&plan, "razer")[1],
+        "p620$ nix-store --realise {razer.drv}"
+    );
+    assert_eq!(plan.action, None);
+    // Without --on: where deploy would build.
+    let plan = build(&inv, &laptop(), &req(None)).expect("plan");
+    assert_eq!(
+        lines(&plan, "razer")[1],
+        "razer$ nix-store --realise {razer.drv}"
+    );
+    assert_eq!(
+        lines(&plan, "samsung")[1],
+        "p620$ nix-store --realise {samsung.drv}"
+    );
+}
+
+#[test]
+fn builders_on_the_command_line_are_checked() {
+    let inv = inv();
+    let e = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["razer"], Some("p510"), Action::Switch),
+    )
+    .expect_err("p510 is no builder");
+    let msg = e.to_string();
+    assert!(msg.contains("--via p510: `p510` is not a builder"), "{msg}");
+    assert!(
+        msg.contains("add `builder = true` to [hosts.p510]") && msg.contains("pick one of: p620"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    let e = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["razer"], Some("p6200"), Action::Switch),
+    )
+    .expect_err("unknown");
+    assert!(e.to_string().contains("did you mean `p620`?"), "{e}");
+    let req = BuildRequest {
+        command: "build",
+        hosts: vec![],
+        on: Some("razer"),
+        max_parallel: None,
+    };
+    assert!(build(&inv, &laptop(), &req)
+        .expect_err("no builder")
+        .to_string()
+        .contains("--on razer"));
+}
+
+#[test]
+fn validate_and_update_flake() {
+    let inv = inv();
+    let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
+    let plan = validate(&inv, &hosts, false);
+    assert_eq!(plan.prepare.len(), 1);
+    assert!(plan.hosts.is_empty());
+    let plan = validate(&inv, &hosts, true);
+    assert_eq!(
+        show_argv(&plan.prepare[1].run.argv),
+        format!("{NIX} flake check /home/olaf/nixos")
+    );
+
+    let plan = update_flake(&inv, &[]).expect("plan");
+    assert_eq!(
+        show_argv(&plan.prepare[0].run.argv),
+        format!("{NIX} flake update /home/olaf/nixos")
+    );
+    let plan = update_flake(&inv, &["nixpkgs".into(), "home-manager".into()]).expect("plan");
+    assert_eq!(
+        show_argv(&plan.prepare[0].run.argv),
+        format!(
+            "{NIX} flake lock /home/olaf/nixos --update-input nixpkgs --update-input home-manager"
+        )
+    );
+    let e = update_flake(&inv, &["--override-input".into()]).expect_err("hostile");
+    assert!(e.to_string().contains("is not a flake input name"), "{e}");
+    let mut remote = inv.clone();
+    remote.flake = "github:olaf/nixos".into();
+    let e = update_flake(&remote, &[]).expect_err("remote");
+    assert!(e.to_string().contains("it is not a local flake"), "{e}");
+}

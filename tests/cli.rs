@@ -1,0 +1,287 @@
+//! The binary's command line, without any host: dry runs, refusals, help, completions.
+//! Each dry run and refusal also proves that fleet started no process.
+
+mod support;
+
+use support::Test;
+
+#[test]
+fn dry_run_prints_the_plan_and_starts_nothing() {
+    let run = Test::example()
+        .args(["--dry-run", "deploy", "samsung"])
+        .run()
+        .status(0)
+        .started_nothing();
+    insta::assert_snapshot!("dry_run_deploy_samsung", run.stdout_normalized());
+}
+
+#[test]
+fn dry_run_of_every_command_starts_nothing() {
+    for args in [
+        &["deploy", "razer", "--action", "boot"][..],
+        &["deploy-via", "p620", "razer", "p510"],
+        &["build", "razer", "--on", "p620"],
+        &["quick-deploy", "@laptop"],
+        &["deploy-all-parallel", "-j", "2"],
+        &["build-all-parallel"],
+        &["quick-all", "--action", "test"],
+        &["validate", "--full"],
+        &["update-flake", "nixpkgs"],
+    ] {
+        Test::example()
+            .args(["-n"])
+            .args(args.iter().copied())
+            .run()
+            .status(0)
+            .stdout_has("Dry run: nothing was run.")
+            .started_nothing();
+    }
+}
+
+#[test]
+fn quick_all_dry_run_shows_the_gate() {
+    let run = Test::example()
+        .args(["-n", "quick-all"])
+        .run()
+        .status(0)
+        .started_nothing();
+    insta::assert_snapshot!("dry_run_quick_all", run.stdout_normalized());
+}
+
+#[test]
+fn dry_run_json_is_the_plan() {
+    let run = Test::example()
+        .args(["--dry-run", "--json", "deploy-via", "p620", "razer"])
+        .run()
+        .status(0)
+        .started_nothing();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(plan["command"], "deploy-via");
+    assert_eq!(plan["hosts"][0]["host"], "razer");
+    assert_eq!(plan["hosts"][0]["build_on"]["host"], "p620");
+    assert_eq!(plan["prepare"][0]["kind"], "evaluate");
+}
+
+#[test]
+fn a_broken_inventory_is_refused_before_anything_runs() {
+    Test::new()
+        .inventory(
+            "[hosts.samsung]\nvia = \"p620\"\naddresses = [\"-oProxyCommand=touch /tmp/x\"]\n",
+        )
+        .args(["deploy", "samsung"])
+        .run()
+        .status(2)
+        .stderr_has("hosts.toml:2:7: hosts.samsung.via: `p620` is not a host in this inventory")
+        .stderr_has("hosts.samsung.addresses: an address cannot start with `-`")
+        .stderr_has("2 problems in")
+        .started_nothing();
+}
+
+#[test]
+fn hostile_names_on_the_command_line_are_refused() {
+    for bad in ["$(reboot)", "-oProxyCommand=x", "samsung;reboot", "a\nb"] {
+        Test::example()
+            .args(["deploy", "--", bad])
+            .run()
+            .status(2)
+            .stderr_has("is not a host name or @tag")
+            .started_nothing();
+    }
+}
+
+#[test]
+fn unknown_hosts_tags_and_builders() {
+    Test::example()
+        .args(["deploy", "samsng"])
+        .run()
+        .status(2)
+        .stderr_has("did you mean `samsung`?")
+        .started_nothing();
+    Test::example()
+        .args(["deploy", "@phones"])
+        .run()
+        .status(2)
+        .stderr_has("no host has the tag `@phones`");
+    Test::example()
+        .args(["deploy", "razer", "--via", "p510"])
+        .run()
+        .status(2)
+        .stderr_has("`p510` is not a builder")
+        .started_nothing();
+    Test::example()
+        .args(["deploy"])
+        .run()
+        .status(2)
+        .stderr_has("HOST");
+}
+
+#[test]
+fn no_inventory_says_where_it_looked() {
+    Test::new()
+        .args(["hosts"])
+        .run()
+        .status(2)
+        .stderr_has("no inventory found")
+        .stderr_has("--inventory PATH");
+}
+
+#[test]
+fn inventory_is_found_in_parent_directories_and_by_flag_and_env() {
+    Test::example()
+        .cwd("sub/dir")
+        .args(["hosts"])
+        .run()
+        .status(0)
+        .stdout_has("samsung");
+    Test::new()
+        .file("elsewhere/fleet.toml", "[hosts.only-me]\n")
+        .args(["-i", "elsewhere/fleet.toml", "hosts"])
+        .run()
+        .status(0)
+        .stdout_has("only-me");
+    let t = Test::new().file("x/fleet.toml", "[hosts.from-env]\n");
+    let path = t.dir().join("x/fleet.toml").display().to_string();
+    t.env("FLEET_INVENTORY", &path)
+        .args(["hosts"])
+        .run()
+        .status(0)
+        .stdout_has("from-env");
+}
+
+#[test]
+fn hosts_table_and_json() {
+    let run = Test::example()
+        .args(["hosts"])
+        .run()
+        .status(0)
+        .started_nothing();
+    insta::assert_snapshot!("hosts_table", run.stdout);
+    let run = Test::example()
+        .args(["hosts", "@laptop", "--json"])
+        .run()
+        .status(0);
+    let hosts: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(hosts.as_array().map(Vec::len), Some(2));
+    assert_eq!(hosts[0]["name"], "razer");
+    Test::example()
+        .env("FLEET_HOSTNAME", "p620")
+        .args(["hosts", "p620"])
+        .run()
+        .stdout_has("builder, this machine");
+}
+
+#[test]
+fn flake_override() {
+    Test::example()
+        .args(["-n", "--flake", "github:olaf/nixos", "deploy", "razer"])
+        .run()
+        .status(0)
+        .stdout_has("flake: github:olaf/nixos")
+        .stdout_has("'github:olaf/nixos#nixosConfigurations'");
+    Test::example()
+        .args(["-n", "--flake", "--x", "deploy", "razer"])
+        .run()
+        .status(2);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    Test::new()
+        .args(["--help"])
+        .run()
+        .status(0)
+        .stdout_has("Exit codes:")
+        .stdout_has("2  bad command line or inventory");
+    Test::new().args(["--bogus"]).run().status(2);
+}
+
+#[test]
+fn checked_in_completions_match_the_binary() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = Test::new().args(["completions", shell]).run().status(0);
+        let path = format!("{}/completions/fleet.{shell}", env!("CARGO_MANIFEST_DIR"));
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            checked_in, run.stdout,
+            "{path} is stale: run `cargo run -q -- completions {shell} > completions/fleet.{shell}`"
+        );
+    }
+}
+
+#[test]
+fn completion_offers_hosts_tags_and_builders_from_the_inventory() {
+    let complete = |words: &[&str]| {
+        Test::example()
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", &words.len().to_string())
+            .env("_CLAP_IFS", "\n")
+            .args(["--", "fleet"])
+            .args(words.iter().copied())
+            .run()
+            .status(0)
+            .started_nothing()
+            .stdout
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let offered = complete(&["deploy", ""]);
+    for want in [
+        "samsung",
+        "razer",
+        "p620",
+        "p510",
+        "@laptop",
+        "@workstation",
+    ] {
+        assert!(
+            offered.contains(&want.to_string()),
+            "{want} not in {offered:?}"
+        );
+    }
+    assert_eq!(complete(&["deploy", "sa"]), ["samsung"]);
+    // Builders only; clap may add flags to an empty word, which are not host names.
+    let values = |v: Vec<String>| {
+        v.into_iter()
+            .filter(|c| !c.starts_with('-'))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        values(complete(&["deploy", "samsung", "--via", ""])),
+        ["p620"]
+    );
+    assert_eq!(values(complete(&["deploy-via", ""])), ["p620"]);
+}
+
+#[test]
+fn completion_in_a_real_bash() {
+    let Ok(bash) = which::which("bash") else {
+        return;
+    };
+    let fleet = assert_cmd::cargo::cargo_bin("fleet");
+    let bin_dir = fleet.parent().expect("bin dir").display().to_string();
+    let t = Test::example();
+    let script = concat!(
+        "source <(fleet completions bash)\n",
+        "COMP_WORDS=(fleet deploy '@'); COMP_CWORD=2; COMP_TYPE=9\n",
+        "_clap_complete_fleet fleet '@' deploy\n",
+        "printf '%s\\n' \"${COMPREPLY[@]}\"\n",
+    );
+    let out = std::process::Command::new(bash)
+        .arg("-c")
+        .arg(script)
+        .current_dir(t.dir())
+        .env(
+            "PATH",
+            format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["@workstation", "@laptop"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,186 @@
+//! A small harness in the spirit of just's `Test`: an inventory in a temp directory, a command
+//! line, and what came out. Every run puts recording stand-ins for nix, ssh and sudo first on
+//! PATH, so a test can prove that nothing was started.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+/// The programs fleet could start on this machine; each stand-in records its call.
+const WATCHED: [&str; 7] = [
+    "nix",
+    "nix-store",
+    "nix-env",
+    "ssh",
+    "sudo",
+    "nix-copy-closure",
+    "readlink",
+];
+
+pub struct Test {
+    dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
+}
+
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+    calls: PathBuf,
+    dir: PathBuf,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("watch-bin");
+        std::fs::create_dir(&bin).expect("mkdir");
+        for prog in WATCHED {
+            let script = format!(
+                "#!/bin/sh\necho \"{prog} $*\" >> '{}/calls.log'\nexit 97\n",
+                dir.path().display()
+            );
+            let path = bin.join(prog);
+            std::fs::write(&path, script).expect("write stand-in");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        Test {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// The example inventory from the repository, as `hosts.toml` in the test directory.
+    pub fn example() -> Test {
+        Test::new().inventory(include_str!("../../hosts.toml"))
+    }
+
+    pub fn inventory(self, text: &str) -> Test {
+        self.file("hosts.toml", text)
+    }
+
+    pub fn file(self, name: &str, text: &str) -> Test {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write file");
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run from this directory, relative to the test directory.
+    pub fn cwd(mut self, sub: &str) -> Test {
+        let p = self.dir.path().join(sub);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        self.cwd = Some(p);
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(self) -> Run {
+        let mut cmd = Command::cargo_bin("fleet").expect("fleet binary");
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("watch-bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env_clear()
+            .env("PATH", path)
+            .env("HOME", self.dir.path())
+            .env("FLEET_HOSTNAME", "thinkpad")
+            .current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
+            .args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run fleet");
+        let dir = self.dir.path().to_path_buf();
+        // Keep the directory alive until the Run is dropped.
+        let calls = dir.join("calls.log");
+        std::mem::forget(self.dir);
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            output,
+            calls,
+            dir,
+        }
+    }
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    /// Asserts the exit code, showing what fleet printed when it differs.
+    pub fn status(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn stdout_has(self, needle: &str) -> Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    pub fn stderr_has(self, needle: &str) -> Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that fleet started none of the watched programs.
+    pub fn started_nothing(self) -> Run {
+        let calls = std::fs::read_to_string(&self.calls).unwrap_or_default();
+        assert!(calls.is_empty(), "fleet started processes:\n{calls}");
+        self
+    }
+
+    /// stdout with the test directory replaced by `[DIR]`, for snapshots.
+    pub fn stdout_normalized(&self) -> String {
+        self.stdout
+            .replace(&self.dir.display().to_string(), "[DIR]")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
