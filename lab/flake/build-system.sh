@@ -1,0 +1,16 @@
+# Builds a lab system: bin/switch-to-configuration, a version file, and a link to the payload
+# (so the payload is part of the closure, like a system's packages).
+set -eu
+if [ -n "$buildFail" ]; then
+  echo "lab: the system of $hostName fails to build on purpose" >&2
+  exit 1
+fi
+mkdir -p "$out/bin"
+ln -s "$payload" "$out/sw"
+echo "$hostName" > "$out/hostname"
+echo "$version" > "$out/nixos-version"
+printf '%s' "$switchScript" \
+  | sed -e "s|@out@|$out|g" -e "s|@sleep@|$activationSleep|g" \
+        -e "s|@exit@|$activationExit|g" -e "s|@lockout@|$lockout|g" \
+  > "$out/bin/switch-to-configuration"
+chmod +x "$out/bin/switch-to-configuration"

@@ -1,0 +1,43 @@
+# fleet lab fixture: NixOS-shaped systems without nixpkgs (nothing can be downloaded here).
+# Each host's settings live in hosts.json, which the lab writes and tests edit:
+#   version           changes the system's out path (a new generation)
+#   payload_kib/seed  size and identity of the system's payload package (a separate store path)
+#   activation_sleep  seconds switch-to-configuration takes
+#   activation_exit   its exit code (NixOS exits 4 when units failed, after switching)
+#   lockout           activating it locks root's SSH key out (for rollback tests)
+#   build_fail        the build itself fails
+{
+  description = "fleet lab fixture systems";
+  outputs = { self }:
+    let
+      settings = builtins.fromJSON (builtins.readFile ./hosts.json);
+      inherit (settings) system;
+      payload = name: s: derivation {
+        name = "lab-payload-${name}-${s.payload_seed}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" "mkdir -p $out/share && head -c $size /dev/urandom > $out/share/payload.bin" ];
+        PATH = "/usr/bin:/bin";
+        size = toString (s.payload_kib * 1024);
+      };
+      toplevel = name: s: derivation {
+        name = "nixos-system-${name}-${s.version}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" (builtins.readFile ./build-system.sh) ];
+        PATH = "/usr/bin:/bin";
+        payload = payload name s;
+        hostName = name;
+        inherit (s) version;
+        activationSleep = toString s.activation_sleep;
+        activationExit = toString s.activation_exit;
+        lockout = if s.lockout then "1" else "";
+        buildFail = if s.build_fail then "1" else "";
+        switchScript = builtins.readFile ./switch-to-configuration.sh;
+      };
+    in {
+      nixosConfigurations = builtins.mapAttrs
+        (name: s: { config.system.build.toplevel = toplevel name s; })
+        settings.hosts;
+    };
+}
