@@ -1,9 +1,9 @@
 //! What each command does: load the inventory, select hosts, plan, then print or run the plan.
 //! The only place that reads this machine's state (hostname, uid, working directory).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -12,7 +12,8 @@ use crate::error::{exit, Error};
 use crate::inventory::{self, names, Inventory};
 use crate::plan::{self, BuildRequest, Context, DeployRequest, Gate, Plan};
 use crate::select::{select, WhenEmpty};
-use crate::{complete, ui};
+use crate::ui::progress::Progress;
+use crate::{complete, exec, ui};
 
 /// Overrides the hostname fleet uses to recognise the machine it runs on.
 pub const HOSTNAME_ENV: &str = "FLEET_HOSTNAME";
@@ -138,13 +139,93 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     if g.dry_run {
         return print_plan(&plan, g.json);
     }
-    Err(Error::usage(
-        format!(
-            "`fleet {}` cannot run plans yet: this build of fleet only prints them",
-            plan.command
-        ),
-        "add --dry-run to see what it would do",
-    ))
+    execute(&plan, &inv, g)
+}
+
+/// Where fleet keeps logs and history: `$FLEET_STATE_DIR`, else `$XDG_STATE_HOME/fleet`, else
+/// `~/.local/state/fleet`.
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FLEET_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("fleet");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/fleet")
+}
+
+fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
+    if plan.gate == Gate::AllBuiltThenConfirm && !g.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            format!(
+                "`fleet {}` asks before deploying, and there is no terminal to ask",
+                plan.command
+            ),
+            "pass --yes to deploy the changed hosts without asking",
+        ));
+    }
+    let lock_path = Path::new(&plan.flake).join("flake.lock");
+    let lock_before = (plan.command == "update-flake")
+        .then(|| std::fs::read_to_string(&lock_path).unwrap_or_default());
+    let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
+    let progress = Progress::new(&hosts, std::io::stderr().is_terminal());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let opts = exec::Options {
+        yes: g.yes,
+        log_root: state_dir().join("logs"),
+    };
+    let executed = runtime.block_on(exec::execute(plan, inv, &opts, &progress));
+    drop(progress);
+    let executed = executed?;
+    let report = &executed.report;
+    if g.json {
+        let text = serde_json::to_string_pretty(report).context("rendering the report as JSON")?;
+        write_stdout(&(text + "\n"))?;
+    } else if let Some(before) = lock_before {
+        let after = std::fs::read_to_string(&lock_path).unwrap_or_default();
+        write_stdout(&render_moved(&crate::flake::moved(&before, &after)))?;
+    } else if plan.command == "validate" {
+        let mut names: Vec<&String> = executed.systems.keys().collect();
+        names.sort();
+        let mut text = String::new();
+        for name in &names {
+            text.push_str(&format!("{name}  {}\n", executed.systems[*name].out));
+        }
+        let n = names.len();
+        text.push_str(&format!(
+            "{n} host{} evaluated\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        write_stdout(&text)?;
+    } else {
+        write_stdout(&ui::summary::render(report))?;
+    }
+    Ok(if report.success() {
+        exit::OK
+    } else {
+        exit::HOST_FAILED
+    })
+}
+
+fn render_moved(moved: &[crate::flake::Moved]) -> String {
+    if moved.is_empty() {
+        return "no input moved\n".into();
+    }
+    let short = |r: &Option<String>| {
+        r.as_deref()
+            .map_or("(none)".to_string(), |r| r.chars().take(12).collect())
+    };
+    moved
+        .iter()
+        .map(|m| format!("{}: {} -> {}\n", m.input, short(&m.from), short(&m.to)))
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -56,8 +56,18 @@ pub fn realise(drv: Arg) -> Vec<Arg> {
 
 /// Fetch `path`'s closure from a binary cache; signatures are checked against the fetching
 /// machine's trusted keys.
+///
+/// The negative narinfo cache is off for this call: the target may have asked the cache for
+/// this path before the builder had it, and Nix would otherwise trust that answer for an hour.
 pub fn copy_from_cache(url: &str, path: Arg) -> Vec<Arg> {
-    let mut argv = nix(&["copy", "--from", url]);
+    let mut argv = nix(&[
+        "copy",
+        "--option",
+        "narinfo-cache-negative-ttl",
+        "0",
+        "--from",
+        url,
+    ]);
     argv.push(path);
     argv
 }
@@ -103,6 +113,11 @@ pub fn switch_to_configuration(host: &str, action: Action) -> Vec<Arg> {
 /// The store path the machine is running now.
 pub fn read_current_system() -> Vec<Arg> {
     lits(&["readlink", "-f", CURRENT_SYSTEM])
+}
+
+/// The system profile's current generation link, like `system-42-link`.
+pub fn read_system_generation() -> Vec<Arg> {
+    lits(&["readlink", SYSTEM_PROFILE])
 }
 
 /// `nix flake check`, which evaluates (and builds) the flake's checks.

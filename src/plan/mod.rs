@@ -131,8 +131,11 @@ pub struct Invocation {
 pub enum StepKind {
     /// Evaluate the selected hosts' systems, once for all of them.
     Evaluate,
-    /// Read the running system; if it is the evaluated one, the host is unchanged.
-    CompareRunning,
+    /// Read the running system (`readlink -f /run/current-system`); when only changed hosts are
+    /// deployed, a host already running the evaluated system stops here.
+    ReadRunning,
+    /// Read the system profile's current generation.
+    ReadGeneration,
     /// Send the system's derivations to where it will be built.
     CopyDerivations,
     /// Realise the system derivation.
@@ -188,8 +191,8 @@ pub struct HostPlan {
     pub build_on: Machine,
     /// Where the system is activated (the host itself, or `Local` when fleet runs on it).
     pub target: Machine,
-    /// When set, run first: a host already running the evaluated system stops here.
-    pub check: Option<Step>,
+    /// Run before building, and again after activating: what the host runs, which generation.
+    pub inspect: Vec<Step>,
     pub build: Vec<Step>,
     pub deploy: Vec<Step>,
 }
@@ -204,6 +207,8 @@ pub struct Plan {
     /// How many hosts are worked on at once.
     pub max_parallel: usize,
     pub gate: Gate,
+    /// Deploy only hosts whose running system differs from the evaluated one.
+    pub only_changed: bool,
     /// Steps run once, before any host: the evaluation, flake checks and updates.
     pub prepare: Vec<Step>,
     pub hosts: Vec<HostPlan>,
@@ -214,7 +219,7 @@ impl Plan {
     pub fn steps(&self) -> impl Iterator<Item = (Option<&str>, &Step)> {
         let prepare = self.prepare.iter().map(|s| (None, s));
         let hosts = self.hosts.iter().flat_map(|h| {
-            h.check
+            h.inspect
                 .iter()
                 .chain(&h.build)
                 .chain(&h.deploy)

@@ -63,7 +63,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         .map(|host| {
             let build_on = build_machine(inv, ctx, host, via)?;
             let target = ctx.machine(host);
-            let check = req.only_changed.then(|| compare_running(host, &target));
+            let inspect = inspect_steps(host, &target);
             let build = build_steps(host, &build_on);
             let mut deploy = copy_steps(inv, host, &build_on, &target);
             deploy.extend(activate_steps(ctx, host, &target, req.action));
@@ -72,7 +72,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 attribute: host.attribute.clone(),
                 build_on,
                 target,
-                check,
+                inspect,
                 build,
                 deploy,
             })
@@ -84,6 +84,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         action: Some(req.action),
         max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
         gate: req.gate,
+        only_changed: req.only_changed,
         prepare: vec![evaluate(inv, &req.hosts)],
         hosts,
     })
@@ -103,7 +104,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
                 build: build_steps(host, &build_on),
                 build_on,
                 target: ctx.machine(host),
-                check: None,
+                inspect: Vec::new(),
                 deploy: Vec::new(),
             })
         })
@@ -114,6 +115,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         action: None,
         max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
         gate: Gate::None,
+        only_changed: false,
         prepare: vec![evaluate(inv, &req.hosts)],
         hosts,
     })
@@ -136,6 +138,7 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
         action: None,
         max_parallel: inv.max_parallel,
         gate: Gate::None,
+        only_changed: false,
         prepare,
         hosts: Vec::new(),
     }
@@ -167,6 +170,7 @@ pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
         action: None,
         max_parallel: 1,
         gate: Gate::None,
+        only_changed: false,
         prepare: vec![step(
             StepKind::UpdateFlake,
             &what,
@@ -240,13 +244,21 @@ fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
     )
 }
 
-fn compare_running(host: &Host, target: &Machine) -> Step {
-    step(
-        StepKind::CompareRunning,
-        &format!("compare with the system {} runs now", host.name),
-        target.clone(),
-        nix::read_current_system(),
-    )
+fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
+    vec![
+        step(
+            StepKind::ReadRunning,
+            &format!("read the system {} runs", host.name),
+            target.clone(),
+            nix::read_current_system(),
+        ),
+        step(
+            StepKind::ReadGeneration,
+            "read the system profile's generation",
+            target.clone(),
+            nix::read_system_generation(),
+        ),
+    ]
 }
 
 fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {

@@ -60,7 +60,7 @@ fn lines(plan: &Plan, host: &str) -> Vec<String> {
         .find(|h| h.host == host)
         .expect("host in plan");
     let mut out = Vec::new();
-    for s in h.check.iter().chain(&h.build).chain(&h.deploy) {
+    for s in h.build.iter().chain(&h.deploy) {
         out.push(format!("{}$ {}", s.run.on, show_argv(&s.run.argv)));
         for f in &s.fallbacks {
             out.push(format!("  else {}$ {}", f.run.on, show_argv(&f.run.argv)));
@@ -79,7 +79,7 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
             "p620$ nix-store --realise {samsung.drv}".into(),
-            format!("samsung$ {NIX} copy --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("samsung$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
@@ -191,7 +191,7 @@ fn a_local_target_fetches_from_the_builders_cache() {
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
             "p620$ nix-store --realise {samsung.drv}".into(),
-            format!("here$ {NIX} copy --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("here$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "here$ sudo -- {samsung.out}/bin/switch-to-configuration switch".into(),
@@ -304,13 +304,15 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
     let mut req = deploy_req(&inv, &["samsung", "razer"], None, Action::Switch);
     req.only_changed = true;
     let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    assert!(plan.only_changed);
     for h in &plan.hosts {
-        let check = h.check.as_ref().expect("check");
-        assert_eq!(check.kind, StepKind::CompareRunning);
-        assert_eq!(check.run.on, Machine::Host(h.host.clone()));
+        let read = &h.inspect[0];
+        assert_eq!(read.kind, StepKind::ReadRunning);
+        assert_eq!(read.run.on, Machine::Host(h.host.clone()));
+        assert_eq!(show_argv(&read.run.argv), "readlink -f /run/current-system");
         assert_eq!(
-            show_argv(&check.run.argv),
-            "readlink -f /run/current-system"
+            show_argv(&h.inspect[1].run.argv),
+            "readlink /nix/var/nix/profiles/system"
         );
     }
     req.gate = Gate::AllBuiltThenConfirm;
@@ -343,7 +345,7 @@ fn build_only_activates_nothing() {
     assert!(plan
         .hosts
         .iter()
-        .all(|h| h.deploy.is_empty() && h.check.is_none()));
+        .all(|h| h.deploy.is_empty() && h.inspect.is_empty()));
     assert_eq!(
         lines(&plan, "razer")[1],
         "p620$ nix-store --realise {razer.drv}"

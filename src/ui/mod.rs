@@ -1,6 +1,8 @@
 //! What fleet shows people: plans, tables, errors. Nothing here runs anything.
 
 pub mod plan;
+pub mod progress;
+pub mod summary;
 pub mod table;
 
 use crate::plan::Arg;
@@ -26,6 +28,11 @@ pub fn show_arg(arg: &Arg) -> String {
         Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
         Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
     }
+}
+
+/// Resolved argv as one shell-readable line.
+pub fn quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 /// A whole argv as one readable line.

@@ -41,13 +41,13 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     for host in &plan.hosts {
-        render_host(&mut out, host);
+        render_host(&mut out, host, plan.only_changed);
     }
     let _ = writeln!(out, "\nDry run: nothing was run.");
     out
 }
 
-fn render_host(out: &mut String, host: &HostPlan) {
+fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
     let _ = write!(out, "\n{}: build {}", host.host, where_(&host.build_on));
     if !host.deploy.is_empty() {
         let _ = write!(out, ", activate {}", where_(&host.target));
@@ -57,18 +57,27 @@ fn render_host(out: &mut String, host: &HostPlan) {
     }
     out.push('\n');
     let mut n = 1;
-    if let Some(check) = &host.check {
-        render_step(out, n, check);
+    for step in &host.inspect {
+        render_step(out, n, step);
+        n += 1;
+    }
+    if only_changed && !host.inspect.is_empty() {
         let _ = writeln!(
             out,
-            "     if it runs {{{}.out}} already: unchanged, nothing more is done",
-            host.host
+            "     if {} runs {{{}.out}} already: unchanged, nothing more is done",
+            host.host, host.host
         );
-        n += 1;
     }
     for step in host.build.iter().chain(&host.deploy) {
         render_step(out, n, step);
         n += 1;
+    }
+    if !host.deploy.is_empty() && !host.inspect.is_empty() {
+        let _ = writeln!(
+            out,
+            "  then steps 1-{} again, to report the end state",
+            host.inspect.len()
+        );
     }
 }
 

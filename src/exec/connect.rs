@@ -1,0 +1,217 @@
+//! SSH connections: one ControlMaster per host per run, opened on first use and shared by every
+//! step (and every other host's steps) that needs that host. Local `nix copy` to `ssh-ng://`
+//! rides the same master, so a run logs in to each host once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder};
+use tokio::sync::OnceCell;
+
+use crate::inventory::{Host, Inventory};
+
+/// How long one address may take to answer before the next is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// An open connection to a host.
+pub struct Connection {
+    pub host: String,
+    /// The address that answered.
+    pub address: String,
+    /// The user ssh logs in as (from the inventory, or the ssh config).
+    pub user: Option<String>,
+    pub session: Session,
+}
+
+impl Connection {
+    /// The Nix store URL for this host, as seen from here.
+    pub fn store_url(&self) -> String {
+        match &self.user {
+            Some(u) => format!("ssh-ng://{u}@{}", self.address),
+            None => format!("ssh-ng://{}", self.address),
+        }
+    }
+}
+
+/// Why a host could not be reached: each address tried, and what it said.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{host} is unreachable: {}", .attempts.iter().map(|(a, e)| format!("{a}: {e}")).collect::<Vec<_>>().join("; "))]
+pub struct ConnectError {
+    pub host: String,
+    pub attempts: Vec<(String, String)>,
+}
+
+/// The run's connections, by host name.
+pub struct Connections {
+    ssh_config: Option<PathBuf>,
+    /// Holds the masters' sockets and, per address, a link to its socket for `NIX_SSHOPTS`.
+    control_dir: tempfile::TempDir,
+    hosts: HashMap<String, Host>,
+    cells: HashMap<String, OnceCell<Result<Arc<Connection>, ConnectError>>>,
+}
+
+impl Connections {
+    pub fn new(inv: &Inventory) -> std::io::Result<Connections> {
+        // Short path: ssh refuses control sockets with paths over ~100 bytes.
+        let control_dir = tempfile::Builder::new()
+            .prefix("fleet-")
+            .tempdir_in("/tmp")?;
+        Ok(Connections {
+            ssh_config: inv.ssh_config.clone(),
+            control_dir,
+            hosts: inv
+                .hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.clone()))
+                .collect(),
+            cells: inv
+                .hosts
+                .iter()
+                .map(|h| (h.name.clone(), OnceCell::new()))
+                .collect(),
+        })
+    }
+
+    /// The connection to `host`, opened on first use.
+    pub async fn get(&self, host: &str) -> Result<Arc<Connection>, ConnectError> {
+        let (Some(cell), Some(h)) = (self.cells.get(host), self.hosts.get(host)) else {
+            return Err(ConnectError {
+                host: host.into(),
+                attempts: vec![("-".into(), "not in the inventory".into())],
+            });
+        };
+        cell.get_or_init(|| self.connect(h)).await.clone()
+    }
+
+    /// The connection if it was opened already (never opens one).
+    pub fn opened(&self, host: &str) -> Option<Arc<Connection>> {
+        self.cells.get(host)?.get()?.as_ref().ok().cloned()
+    }
+
+    async fn connect(&self, host: &Host) -> Result<Arc<Connection>, ConnectError> {
+        let mut attempts = Vec::new();
+        for address in &host.addresses {
+            match self.connect_address(host, address).await {
+                Ok(conn) => return Ok(Arc::new(conn)),
+                Err(e) => attempts.push((address.clone(), e)),
+            }
+        }
+        Err(ConnectError {
+            host: host.name.clone(),
+            attempts,
+        })
+    }
+
+    async fn connect_address(&self, host: &Host, address: &str) -> Result<Connection, String> {
+        let policy = host_key_policy(self.ssh_config.as_deref(), host, address).await;
+        let mut builder = SessionBuilder::default();
+        builder
+            .known_hosts_check(policy)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .server_alive_interval(Duration::from_secs(10))
+            .control_directory(self.control_dir.path());
+        if let Some(cfg) = &self.ssh_config {
+            builder.config_file(cfg);
+        }
+        if let Some(user) = &host.user {
+            builder.user(user.clone());
+        }
+        if let Some(port) = host.port {
+            builder.port(port);
+        }
+        let session = builder
+            .connect(address)
+            .await
+            .map_err(|e| describe_ssh_error(&e))?;
+        let link = self.control_dir.path().join(address);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(session.control_socket(), &link)
+            .map_err(|e| format!("linking the control socket: {e}"))?;
+        Ok(Connection {
+            host: host.name.clone(),
+            address: address.into(),
+            user: host.user.clone(),
+            session,
+        })
+    }
+
+    /// `NIX_SSHOPTS` that make nix's own ssh reuse the masters: `%n` is the address as given,
+    /// which names the link to that address's master socket.
+    pub fn nix_sshopts(&self) -> String {
+        let mut opts = Vec::new();
+        if let Some(cfg) = &self.ssh_config {
+            opts.push(format!("-F {}", cfg.display()));
+        }
+        opts.push(format!(
+            "-o ControlMaster=no -o ControlPath={}/%n -o BatchMode=yes",
+            self.control_dir.path().display()
+        ));
+        opts.join(" ")
+    }
+
+    /// Closes every master.
+    pub async fn close(self) {
+        for (_, cell) in self.cells {
+            if let Some(Ok(conn)) = cell.into_inner() {
+                if let Ok(conn) = Arc::try_unwrap(conn) {
+                    let _ = conn.session.close().await;
+                }
+            }
+        }
+    }
+}
+
+/// The host-key policy the user's ssh config gives this host, asked of `ssh -G` (which reads
+/// the config and connects nowhere). "ask" becomes strict: there is no one to ask. Only a
+/// config that says so accepts new or changed keys.
+async fn host_key_policy(config: Option<&Path>, host: &Host, address: &str) -> KnownHosts {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-G");
+    if let Some(cfg) = config {
+        cmd.arg("-F").arg(cfg);
+    }
+    if let Some(user) = &host.user {
+        cmd.arg("-l").arg(user);
+    }
+    cmd.arg("--").arg(address);
+    let Ok(out) = cmd.output().await else {
+        return KnownHosts::Strict;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("stricthostkeychecking "))
+        .unwrap_or("ask")
+        .trim()
+        .to_ascii_lowercase();
+    match value.as_str() {
+        "accept-new" => KnownHosts::Add,
+        "no" | "off" | "false" => KnownHosts::Accept,
+        _ => KnownHosts::Strict,
+    }
+}
+
+fn describe_ssh_error(e: &openssh::Error) -> String {
+    let text = e.to_string();
+    let detail = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let all = format!("{text} {detail}");
+    let hint = if all.contains("Host key verification failed") {
+        " (the host key is unknown or changed: check it, then add it to known_hosts)"
+    } else if all.contains("Permission denied") {
+        " (the key was refused: is your key in the host's authorized_keys?)"
+    } else if all.contains("timed out") || all.contains("No route") || all.contains("refused") {
+        " (is the host up and on this network?)"
+    } else {
+        ""
+    };
+    let detail = detail.trim();
+    if detail.is_empty() || text.contains(detail) {
+        format!("{text}{hint}")
+    } else {
+        format!("{text}: {detail}{hint}")
+    }
+}

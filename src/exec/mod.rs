@@ -1,0 +1,555 @@
+//! The executor: runs a plan. With `connect` and `run`, the only code that starts processes or
+//! opens SSH connections. Evaluate once; then per host, at most `max_parallel` at a time:
+//! inspect, build, (wait for every host and ask, for quick-all), deploy, read back.
+
+pub mod connect;
+pub mod run;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::plan::{Gate, HostPlan, Machine, Plan, Step, StepKind};
+use crate::report::{Failure, HostReport, Outcome, RunReport, SystemState};
+use crate::ui::progress::Progress;
+use crate::ui::summary::short;
+
+use connect::Connections;
+use run::{Finished, Log, RunError, Runner, System};
+
+/// How a run behaves, beyond the plan.
+pub struct Options {
+    /// Answer yes to the quick-all question.
+    pub yes: bool,
+    /// Where this run's logs go (a directory per run is made inside).
+    pub log_root: PathBuf,
+}
+
+/// What a run produced: the per-host report, and the evaluated systems.
+pub struct Executed {
+    pub report: RunReport,
+    pub systems: HashMap<String, System>,
+}
+
+/// Runs `plan`. Host failures are in the report; an `Err` means nothing host-specific could
+/// start (the evaluation failed, the log directory could not be made).
+pub async fn execute(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Executed, Error> {
+    let started = Instant::now();
+    let log_dir = opts
+        .log_root
+        .join(format!("{}-{}", crate::time::stamp_now(), plan.command));
+    let fleet_log = Log::create(log_dir.join("fleet.log"));
+    let connections = Connections::new(inv)
+        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
+
+    let mut systems = HashMap::new();
+    for step in &plan.prepare {
+        progress.step(None, &step.title);
+        let runner = Runner {
+            connections: &connections,
+            systems: &systems,
+        };
+        let finished = runner.run(&step.run, &fleet_log).await;
+        match finished {
+            Ok(f) if f.success() => {
+                if step.kind == StepKind::Evaluate {
+                    systems = parse_systems(&f.stdout, plan).map_err(|e| {
+                        Error::HostsFailed(format!("{e}\n  log: {}", fleet_log.path.display()))
+                    })?;
+                }
+            }
+            other => {
+                connections.close().await;
+                return Err(Error::HostsFailed(prepare_failure(step, other, &fleet_log)));
+            }
+        }
+    }
+
+    let runner = Runner {
+        connections: &connections,
+        systems: &systems,
+    };
+    let ctx = HostContext {
+        plan,
+        runner: &runner,
+        progress,
+        log_dir: &log_dir,
+        limit: Semaphore::new(plan.max_parallel.max(1)),
+    };
+    let hosts = match plan.gate {
+        Gate::None => {
+            join_all(plan.hosts.iter().map(|hp| async {
+                let started = Instant::now();
+                match ctx.phase_a(hp, started).await {
+                    Ok(ready) => ctx.phase_b(ready).await,
+                    Err(report) => report,
+                }
+            }))
+            .await
+        }
+        Gate::AllBuiltThenConfirm => ctx.gated(opts.yes).await,
+    };
+    for h in &hosts {
+        progress.finish(&h.host, h.outcome.as_str());
+    }
+    connections.close().await;
+    Ok(Executed {
+        report: RunReport {
+            command: plan.command.clone(),
+            action: plan.action.map(|a| a.as_str().to_string()),
+            hosts,
+            log_dir: Some(log_dir),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        systems,
+    })
+}
+
+/// A host that got through inspection and building.
+struct Ready<'p> {
+    hp: &'p HostPlan,
+    log: Log,
+    started: Instant,
+    /// Time spent while not waiting for other hosts.
+    busy: Duration,
+    before: Option<SystemState>,
+    unchanged: bool,
+    notes: Vec<String>,
+}
+
+struct HostContext<'a> {
+    plan: &'a Plan,
+    runner: &'a Runner<'a>,
+    progress: &'a Progress,
+    log_dir: &'a std::path::Path,
+    limit: Semaphore,
+}
+
+impl HostContext<'_> {
+    /// quick-all: every host inspected and built first; deploy only if all succeeded and the
+    /// user says yes.
+    async fn gated(&self, yes: bool) -> Vec<HostReport> {
+        let results = join_all(
+            self.plan
+                .hosts
+                .iter()
+                .map(|hp| self.phase_a(hp, Instant::now())),
+        )
+        .await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|h| h.host.clone()))
+            .collect();
+        let mut ready = Vec::new();
+        let mut reports = Vec::new();
+        for r in results {
+            match r {
+                Ok(x) => ready.push(x),
+                Err(report) => reports.push(report),
+            }
+        }
+        if !failed.is_empty() {
+            let why = format!("not deployed: {} failed, so nothing was", failed.join(", "));
+            reports.extend(ready.into_iter().map(|r| self.skipped(r, &why)));
+            return self.in_plan_order(reports);
+        }
+        let (unchanged, changed): (Vec<_>, Vec<_>) = ready.into_iter().partition(|r| r.unchanged);
+        reports.extend(
+            unchanged
+                .into_iter()
+                .map(|r| self.finish(r, Outcome::Unchanged, None)),
+        );
+        if !changed.is_empty() && !self.confirm(&changed, yes) {
+            reports.extend(
+                changed
+                    .into_iter()
+                    .map(|r| self.skipped(r, "not confirmed")),
+            );
+            return self.in_plan_order(reports);
+        }
+        reports.extend(join_all(changed.into_iter().map(|r| self.phase_b(r))).await);
+        self.in_plan_order(reports)
+    }
+
+    fn in_plan_order(&self, mut reports: Vec<HostReport>) -> Vec<HostReport> {
+        let pos = |h: &str| self.plan.hosts.iter().position(|p| p.host == h);
+        reports.sort_by_key(|r| pos(&r.host));
+        reports
+    }
+
+    /// Lists the changed hosts and asks (or takes `--yes`).
+    fn confirm(&self, changed: &[Ready], yes: bool) -> bool {
+        let action = self.plan.action.map(|a| a.as_str()).unwrap_or("switch");
+        let mut text = format!(
+            "{} host{} changed and will be deployed ({action}):\n",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        );
+        for r in changed {
+            let from = r
+                .before
+                .as_ref()
+                .and_then(|b| b.system.as_deref())
+                .map(short)
+                .unwrap_or_else(|| "?".into());
+            let to = self
+                .runner
+                .systems
+                .get(&r.hp.host)
+                .map(|s| short(&s.out))
+                .unwrap_or_default();
+            text.push_str(&format!("  {:<12} {from} -> {to}\n", r.hp.host));
+        }
+        self.progress.suspend(|| {
+            eprint!("{text}");
+            if yes {
+                eprintln!("Deploying (--yes).");
+                return true;
+            }
+            eprint!("Deploy them? [y/N] ");
+            let mut answer = String::new();
+            if std::io::stdin().read_line(&mut answer).is_err() {
+                return false;
+            }
+            matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        })
+    }
+
+    /// Inspect and build.
+    async fn phase_a<'p>(
+        &self,
+        hp: &'p HostPlan,
+        started: Instant,
+    ) -> Result<Ready<'p>, HostReport> {
+        let _permit = self.limit.acquire().await;
+        let busy_from = Instant::now();
+        let log = Log::create(self.log_dir.join(format!("{}.log", hp.host)));
+        let mut ready = Ready {
+            hp,
+            log,
+            started,
+            busy: Duration::ZERO,
+            before: None,
+            unchanged: false,
+            notes: Vec::new(),
+        };
+        if !hp.inspect.is_empty() {
+            match self.inspect(hp, &ready.log).await {
+                Ok(state) => {
+                    let out = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+                    ready.unchanged = self.plan.only_changed && state.system.as_deref() == out;
+                    ready.before = Some(state);
+                }
+                Err(f) => return Err(self.failed(ready, f, None)),
+            }
+            if ready.unchanged {
+                ready.busy += busy_from.elapsed();
+                return Ok(ready);
+            }
+        }
+        for step in &hp.build {
+            match self.step(hp, step, &ready.log).await {
+                Ok(Some(note)) => ready.notes.push(note),
+                Ok(None) => {}
+                Err(f) => return Err(self.failed(ready, f, None)),
+            }
+        }
+        ready.busy += busy_from.elapsed();
+        Ok(ready)
+    }
+
+    /// Copy, activate, read back.
+    async fn phase_b(&self, mut ready: Ready<'_>) -> HostReport {
+        let hp = ready.hp;
+        if ready.unchanged {
+            return self.finish(ready, Outcome::Unchanged, None);
+        }
+        if hp.deploy.is_empty() {
+            return self.finish(ready, Outcome::Built, None);
+        }
+        let _permit = self.limit.acquire().await;
+        let busy_from = Instant::now();
+        for step in &hp.deploy {
+            match self.step(hp, step, &ready.log).await {
+                Ok(Some(note)) => ready.notes.push(note),
+                Ok(None) => {}
+                Err(mut f) => {
+                    // The exit code alone does not say what the host runs now: read it back.
+                    let end = self.inspect(hp, &ready.log).await.ok();
+                    if step.kind.is_activation() {
+                        f.message.push_str(&self.end_state(hp, end.as_ref()));
+                    }
+                    ready.busy += busy_from.elapsed();
+                    return self.failed(ready, f, end);
+                }
+            }
+        }
+        let after = self.inspect(hp, &ready.log).await.ok();
+        ready.busy += busy_from.elapsed();
+        self.finish(ready, Outcome::Deployed, after)
+    }
+
+    fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {
+        let new = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+        match end.and_then(|e| e.system.as_deref()) {
+            Some(now) if Some(now) == new => format!("; {} now runs the new system", hp.host),
+            Some(now) => format!("; {} still runs {}", hp.host, short(now)),
+            None => format!("; what {} runs now could not be read", hp.host),
+        }
+    }
+
+    /// What the host runs, and its profile's generation. Unreadable values are `None`; an
+    /// unreachable host is a failure.
+    async fn inspect(&self, hp: &HostPlan, log: &Log) -> Result<SystemState, Failure> {
+        let mut state = SystemState::default();
+        for step in &hp.inspect {
+            self.progress.step(Some(&hp.host), &step.title);
+            let value = match self.runner.run(&step.run, log).await {
+                Ok(f) if f.success() => f.stdout.trim().to_string(),
+                Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f))),
+                Ok(_) => continue,
+                Err(e) => return Err(failure(hp, step, Err(e))),
+            };
+            match step.kind {
+                StepKind::ReadRunning => {
+                    state.system = Some(value).filter(|v| v.starts_with("/nix/store/"))
+                }
+                StepKind::ReadGeneration => state.generation = parse_generation(&value),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Runs a step, then its fallbacks in order; returns the fallback used, if any.
+    async fn step(&self, hp: &HostPlan, step: &Step, log: &Log) -> Result<Option<String>, Failure> {
+        self.progress.step(Some(&hp.host), &step.title);
+        let mut last = match self.runner.run(&step.run, log).await {
+            Ok(f) if f.success() => return Ok(None),
+            other => failure(hp, step, other),
+        };
+        for fallback in &step.fallbacks {
+            self.progress.note(
+                Some(&hp.host),
+                &format!(
+                    "{} failed ({}); {}",
+                    step.title, last.message, fallback.title
+                ),
+            );
+            match self.runner.run(&fallback.run, log).await {
+                Ok(f) if f.success() => {
+                    return Ok(Some(format!("used fallback: {}", fallback.title)))
+                }
+                other => last = failure(hp, step, other),
+            }
+        }
+        Err(last)
+    }
+
+    fn report(
+        &self,
+        ready: Ready,
+        outcome: Outcome,
+        after: Option<SystemState>,
+        failure: Option<Failure>,
+    ) -> HostReport {
+        let hp = ready.hp;
+        HostReport {
+            host: hp.host.clone(),
+            outcome,
+            address: self
+                .runner
+                .connections
+                .opened(&hp.host)
+                .map(|c| c.address.clone()),
+            built_on: match &hp.build_on {
+                Machine::Local => "here".into(),
+                Machine::Host(h) => h.clone(),
+            },
+            system: self.runner.systems.get(&hp.host).map(|s| s.out.clone()),
+            before: ready.before,
+            after,
+            seconds: ready.busy.max(Duration::ZERO).as_secs_f64().max(
+                if self.plan.gate == Gate::None {
+                    ready.started.elapsed().as_secs_f64()
+                } else {
+                    0.0
+                },
+            ),
+            notes: ready.notes,
+            failure,
+            log: Some(ready.log.path.clone()),
+        }
+    }
+
+    fn finish(&self, ready: Ready, outcome: Outcome, after: Option<SystemState>) -> HostReport {
+        let after = if outcome == Outcome::Unchanged {
+            ready.before.clone()
+        } else {
+            after
+        };
+        self.report(ready, outcome, after, None)
+    }
+
+    fn failed(&self, ready: Ready, failure: Failure, end: Option<SystemState>) -> HostReport {
+        self.progress.note(
+            Some(&ready.hp.host),
+            &format!("failed at: {}", failure.step),
+        );
+        self.report(ready, Outcome::Failed, end, Some(failure))
+    }
+
+    fn skipped(&self, mut ready: Ready, why: &str) -> HostReport {
+        ready.notes.push(why.to_string());
+        self.report(ready, Outcome::Skipped, None, None)
+    }
+}
+
+impl StepKind {
+    /// Steps after which the host's running system may have changed.
+    pub fn is_activation(self) -> bool {
+        matches!(self, StepKind::Activate(_) | StepKind::SetProfile)
+    }
+}
+
+/// `system-42-link` → 42.
+fn parse_generation(link: &str) -> Option<u32> {
+    link.rsplit('/')
+        .next()?
+        .strip_prefix("system-")?
+        .strip_suffix("-link")?
+        .parse()
+        .ok()
+}
+
+/// The evaluation's JSON: host → { drv, out }, each a plain store path.
+fn parse_systems(stdout: &str, plan: &Plan) -> Result<HashMap<String, System>, String> {
+    let systems: HashMap<String, System> = serde_json::from_str(stdout).map_err(|e| {
+        format!("the evaluation printed something that is not the expected JSON: {e}")
+    })?;
+    let plain = |p: &str| {
+        p.starts_with("/nix/store/") && !p.contains(|c: char| c.is_whitespace() || c.is_control())
+    };
+    for host in &plan.hosts {
+        match systems.get(&host.host) {
+            Some(s) if plain(&s.drv) && plain(&s.out) => {}
+            Some(_) => {
+                return Err(format!(
+                    "the evaluation gave {} a system that is not a plain store path",
+                    host.host
+                ))
+            }
+            None => return Err(format!("the evaluation gave no system for {}", host.host)),
+        }
+    }
+    Ok(systems)
+}
+
+fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) -> String {
+    let mut text = format!("{} failed", step.title);
+    match outcome {
+        Ok(f) => {
+            text.push_str(&format!(
+                " (exit {})\n  command: {}\n",
+                f.code.map_or("-".into(), |c| c.to_string()),
+                f.shown
+            ));
+            for line in &f.tail {
+                text.push_str(&format!("    | {line}\n"));
+            }
+        }
+        Err(e) => text.push_str(&format!(": {e}\n")),
+    }
+    let next = match step.kind {
+        StepKind::Evaluate => {
+            "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
+        }
+        StepKind::CheckFlake => "fix what `nix flake check` reports",
+        StepKind::UpdateFlake => {
+            "check the inputs' URLs and your network; flake.lock is unchanged if the update failed"
+        }
+        _ => "see the log",
+    };
+    text.push_str(&format!("  log: {}\n  next: {next}", log.path.display()));
+    text
+}
+
+/// A failed step, described for the person who has to fix it.
+fn failure(hp: &HostPlan, step: &Step, outcome: Result<Finished, RunError>) -> Failure {
+    let on = match &step.run.on {
+        Machine::Local => "this machine".to_string(),
+        Machine::Host(h) => h.clone(),
+    };
+    let (command, exit_code, output, mut message) = match outcome {
+        Ok(f) => {
+            let msg = match f.code {
+                Some(c) => format!("exited with code {c}"),
+                None => "the command was cut off (the connection dropped, or it was killed)".into(),
+            };
+            (Some(f.shown), f.code, f.tail, msg)
+        }
+        Err(e) => (None, None, Vec::new(), e.to_string()),
+    };
+    let said = |needle: &str| output.iter().any(|l| l.contains(needle));
+    let next = if said("a password is required") || said("a terminal is required") {
+        message = format!("sudo on {on} wants a password, and fleet cannot give one");
+        format!(
+            "allow passwordless sudo on {on} for nix-env and switch-to-configuration (security.sudo.extraRules), or deploy as root"
+        )
+    } else if command.is_none() && message.contains("unreachable") {
+        format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
+    } else {
+        match step.kind {
+            StepKind::CopyDerivations => format!(
+                "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
+            ),
+            StepKind::Build => format!(
+                "read the build error above; `nix log {{drv}}` on {on} shows the whole build log ({} is {})",
+                "{drv}", hp.host
+            )
+            .replace("{drv}", &format!("the {} system", hp.host)),
+            StepKind::CopyClosure => format!(
+                "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
+                hp.host
+            ),
+            StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
+            StepKind::Activate(_) => format!(
+                "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
+            ),
+            _ => "see the log".to_string(),
+        }
+    };
+    Failure {
+        step: step.title.clone(),
+        command,
+        exit_code,
+        message,
+        output,
+        next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations() {
+        assert_eq!(parse_generation("system-42-link"), Some(42));
+        assert_eq!(
+            parse_generation("/nix/var/nix/profiles/system-3-link"),
+            Some(3)
+        );
+        assert_eq!(parse_generation("/nix/store/abc-nixos-system"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! Reading `flake.lock`, to say which inputs `update-flake` moved.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// An input that moved: its name and locked revisions before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub input: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Each node's locked identity (`rev`, else `narHash`), by node name.
+fn locked(lock: &str) -> BTreeMap<String, String> {
+    let Ok(v) = serde_json::from_str::<Value>(lock) else {
+        return BTreeMap::new();
+    };
+    let Some(nodes) = v.get("nodes").and_then(Value::as_object) else {
+        return BTreeMap::new();
+    };
+    nodes
+        .iter()
+        .filter_map(|(name, node)| {
+            let locked = node.get("locked")?;
+            let id = locked
+                .get("rev")
+                .or_else(|| locked.get("narHash"))
+                .and_then(Value::as_str)?;
+            Some((name.clone(), id.to_string()))
+        })
+        .collect()
+}
+
+/// The inputs whose locked revision differs between two lock files' texts.
+pub fn moved(before: &str, after: &str) -> Vec<Moved> {
+    let (b, a) = (locked(before), locked(after));
+    let mut names: Vec<&String> = b.keys().chain(a.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| b.get(*n) != a.get(*n))
+        .map(|n| Moved {
+            input: n.clone(),
+            from: b.get(n).cloned(),
+            to: a.get(n).cloned(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(rev: &str) -> String {
+        format!(
+            r#"{{"nodes":{{"nixpkgs":{{"locked":{{"rev":"{rev}"}}}},"hm":{{"locked":{{"rev":"same"}}}},"root":{{"inputs":{{}}}}}},"root":"root","version":7}}"#
+        )
+    }
+
+    #[test]
+    fn finds_moved_inputs() {
+        let m = moved(&lock("aaa"), &lock("bbb"));
+        assert_eq!(
+            m,
+            [Moved {
+                input: "nixpkgs".into(),
+                from: Some("aaa".into()),
+                to: Some("bbb".into())
+            }]
+        );
+        assert!(moved(&lock("aaa"), &lock("aaa")).is_empty());
+        assert_eq!(
+            moved("", &lock("x")).len(),
+            2,
+            "a new lock file moves everything"
+        );
+    }
+}

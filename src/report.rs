@@ -1,0 +1,94 @@
+//! What a run did, per host: plain data that the summary table and `--json` both render.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// How a host's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Activated (switch, boot, test or dry-activate as asked).
+    Deployed,
+    /// Already running the evaluated system; nothing was built, copied or activated.
+    Unchanged,
+    /// Built, not activated (build commands).
+    Built,
+    Failed,
+    /// Not attempted, because of another host (quick-all) or the user's answer.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Built => "built",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            Outcome::Deployed | Outcome::Unchanged | Outcome::Built
+        )
+    }
+}
+
+/// What a host ran at some moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SystemState {
+    /// The system profile's generation number.
+    pub generation: Option<u32>,
+    /// The running system's store path.
+    pub system: Option<String>,
+}
+
+/// Why a host failed: where, what ran, what it said, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub step: String,
+    pub command: Option<String>,
+    pub exit_code: Option<i32>,
+    pub message: String,
+    pub output: Vec<String>,
+    pub next: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub outcome: Outcome,
+    /// The address fleet reached the host at.
+    pub address: Option<String>,
+    /// Where the system was built.
+    pub built_on: String,
+    /// The evaluated system.
+    pub system: Option<String>,
+    pub before: Option<SystemState>,
+    pub after: Option<SystemState>,
+    pub seconds: f64,
+    /// Things worth knowing, like a fallback that was used.
+    pub notes: Vec<String>,
+    pub failure: Option<Failure>,
+    /// This host's full output.
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    pub command: String,
+    pub action: Option<String>,
+    pub hosts: Vec<HostReport>,
+    pub log_dir: Option<PathBuf>,
+    pub seconds: f64,
+}
+
+impl RunReport {
+    pub fn success(&self) -> bool {
+        self.hosts.iter().all(|h| h.outcome.is_success())
+    }
+}

@@ -1,0 +1,108 @@
+//! Progress while a plan runs. On a terminal: one line per host with its current step and
+//! elapsed time. Elsewhere: whole `[host] step` lines, never interleaved mid-line.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Progress {
+    bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+    started: Instant,
+    lock: Mutex<()>,
+}
+
+impl Progress {
+    /// `fancy`: draw live bars (stderr is a terminal); otherwise plain lines.
+    pub fn new(hosts: &[String], fancy: bool) -> Progress {
+        let bars = fancy.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let width = hosts.iter().map(String::len).max().unwrap_or(4);
+            let style = ProgressStyle::with_template(&format!(
+                "{{spinner:.cyan}} {{prefix:<{width}.bold}} {{elapsed:>4}}  {{wide_msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bars = hosts
+                .iter()
+                .map(|h| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(h.clone());
+                    bar.set_message("waiting");
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    (h.clone(), bar)
+                })
+                .collect();
+            (multi, bars)
+        });
+        Progress {
+            bars,
+            started: Instant::now(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The host's current step (`None`: fleet itself, like the evaluation).
+    pub fn step(&self, host: Option<&str>, text: &str) {
+        match (&self.bars, host) {
+            (Some((_, bars)), Some(h)) => {
+                if let Some(bar) = bars.get(h) {
+                    bar.set_message(text.to_string());
+                }
+            }
+            _ => self.line(host, text),
+        }
+    }
+
+    /// Something worth a line of its own, even among the bars.
+    pub fn note(&self, host: Option<&str>, text: &str) {
+        match &self.bars {
+            Some((multi, _)) => {
+                let _ = multi.println(format!("[{}] {text}", host.unwrap_or("fleet")));
+            }
+            None => self.line(host, text),
+        }
+    }
+
+    /// The host is done.
+    pub fn finish(&self, host: &str, text: &str) {
+        match &self.bars {
+            Some((_, bars)) => {
+                if let Some(bar) = bars.get(host) {
+                    bar.finish_with_message(text.to_string());
+                }
+            }
+            None => self.line(Some(host), text),
+        }
+    }
+
+    /// Stops drawing, so a prompt or the summary can use the terminal.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bars {
+            Some((multi, _)) => multi.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn line(&self, host: Option<&str>, text: &str) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let _guard = self.lock.lock();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "[{}] {text} ({secs:.1}s)", host.unwrap_or("fleet"));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some((multi, bars)) = &self.bars {
+            for bar in bars.values() {
+                if !bar.is_finished() {
+                    bar.abandon();
+                }
+            }
+            let _ = multi.clear();
+        }
+    }
+}

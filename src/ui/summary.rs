@@ -1,0 +1,96 @@
+//! The end of a run: a table of hosts, then what went wrong where and what to do next.
+
+use std::fmt::Write;
+
+use crate::report::{HostReport, RunReport, SystemState};
+
+use super::table;
+
+/// The summary table and failure details.
+pub fn render(report: &RunReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.host.clone(),
+                h.outcome.as_str().to_string(),
+                h.built_on.clone(),
+                state(h.before.as_ref()),
+                state(h.after.as_ref()),
+                format!("{:.1}s", h.seconds),
+                h.notes.join("; "),
+            ]
+        })
+        .collect();
+    let mut out = table::render(
+        &[
+            "HOST", "RESULT", "BUILT ON", "BEFORE", "AFTER", "TIME", "NOTES",
+        ],
+        &rows,
+    );
+    for h in report.hosts.iter().filter(|h| h.failure.is_some()) {
+        out.push('\n');
+        out.push_str(&failure(h));
+    }
+    let failed = report
+        .hosts
+        .iter()
+        .filter(|h| !h.outcome.is_success())
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} of {} host{} succeeded in {:.1}s{}",
+        report.hosts.len() - failed,
+        report.hosts.len(),
+        if report.hosts.len() == 1 { "" } else { "s" },
+        report.seconds,
+        report
+            .log_dir
+            .as_ref()
+            .map(|d| format!("; logs in {}", d.display()))
+            .unwrap_or_default()
+    );
+    out
+}
+
+fn state(s: Option<&SystemState>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) => match (s.generation, &s.system) {
+            (Some(g), _) => format!("gen {g}"),
+            (None, Some(sys)) => short(sys),
+            (None, None) => "?".into(),
+        },
+    }
+}
+
+/// `/nix/store/abc...-nixos-system-x` as `abc1234…-nixos-system-x`.
+pub fn short(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.split_once('-') {
+        Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
+        _ => base.to_string(),
+    }
+}
+
+fn failure(h: &HostReport) -> String {
+    let Some(f) = &h.failure else {
+        return String::new();
+    };
+    let mut out = format!("{} failed at: {}\n  {}\n", h.host, f.step, f.message);
+    if let Some(cmd) = &f.command {
+        let _ = writeln!(out, "  command: {cmd}");
+    }
+    if !f.output.is_empty() {
+        let _ = writeln!(out, "  last output:");
+        for line in &f.output {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    if let Some(log) = &h.log {
+        let _ = writeln!(out, "  log: {}", log.display());
+    }
+    let _ = writeln!(out, "  next: {}", f.next);
+    out
+}
