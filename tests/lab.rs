@@ -1,0 +1,336 @@
+//! fleet against the lab: real sshd, real nix, real stores. Every assertion is on host state
+//! (profiles, /run/current-system, stores, activation logs, sshd logins, bytes on the wire),
+//! never on fleet's printed words alone.
+
+#[path = "support/lab.rs"]
+mod lab;
+
+use lab::Lab;
+use serde_json::json;
+
+#[test]
+fn deploy_via_the_builder_never_passes_the_closure_through_here() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.new_payload("samsung", 2048);
+    let new = lab.evaluated("samsung");
+    let bytes_before = lab.bytes_here();
+
+    lab.fleet(&["deploy", "samsung", "--via", "p620"]).status(0);
+
+    let moved = lab.bytes_here() - bytes_before;
+    assert_eq!(lab.running("samsung"), new);
+    assert_eq!(lab.profile("samsung"), new);
+    assert_eq!(lab.generation("samsung"), 2);
+    assert!(lab.has_path("p620", &new), "built on p620");
+    assert!(
+        !lab.here_has_path(&new),
+        "the closure came through this machine"
+    );
+    assert!(
+        moved < 200 * 1024,
+        "{moved} bytes passed through this machine for a 2 MiB closure"
+    );
+}
+
+#[test]
+fn deploy_without_a_builder_builds_on_the_target() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    assert_eq!(lab.running("razer"), new);
+    assert!(
+        !lab.has_path("p620", &new),
+        "razer's system was built on p620"
+    );
+    assert!(!lab.here_has_path(&new), "razer's system was built here");
+}
+
+#[test]
+fn build_on_a_builder_activates_nothing() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["build", "razer", "--on", "p620"]).status(0);
+    assert!(lab.has_path("p620", &new));
+    assert!(!lab.has_path("razer", &new));
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.generation("razer"), 1);
+    assert!(lab.activations("razer").is_empty());
+}
+
+#[test]
+fn quick_deploy_of_an_unchanged_host_does_nothing_over_one_login() {
+    let lab = Lab::new();
+    let (samsung, p620) = (lab.logins("samsung"), lab.logins("p620"));
+    let run = lab.fleet(&["quick-deploy", "samsung", "--json"]).status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "unchanged");
+    assert_eq!(
+        lab.logins("samsung") - samsung,
+        1,
+        "one SSH login to samsung"
+    );
+    assert_eq!(lab.logins("p620") - p620, 0, "nothing was built on p620");
+    assert!(lab.activations("samsung").is_empty());
+    assert_eq!(lab.generation("samsung"), 1);
+}
+
+#[test]
+fn one_login_per_host_for_a_whole_deployment() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    let (samsung, p620) = (lab.logins("samsung"), lab.logins("p620"));
+    lab.fleet(&["deploy", "samsung"]).status(0);
+    assert_eq!(lab.logins("samsung") - samsung, 1);
+    assert_eq!(
+        lab.logins("p620") - p620,
+        1,
+        "derivations copied and built over one login"
+    );
+}
+
+#[test]
+fn deploy_all_parallel_activates_hosts_at_the_same_time() {
+    let lab = Lab::new();
+    let hosts = ["samsung", "razer", "p510", "lab5"];
+    for h in hosts {
+        lab.bump(h);
+        lab.set(h, "activation_sleep", json!(3));
+    }
+    lab.fleet(&[
+        "deploy-all-parallel",
+        "samsung",
+        "razer",
+        "p510",
+        "lab5",
+        "-j",
+        "4",
+    ])
+    .status(0);
+    let spans: Vec<(f64, f64)> = hosts
+        .iter()
+        .map(|h| {
+            let a = lab.activations(h);
+            let start = a.iter().find(|x| x.event == "start-switch").map(|x| x.at);
+            let end = a.iter().find(|x| x.event == "end-switch").map(|x| x.at);
+            (start.expect("started"), end.expect("ended"))
+        })
+        .collect();
+    // All four 3 s activations were under way together: the last start precedes the first end.
+    let last_start = spans.iter().map(|s| s.0).fold(f64::MIN, f64::max);
+    let first_end = spans.iter().map(|s| s.1).fold(f64::MAX, f64::min);
+    assert!(
+        last_start < first_end,
+        "activations did not overlap: {spans:?}"
+    );
+    for h in hosts {
+        assert_eq!(lab.running(h), lab.evaluated(h));
+    }
+}
+
+#[test]
+fn quick_all_deploys_exactly_the_changed_hosts() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    lab.bump("lab6");
+    let run = lab.fleet(&["quick-all", "--yes", "--json"]).status(0);
+    let report = run.json();
+    for h in report["hosts"].as_array().expect("hosts") {
+        let name = h["host"].as_str().unwrap_or_default();
+        let expected = if name == "razer" || name == "lab6" {
+            "deployed"
+        } else {
+            "unchanged"
+        };
+        assert_eq!(h["outcome"], expected, "{name}");
+    }
+    assert_eq!(lab.running("razer"), lab.evaluated("razer"));
+    assert_eq!(lab.running("lab6"), lab.evaluated("lab6"));
+    for h in ["p620", "samsung", "p510", "lab5", "lab7", "lab8"] {
+        assert!(lab.activations(h).is_empty(), "{h} was activated");
+        assert_eq!(lab.generation(h), 1);
+    }
+    assert!(
+        run.stderr.contains("2 hosts changed and will be deployed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn quick_all_with_a_failed_build_deploys_nothing() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    lab.bump("samsung");
+    lab.set("samsung", "build_fail", json!(true));
+    let run = lab.fleet(&["quick-all", "--yes"]).status(1);
+    assert!(
+        lab.activations("razer").is_empty(),
+        "razer was deployed despite samsung's failed build"
+    );
+    assert_eq!(lab.generation("razer"), 1);
+    assert!(
+        run.stdout.contains("samsung failed at: build on p620"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("not deployed: samsung failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn quick_all_without_a_terminal_or_yes_refuses_before_doing_anything() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let logins = lab.logins("razer");
+    lab.fleet(&["quick-all"]).status(2);
+    assert_eq!(lab.logins("razer"), logins);
+}
+
+#[test]
+fn every_action_leaves_the_host_as_nixos_would() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+
+    lab.bump("razer");
+    let dry = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer", "--action", "dry-activate"])
+        .status(0);
+    assert_eq!(
+        (
+            lab.running("razer"),
+            lab.generation("razer"),
+            lab.boot_entry("razer")
+        ),
+        (first.clone(), 1, first.clone())
+    );
+
+    lab.fleet(&["deploy", "razer", "--action", "test"])
+        .status(0);
+    assert_eq!(lab.running("razer"), dry, "test activates now");
+    assert_eq!(
+        (lab.generation("razer"), lab.boot_entry("razer")),
+        (1, first.clone()),
+        "test leaves profile and boot entry"
+    );
+
+    lab.bump("razer");
+    let booted = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer", "--action", "boot"])
+        .status(0);
+    assert_eq!(lab.running("razer"), dry, "boot does not activate now");
+    assert_eq!(
+        (
+            lab.generation("razer"),
+            lab.profile("razer"),
+            lab.boot_entry("razer")
+        ),
+        (2, booted.clone(), booted.clone())
+    );
+
+    lab.bump("razer");
+    let switched = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer", "--action", "switch"])
+        .status(0);
+    assert_eq!(lab.running("razer"), switched);
+    assert_eq!(
+        (
+            lab.generation("razer"),
+            lab.profile("razer"),
+            lab.boot_entry("razer")
+        ),
+        (3, switched.clone(), switched)
+    );
+}
+
+#[test]
+fn a_failed_activation_reports_its_code_and_end_state() {
+    let lab = Lab::new();
+    lab.bump("p510");
+    lab.set("p510", "activation_exit", json!(4));
+    let new = lab.evaluated("p510");
+    let run = lab.fleet(&["deploy", "p510", "--json"]).status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "failed");
+    assert_eq!(host["failure"]["exit_code"], 4);
+    assert!(
+        host["failure"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("p510 now runs the new system"),
+        "{host}"
+    );
+    assert!(
+        host["failure"]["output"]
+            .to_string()
+            .contains("lab-broken.service"),
+        "{host}"
+    );
+    assert_eq!(host["after"]["system"], new.as_str());
+    assert_eq!(lab.running("p510"), new);
+}
+
+#[test]
+fn an_unreachable_host_fails_alone() {
+    let lab = Lab::new();
+    lab.bump("lab7");
+    lab.bump("lab8");
+    lab.stop_host("lab8");
+    let run = lab
+        .fleet(&["deploy-all-parallel", "lab7", "lab8", "--json"])
+        .status(1);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["outcome"], "deployed");
+    assert_eq!(report["hosts"][1]["outcome"], "failed");
+    let msg = report["hosts"][1]["failure"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("lab8 is unreachable")
+            && msg.contains("10.213.1.17")
+            && msg.contains("10.213.2.17"),
+        "{msg}"
+    );
+    assert_eq!(lab.running("lab7"), lab.evaluated("lab7"));
+}
+
+#[test]
+fn off_the_lan_a_host_is_reached_over_tailscale_and_the_closure_relayed() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    // razer off the LAN: only its second address answers, and it cannot reach the LAN cache.
+    let link = |state: &str| {
+        std::process::Command::new("ip")
+            .args(["-n", "fleetlab-razer", "link", "set", "eth0", state])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    assert!(link("down"), "could not take razer's LAN link down");
+    let run = lab.fleet(&["deploy", "razer", "--via", "p620", "--json"]);
+    assert!(link("up"));
+    let run = run.status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["address"], "10.213.2.12");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("relay it through this machine"),
+        "the relay fallback should be named: {host}"
+    );
+    assert!(
+        run.stderr
+            .contains("razer fetches the system from cache p620 failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.running("razer"), new);
+    assert!(lab.has_path("p620", &new), "built on p620");
+}

@@ -1,0 +1,276 @@
+//! The lab from tests: bring it up once, reset it before each test, run the real fleet against
+//! it, and read each host's state from its own directory (no SSH, so login counts stay exact).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+static UP: Once = Once::new();
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+pub struct Lab {
+    pub dir: PathBuf,
+    root: PathBuf,
+    env: Vec<(String, String)>,
+    state: tempfile::TempDir,
+    _turn: MutexGuard<'static, ()>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn status(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// One line of a host's activation log.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub at: f64,
+    pub event: String,
+    #[allow(dead_code)]
+    pub system: String,
+}
+
+fn script(root: &Path, args: &[&str]) -> String {
+    let out = Command::new(root.join("scripts/lab"))
+        .args(args)
+        .output()
+        .expect("run scripts/lab");
+    assert!(
+        out.status.success(),
+        "scripts/lab {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Lab {
+    /// The lab, up and reset to every host's first generation, for this test alone.
+    pub fn new() -> Lab {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        UP.call_once(|| {
+            script(&root, &["up"]);
+        });
+        script(&root, &["reset"]);
+        let env: Vec<(String, String)> = script(&root, &["env"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), unquote(v)))
+            .collect();
+        let dir = env
+            .iter()
+            .find(|(k, _)| k == "FLEET_LAB_DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .expect("lab dir");
+        Lab {
+            dir,
+            root,
+            env,
+            state: tempfile::tempdir().expect("state dir"),
+            _turn: turn,
+        }
+    }
+
+    fn host_dir(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host)
+    }
+
+    fn settings_path(&self) -> PathBuf {
+        self.dir.join("flake/hosts.json")
+    }
+
+    /// Sets one fixture setting of a host (see lab/flake/flake.nix).
+    pub fn set(&self, host: &str, key: &str, value: Value) {
+        let path = self.settings_path();
+        let text = std::fs::read_to_string(&path).expect("hosts.json");
+        let mut v: Value = serde_json::from_str(&text).expect("hosts.json is JSON");
+        v["hosts"][host][key] = value;
+        std::fs::write(&path, v.to_string()).expect("write hosts.json");
+    }
+
+    /// Gives the host a new system version no run has built before; returns it.
+    pub fn bump(&self, host: &str) -> String {
+        let version = unique();
+        self.set(host, "version", Value::String(version.clone()));
+        version
+    }
+
+    /// A new payload of `kib` KiB for the host: a store path no host has yet.
+    pub fn new_payload(&self, host: &str, kib: u64) {
+        self.set(host, "payload_kib", Value::from(kib));
+        self.set(host, "payload_seed", Value::String(unique()));
+    }
+
+    /// Runs the real fleet binary against the lab.
+    pub fn fleet(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .env("FLEET_STATE_DIR", self.state.path())
+            .env("FLEET_HOSTNAME", "test-runner")
+            .env_remove("FLEET_INVENTORY");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run fleet");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The out path the flake now gives the host, from an evaluation of the test's own.
+    pub fn evaluated(&self, host: &str) -> String {
+        let mut cmd = Command::new("nix");
+        cmd.args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--raw",
+            &format!(
+                "{}/flake#nixosConfigurations.{host}.config.system.build.toplevel.outPath",
+                self.dir.display()
+            ),
+        ]);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("nix eval");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn link(&self, path: PathBuf) -> String {
+        std::fs::read_link(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|e| panic!("readlink {}: {e}", path.display()))
+    }
+
+    /// What `/run/current-system` points at on the host.
+    pub fn running(&self, host: &str) -> String {
+        self.link(self.host_dir(host).join("run/current-system"))
+    }
+
+    /// The system profile's generation number on the host.
+    pub fn generation(&self, host: &str) -> u32 {
+        let link = self.link(self.host_dir(host).join("nix/var/nix/profiles/system"));
+        link.trim_start_matches("system-")
+            .trim_end_matches("-link")
+            .parse()
+            .unwrap_or_else(|_| panic!("odd profile link {link}"))
+    }
+
+    /// The system the profile's current generation is.
+    pub fn profile(&self, host: &str) -> String {
+        let gen = self.generation(host);
+        self.link(
+            self.host_dir(host)
+                .join(format!("nix/var/nix/profiles/system-{gen}-link")),
+        )
+    }
+
+    /// The system the boot entry points at.
+    pub fn boot_entry(&self, host: &str) -> String {
+        self.link(self.host_dir(host).join("nix/var/lab/boot/default"))
+    }
+
+    pub fn activations(&self, host: &str) -> Vec<Activation> {
+        std::fs::read_to_string(self.host_dir(host).join("nix/var/lab/activations.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split(' ');
+                let at = parts.next()?.parse().ok()?;
+                let event = parts.next()?.to_string();
+                let system = parts.last()?.to_string();
+                Some(Activation { at, event, system })
+            })
+            .collect()
+    }
+
+    /// SSH logins the host's sshd has accepted so far.
+    pub fn logins(&self, host: &str) -> usize {
+        std::fs::read_to_string(self.host_dir(host).join("sshd.log"))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+
+    /// Whether the host's own store holds `path`.
+    pub fn has_path(&self, host: &str, path: &str) -> bool {
+        let base = path.trim_start_matches("/nix/store/");
+        self.host_dir(host).join("nix/store").join(base).exists()
+    }
+
+    /// Whether the store of the machine running fleet holds `path`.
+    pub fn here_has_path(&self, path: &str) -> bool {
+        Path::new(path).exists()
+    }
+
+    /// Bytes in and out of this machine on the lab's networks (the bridges count only traffic
+    /// to and from this machine, not traffic they switch between hosts).
+    pub fn bytes_here(&self) -> u64 {
+        ["fleetlan0", "fleetts0"]
+            .iter()
+            .flat_map(|br| {
+                ["rx_bytes", "tx_bytes"].map(|c| format!("/sys/class/net/{br}/statistics/{c}"))
+            })
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// Takes a host off the network (its processes stopped, its namespace gone).
+    pub fn stop_host(&self, host: &str) {
+        script(&self.root, &["stop-host", host]);
+    }
+}
+
+fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("t{nanos}")
+}
+
+fn unquote(v: &str) -> String {
+    // `printf %q` output: $'..' with escapes, or a plain word.
+    if let Some(inner) = v.strip_prefix("$'").and_then(|s| s.strip_suffix('\'')) {
+        inner
+            .replace("\\n", "\n")
+            .replace("\\'", "'")
+            .replace("\\\\", "\\")
+    } else {
+        v.replace('\\', "")
+    }
+}
