@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Cli, Color, Command, Global};
 use crate::error::{exit, Error};
 use crate::inventory::{self, names, Inventory};
 use crate::plan::{self, BuildRequest, Context, DeployRequest, Gate, Plan};
@@ -21,6 +21,11 @@ pub const HOSTNAME_ENV: &str = "FLEET_HOSTNAME";
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
+    ui::set_color(match g.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    });
     if let Command::Completions { shell } = &cli.command {
         let mut out = std::io::stdout().lock();
         complete::script(shell.name(), &mut out).context("writing the completion script")?;
@@ -171,7 +176,7 @@ fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     let lock_before = (plan.command == "update-flake")
         .then(|| std::fs::read_to_string(&lock_path).unwrap_or_default());
     let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
-    let progress = Progress::new(&hosts, std::io::stderr().is_terminal());
+    let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -180,6 +185,7 @@ fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     let opts = exec::Options {
         yes: g.yes,
         log_root: state_dir().join("logs"),
+        verbose: g.verbose,
     };
     let executed = runtime.block_on(exec::execute(plan, inv, &opts, &progress));
     drop(progress);

@@ -28,6 +28,8 @@ pub struct Options {
     pub yes: bool,
     /// Where this run's logs go (a directory per run is made inside).
     pub log_root: PathBuf,
+    /// `-v`: show commands; `-vv`: and their output.
+    pub verbose: u8,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -48,7 +50,11 @@ pub async fn execute(
     let log_dir = opts
         .log_root
         .join(format!("{}-{}", crate::time::stamp_now(), plan.command));
-    let fleet_log = Log::create(log_dir.join("fleet.log"));
+    let fleet_log = Log::create(log_dir.join("fleet.log"), None);
+    let echo = run::Echo {
+        level: opts.verbose,
+        progress,
+    };
     let connections = Connections::new(inv)
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
 
@@ -58,6 +64,7 @@ pub async fn execute(
         let runner = Runner {
             connections: &connections,
             systems: &systems,
+            echo,
         };
         let finished = runner.run(&step.run, &fleet_log).await;
         match finished {
@@ -78,6 +85,7 @@ pub async fn execute(
     let runner = Runner {
         connections: &connections,
         systems: &systems,
+        echo,
     };
     let ctx = HostContext {
         plan,
@@ -233,7 +241,10 @@ impl HostContext<'_> {
     ) -> Result<Ready<'p>, HostReport> {
         let _permit = self.limit.acquire().await;
         let busy_from = Instant::now();
-        let log = Log::create(self.log_dir.join(format!("{}.log", hp.host)));
+        let log = Log::create(
+            self.log_dir.join(format!("{}.log", hp.host)),
+            Some(&hp.host),
+        );
         let mut ready = Ready {
             hp,
             log,
@@ -373,6 +384,7 @@ impl HostContext<'_> {
                 .opened(&hp.host)
                 .map(|c| c.address.clone()),
             built_on: match &hp.build_on {
+                _ if outcome == Outcome::Unchanged => "-".into(),
                 Machine::Local => "here".into(),
                 Machine::Host(h) => h.clone(),
             },

@@ -60,10 +60,12 @@ pub enum RunError {
 pub struct Log {
     file: Arc<Mutex<Option<std::fs::File>>>,
     pub path: std::path::PathBuf,
+    /// The host this log is about (`None`: fleet's own steps).
+    pub label: Option<String>,
 }
 
 impl Log {
-    pub fn create(path: std::path::PathBuf) -> Log {
+    pub fn create(path: std::path::PathBuf, label: Option<&str>) -> Log {
         let file = path
             .parent()
             .map(std::fs::create_dir_all)
@@ -72,6 +74,7 @@ impl Log {
         Log {
             file: Arc::new(Mutex::new(file)),
             path,
+            label: label.map(String::from),
         }
     }
 
@@ -88,6 +91,15 @@ impl Log {
 pub struct Runner<'a> {
     pub connections: &'a Connections,
     pub systems: &'a HashMap<String, System>,
+    /// Where `-v` shows commands (and `-vv` their output).
+    pub echo: Echo<'a>,
+}
+
+/// What of a command is shown as it runs: nothing, the command (`-v`), or its output too (`-vv`).
+#[derive(Clone, Copy)]
+pub struct Echo<'a> {
+    pub level: u8,
+    pub progress: &'a crate::ui::progress::Progress,
 }
 
 impl Runner<'_> {
@@ -96,6 +108,10 @@ impl Runner<'_> {
         let argv = self.resolve(&inv.argv).await?;
         let shown = format!("{}$ {}", inv.on, crate::ui::quote_argv(&argv));
         log.line(&format!("--- {shown}"));
+        if self.echo.level >= 1 {
+            self.echo.progress.note(log.label.as_deref(), &shown);
+        }
+        let echo = (self.echo.level >= 2).then_some((self.echo.progress, log.label.as_deref()));
         let Some((program, args)) = argv.split_first() else {
             return Err(RunError::Resolve("empty command".into()));
         };
@@ -122,7 +138,8 @@ impl Runner<'_> {
                     machine: "this machine".into(),
                     reason: e.to_string(),
                 })?;
-                let (stdout, tail) = pump(child.stdout.take(), child.stderr.take(), log).await;
+                let (stdout, tail) =
+                    pump(child.stdout.take(), child.stderr.take(), log, echo).await;
                 let status = child.wait().await.map_err(|e| RunError::Spawn {
                     program: program.clone(),
                     machine: "this machine".into(),
@@ -148,7 +165,8 @@ impl Runner<'_> {
                     machine: host.clone(),
                     reason: e.to_string(),
                 })?;
-                let (stdout, tail) = pump(child.stdout().take(), child.stderr().take(), log).await;
+                let (stdout, tail) =
+                    pump(child.stdout().take(), child.stderr().take(), log, echo).await;
                 let code = match child.wait().await {
                     Ok(status) => status.code(),
                     Err(e) => {
@@ -196,7 +214,12 @@ impl Runner<'_> {
 }
 
 /// Reads stdout and stderr to their ends, logging each line; returns stdout and the last lines.
-async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, log: &Log) -> (String, Vec<String>)
+async fn pump<O, E>(
+    stdout: Option<O>,
+    stderr: Option<E>,
+    log: &Log,
+    echo: Option<(&crate::ui::progress::Progress, Option<&str>)>,
+) -> (String, Vec<String>)
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
@@ -204,6 +227,9 @@ where
     let tail = Mutex::new(VecDeque::with_capacity(TAIL_LINES));
     let keep = |line: &str| {
         log.line(line);
+        if let Some((progress, label)) = echo {
+            progress.note(label, &format!("| {line}"));
+        }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {
                 t.pop_front();

@@ -40,10 +40,20 @@ pub fn show_argv(argv: &[Arg]) -> String {
     argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
 }
 
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether output may use colour (decided once from `--color`, the terminal and `NO_COLOR`).
+pub fn color() -> bool {
+    COLOR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn set_color(on: bool) {
+    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The one place errors are printed.
 pub fn print_error(e: &crate::error::Error) {
-    use std::io::IsTerminal;
-    let label = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    let label = if color() {
         "\x1b[1;31merror\x1b[0m"
     } else {
         "error"

@@ -16,14 +16,17 @@ pub struct Progress {
 
 impl Progress {
     /// `fancy`: draw live bars (stderr is a terminal); otherwise plain lines.
-    pub fn new(hosts: &[String], fancy: bool) -> Progress {
+    pub fn new(hosts: &[String], fancy: bool, color: bool) -> Progress {
         let bars = fancy.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let width = hosts.iter().map(String::len).max().unwrap_or(4);
-            let style = ProgressStyle::with_template(&format!(
-                "{{spinner:.cyan}} {{prefix:<{width}.bold}} {{elapsed:>4}}  {{wide_msg}}"
-            ))
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let template = if color {
+                format!("{{spinner:.cyan}} {{prefix:<{width}.bold}} {{elapsed:>4}}  {{wide_msg}}")
+            } else {
+                format!("{{spinner}} {{prefix:<{width}}} {{elapsed:>4}}  {{wide_msg}}")
+            };
+            let style = ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             let bars = hosts
                 .iter()
                 .map(|h| {

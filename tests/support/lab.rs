@@ -207,7 +207,7 @@ impl Lab {
                 let mut parts = l.split(' ');
                 let at = parts.next()?.parse().ok()?;
                 let event = parts.next()?.to_string();
-                let system = parts.last()?.to_string();
+                let system = parts.next_back()?.to_string();
                 Some(Activation { at, event, system })
             })
             .collect()
