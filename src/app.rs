@@ -136,6 +136,12 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
                 max_parallel: parallel.max_parallel.map(usize::from),
             },
         )?,
+        Command::Diff { hosts, via } => plan::diff(
+            &inv,
+            &ctx,
+            select(&inv, &hosts.hosts, WhenEmpty::Refuse)?,
+            via.via.as_deref(),
+        )?,
         Command::Validate { hosts, full } => {
             plan::validate(&inv, &select(&inv, &hosts.hosts, WhenEmpty::All)?, *full)
         }
@@ -209,6 +215,25 @@ fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
             "{n} host{} evaluated\n",
             if n == 1 { "" } else { "s" }
         ));
+        write_stdout(&text)?;
+    } else if plan.command == "diff" {
+        let mut text = String::new();
+        for h in &report.hosts {
+            match (&h.diff, h.outcome) {
+                (Some(d), _) if d.trim().is_empty() => text.push_str(&format!(
+                    "{}: the closures differ only in paths, not in packages\n",
+                    h.host
+                )),
+                (Some(d), _) => text.push_str(&format!("{}:\n{d}\n", h.host)),
+                (None, crate::report::Outcome::Unchanged) => text.push_str(&format!(
+                    "{}: runs the evaluated system already; nothing would change\n",
+                    h.host
+                )),
+                _ => {}
+            }
+        }
+        text.push('\n');
+        text.push_str(&ui::summary::render(report));
         write_stdout(&text)?;
     } else {
         write_stdout(&ui::summary::render(report))?;

@@ -134,6 +134,14 @@ pub enum Command {
         #[command(flatten)]
         parallel: Parallel,
     },
+    /// Show what deploying would change on hosts: package versions and sizes (nix store
+    /// diff-closures), computed on each host, where both systems are. Activates nothing.
+    Diff {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        #[command(flatten)]
+        via: Via,
+    },
     /// List the inventory: name, addresses, role, builder, tags
     Hosts {
         #[command(flatten)]

@@ -120,6 +120,14 @@ pub fn read_system_generation() -> Vec<Arg> {
     lits(&["readlink", SYSTEM_PROFILE])
 }
 
+/// What changes between the running system's closure and `host`'s new one: package versions
+/// and sizes. Both must be in the store of the machine this runs on.
+pub fn diff_closures(host: &str) -> Vec<Arg> {
+    let mut argv = nix(&["store", "diff-closures", CURRENT_SYSTEM]);
+    argv.push(Arg::out(host));
+    argv
+}
+
 /// `nix flake check`, which evaluates (and builds) the flake's checks.
 pub fn flake_check(flake: &str) -> Vec<Arg> {
     let mut argv = nix(&["flake", "check"]);

@@ -14,6 +14,8 @@ pub enum Outcome {
     Unchanged,
     /// Built, not activated (build commands).
     Built,
+    /// Built and copied to the target, compared with what it runs; not activated (`diff`).
+    Compared,
     Failed,
     /// Not attempted, because of another host (quick-all) or the user's answer.
     Skipped,
@@ -25,6 +27,7 @@ impl Outcome {
             Outcome::Deployed => "deployed",
             Outcome::Unchanged => "unchanged",
             Outcome::Built => "built",
+            Outcome::Compared => "compared",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         }
@@ -33,7 +36,7 @@ impl Outcome {
     pub fn is_success(self) -> bool {
         matches!(
             self,
-            Outcome::Deployed | Outcome::Unchanged | Outcome::Built
+            Outcome::Deployed | Outcome::Unchanged | Outcome::Built | Outcome::Compared
         )
     }
 }
@@ -74,6 +77,9 @@ pub struct HostReport {
     /// Things worth knowing, like a fallback that was used.
     pub notes: Vec<String>,
     pub failure: Option<Failure>,
+    /// What `diff` found: `nix store diff-closures` output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
     /// This host's full output.
     pub log: Option<PathBuf>,
 }

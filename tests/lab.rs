@@ -334,3 +334,60 @@ fn off_the_lan_a_host_is_reached_over_tailscale_and_the_closure_relayed() {
     assert_eq!(lab.running("razer"), new);
     assert!(lab.has_path("p620", &new), "built on p620");
 }
+
+#[test]
+fn diff_compares_on_the_target_and_activates_nothing() {
+    let lab = Lab::new();
+    let first = lab.running("samsung");
+    lab.bump("samsung");
+    lab.new_payload("samsung", 128);
+    let new = lab.evaluated("samsung");
+    let run = lab.fleet(&["diff", "samsung", "razer"]).status(0);
+    assert!(
+        lab.has_path("samsung", &new),
+        "the new closure is on samsung, where the diff ran"
+    );
+    assert!(!lab.here_has_path(&new));
+    assert_eq!(
+        (lab.running("samsung"), lab.generation("samsung")),
+        (first, 1)
+    );
+    assert!(lab.activations("samsung").is_empty());
+    // The old payload goes, a new one of 128 KiB comes: what diff-closures says of them.
+    assert!(
+        run.stdout.contains("lab-payload-samsung: 1 → ∅, -64"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("+128"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("razer: runs the evaluated system already"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn this_machine_is_deployed_and_builds_without_ssh_to_itself() {
+    let lab = Lab::new();
+    lab.bump("p620");
+    lab.bump("samsung");
+    let (p620, samsung) = (lab.logins("p620"), lab.logins("samsung"));
+    // fleet running on p620 itself: p620 is deployed locally and builds samsung locally.
+    let run = lab
+        .fleet_on("p620", &["deploy", "p620", "samsung", "--json"])
+        .status(0);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["built_on"], "here");
+    assert_eq!(report["hosts"][1]["built_on"], "here");
+    assert_eq!(lab.running("p620"), lab.evaluated("p620"));
+    assert_eq!(lab.generation("p620"), 2);
+    assert_eq!(lab.running("samsung"), lab.evaluated("samsung"));
+    assert_eq!(
+        lab.logins("p620") - p620,
+        0,
+        "fleet logged in to the machine it runs on"
+    );
+    assert_eq!(lab.logins("samsung") - samsung, 1);
+}

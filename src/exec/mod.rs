@@ -133,6 +133,14 @@ struct Ready<'p> {
     before: Option<SystemState>,
     unchanged: bool,
     notes: Vec<String>,
+    /// `diff`'s finding.
+    diff: Option<String>,
+}
+
+/// A step that succeeded: the fallback it needed, if any, and what it printed.
+struct Done {
+    fallback: Option<String>,
+    stdout: String,
 }
 
 struct HostContext<'a> {
@@ -253,6 +261,7 @@ impl HostContext<'_> {
             before: None,
             unchanged: false,
             notes: Vec::new(),
+            diff: None,
         };
         if !hp.inspect.is_empty() {
             match self.inspect(hp, &ready.log).await {
@@ -270,8 +279,7 @@ impl HostContext<'_> {
         }
         for step in &hp.build {
             match self.step(hp, step, &ready.log).await {
-                Ok(Some(note)) => ready.notes.push(note),
-                Ok(None) => {}
+                Ok(done) => ready.notes.extend(done.fallback),
                 Err(f) => return Err(self.failed(ready, f, None)),
             }
         }
@@ -292,8 +300,12 @@ impl HostContext<'_> {
         let busy_from = Instant::now();
         for step in &hp.deploy {
             match self.step(hp, step, &ready.log).await {
-                Ok(Some(note)) => ready.notes.push(note),
-                Ok(None) => {}
+                Ok(done) => {
+                    ready.notes.extend(done.fallback);
+                    if step.kind == StepKind::DiffClosures {
+                        ready.diff = Some(crate::ui::strip_ansi(&done.stdout));
+                    }
+                }
                 Err(mut f) => {
                     // The exit code alone does not say what the host runs now: read it back.
                     let end = self.inspect(hp, &ready.log).await.ok();
@@ -304,6 +316,11 @@ impl HostContext<'_> {
                     return self.failed(ready, f, end);
                 }
             }
+        }
+        if ready.diff.is_some() {
+            ready.busy += busy_from.elapsed();
+            let before = ready.before.clone();
+            return self.finish(ready, Outcome::Compared, before);
         }
         let after = self.inspect(hp, &ready.log).await.ok();
         ready.busy += busy_from.elapsed();
@@ -343,10 +360,15 @@ impl HostContext<'_> {
     }
 
     /// Runs a step, then its fallbacks in order; returns the fallback used, if any.
-    async fn step(&self, hp: &HostPlan, step: &Step, log: &Log) -> Result<Option<String>, Failure> {
+    async fn step(&self, hp: &HostPlan, step: &Step, log: &Log) -> Result<Done, Failure> {
         self.progress.step(Some(&hp.host), &step.title);
         let mut last = match self.runner.run(&step.run, log).await {
-            Ok(f) if f.success() => return Ok(None),
+            Ok(f) if f.success() => {
+                return Ok(Done {
+                    fallback: None,
+                    stdout: f.stdout,
+                })
+            }
             other => failure(hp, step, other),
         };
         for fallback in &step.fallbacks {
@@ -359,7 +381,10 @@ impl HostContext<'_> {
             );
             match self.runner.run(&fallback.run, log).await {
                 Ok(f) if f.success() => {
-                    return Ok(Some(format!("used fallback: {}", fallback.title)))
+                    return Ok(Done {
+                        fallback: Some(format!("used fallback: {}", fallback.title)),
+                        stdout: f.stdout,
+                    })
                 }
                 other => last = failure(hp, step, other),
             }
@@ -400,6 +425,7 @@ impl HostContext<'_> {
             ),
             notes: ready.notes,
             failure,
+            diff: ready.diff,
             log: Some(ready.log.path.clone()),
         }
     }
@@ -424,13 +450,6 @@ impl HostContext<'_> {
     fn skipped(&self, mut ready: Ready, why: &str) -> HostReport {
         ready.notes.push(why.to_string());
         self.report(ready, Outcome::Skipped, None, None)
-    }
-}
-
-impl StepKind {
-    /// Steps after which the host's running system may have changed.
-    pub fn is_activation(self) -> bool {
-        matches!(self, StepKind::Activate(_) | StepKind::SetProfile)
     }
 }
 

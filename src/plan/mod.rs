@@ -8,7 +8,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use strategy::{build, deploy, update_flake, validate, BuildRequest, Context, DeployRequest};
+pub use strategy::{
+    build, deploy, diff, update_flake, validate, BuildRequest, Context, DeployRequest,
+};
 
 /// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -146,10 +148,19 @@ pub enum StepKind {
     SetProfile,
     /// Run `switch-to-configuration`.
     Activate(Action),
+    /// Compare the running system's closure with the new one, on the target.
+    DiffClosures,
     /// `nix flake check`.
     CheckFlake,
     /// Update the flake's lock file.
     UpdateFlake,
+}
+
+impl StepKind {
+    /// Steps after which the host's running system or profile may have changed.
+    pub fn is_activation(self) -> bool {
+        matches!(self, StepKind::Activate(_) | StepKind::SetProfile)
+    }
 }
 
 /// One step of a plan: what to run, and what to try instead if it fails.

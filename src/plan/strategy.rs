@@ -90,6 +90,38 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
     })
 }
 
+/// Plans `diff`: like a quick deploy up to the copy (the new closure lands on the target, as
+/// a deploy would put it there), then `nix store diff-closures` on the target, where both
+/// closures are. Nothing is activated.
+pub fn diff(
+    inv: &Inventory,
+    ctx: &Context,
+    hosts: Vec<&Host>,
+    via: Option<&str>,
+) -> Result<Plan, Error> {
+    let req = DeployRequest {
+        command: "diff",
+        hosts,
+        via,
+        action: Action::DryActivate,
+        only_changed: true,
+        gate: Gate::None,
+        max_parallel: None,
+    };
+    let mut plan = deploy(inv, ctx, &req)?;
+    plan.action = None;
+    for hp in &mut plan.hosts {
+        hp.deploy.retain(|s| s.kind == StepKind::CopyClosure);
+        hp.deploy.push(step(
+            StepKind::DiffClosures,
+            &format!("compare the running system with the new one on {}", hp.host),
+            hp.target.clone(),
+            nix::diff_closures(&hp.host),
+        ));
+    }
+    Ok(plan)
+}
+
 /// Plans a build: evaluate once, then per host build where asked (or where deploy would).
 pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan, Error> {
     let on = req.on.map(|b| builder(inv, b, "--on")).transpose()?;

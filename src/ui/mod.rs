@@ -30,6 +30,26 @@ pub fn show_arg(arg: &Arg) -> String {
     }
 }
 
+/// `text` without ANSI escape sequences (Nix colours some output even into a pipe).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Resolved argv as one shell-readable line.
 pub fn quote_argv(argv: &[String]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
@@ -76,6 +96,15 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+    }
+
+    #[test]
+    fn strips_ansi() {
+        assert_eq!(
+            strip_ansi("a: 1 → 2, \x1b[31;1m+64.0 KiB\x1b[0m"),
+            "a: 1 → 2, +64.0 KiB"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
         render_step(out, n, step);
         n += 1;
     }
-    if !host.deploy.is_empty() && !host.inspect.is_empty() {
+    if host.deploy.iter().any(|s| s.kind.is_activation()) && !host.inspect.is_empty() {
         let _ = writeln!(
             out,
             "  then steps 1-{} again, to report the end state",

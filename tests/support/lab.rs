@@ -140,6 +140,30 @@ impl Lab {
         }
     }
 
+    /// Runs fleet on a lab host, inside its namespaces (its store, its /run, its hostname),
+    /// as a user logged in there would.
+    pub fn fleet_on(&self, host: &str, args: &[&str]) -> Run {
+        let pid = std::fs::read_to_string(self.host_dir(host).join("sshd.pid")).expect("sshd.pid");
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", pid.trim(), "-m", "-n", "-u", "--"])
+            .arg(env!("CARGO_BIN_EXE_fleet"))
+            .args(["-i", &format!("{}/hosts.toml", self.dir.display())])
+            .args(args)
+            // The host's own /tmp: the test's state directory is not visible in there.
+            .env("FLEET_STATE_DIR", "/tmp/fleet-state")
+            .env_remove("FLEET_HOSTNAME")
+            .env_remove("FLEET_INVENTORY");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run fleet on a lab host");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// The out path the flake now gives the host, from an evaluation of the test's own.
     pub fn evaluated(&self, host: &str) -> String {
         let mut cmd = Command::new("nix");
