@@ -391,3 +391,42 @@ fn this_machine_is_deployed_and_builds_without_ssh_to_itself() {
     );
     assert_eq!(lab.logins("samsung") - samsung, 1);
 }
+
+#[test]
+fn a_non_root_user_activates_through_sudo() {
+    let lab = Lab::new();
+    lab.bump("lab6");
+    let inventory = lab.inventory_with_user("lab6", "fleetops");
+    lab.fleet(&["-i", &inventory, "deploy", "lab6"]).status(0);
+    assert_eq!(lab.running("lab6"), lab.evaluated("lab6"));
+    assert_eq!(lab.generation("lab6"), 2);
+    let log = std::fs::read_to_string(lab.dir.join("hosts/lab6/sshd.log")).unwrap_or_default();
+    assert!(
+        log.contains("Accepted publickey for fleetops"),
+        "fleet did not log in as fleetops"
+    );
+}
+
+#[test]
+fn sudo_that_wants_a_password_fails_at_once_and_changes_nothing() {
+    let lab = Lab::new();
+    let first = lab.running("lab7");
+    lab.bump("lab7");
+    let inventory = lab.inventory_with_user("lab7", "fleetpw");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "lab7", "--json"])
+        .status(1);
+    let failure = &run.json()["hosts"][0]["failure"];
+    assert!(
+        failure["message"]
+            .to_string()
+            .contains("sudo on lab7 wants a password"),
+        "{failure}"
+    );
+    assert!(
+        failure["next"].to_string().contains("passwordless sudo"),
+        "{failure}"
+    );
+    assert_eq!((lab.running("lab7"), lab.generation("lab7")), (first, 1));
+    assert!(lab.activations("lab7").is_empty());
+}

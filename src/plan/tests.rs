@@ -430,3 +430,31 @@ fn validate_and_update_flake() {
     let e = update_flake(&remote, &[]).expect_err("remote");
     assert!(e.to_string().contains("it is not a local flake"), "{e}");
 }
+
+#[test]
+fn diff_copies_like_deploy_then_compares_on_the_target_without_activating() {
+    let inv = inv();
+    let plan = diff(
+        &inv,
+        &laptop(),
+        vec![inv.host("samsung").expect("samsung")],
+        None,
+    )
+    .expect("plan");
+    assert!(plan.only_changed && plan.action.is_none());
+    let l = lines(&plan, "samsung");
+    assert_eq!(l[1], "p620$ nix-store --realise {samsung.drv}");
+    assert!(
+        l[2].starts_with("samsung$ ")
+            && l[2].contains("copy --option narinfo-cache-negative-ttl 0 --from"),
+        "{l:?}"
+    );
+    assert_eq!(
+        l.last().map(String::as_str),
+        Some(
+            format!("samsung$ {NIX} store diff-closures /run/current-system {{samsung.out}}")
+                .as_str()
+        )
+    );
+    assert!(plan.hosts[0].deploy.iter().all(|s| !s.kind.is_activation()));
+}

@@ -122,10 +122,12 @@ impl Lab {
         self.set(host, "payload_seed", Value::String(unique()));
     }
 
-    /// Runs the real fleet binary against the lab.
+    /// Runs the real fleet binary against the lab. A fleet that hangs is killed after five
+    /// minutes (exit 124), so a hang fails the test instead of stopping the suite.
     pub fn fleet(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
-        cmd.args(args)
+        let mut cmd = Command::new("timeout");
+        cmd.args(["300", env!("CARGO_BIN_EXE_fleet")])
+            .args(args)
             .env("FLEET_STATE_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
             .env_remove("FLEET_INVENTORY");
@@ -162,6 +164,17 @@ impl Lab {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// A copy of the lab's inventory in which `host` logs in as `user`; returns its path.
+    pub fn inventory_with_user(&self, host: &str, user: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("hosts.toml");
+        let header = format!("[hosts.{host}]\n");
+        assert!(text.contains(&header), "no {header} in the lab inventory");
+        let text = text.replace(&header, &format!("{header}user = \"{user}\"\n"));
+        let path = self.dir.join(format!("hosts-{host}-{user}.toml"));
+        std::fs::write(&path, text).expect("write inventory");
+        path.display().to_string()
     }
 
     /// The out path the flake now gives the host, from an evaluation of the test's own.
