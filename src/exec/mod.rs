@@ -327,6 +327,11 @@ impl HostContext<'_> {
         self.finish(ready, Outcome::Deployed, after)
     }
 
+    /// The host's system derivation, once evaluated.
+    fn drv(&self, hp: &HostPlan) -> Option<&str> {
+        self.runner.systems.get(&hp.host).map(|s| s.drv.as_str())
+    }
+
     fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {
         let new = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
         match end.and_then(|e| e.system.as_deref()) {
@@ -344,9 +349,9 @@ impl HostContext<'_> {
             self.progress.step(Some(&hp.host), &step.title);
             let value = match self.runner.run(&step.run, log).await {
                 Ok(f) if f.success() => f.stdout.trim().to_string(),
-                Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f))),
+                Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f), None)),
                 Ok(_) => continue,
-                Err(e) => return Err(failure(hp, step, Err(e))),
+                Err(e) => return Err(failure(hp, step, Err(e), None)),
             };
             match step.kind {
                 StepKind::ReadRunning => {
@@ -369,7 +374,7 @@ impl HostContext<'_> {
                     stdout: f.stdout,
                 })
             }
-            other => failure(hp, step, other),
+            other => failure(hp, step, other, self.drv(hp)),
         };
         for fallback in &step.fallbacks {
             self.progress.note(
@@ -386,7 +391,7 @@ impl HostContext<'_> {
                         stdout: f.stdout,
                     })
                 }
-                other => last = failure(hp, step, other),
+                other => last = failure(hp, step, other, self.drv(hp)),
             }
         }
         Err(last)
@@ -516,7 +521,12 @@ fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) 
 }
 
 /// A failed step, described for the person who has to fix it.
-fn failure(hp: &HostPlan, step: &Step, outcome: Result<Finished, RunError>) -> Failure {
+fn failure(
+    hp: &HostPlan,
+    step: &Step,
+    outcome: Result<Finished, RunError>,
+    drv: Option<&str>,
+) -> Failure {
     let on = match &step.run.on {
         Machine::Local => "this machine".to_string(),
         Machine::Host(h) => h.clone(),
@@ -544,11 +554,12 @@ fn failure(hp: &HostPlan, step: &Step, outcome: Result<Finished, RunError>) -> F
             StepKind::CopyDerivations => format!(
                 "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
             ),
-            StepKind::Build => format!(
-                "read the build error above; `nix log {{drv}}` on {on} shows the whole build log ({} is {})",
-                "{drv}", hp.host
-            )
-            .replace("{drv}", &format!("the {} system", hp.host)),
+            StepKind::Build => match drv {
+                Some(drv) => format!(
+                    "read the build error above; `nix log {drv}` on {on} prints the whole build log"
+                ),
+                None => format!("read the build error above; the full build log is on {on}"),
+            },
             StepKind::CopyClosure => format!(
                 "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
                 hp.host

@@ -146,9 +146,14 @@ impl Lab {
     /// as a user logged in there would.
     pub fn fleet_on(&self, host: &str, args: &[&str]) -> Run {
         let pid = std::fs::read_to_string(self.host_dir(host).join("sshd.pid")).expect("sshd.pid");
+        // The host has its own /tmp, where the build tree may be: give it its own copy.
+        std::fs::copy(
+            env!("CARGO_BIN_EXE_fleet"),
+            self.host_dir(host).join("tmp/fleet"),
+        )
+        .expect("copy fleet to the host");
         let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", pid.trim(), "-m", "-n", "-u", "--"])
-            .arg(env!("CARGO_BIN_EXE_fleet"))
+        cmd.args(["-t", pid.trim(), "-m", "-n", "-u", "--", "/tmp/fleet"])
             .args(["-i", &format!("{}/hosts.toml", self.dir.display())])
             .args(args)
             // The host's own /tmp: the test's state directory is not visible in there.
