@@ -430,3 +430,52 @@ fn sudo_that_wants_a_password_fails_at_once_and_changes_nothing() {
     assert_eq!((lab.running("lab7"), lab.generation("lab7")), (first, 1));
     assert!(lab.activations("lab7").is_empty());
 }
+
+#[test]
+fn an_unknown_host_key_is_refused_never_accepted() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    // The user's ssh config with an empty known_hosts file and no word on host-key checking.
+    let config = std::fs::read_to_string(lab.dir.join("ssh/config")).expect("ssh config");
+    let known = lab.dir.join("ssh/known_hosts.empty");
+    std::fs::write(&known, "").expect("write known_hosts");
+    let config = config
+        .lines()
+        .filter(|l| !l.contains("StrictHostKeyChecking"))
+        .map(|l| {
+            if l.contains("UserKnownHostsFile") {
+                format!("  UserKnownHostsFile {}", known.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(lab.dir.join("ssh/config.unknown-keys"), config).expect("write config");
+    let inventory = std::fs::read_to_string(lab.dir.join("hosts.toml"))
+        .expect("hosts.toml")
+        .replace(
+            "ssh_config = \"ssh/config\"",
+            "ssh_config = \"ssh/config.unknown-keys\"",
+        );
+    let path = lab.dir.join("hosts-unknown-keys.toml");
+    std::fs::write(&path, inventory).expect("write inventory");
+
+    let run = lab
+        .fleet(&[
+            "-i",
+            &path.display().to_string(),
+            "deploy",
+            "razer",
+            "--json",
+        ])
+        .status(1);
+    let message = run.json()["hosts"][0]["failure"]["message"].to_string();
+    assert!(message.contains("host key"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap_or_default(),
+        "",
+        "a host key was accepted"
+    );
+    assert_eq!(lab.generation("razer"), 1);
+}

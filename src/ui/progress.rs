@@ -55,7 +55,9 @@ impl Progress {
                     bar.set_message(text.to_string());
                 }
             }
-            _ => self.line(host, text),
+            // Fleet's own steps, like the evaluation: a line above the bars.
+            (Some(_), None) => self.note(None, text),
+            (None, _) => self.line(host, text),
         }
     }
 
