@@ -142,6 +142,31 @@ pub enum Command {
         #[command(flatten)]
         via: Via,
     },
+    /// One line per host: reachable where, generation and date, running what the flake says,
+    /// store size, free space, uptime
+    Status {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Check caches and hosts: pass, warn or fail, each with its fix; exit 1 when any fails
+    Doctor {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Binary caches: status from here and from each host, pushing systems, nix settings
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Delete old system generations and collect garbage (never the current, running or
+    /// booted system). With --dry-run: ask the hosts what would go, delete nothing
+    Gc {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        /// Delete generations older than this many days (`7d` or `7`)
+        #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_days)]
+        older_than: u64,
+    },
     /// List the inventory: name, addresses, role, builder, tags
     Hosts {
         #[command(flatten)]
@@ -166,6 +191,40 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Every cache tier from here (over each address of the host serving it), then hosts ×
+    /// caches: listed as a substituter, key trusted, reachable from the host
+    Status {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Put hosts' systems into a cache, built where deploy would build them
+    Push {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        /// A [caches] name or a Nix store URL (file://, ssh://, s3://...) [default: the
+        /// inventory's Cachix cache]
+        #[arg(long, value_name = "CACHE")]
+        to: Option<String>,
+    },
+    /// The nix.settings a host should have (substituters and keys in tier order), to paste
+    /// into its NixOS configuration
+    NixConfig {
+        /// The host [default: every cache, for any host]
+        #[arg(value_name = "HOST", add = ArgValueCandidates::new(complete::hosts_and_tags))]
+        host: Option<String>,
+    },
+}
+
+/// `7d`, `7`: a number of days.
+fn parse_days(s: &str) -> Result<u64, String> {
+    s.strip_suffix('d')
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of days, like 7d"))
 }
 
 /// Hosts for commands that need at least one.

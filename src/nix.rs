@@ -5,6 +5,9 @@ use crate::plan::{Action, Arg};
 
 /// The system profile, as NixOS lays it out.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
+/// A store path no cache has: asking a cache for it shows whether the cache answers.
+pub const REACH_PROBE_PATH: &str = "/nix/store/00000000000000000000000000000000-fleet-reach-probe";
+
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
 
@@ -160,4 +163,97 @@ pub fn sudo(non_interactive: bool) -> Vec<Arg> {
     } else {
         lits(&["sudo", "--"])
     }
+}
+
+/// The command that answers a probe on a host. `cache_url` and `signed_path` are needed by
+/// the cache probes only.
+pub fn probe(
+    probe: &crate::plan::Probe,
+    cache_url: Option<&str>,
+    signed_path: Option<Arg>,
+) -> Vec<Arg> {
+    use crate::plan::Probe;
+    // One attempt, short timeout: an unreachable cache is an answer, not something to retry.
+    let quick = [
+        "--option",
+        "download-attempts",
+        "1",
+        "--option",
+        "connect-timeout",
+        "3",
+    ];
+    match probe {
+        Probe::Running => read_current_system(),
+        Probe::Booted => lits(&["readlink", "-f", "/run/booted-system"]),
+        Probe::Generations => lits(&["nix-env", "-p", SYSTEM_PROFILE, "--list-generations"]),
+        Probe::Settings => nix(&["show-config", "--json"]),
+        Probe::Space => lits(&["df", "-Pk", "/nix", "/boot"]),
+        Probe::StoreSize => lits(&["du", "-sk", "/nix/store"]),
+        Probe::Uptime => lits(&["cat", "/proc/uptime"]),
+        Probe::NixVersion => lits(&["nix", "--version"]),
+        Probe::Systemd => lits(&["test", "-d", "/run/systemd/system"]),
+        Probe::UnitActive(unit) => lits(&["systemctl", "is-active", unit]),
+        // A narinfo lookup that must go to the network (no narinfo caching) for a path that
+        // cannot exist: a cache that answers says "not valid". (`nix store ping` would trust
+        // cache info Nix cached earlier, and pass for a cache that is down.)
+        Probe::CacheReach(_) => {
+            let mut argv = nix(&["path-info"]);
+            argv.extend(lits(&quick));
+            argv.extend(lits(&[
+                "--option",
+                "narinfo-cache-negative-ttl",
+                "0",
+                "--option",
+                "narinfo-cache-positive-ttl",
+                "0",
+                "--store",
+                cache_url.unwrap_or_default(),
+                REACH_PROBE_PATH,
+            ]));
+            argv
+        }
+        Probe::CacheVerify(_) => {
+            let mut argv = nix(&["store", "verify", "--no-contents"]);
+            argv.extend(lits(&quick));
+            argv.extend(lits(&["--store", cache_url.unwrap_or_default()]));
+            argv.extend(signed_path);
+            argv
+        }
+        Probe::Dead => lits(&["nix-store", "--gc", "--print-dead"]),
+        Probe::Now => lits(&["date", "+%Y-%m-%d %H:%M:%S"]),
+        Probe::GenerationLinks => lits(&[
+            "find",
+            "/nix/var/nix/profiles",
+            "-maxdepth",
+            "1",
+            "-name",
+            "system-*-link",
+            "-printf",
+            "%f %l\\n",
+        ]),
+    }
+}
+
+/// Delete these generations of the system profile (never the current one: nix-env refuses).
+pub fn delete_generations(numbers: &[u32]) -> Vec<Arg> {
+    let mut argv = lits(&["nix-env", "-p", SYSTEM_PROFILE, "--delete-generations"]);
+    argv.extend(numbers.iter().map(|n| Arg::from(n.to_string())));
+    argv
+}
+
+/// Collect garbage: delete every store path no root keeps alive.
+pub fn collect_garbage() -> Vec<Arg> {
+    lits(&["nix-store", "--gc"])
+}
+
+/// Copy a closure to any Nix store URL (a binary cache: `file://`, `s3://`, `ssh://`...).
+pub fn copy_to_cache(url: &str, path: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--to", url]);
+    argv.push(path);
+    argv
+}
+
+/// `cachix push NAME PATH`; the token comes from `CACHIX_AUTH_TOKEN` in the environment.
+pub fn cachix_push(name: &str, path: Arg) -> Vec<Arg> {
+    vec!["cachix".into(), "push".into(), name.into(), path]
 }

@@ -16,6 +16,10 @@ pub enum Outcome {
     Built,
     /// Built and copied to the target, compared with what it runs; not activated (`diff`).
     Compared,
+    /// Built and put into a binary cache (`cache push`).
+    Pushed,
+    /// Old generations deleted and garbage collected (`gc`).
+    Collected,
     Failed,
     /// Not attempted, because of another host (quick-all) or the user's answer.
     Skipped,
@@ -28,6 +32,8 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::Built => "built",
             Outcome::Compared => "compared",
+            Outcome::Pushed => "pushed",
+            Outcome::Collected => "collected",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         }
@@ -36,7 +42,12 @@ impl Outcome {
     pub fn is_success(self) -> bool {
         matches!(
             self,
-            Outcome::Deployed | Outcome::Unchanged | Outcome::Built | Outcome::Compared
+            Outcome::Deployed
+                | Outcome::Unchanged
+                | Outcome::Built
+                | Outcome::Compared
+                | Outcome::Pushed
+                | Outcome::Collected
         )
     }
 }
@@ -77,9 +88,9 @@ pub struct HostReport {
     /// Things worth knowing, like a fallback that was used.
     pub notes: Vec<String>,
     pub failure: Option<Failure>,
-    /// What `diff` found: `nix store diff-closures` output.
+    /// What the host reported: `diff`'s closure comparison, `gc`'s freed space.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<String>,
+    pub output: Option<String>,
     /// This host's full output.
     pub log: Option<PathBuf>,
 }

@@ -18,6 +18,25 @@ pub fn iso(secs: u64) -> String {
     format!("{date}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// `2026-11-24 18:40:50` as seconds, the same calendar arithmetic as `iso` (the time zone is
+/// whatever the text's is; two such times can be compared).
+pub fn parse_datetime(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once(' ')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -53,5 +72,11 @@ mod tests {
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso(1_795_478_400), "2026-11-24T00:00:00Z");
         assert_eq!(iso(951_782_400 + 3_661), "2000-02-29T01:01:01Z");
+        assert_eq!(
+            parse_datetime("2000-02-29 01:01:01"),
+            Some(951_782_400 + 3_661)
+        );
+        assert_eq!(parse_datetime("2026-11-24 00:00:00"), Some(1_795_478_400));
+        assert_eq!(parse_datetime("garbage"), None);
     }
 }

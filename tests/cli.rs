@@ -27,6 +27,11 @@ fn dry_run_of_every_command_starts_nothing() {
         &["quick-all", "--action", "test"],
         &["validate", "--full"],
         &["update-flake", "nixpkgs"],
+        &["diff", "samsung"],
+        &["status"],
+        &["doctor", "@laptop"],
+        &["cache", "status"],
+        &["cache", "push", "samsung", "--to", "file:///srv/cache"],
     ] {
         Test::example()
             .args(["-n"])
@@ -36,6 +41,25 @@ fn dry_run_of_every_command_starts_nothing() {
             .stdout_has("Dry run: nothing was run.")
             .started_nothing();
     }
+}
+
+#[test]
+fn nix_config_is_ready_to_paste() {
+    let run = Test::example()
+        .args(["cache", "nix-config", "samsung"])
+        .run()
+        .status(0)
+        .started_nothing();
+    insta::assert_snapshot!("nix_config_samsung", run.stdout_normalized());
+    // p620 serves its own cache: it does not list itself.
+    Test::example()
+        .args(["cache", "nix-config", "p620"])
+        .run()
+        .status(0)
+        .stdout_has("\"https://cache.nixos.org\"")
+        .started_nothing();
+    let run = Test::example().args(["cache", "nix-config", "p620"]).run();
+    assert!(!run.stdout.contains("p620.lan:5000"), "{}", run.stdout);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! inspect, build, (wait for every host and ask, for quick-all), deploy, read back.
 
 pub mod connect;
+pub mod net;
 pub mod run;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::plan::{Gate, HostPlan, Machine, Plan, Step, StepKind};
+use crate::plan::{Gate, HostPlan, Machine, Plan, Probe, Step, StepKind};
 use crate::report::{Failure, HostReport, Outcome, RunReport, SystemState};
 use crate::ui::progress::Progress;
 use crate::ui::summary::short;
@@ -58,29 +59,13 @@ pub async fn execute(
     let connections = Connections::new(inv)
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
 
-    let mut systems = HashMap::new();
-    for step in &plan.prepare {
-        progress.step(None, &step.title);
-        let runner = Runner {
-            connections: &connections,
-            systems: &systems,
-            echo,
-        };
-        let finished = runner.run(&step.run, &fleet_log).await;
-        match finished {
-            Ok(f) if f.success() => {
-                if step.kind == StepKind::Evaluate {
-                    systems = parse_systems(&f.stdout, plan).map_err(|e| {
-                        Error::HostsFailed(format!("{e}\n  log: {}", fleet_log.path.display()))
-                    })?;
-                }
-            }
-            other => {
-                connections.close().await;
-                return Err(Error::HostsFailed(prepare_failure(step, other, &fleet_log)));
-            }
+    let systems = match prepare(plan, &connections, echo, &fleet_log).await {
+        Ok(s) => s,
+        Err(e) => {
+            connections.close().await;
+            return Err(e);
         }
-    }
+    };
 
     let runner = Runner {
         connections: &connections,
@@ -123,6 +108,144 @@ pub async fn execute(
     })
 }
 
+/// Runs the plan's `prepare` steps (the evaluation, flake checks); returns the evaluated systems.
+async fn prepare(
+    plan: &Plan,
+    connections: &Connections,
+    echo: run::Echo<'_>,
+    log: &Log,
+) -> Result<HashMap<String, System>, Error> {
+    let mut systems = HashMap::new();
+    for step in &plan.prepare {
+        echo.progress.step(None, &step.title);
+        let runner = Runner {
+            connections,
+            systems: &systems,
+            echo,
+        };
+        match runner.run(&step.run, log).await {
+            Ok(f) if f.success() => {
+                if step.kind == StepKind::Evaluate {
+                    systems = parse_systems(&f.stdout, plan).map_err(|e| {
+                        Error::HostsFailed(format!("{e}\n  log: {}", log.path.display()))
+                    })?;
+                }
+            }
+            other => return Err(Error::HostsFailed(prepare_failure(step, other, log))),
+        }
+    }
+    Ok(systems)
+}
+
+/// What one host answered to a question-only plan.
+pub struct Answers {
+    pub host: String,
+    /// The address that answered.
+    pub address: Option<String>,
+    /// Why the host could not be asked at all.
+    pub unreachable: Option<String>,
+    /// Each question's command and what it printed (a non-zero exit is an answer too).
+    pub answers: HashMap<Probe, Finished>,
+    /// Questions that could not be asked (a value could not be resolved).
+    pub unasked: HashMap<Probe, String>,
+}
+
+impl Answers {
+    /// A probe's output, if it ran and succeeded.
+    pub fn ok(&self, probe: &Probe) -> Option<&str> {
+        self.answers
+            .get(probe)
+            .filter(|f| f.success())
+            .map(|f| f.stdout.as_str())
+    }
+}
+
+/// A question-only plan's results.
+pub struct Asked {
+    pub hosts: Vec<Answers>,
+    pub systems: HashMap<String, System>,
+    pub log_dir: PathBuf,
+}
+
+/// Runs a plan whose hosts only have `inspect` steps of kind `Probe`: the evaluation (if any),
+/// then every host's questions, hosts in parallel, one connection each.
+pub async fn ask(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Asked, Error> {
+    let log_dir = opts.log_root.join(format!(
+        "{}-{}",
+        crate::time::stamp_now(),
+        plan.command.replace(' ', "-")
+    ));
+    let fleet_log = Log::create(log_dir.join("fleet.log"), None);
+    let echo = run::Echo {
+        level: opts.verbose,
+        progress,
+    };
+    let connections = Connections::new(inv)
+        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
+    let systems = match prepare(plan, &connections, echo, &fleet_log).await {
+        Ok(s) => s,
+        Err(e) => {
+            connections.close().await;
+            return Err(e);
+        }
+    };
+    let runner = Runner {
+        connections: &connections,
+        systems: &systems,
+        echo,
+    };
+    let hosts = join_all(plan.hosts.iter().map(|hp| async {
+        let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));
+        let mut a = Answers {
+            host: hp.host.clone(),
+            address: None,
+            unreachable: None,
+            answers: HashMap::new(),
+            unasked: HashMap::new(),
+        };
+        for step in &hp.inspect {
+            let StepKind::Probe(probe) = &step.kind else {
+                continue;
+            };
+            progress.step(Some(&hp.host), &step.title);
+            match runner.run(&step.run, &log).await {
+                Ok(f) => {
+                    a.answers.insert(probe.clone(), f);
+                }
+                Err(RunError::Connect(e)) if e.host == hp.host => {
+                    a.unreachable = Some(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    a.unasked.insert(probe.clone(), e.to_string());
+                }
+            }
+        }
+        a.address = connections.opened(&hp.host).map(|c| c.address.clone());
+        progress.finish(
+            &hp.host,
+            if a.unreachable.is_some() {
+                "unreachable"
+            } else {
+                "asked"
+            },
+        );
+        a
+    }))
+    .await;
+    connections.close().await;
+    Ok(Asked {
+        hosts,
+        systems,
+        log_dir,
+    })
+}
+
 /// A host that got through inspection and building.
 struct Ready<'p> {
     hp: &'p HostPlan,
@@ -133,8 +256,8 @@ struct Ready<'p> {
     before: Option<SystemState>,
     unchanged: bool,
     notes: Vec<String>,
-    /// `diff`'s finding.
-    diff: Option<String>,
+    /// What `diff` or `gc` reported.
+    output: Option<String>,
 }
 
 /// A step that succeeded: the fallback it needed, if any, and what it printed.
@@ -261,7 +384,7 @@ impl HostContext<'_> {
             before: None,
             unchanged: false,
             notes: Vec::new(),
-            diff: None,
+            output: None,
         };
         if !hp.inspect.is_empty() {
             match self.inspect(hp, &ready.log).await {
@@ -302,8 +425,8 @@ impl HostContext<'_> {
             match self.step(hp, step, &ready.log).await {
                 Ok(done) => {
                     ready.notes.extend(done.fallback);
-                    if step.kind == StepKind::DiffClosures {
-                        ready.diff = Some(crate::ui::strip_ansi(&done.stdout));
+                    if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
+                        ready.output = Some(crate::ui::strip_ansi(&done.stdout));
                     }
                 }
                 Err(mut f) => {
@@ -317,13 +440,21 @@ impl HostContext<'_> {
                 }
             }
         }
-        if ready.diff.is_some() {
-            ready.busy += busy_from.elapsed();
+        ready.busy += busy_from.elapsed();
+        let kinds = |k: StepKind| hp.deploy.iter().any(|s| s.kind == k);
+        if kinds(StepKind::DiffClosures) {
             let before = ready.before.clone();
             return self.finish(ready, Outcome::Compared, before);
         }
+        if kinds(StepKind::PushToCache) {
+            return self.finish(ready, Outcome::Pushed, None);
+        }
+        if kinds(StepKind::CollectGarbage) {
+            return self.finish(ready, Outcome::Collected, None);
+        }
+        let read_from = Instant::now();
         let after = self.inspect(hp, &ready.log).await.ok();
-        ready.busy += busy_from.elapsed();
+        ready.busy += read_from.elapsed();
         self.finish(ready, Outcome::Deployed, after)
     }
 
@@ -353,7 +484,7 @@ impl HostContext<'_> {
                 Ok(_) => continue,
                 Err(e) => return Err(failure(hp, step, Err(e), None)),
             };
-            match step.kind {
+            match &step.kind {
                 StepKind::ReadRunning => {
                     state.system = Some(value).filter(|v| v.starts_with("/nix/store/"))
                 }
@@ -430,7 +561,7 @@ impl HostContext<'_> {
             ),
             notes: ready.notes,
             failure,
-            diff: ready.diff,
+            output: ready.output,
             log: Some(ready.log.path.clone()),
         }
     }
@@ -506,7 +637,7 @@ fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) 
         }
         Err(e) => text.push_str(&format!(": {e}\n")),
     }
-    let next = match step.kind {
+    let next = match &step.kind {
         StepKind::Evaluate => {
             "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
         }
@@ -550,7 +681,7 @@ fn failure(
     } else if command.is_none() && message.contains("unreachable") {
         format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
     } else {
-        match step.kind {
+        match &step.kind {
             StepKind::CopyDerivations => format!(
                 "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
             ),

@@ -201,9 +201,30 @@ impl Runner<'_> {
                 Arg::Drv { drv } => self.system(drv)?.drv.clone(),
                 Arg::Out { out, suffix } => format!("{}{suffix}", self.system(out)?.out),
                 Arg::Store { store } => self.connections.get(store).await?.store_url(),
+                Arg::Running { running } => self.running_system(running).await?,
             });
         }
         Ok(out)
+    }
+
+    /// What `host` runs now (`readlink -f /run/current-system` over its connection).
+    async fn running_system(&self, host: &str) -> Result<String, RunError> {
+        let conn = self.connections.get(host).await?;
+        let out = conn
+            .session
+            .command("readlink")
+            .args(["-f", crate::nix::CURRENT_SYSTEM])
+            .output()
+            .await
+            .map_err(|e| RunError::Resolve(format!("reading what {host} runs: {e}")))?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if path.starts_with("/nix/store/") && !path.contains(char::is_whitespace) {
+            Ok(path)
+        } else {
+            Err(RunError::Resolve(format!(
+                "{host} does not say what it runs"
+            )))
+        }
     }
 
     fn system(&self, host: &str) -> Result<&System, RunError> {

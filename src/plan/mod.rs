@@ -2,14 +2,17 @@
 //! exact argv. Built without I/O from the inventory and the command line; `--dry-run` prints one,
 //! the executor runs one.
 
+mod health;
 mod strategy;
 
 use std::fmt;
 
 use serde::Serialize;
 
+pub use health::{cache_status, doctor, gc_collect, gc_survey, status};
 pub use strategy::{
-    build, deploy, diff, update_flake, validate, BuildRequest, Context, DeployRequest,
+    build, cache_push, deploy, diff, update_flake, validate, BuildRequest, Context, DeployRequest,
+    PushTo,
 };
 
 /// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.
@@ -87,6 +90,10 @@ pub enum Arg {
     Store {
         store: String,
     },
+    /// The system the host runs now, read from it when needed.
+    Running {
+        running: String,
+    },
 }
 
 impl Arg {
@@ -104,6 +111,11 @@ impl Arg {
     }
     pub fn store(host: &str) -> Arg {
         Arg::Store { store: host.into() }
+    }
+    pub fn running(host: &str) -> Arg {
+        Arg::Running {
+            running: host.into(),
+        }
     }
 }
 
@@ -128,8 +140,8 @@ pub struct Invocation {
 
 /// What a step is for; the executor gives some kinds their own meaning (a comparison that
 /// ends a host's plan early, an activation whose end state must be read back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "action")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "what")]
 pub enum StepKind {
     /// Evaluate the selected hosts' systems, once for all of them.
     Evaluate,
@@ -154,11 +166,54 @@ pub enum StepKind {
     CheckFlake,
     /// Update the flake's lock file.
     UpdateFlake,
+    /// Ask a host something, changing nothing (status, doctor, cache status, gc's listing).
+    Probe(Probe),
+    /// Delete old system generations (gc).
+    DeleteGenerations,
+    /// Collect garbage in the host's store (gc).
+    CollectGarbage,
+    /// Put the built system into a binary cache.
+    PushToCache,
+}
+
+/// A read-only question to a host; each has one command (see `nix.rs`) and one parser (see
+/// `facts.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probe {
+    /// `readlink -f /run/current-system`.
+    Running,
+    /// `readlink -f /run/booted-system`.
+    Booted,
+    /// The system profile's generations, with dates.
+    Generations,
+    /// `nix show-config --json`: substituters and trusted keys.
+    Settings,
+    /// Free space on /nix and /boot.
+    Space,
+    /// The size of /nix/store.
+    StoreSize,
+    Uptime,
+    NixVersion,
+    /// Whether the host runs systemd.
+    Systemd,
+    /// Whether a systemd unit is active (the builder's cache service).
+    UnitActive(String),
+    /// Whether the host reaches a cache (by name).
+    CacheReach(String),
+    /// Whether a path signed by a cache verifies against the host's trusted keys.
+    CacheVerify(String),
+    /// What garbage collection would delete.
+    Dead,
+    /// The host's local time, to age its generations.
+    Now,
+    /// Each generation's link and the system it points at.
+    GenerationLinks,
 }
 
 impl StepKind {
     /// Steps after which the host's running system or profile may have changed.
-    pub fn is_activation(self) -> bool {
+    pub fn is_activation(&self) -> bool {
         matches!(self, StepKind::Activate(_) | StepKind::SetProfile)
     }
 }

@@ -21,7 +21,7 @@ impl Context {
         host.local || self.hostname.as_deref() == Some(host.name.as_str())
     }
 
-    fn machine(&self, host: &Host) -> Machine {
+    pub(crate) fn machine(&self, host: &Host) -> Machine {
         if self.is_local(host) {
             Machine::Local
         } else {
@@ -118,6 +118,63 @@ pub fn diff(
             hp.target.clone(),
             nix::diff_closures(&hp.host),
         ));
+    }
+    Ok(plan)
+}
+
+/// Where `cache push` puts systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushTo {
+    /// Any Nix store URL: `nix copy --to URL`, run where the closure is.
+    Store(String),
+    /// A Cachix cache: `cachix push NAME`, run here (where cachix is installed).
+    Cachix(String),
+}
+
+/// Plans `cache push`: build where deploy would, then push from the store that holds the
+/// closure (the builder's, not this machine's, where it can be avoided).
+pub fn cache_push(
+    inv: &Inventory,
+    ctx: &Context,
+    hosts: Vec<&Host>,
+    to: &PushTo,
+) -> Result<Plan, Error> {
+    let mut plan = build(
+        inv,
+        ctx,
+        &BuildRequest {
+            command: "cache push",
+            hosts,
+            on: None,
+            max_parallel: None,
+        },
+    )?;
+    for hp in &mut plan.hosts {
+        let out = || Arg::out(&hp.host);
+        match to {
+            PushTo::Store(url) => hp.deploy.push(step(
+                StepKind::PushToCache,
+                &format!("push the system to {url}"),
+                hp.build_on.clone(),
+                nix::copy_to_cache(url, out()),
+            )),
+            PushTo::Cachix(name) => {
+                if let Machine::Host(b) = &hp.build_on {
+                    hp.deploy.push(step(
+                        StepKind::CopyClosure,
+                        &format!("fetch the system from {b} (cachix runs here)"),
+                        Machine::Local,
+                        nix::copy_from_store(Arg::store(b), out()),
+                    ));
+                }
+                hp.deploy.push(step(
+                    StepKind::PushToCache,
+                    &format!("push the system to cachix {name}"),
+                    Machine::Local,
+                    nix::cachix_push(name, out()),
+                ));
+            }
+        }
     }
     Ok(plan)
 }
@@ -262,7 +319,7 @@ fn build_machine(
     })
 }
 
-fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
+pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
     let pairs: Vec<(&str, &str)> = hosts
         .iter()
         .map(|h| (h.name.as_str(), h.attribute.as_str()))

@@ -458,3 +458,115 @@ fn diff_copies_like_deploy_then_compares_on_the_target_without_activating() {
     );
     assert!(plan.hosts[0].deploy.iter().all(|s| !s.kind.is_activation()));
 }
+
+#[test]
+fn cache_push_runs_where_the_closure_is() {
+    let inv = inv();
+    let samsung = inv.host("samsung").expect("samsung");
+    let plan = cache_push(
+        &inv,
+        &laptop(),
+        vec![samsung],
+        &PushTo::Store("file:///srv/cache".into()),
+    )
+    .expect("plan");
+    let l = lines(&plan, "samsung");
+    assert_eq!(
+        l.last().map(String::as_str),
+        Some(format!("p620$ {NIX} copy --to file:///srv/cache {{samsung.out}}").as_str())
+    );
+    let plan = cache_push(
+        &inv,
+        &laptop(),
+        vec![samsung],
+        &PushTo::Cachix("olaf".into()),
+    )
+    .expect("plan");
+    let l = lines(&plan, "samsung");
+    assert_eq!(
+        l[l.len() - 2],
+        format!("here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}")
+    );
+    assert_eq!(l[l.len() - 1], "here$ cachix push olaf {samsung.out}");
+}
+
+#[test]
+fn health_plans_only_ask() {
+    let inv = inv();
+    let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
+    for plan in [
+        status(&inv, &laptop(), &hosts),
+        doctor(&inv, &laptop(), &hosts),
+        cache_status(&inv, &laptop(), &hosts),
+        gc_survey(&inv, &laptop(), &hosts, true),
+    ] {
+        for h in &plan.hosts {
+            assert!(
+                h.build.is_empty() && h.deploy.is_empty(),
+                "{}",
+                plan.command
+            );
+            assert!(
+                h.inspect
+                    .iter()
+                    .all(|s| matches!(s.kind, StepKind::Probe(_))),
+                "{}",
+                plan.command
+            );
+        }
+    }
+    let doctor = doctor(&inv, &laptop(), &hosts);
+    let samsung = doctor
+        .hosts
+        .iter()
+        .find(|h| h.host == "samsung")
+        .expect("samsung");
+    let shown: Vec<String> = samsung
+        .inspect
+        .iter()
+        .map(|s| show_argv(&s.run.argv))
+        .collect();
+    assert!(
+        shown.iter().any(
+            |s| s.ends_with("--store http://p620.lan:5000 {p620.running}")
+                && s.contains("store verify")
+        ),
+        "{shown:#?}"
+    );
+    let p620 = doctor
+        .hosts
+        .iter()
+        .find(|h| h.host == "p620")
+        .expect("p620");
+    assert!(p620
+        .inspect
+        .iter()
+        .any(|s| s.kind == StepKind::Probe(Probe::UnitActive("nix-serve.service".into()))));
+    assert!(
+        !p620
+            .inspect
+            .iter()
+            .any(|s| matches!(&s.kind, StepKind::Probe(Probe::CacheVerify(_)))),
+        "a builder does not check its own cache"
+    );
+}
+
+#[test]
+fn gc_deletes_through_sudo_for_non_root_users() {
+    let inv = inv();
+    let samsung = inv.host("samsung").expect("samsung");
+    let steps = gc_collect(samsung, &Machine::Host("samsung".into()), &[2, 3], true);
+    let shown: Vec<String> = steps.iter().map(|s| show_argv(&s.run.argv)).collect();
+    assert_eq!(
+        shown,
+        [
+            "sudo -n -- nix-env -p /nix/var/nix/profiles/system --delete-generations 2 3",
+            "sudo -n -- nix-store --gc",
+        ]
+    );
+    assert_eq!(
+        gc_collect(samsung, &Machine::Host("samsung".into()), &[], false).len(),
+        1,
+        "nothing to delete: only collect"
+    );
+}

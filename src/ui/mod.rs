@@ -27,6 +27,7 @@ pub fn show_arg(arg: &Arg) -> String {
         Arg::Drv { drv } => format!("{{{drv}.drv}}"),
         Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
         Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
+        Arg::Running { running } => format!("{{{running}.running}}"),
     }
 }
 

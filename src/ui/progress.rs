@@ -12,6 +12,7 @@ pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
     started: Instant,
     lock: Mutex<()>,
+    quiet: bool,
 }
 
 impl Progress {
@@ -44,6 +45,17 @@ impl Progress {
             bars,
             started: Instant::now(),
             lock: Mutex::new(()),
+            quiet: false,
+        }
+    }
+
+    /// Shows nothing (for commands whose table is all one reads).
+    pub fn quiet() -> Progress {
+        Progress {
+            bars: None,
+            started: Instant::now(),
+            lock: Mutex::new(()),
+            quiet: true,
         }
     }
 
@@ -92,6 +104,9 @@ impl Progress {
     }
 
     fn line(&self, host: Option<&str>, text: &str) {
+        if self.quiet {
+            return;
+        }
         let secs = self.started.elapsed().as_secs_f64();
         let _guard = self.lock.lock();
         let mut err = std::io::stderr().lock();

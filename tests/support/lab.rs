@@ -1,6 +1,9 @@
 //! The lab from tests: bring it up once, reset it before each test, run the real fleet against
 //! it, and read each host's state from its own directory (no SSH, so login counts stay exact).
 
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, Once};
@@ -45,7 +48,6 @@ impl Run {
 pub struct Activation {
     pub at: f64,
     pub event: String,
-    #[allow(dead_code)]
     pub system: String,
 }
 
@@ -289,6 +291,32 @@ impl Lab {
                     .unwrap_or(0)
             })
             .sum()
+    }
+
+    /// Runs a lab command (`stop-cache`, `start-cache`...).
+    pub fn lab(&self, args: &[&str]) {
+        script(&self.root, args);
+    }
+
+    /// Edits a host's nix.conf (the next reset writes it anew).
+    pub fn edit_nix_conf(&self, host: &str, edit: impl Fn(String) -> String) {
+        let path = self.host_dir(host).join("etc-nix/nix.conf");
+        let text = std::fs::read_to_string(&path).expect("nix.conf");
+        std::fs::write(&path, edit(text)).expect("write nix.conf");
+    }
+
+    /// Runs a command on a host as root over SSH (counts as a login).
+    pub fn ssh(&self, host_ip: &str, command: &str) -> String {
+        let out = Command::new("ssh")
+            .args([
+                "-F",
+                &format!("{}/ssh/config", self.dir.display()),
+                host_ip,
+                command,
+            ])
+            .output()
+            .expect("ssh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Takes a host off the network (its processes stopped, its namespace gone).

@@ -1,6 +1,8 @@
 //! What each command does: load the inventory, select hosts, plan, then print or run the plan.
 //! The only place that reads this machine's state (hostname, uid, working directory).
 
+mod health;
+
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,17 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     let ctx = detect_context();
     let plan = match &cli.command {
         Command::Completions { .. } => return Ok(exit::OK),
+        Command::Status { hosts } => {
+            return health::status(&inv, &ctx, &select(&inv, &hosts.hosts, WhenEmpty::All)?, g)
+        }
+        Command::Doctor { hosts } => {
+            return health::doctor(&inv, &ctx, &select(&inv, &hosts.hosts, WhenEmpty::All)?, g)
+        }
+        Command::Cache { command } => return health::cache(&inv, &ctx, command, g),
+        Command::Gc { hosts, older_than } => {
+            let hosts = select(&inv, &hosts.hosts, WhenEmpty::Refuse)?;
+            return health::gc(&inv, &ctx, &hosts, *older_than, g);
+        }
         Command::Hosts { hosts } => {
             let hosts = select(&inv, &hosts.hosts, WhenEmpty::All)?;
             return print_hosts(&ctx, &hosts, g.json);
@@ -150,7 +163,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     if g.dry_run {
         return print_plan(&plan, g.json);
     }
-    execute(&plan, &inv, g)
+    execute_plan(&plan, &inv, g)
 }
 
 /// Where fleet keeps logs and history: `$FLEET_STATE_DIR`, else `$XDG_STATE_HOME/fleet`, else
@@ -168,7 +181,18 @@ pub fn state_dir() -> PathBuf {
     home.join(".local/state/fleet")
 }
 
-fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
+/// The async runtime the executor runs on: two workers suit the machines fleet runs on, and
+/// its work is waiting on processes anyway.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?)
+}
+
+/// Runs a plan and prints its report; returns the exit code.
+fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     if plan.gate == Gate::AllBuiltThenConfirm && !g.yes && !std::io::stdin().is_terminal() {
         return Err(Error::usage(
             format!(
@@ -183,11 +207,7 @@ fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
         .then(|| std::fs::read_to_string(&lock_path).unwrap_or_default());
     let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
     let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     let opts = exec::Options {
         yes: g.yes,
         log_root: state_dir().join("logs"),
@@ -219,7 +239,7 @@ fn execute(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     } else if plan.command == "diff" {
         let mut text = String::new();
         for h in &report.hosts {
-            match (&h.diff, h.outcome) {
+            match (&h.output, h.outcome) {
                 (Some(d), _) if d.trim().is_empty() => text.push_str(&format!(
                     "{}: the closures differ only in paths, not in packages\n",
                     h.host

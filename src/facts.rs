@@ -1,0 +1,233 @@
+//! What hosts say about themselves, parsed: generations, disk space, nix settings, uptime,
+//! cache info, garbage collection results. Pure functions over command output.
+
+use serde::Serialize;
+
+/// One system generation, from `nix-env --list-generations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generation {
+    pub number: u32,
+    /// `2026-11-24 18:08:00`, the host's local time.
+    pub date: String,
+    pub current: bool,
+}
+
+/// `nix-env -p PROFILE --list-generations`: `   2   2026-11-24 18:40:50   (current)`.
+pub fn generations(text: &str) -> Vec<Generation> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let number = words.next()?.parse().ok()?;
+            let date = format!("{} {}", words.next()?, words.next()?);
+            let current = words.next() == Some("(current)");
+            Some(Generation {
+                number,
+                date,
+                current,
+            })
+        })
+        .collect()
+}
+
+/// Space on one file system, from `df -Pk`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Space {
+    pub mount: String,
+    pub size_kib: u64,
+    pub used_kib: u64,
+    pub free_kib: u64,
+}
+
+impl Space {
+    pub fn used_percent(&self) -> u64 {
+        (self.used_kib * 100)
+            .checked_div(self.size_kib)
+            .unwrap_or(0)
+    }
+}
+
+/// `df -Pk PATH...`: one line per path after the header; the mount point is the last column.
+pub fn disk_space(text: &str) -> Vec<Space> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 6 {
+                return None;
+            }
+            Some(Space {
+                size_kib: cols[1].parse().ok()?,
+                used_kib: cols[2].parse().ok()?,
+                free_kib: cols[3].parse().ok()?,
+                mount: cols[5..].join(" "),
+            })
+        })
+        .collect()
+}
+
+/// The nix settings fleet cares about, from `nix show-config --json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NixSettings {
+    pub substituters: Vec<String>,
+    pub trusted_public_keys: Vec<String>,
+}
+
+/// `nix show-config --json`: `{ "substituters": { "value": [...] }, ... }`.
+pub fn nix_settings(json: &str) -> Option<NixSettings> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let list = |key: &str| -> Vec<String> {
+        v.get(key)
+            .and_then(|s| s.get("value"))
+            .and_then(|s| s.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(NixSettings {
+        substituters: list("substituters"),
+        trusted_public_keys: list("trusted-public-keys"),
+    })
+}
+
+/// Whether two cache URLs name the same cache (`https://cache.nixos.org/` = `https://cache.nixos.org`).
+pub fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// Seconds since boot, from `/proc/uptime`.
+pub fn uptime(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// `nix (Nix) 2.8.0` → `2.8.0`.
+pub fn nix_version(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .last()
+        .map(String::from)
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// A binary cache's `nix-cache-info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CacheInfo {
+    pub store_dir: Option<String>,
+    pub priority: Option<u32>,
+    pub want_mass_query: Option<bool>,
+}
+
+pub fn cache_info(text: &str) -> CacheInfo {
+    let mut info = CacheInfo::default();
+    for line in text.lines() {
+        match line.split_once(':').map(|(k, v)| (k.trim(), v.trim())) {
+            Some(("StoreDir", v)) => info.store_dir = Some(v.to_string()),
+            Some(("Priority", v)) => info.priority = v.parse().ok(),
+            Some(("WantMassQuery", v)) => info.want_mass_query = Some(v == "1"),
+            _ => {}
+        }
+    }
+    info
+}
+
+/// `nix-store --gc`'s last line: `3 store paths deleted, 1.23 MiB freed`.
+pub fn gc_freed(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .find(|l| l.contains("freed"))
+        .map(|l| l.trim().to_string())
+}
+
+/// Human sizes: 1536 KiB → `1.5 MiB`.
+pub fn kib(k: u64) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = k as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{k} KiB")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// `93784` seconds → `1d 2h`.
+pub fn duration(secs: f64) -> String {
+    let s = secs as u64;
+    match (s / 86_400, s % 86_400 / 3600, s % 3600 / 60) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_generations() {
+        let g =
+            generations("   1   2026-11-24 18:39:40   \n   2   2026-11-24 18:40:50   (current)\n");
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            (g[1].number, g[1].date.as_str(), g[1].current),
+            (2, "2026-11-24 18:40:50", true)
+        );
+        assert!(!g[0].current);
+        assert!(generations("error: no profile\n").is_empty());
+    }
+
+    #[test]
+    fn parses_df() {
+        let s = disk_space(
+            "Filesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/vda 1000 900 100 90% /nix\n/dev/vdb 200 50 150 25% /boot\n",
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].mount.as_str(), s[0].free_kib, s[0].used_percent()),
+            ("/nix", 100, 90)
+        );
+        assert_eq!(s[1].mount, "/boot");
+    }
+
+    #[test]
+    fn parses_settings_and_info() {
+        let s = nix_settings(r#"{"substituters":{"value":["http://x:5000"]},"trusted-public-keys":{"value":["k:1"]}}"#)
+            .expect("settings");
+        assert_eq!(s.substituters, ["http://x:5000"]);
+        assert_eq!(s.trusted_public_keys, ["k:1"]);
+        assert!(nix_settings("not json").is_none());
+        let info = cache_info("StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n");
+        assert_eq!(
+            (
+                info.store_dir.as_deref(),
+                info.priority,
+                info.want_mass_query
+            ),
+            (Some("/nix/store"), Some(30), Some(true))
+        );
+        assert!(same_url(
+            "https://cache.nixos.org/",
+            "https://cache.nixos.org"
+        ));
+    }
+
+    #[test]
+    fn small_parsers() {
+        assert_eq!(uptime("2059.42 3569.29\n"), Some(2059.42));
+        assert_eq!(nix_version("nix (Nix) 2.8.0\n").as_deref(), Some("2.8.0"));
+        assert_eq!(
+            gc_freed("deleting x\n3 store paths deleted, 1.23 MiB freed\n").as_deref(),
+            Some("3 store paths deleted, 1.23 MiB freed")
+        );
+        assert_eq!(kib(512), "512 KiB");
+        assert_eq!(kib(1536), "1.5 MiB");
+        assert_eq!(duration(93_784.0), "1d 2h");
+        assert_eq!(duration(300.0), "5m");
+    }
+}

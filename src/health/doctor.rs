@@ -1,0 +1,368 @@
+//! `fleet doctor`: the troubleshooting guide as checks. Each is pass, warn or fail, names the
+//! host, and says the fix in one line. Pure: it judges what was measured.
+
+use serde::Serialize;
+
+use super::{cache_view, TierCheck};
+use crate::exec::{Answers, Asked};
+use crate::facts;
+use crate::inventory::Inventory;
+use crate::plan::Probe;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The host it is about; `None` for checks made from here about a cache.
+    pub host: Option<String>,
+    pub check: String,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(
+    host: Option<&str>,
+    name: &str,
+    status: Status,
+    detail: String,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        host: host.map(String::from),
+        check: name.into(),
+        status,
+        detail,
+        fix,
+    }
+}
+
+/// Reachability of one host address from here, on its SSH port.
+pub type AddressCheck = (String, String, Result<u128, String>);
+
+/// Every check, in a stable order: caches from here, then each host.
+pub fn checks(
+    inv: &Inventory,
+    tiers: &[TierCheck],
+    addresses: &[AddressCheck],
+    asked: &Asked,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    for t in tiers {
+        out.push(match &t.from_here {
+            Ok((ms, _)) => check(None, &format!("cache {} answers", t.cache), Status::Pass, format!("{} in {ms} ms", t.url), None),
+            Err(e) => {
+                let served = inv.cache(&t.cache).and_then(|c| c.host.clone());
+                let status = if served.is_some() { Status::Fail } else { Status::Warn };
+                let fix = match served {
+                    Some(h) => format!("start the cache service on {h} (services.nix-serve.enable) and open its port in the firewall"),
+                    None => "check this machine's network; hosts may still reach it".to_string(),
+                };
+                check(None, &format!("cache {} answers", t.cache), status, format!("{} is unreachable from here: {e}", t.url), Some(fix))
+            }
+        });
+        for (addr, r) in &t.addresses {
+            out.push(match r {
+                Ok(ms) => check(None, &format!("cache {} over {addr}", t.cache), Status::Pass, format!("nix-cache-info in {ms} ms"), None),
+                Err(e) => check(
+                    None,
+                    &format!("cache {} over {addr}", t.cache),
+                    Status::Fail,
+                    format!("the cache is unreachable on {addr}: {e}"),
+                    Some(format!("check that the cache listens on {addr} and the firewall allows its port there")),
+                ),
+            });
+        }
+    }
+    for (host, addr, r) in addresses {
+        out.push(match r {
+            Ok(ms) => check(Some(host), &format!("reachable at {addr}"), Status::Pass, format!("SSH port answers in {ms} ms"), None),
+            Err(e) => check(
+                Some(host),
+                &format!("reachable at {addr}"),
+                Status::Warn,
+                e.clone(),
+                Some(format!("fine if {host} is away from that network; otherwise check it is up and the address is right")),
+            ),
+        });
+    }
+    let mut versions: Vec<String> = Vec::new();
+    for a in &asked.hosts {
+        out.extend(host_checks(inv, a, asked));
+        if let Some(v) = a.ok(&Probe::NixVersion).and_then(facts::nix_version) {
+            if !versions.contains(&v) {
+                versions.push(v);
+            }
+        }
+    }
+    if versions.len() > 1 {
+        out.push(check(
+            None,
+            "nix versions",
+            Status::Warn,
+            format!("hosts run different nix versions: {}", versions.join(", ")),
+            Some("update the lagging hosts; a builder's nix should be at least as new as its targets'".into()),
+        ));
+    }
+    out
+}
+
+fn host_checks(inv: &Inventory, a: &Answers, asked: &Asked) -> Vec<Check> {
+    let h = a.host.as_str();
+    let mut out = Vec::new();
+    if let Some(why) = &a.unreachable {
+        out.push(check(Some(h), "SSH login", Status::Fail, why.clone(), Some(format!("check that {h} is on and on the network, and that your key is in its authorized_keys"))));
+        return out;
+    }
+    out.push(check(
+        Some(h),
+        "SSH login",
+        Status::Pass,
+        format!(
+            "logged in at {}",
+            a.address.as_deref().unwrap_or("this machine")
+        ),
+        None,
+    ));
+    if let Some(v) = a.ok(&Probe::NixVersion).and_then(facts::nix_version) {
+        out.push(check(Some(h), "nix version", Status::Pass, v, None));
+    }
+    out.extend(space_checks(h, a));
+    let Some(host) = inv.host(h) else {
+        return out;
+    };
+    // The cache this host serves: its service must run.
+    if inv.cache_served_by(h).is_some() {
+        let systemd = a.answers.get(&Probe::Systemd).map(|f| f.success());
+        let unit = Probe::UnitActive("nix-serve.service".into());
+        match (systemd, a.answers.get(&unit)) {
+            (Some(true), Some(f)) if f.success() => out.push(check(
+                Some(h),
+                "cache service",
+                Status::Pass,
+                "nix-serve.service is active".into(),
+                None,
+            )),
+            (Some(true), _) => out.push(check(
+                Some(h),
+                "cache service",
+                Status::Fail,
+                "nix-serve.service is not active".into(),
+                Some(format!(
+                    "on {h}: systemctl start nix-serve, and enable services.nix-serve"
+                )),
+            )),
+            // Without systemd, whether the cache answers (checked from here) is the test.
+            _ => {}
+        }
+    }
+    for c in host
+        .caches
+        .iter()
+        .filter_map(|c| inv.cache(c))
+        .filter(|c| c.host.as_deref() != Some(h))
+    {
+        let v = cache_view(c, a);
+        let builder_cache = c.host.is_some();
+        let needed = if builder_cache {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        let config = format!("fleet cache nix-config {h}");
+        if v.listed == Some(true) {
+            out.push(check(
+                Some(h),
+                &format!("uses cache {}", c.name),
+                Status::Pass,
+                "listed in substituters".into(),
+                None,
+            ));
+        }
+        if v.trusted == Some(true) {
+            out.push(check(
+                Some(h),
+                &format!("trusts cache {}", c.name),
+                Status::Pass,
+                "its key is trusted".into(),
+                None,
+            ));
+        }
+        if v.listed == Some(false) {
+            out.push(check(
+                Some(h),
+                &format!("uses cache {}", c.name),
+                needed,
+                format!("{} is not in {h}'s substituters", c.url),
+                Some(format!(
+                    "add it to nix.settings.substituters (see `{config}`)"
+                )),
+            ));
+        }
+        if v.trusted == Some(false) {
+            out.push(check(
+                Some(h),
+                &format!("trusts cache {}", c.name),
+                needed,
+                format!(
+                    "{h} does not trust {}",
+                    c.public_key.as_deref().unwrap_or("its key")
+                ),
+                Some(format!(
+                    "add the key to nix.settings.trusted-public-keys (see `{config}`)"
+                )),
+            ));
+        }
+        match v.reaches {
+            Some(true) => out.push(check(
+                Some(h),
+                &format!("reaches cache {}", c.name),
+                Status::Pass,
+                c.url.clone(),
+                None,
+            )),
+            Some(false) => {
+                let said = a
+                    .answers
+                    .get(&crate::plan::Probe::CacheReach(c.name.clone()))
+                    .and_then(|f| f.tail.last().cloned())
+                    .unwrap_or_default();
+                out.push(check(
+                    Some(h),
+                    &format!("reaches cache {}", c.name),
+                    needed,
+                    format!("{h} cannot reach {}: {said}", c.url),
+                    Some(format!(
+                        "check {h}'s network route and the firewall in front of the cache"
+                    )),
+                ));
+            }
+            None => {}
+        }
+        if builder_cache {
+            let probe = Probe::CacheVerify(c.name.clone());
+            match (a.answers.get(&probe), a.unasked.get(&probe)) {
+                (Some(f), _) if f.success() => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Pass, "a path signed by the builder verifies".into(), None)),
+                (Some(f), _) => out.push(check(
+                    Some(h),
+                    &format!("verifies cache {}", c.name),
+                    Status::Fail,
+                    format!("a path from {} does not verify on {h}: {}", c.name, f.tail.last().cloned().unwrap_or_default()),
+                    Some(format!("trust the builder's key on {h} (see `{config}`), and check the builder signs (secret-key-files)")),
+                )),
+                (None, Some(why)) => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Warn, format!("not checked: {why}"), None)),
+                (None, None) => {}
+            }
+        }
+    }
+    let _ = asked;
+    out
+}
+
+fn space_checks(h: &str, a: &Answers) -> Vec<Check> {
+    let Some(spaces) = a.ok(&Probe::Space).map(facts::disk_space) else {
+        return Vec::new();
+    };
+    const GIB: u64 = 1024 * 1024;
+    let mut out = Vec::new();
+    if let Some(nix) = spaces.first() {
+        let (status, fix) = if nix.free_kib < GIB || nix.used_percent() >= 97 {
+            (
+                Status::Fail,
+                Some(format!(
+                    "free space: `fleet gc {h}`, or remove old generations"
+                )),
+            )
+        } else if nix.free_kib < 5 * GIB || nix.used_percent() >= 90 {
+            (
+                Status::Warn,
+                Some(format!("`fleet gc {h}` before the next deployments")),
+            )
+        } else {
+            (Status::Pass, None)
+        };
+        out.push(check(
+            Some(h),
+            "free space on /nix",
+            status,
+            format!(
+                "{} free ({}% used)",
+                facts::kib(nix.free_kib),
+                nix.used_percent()
+            ),
+            fix,
+        ));
+    }
+    // /boot only counts when it is its own file system (an ESP): a full one breaks a switch.
+    if let Some(boot) = spaces.iter().skip(1).find(|s| s.mount == "/boot") {
+        let (status, fix) = if boot.free_kib < 20 * 1024 {
+            (Status::Fail, Some(format!("the next switch on {h} will fail to install its boot entry: delete old generations (`fleet gc {h}`)")))
+        } else if boot.free_kib < 100 * 1024 || boot.used_percent() >= 80 {
+            (Status::Warn, Some(format!("delete old generations on {h} (`fleet gc {h}`) or limit boot.loader.*.configurationLimit")))
+        } else {
+            (Status::Pass, None)
+        };
+        out.push(check(
+            Some(h),
+            "free space on /boot",
+            status,
+            format!(
+                "{} free ({}% used)",
+                facts::kib(boot.free_kib),
+                boot.used_percent()
+            ),
+            fix,
+        ));
+    }
+    out
+}
+
+/// The checks as a table, then the fixes of what did not pass.
+pub fn render(checks: &[Check]) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                match c.status {
+                    Status::Pass => "pass",
+                    Status::Warn => "WARN",
+                    Status::Fail => "FAIL",
+                }
+                .to_string(),
+                c.host.clone().unwrap_or_else(|| "-".into()),
+                c.check.clone(),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut out = crate::ui::table::render(&["STATUS", "HOST", "CHECK", "DETAIL"], &rows);
+    let problems: Vec<&Check> = checks.iter().filter(|c| c.status != Status::Pass).collect();
+    if !problems.is_empty() {
+        out.push_str("\nTo fix:\n");
+        for c in problems {
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!(
+                    "  {} {}: {fix}\n",
+                    c.host.as_deref().unwrap_or("-"),
+                    c.check
+                ));
+            }
+        }
+    }
+    let (fails, warns) = (
+        checks.iter().filter(|c| c.status == Status::Fail).count(),
+        checks.iter().filter(|c| c.status == Status::Warn).count(),
+    );
+    out.push_str(&format!(
+        "\n{} checks: {fails} failed, {warns} warnings\n",
+        checks.len()
+    ));
+    out
+}

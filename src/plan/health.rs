@@ -1,0 +1,218 @@
+//! Plans that only ask: `status`, `doctor`, `cache status`, and `gc` (whose deletions are
+//! planned from what the hosts answer). Each host's questions are `inspect` steps.
+
+use crate::inventory::{Host, Inventory};
+use crate::nix;
+
+use super::strategy::Context;
+use super::{Arg, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind};
+
+fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
+    let url = match &probe {
+        Probe::CacheReach(c) | Probe::CacheVerify(c) => inv.cache(c).map(|c| c.url.as_str()),
+        _ => None,
+    };
+    let title = match &probe {
+        Probe::Running => "read the running system".to_string(),
+        Probe::Booted => "read the booted system".to_string(),
+        Probe::Generations => "list the system generations".to_string(),
+        Probe::Settings => "read the nix settings".to_string(),
+        Probe::Space => "read free space on /nix and /boot".to_string(),
+        Probe::StoreSize => "measure /nix/store".to_string(),
+        Probe::Uptime => "read the uptime".to_string(),
+        Probe::NixVersion => "read the nix version".to_string(),
+        Probe::Systemd => "check for systemd".to_string(),
+        Probe::UnitActive(u) => format!("check that {u} is active"),
+        Probe::CacheReach(c) => format!("reach cache {c}"),
+        Probe::CacheVerify(c) => format!("verify a path signed by cache {c}"),
+        Probe::Dead => "list what garbage collection would delete".to_string(),
+        Probe::Now => "read the host's time".to_string(),
+        Probe::GenerationLinks => "read each generation's system".to_string(),
+    };
+    Step {
+        run: Invocation {
+            on: target.clone(),
+            argv: nix::probe(&probe, url, signed),
+        },
+        kind: StepKind::Probe(probe),
+        title,
+        fallbacks: Vec::new(),
+    }
+}
+
+fn asking(
+    inv: &Inventory,
+    ctx: &Context,
+    command: &str,
+    hosts: &[&Host],
+    evaluate: bool,
+    questions: impl Fn(&Host, &Machine) -> Vec<Step>,
+) -> Plan {
+    let plans = hosts
+        .iter()
+        .map(|h| {
+            let target = ctx.machine(h);
+            HostPlan {
+                host: h.name.clone(),
+                attribute: h.attribute.clone(),
+                build_on: target.clone(),
+                inspect: questions(h, &target),
+                target,
+                build: Vec::new(),
+                deploy: Vec::new(),
+            }
+        })
+        .collect();
+    Plan {
+        command: command.into(),
+        flake: inv.flake.clone(),
+        action: None,
+        // Questions are cheap: ask every host at once.
+        max_parallel: hosts.len().max(1),
+        gate: Gate::None,
+        only_changed: false,
+        prepare: if evaluate {
+            vec![super::strategy::evaluate(inv, hosts)]
+        } else {
+            Vec::new()
+        },
+        hosts: plans,
+    }
+}
+
+/// `status`: what each host runs and whether it is what the flake says, generation, disk, uptime.
+pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    asking(inv, ctx, "status", hosts, true, |_, t| {
+        [
+            Probe::Running,
+            Probe::Generations,
+            Probe::Space,
+            Probe::StoreSize,
+            Probe::Uptime,
+        ]
+        .into_iter()
+        .map(|p| probe_step(t, p, inv, None))
+        .collect()
+    })
+}
+
+/// The cache a builder serves, and the caches a host should use, in tier order.
+fn host_caches<'a>(inv: &'a Inventory, host: &Host) -> Vec<&'a crate::inventory::Cache> {
+    host.caches
+        .iter()
+        .filter_map(|c| inv.cache(c))
+        .filter(|c| c.host.as_deref() != Some(host.name.as_str()))
+        .collect()
+}
+
+/// `cache status`: each host's nix settings, and whether it reaches each of its caches.
+pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    asking(inv, ctx, "cache status", hosts, false, |h, t| {
+        let mut steps = vec![probe_step(t, Probe::Settings, inv, None)];
+        steps.extend(
+            host_caches(inv, h)
+                .into_iter()
+                .map(|c| probe_step(t, Probe::CacheReach(c.name.clone()), inv, None)),
+        );
+        steps
+    })
+}
+
+/// `doctor`: everything `cache status` and `status` ask, plus the builders' cache services and
+/// a signature check of each builder cache on each host that uses it.
+pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    asking(inv, ctx, "doctor", hosts, false, |h, t| {
+        let mut probes = vec![
+            Probe::NixVersion,
+            Probe::Space,
+            Probe::Settings,
+            Probe::Systemd,
+        ];
+        if inv.cache_served_by(&h.name).is_some() {
+            probes.push(Probe::UnitActive("nix-serve.service".into()));
+        }
+        for c in host_caches(inv, h) {
+            probes.push(Probe::CacheReach(c.name.clone()));
+        }
+        let mut steps: Vec<Step> = probes
+            .into_iter()
+            .map(|p| probe_step(t, p, inv, None))
+            .collect();
+        // The builder's running system: its cache serves it, signed by the builder.
+        for c in host_caches(inv, h).into_iter().filter(|c| c.host.is_some()) {
+            let signed = c.host.as_deref().map(Arg::running);
+            steps.push(probe_step(
+                t,
+                Probe::CacheVerify(c.name.clone()),
+                inv,
+                signed,
+            ));
+        }
+        steps
+    })
+}
+
+/// `gc`, first part: what each host has (generations, running and booted systems), and with
+/// `dry_run`, what collection would delete.
+pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool) -> Plan {
+    asking(inv, ctx, "gc", hosts, false, |_, t| {
+        let mut probes = vec![
+            Probe::Generations,
+            Probe::GenerationLinks,
+            Probe::Running,
+            Probe::Booted,
+            Probe::Now,
+        ];
+        if dry_run {
+            probes.push(Probe::Dead);
+        }
+        probes
+            .into_iter()
+            .map(|p| probe_step(t, p, inv, None))
+            .collect()
+    })
+}
+
+/// `gc`, second part for one host: delete these generations, then collect garbage.
+pub fn gc_collect(host: &Host, target: &Machine, generations: &[u32], sudo: bool) -> Vec<Step> {
+    let as_root = |argv: Vec<Arg>| -> Vec<Arg> {
+        if sudo {
+            nix::sudo(matches!(target, Machine::Host(_)))
+                .into_iter()
+                .chain(argv)
+                .collect()
+        } else {
+            argv
+        }
+    };
+    let mut steps = Vec::new();
+    if !generations.is_empty() {
+        steps.push(Step {
+            kind: StepKind::DeleteGenerations,
+            title: format!("delete generations {} on {}", join(generations), host.name),
+            run: Invocation {
+                on: target.clone(),
+                argv: as_root(nix::delete_generations(generations)),
+            },
+            fallbacks: Vec::new(),
+        });
+    }
+    steps.push(Step {
+        kind: StepKind::CollectGarbage,
+        title: format!("collect garbage on {}", host.name),
+        run: Invocation {
+            on: target.clone(),
+            argv: as_root(nix::collect_garbage()),
+        },
+        fallbacks: Vec::new(),
+    });
+    steps
+}
+
+fn join(numbers: &[u32]) -> String {
+    numbers
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

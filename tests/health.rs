@@ -1,0 +1,227 @@
+//! Caches and fleet health against the lab: cache status, doctor, cache push, status, gc.
+//! Assertions are on what the hosts really are (their nix.conf, stores, profiles).
+
+#[path = "support/lab.rs"]
+mod lab;
+
+use lab::Lab;
+use serde_json::Value;
+
+fn checks(run: &lab::Run) -> Vec<Value> {
+    run.json().as_array().cloned().unwrap_or_default()
+}
+
+fn failed<'a>(checks: &'a [Value], host: Option<&str>) -> Vec<&'a Value> {
+    checks
+        .iter()
+        .filter(|c| c["status"] == "fail" && host.is_none_or(|h| c["host"] == h))
+        .collect()
+}
+
+#[test]
+fn a_healthy_lab_passes_and_shows_every_cache_and_host() {
+    let lab = Lab::new();
+    let run = lab.fleet(&["doctor", "--json"]).status(0);
+    let checks = checks(&run);
+    assert!(failed(&checks, None).is_empty(), "{checks:#?}");
+    for host in [
+        "p620", "samsung", "razer", "p510", "lab5", "lab6", "lab7", "lab8",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["host"] == host && c["check"] == "SSH login" && c["status"] == "pass"),
+            "{host}"
+        );
+    }
+    assert!(checks.iter().any(|c| c["host"] == "samsung"
+        && c["check"] == "verifies cache p620"
+        && c["status"] == "pass"));
+
+    let run = lab.fleet(&["cache", "status", "--json"]).status(0);
+    let status = run.json();
+    assert_eq!(status["tiers"][0]["cache"], "p620");
+    assert!(status["tiers"][0]["from_here"]["Ok"].is_array(), "{status}");
+    let hosts = status["hosts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hosts.len(), 8);
+    let samsung = hosts
+        .iter()
+        .find(|h| h["host"] == "samsung")
+        .expect("samsung");
+    assert_eq!(
+        samsung["caches"]["p620"],
+        serde_json::json!({"listed": true, "trusted": true, "reaches": true})
+    );
+}
+
+#[test]
+fn a_host_that_does_not_trust_the_builders_key_fails_the_doctor() {
+    let lab = Lab::new();
+    lab.edit_nix_conf("samsung", |t| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("trusted-public-keys") {
+                    "trusted-public-keys ="
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let run = lab.fleet(&["doctor", "--json"]).status(1);
+    let checks = checks(&run);
+    let key = std::fs::read_to_string(lab.dir.join("cache/key.pub"))
+        .expect("key")
+        .trim()
+        .to_string();
+    let samsung = failed(&checks, Some("samsung"));
+    assert!(
+        samsung
+            .iter()
+            .any(|c| c["check"] == "trusts cache p620" && c["detail"].to_string().contains(&key)),
+        "{samsung:#?}"
+    );
+    assert!(
+        samsung.iter().any(|c| c["check"] == "verifies cache p620"),
+        "{samsung:#?}"
+    );
+    assert!(
+        failed(&checks, Some("razer")).is_empty(),
+        "only samsung is broken"
+    );
+}
+
+#[test]
+fn a_stopped_cache_is_named_with_each_address() {
+    let lab = Lab::new();
+    lab.lab(&["stop-cache"]);
+    let run = lab.fleet(&["doctor", "--json"]);
+    lab.lab(&["start-cache"]);
+    let checks = checks(&run.status(1));
+    let from_here: Vec<String> = failed(&checks, None)
+        .iter()
+        .filter(|c| c["host"].is_null())
+        .map(|c| format!("{} {}", c["check"], c["detail"]))
+        .collect();
+    assert!(
+        from_here
+            .iter()
+            .any(|c| c.contains("cache p620 answers") && c.contains("unreachable")),
+        "{from_here:?}"
+    );
+    assert!(
+        from_here.iter().any(|c| c.contains("over 10.213.1.10")),
+        "{from_here:?}"
+    );
+    assert!(
+        from_here.iter().any(|c| c.contains("over 10.213.2.10")),
+        "{from_here:?}"
+    );
+    assert!(failed(&checks, Some("samsung"))
+        .iter()
+        .any(|c| c["check"] == "reaches cache p620"));
+}
+
+#[test]
+fn a_host_down_is_named_and_the_rest_still_checked() {
+    let lab = Lab::new();
+    lab.stop_host("lab8");
+    let run = lab.fleet(&["doctor", "--json"]).status(1);
+    let checks = checks(&run);
+    let lab8 = failed(&checks, Some("lab8"));
+    assert!(
+        lab8.iter().any(|c| c["check"] == "SSH login"
+            && c["detail"].to_string().contains("lab8 is unreachable")),
+        "{lab8:#?}"
+    );
+    assert!(checks.iter().any(|c| c["host"] == "lab7"
+        && c["check"] == "reaches cache p620"
+        && c["status"] == "pass"));
+}
+
+#[test]
+fn cache_push_leaves_a_signed_narinfo_in_the_cache() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    let new = lab.evaluated("samsung");
+    let dir = lab.dir.join(format!("pushed-{}", std::process::id()));
+    let url = format!("file://{}", dir.display());
+    let run = lab
+        .fleet(&["cache", "push", "samsung", "--to", &url, "--json"])
+        .status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "pushed");
+    let hash = &new.trim_start_matches("/nix/store/")[..32];
+    let narinfo =
+        std::fs::read_to_string(dir.join(format!("{hash}.narinfo"))).expect("narinfo in the cache");
+    assert!(narinfo.contains(&format!("StorePath: {new}")), "{narinfo}");
+    assert!(
+        narinfo.contains("Sig: p620-lab-1:"),
+        "signed by the builder: {narinfo}"
+    );
+    assert!(
+        !lab.here_has_path(&new),
+        "pushed from the builder, not through here"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn status_shows_every_host_and_spots_one_not_running_the_flake() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    let run = lab.fleet(&["status", "--json"]).status(0);
+    let lines = run.json().as_array().cloned().unwrap_or_default();
+    assert_eq!(lines.len(), 8);
+    for l in &lines {
+        let expected = l["host"] != "samsung";
+        assert_eq!(l["up_to_date"], expected, "{l}");
+        assert_eq!(l["generation"]["number"], 1);
+    }
+}
+
+#[test]
+fn gc_removes_dead_paths_and_keeps_the_running_and_booted_systems() {
+    let lab = Lab::new();
+    let booted = lab.running("razer");
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let second = lab.running("razer");
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let third = lab.running("razer");
+    // A path nothing refers to.
+    let dead = lab.ssh(
+        "10.213.1.12",
+        "echo garbage > /tmp/garbage && nix-store --add /tmp/garbage",
+    );
+    let dead = dead.trim();
+    assert!(lab.has_path("razer", dead), "{dead}");
+
+    let run = lab
+        .fleet(&["--dry-run", "gc", "razer", "--older-than", "0d"])
+        .status(0);
+    assert!(
+        run.stdout.contains("would delete generations [2]"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 (booted)"), "{}", run.stdout);
+    assert!(
+        lab.has_path("razer", &second) && lab.has_path("razer", dead),
+        "dry run deleted something"
+    );
+
+    let run = lab
+        .fleet(&["gc", "razer", "--older-than", "0d", "--json"])
+        .status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "collected");
+    assert!(!lab.has_path("razer", dead), "the dead path is still there");
+    assert!(
+        !lab.has_path("razer", &second),
+        "generation 2's system is still there"
+    );
+    assert!(lab.has_path("razer", &third) && lab.has_path("razer", &booted));
+    assert_eq!(lab.running("razer"), third);
+    assert_eq!(lab.generation("razer"), 3);
+}
