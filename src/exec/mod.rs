@@ -48,25 +48,12 @@ pub async fn execute(
     progress: &Progress,
 ) -> Result<Executed, Error> {
     let started = Instant::now();
-    let log_dir = opts
-        .log_root
-        .join(format!("{}-{}", crate::time::stamp_now(), plan.command));
-    let fleet_log = Log::create(log_dir.join("fleet.log"), None);
-    let echo = run::Echo {
-        level: opts.verbose,
-        progress,
-    };
-    let connections = Connections::new(inv)
-        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
-
-    let systems = match prepare(plan, &connections, echo, &fleet_log).await {
-        Ok(s) => s,
-        Err(e) => {
-            connections.close().await;
-            return Err(e);
-        }
-    };
-
+    let Started {
+        log_dir,
+        connections,
+        systems,
+    } = start(plan, inv, opts, progress).await?;
+    let echo = echo(opts, progress);
     let runner = Runner {
         connections: &connections,
         systems: &systems,
@@ -106,6 +93,46 @@ pub async fn execute(
         },
         systems,
     })
+}
+
+/// What every run sets up first: its log directory, its connections, the evaluation.
+struct Started {
+    log_dir: PathBuf,
+    connections: Connections,
+    systems: HashMap<String, System>,
+}
+
+async fn start(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Started, Error> {
+    let name = plan.command.replace(' ', "-");
+    let log_dir = opts
+        .log_root
+        .join(format!("{}-{name}", crate::time::stamp_now()));
+    let fleet_log = Log::create(log_dir.join("fleet.log"), None);
+    let connections = Connections::new(inv)
+        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
+    match prepare(plan, &connections, echo(opts, progress), &fleet_log).await {
+        Ok(systems) => Ok(Started {
+            log_dir,
+            connections,
+            systems,
+        }),
+        Err(e) => {
+            connections.close().await;
+            Err(e)
+        }
+    }
+}
+
+fn echo<'a>(opts: &Options, progress: &'a Progress) -> run::Echo<'a> {
+    run::Echo {
+        level: opts.verbose,
+        progress,
+    }
 }
 
 /// Runs the plan's `prepare` steps (the evaluation, flake checks); returns the evaluated systems.
@@ -175,29 +202,15 @@ pub async fn ask(
     opts: &Options,
     progress: &Progress,
 ) -> Result<Asked, Error> {
-    let log_dir = opts.log_root.join(format!(
-        "{}-{}",
-        crate::time::stamp_now(),
-        plan.command.replace(' ', "-")
-    ));
-    let fleet_log = Log::create(log_dir.join("fleet.log"), None);
-    let echo = run::Echo {
-        level: opts.verbose,
-        progress,
-    };
-    let connections = Connections::new(inv)
-        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
-    let systems = match prepare(plan, &connections, echo, &fleet_log).await {
-        Ok(s) => s,
-        Err(e) => {
-            connections.close().await;
-            return Err(e);
-        }
-    };
+    let Started {
+        log_dir,
+        connections,
+        systems,
+    } = start(plan, inv, opts, progress).await?;
     let runner = Runner {
         connections: &connections,
         systems: &systems,
-        echo,
+        echo: echo(opts, progress),
     };
     let hosts = join_all(plan.hosts.iter().map(|hp| async {
         let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));

@@ -20,6 +20,8 @@ pub struct Lab {
     env: Vec<(String, String)>,
     state: tempfile::TempDir,
     _turn: MutexGuard<'static, ()>,
+    /// Held while the test runs: other test processes on this machine share the lab.
+    _lock: std::fs::File,
 }
 
 pub struct Run {
@@ -69,6 +71,8 @@ impl Lab {
     /// The lab, up and reset to every host's first generation, for this test alone.
     pub fn new() -> Lab {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = std::fs::File::create("/run/fleet-lab-tests.lock").expect("lab test lock");
+        lock.lock().expect("waiting for the lab");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         UP.call_once(|| {
             script(&root, &["up"]);
@@ -91,6 +95,7 @@ impl Lab {
             env,
             state: tempfile::tempdir().expect("state dir"),
             _turn: turn,
+            _lock: lock,
         }
     }
 
