@@ -366,3 +366,64 @@ pub fn render(checks: &[Check]) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::run::Finished;
+    use std::collections::HashMap;
+
+    fn with_df(df: &str) -> Answers {
+        let mut answers = HashMap::new();
+        answers.insert(
+            Probe::Space,
+            Finished {
+                code: Some(0),
+                stdout: df.into(),
+                tail: Vec::new(),
+                shown: String::new(),
+            },
+        );
+        Answers {
+            host: "razer".into(),
+            address: None,
+            unreachable: None,
+            answers,
+            unasked: HashMap::new(),
+        }
+    }
+
+    const HEAD: &str = "Filesystem 1024-blocks Used Available Capacity Mounted on\n";
+
+    #[test]
+    fn a_nearly_full_esp_warns_before_it_breaks_a_switch() {
+        let a = with_df(&format!("{HEAD}/dev/a 100000000 10000000 90000000 10% /nix\n/dev/b 524288 450000 74288 86% /boot\n"));
+        let checks = space_checks("razer", &a);
+        let boot = checks
+            .iter()
+            .find(|c| c.check == "free space on /boot")
+            .expect("boot checked");
+        assert_eq!(boot.status, Status::Warn);
+        assert!(boot
+            .fix
+            .as_deref()
+            .unwrap_or_default()
+            .contains("fleet gc razer"));
+        let a = with_df(&format!("{HEAD}/dev/a 100000000 10000000 90000000 10% /nix\n/dev/b 524288 514288 10000 98% /boot\n"));
+        assert_eq!(space_checks("razer", &a)[1].status, Status::Fail);
+    }
+
+    #[test]
+    fn boot_on_the_root_file_system_is_not_an_esp() {
+        let a = with_df(&format!("{HEAD}/dev/a 100000000 10000000 90000000 10% /nix\n/dev/a 100000000 10000000 90000000 10% /\n"));
+        let checks = space_checks("razer", &a);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn a_full_store_fails() {
+        let a = with_df(&format!("{HEAD}/dev/a 10000000 9900000 100000 99% /nix\n"));
+        assert_eq!(space_checks("razer", &a)[0].status, Status::Fail);
+    }
+}
