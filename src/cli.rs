@@ -167,6 +167,17 @@ pub enum Command {
         #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_days)]
         older_than: u64,
     },
+    /// Back to the previous generation on hosts: the system profile and the running system
+    Rollback {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+    },
+    /// Every deployment fleet made from this machine: time, host, from, to, result, who
+    History {
+        /// Only this host's
+        #[arg(value_name = "HOST", add = ArgValueCandidates::new(complete::hosts_and_tags))]
+        host: Option<String>,
+    },
     /// List the inventory: name, addresses, role, builder, tags
     Hosts {
         #[command(flatten)]

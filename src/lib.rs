@@ -11,6 +11,7 @@ pub mod exec;
 pub mod facts;
 pub mod flake;
 pub mod health;
+pub mod history;
 pub mod inventory;
 pub mod nix;
 pub mod plan;

@@ -105,6 +105,20 @@ pub fn set_system_profile(out: Arg) -> Vec<Arg> {
     argv
 }
 
+/// `nix-env -p /nix/var/nix/profiles/system --rollback`: the previous generation becomes current.
+pub fn rollback_system_profile() -> Vec<Arg> {
+    lits(&["nix-env", "-p", SYSTEM_PROFILE, "--rollback"])
+}
+
+/// The system profile's own `switch-to-configuration ACTION` (after a rollback, the previous
+/// generation's), as `nixos-rebuild --rollback` runs it.
+pub fn switch_to_profile(action: Action) -> Vec<Arg> {
+    vec![
+        format!("{SYSTEM_PROFILE}/bin/switch-to-configuration").into(),
+        action.as_str().into(),
+    ]
+}
+
 /// `OUT/bin/switch-to-configuration ACTION`.
 pub fn switch_to_configuration(host: &str, action: Action) -> Vec<Arg> {
     vec![

@@ -479,3 +479,42 @@ fn an_unknown_host_key_is_refused_never_accepted() {
     );
     assert_eq!(lab.generation("razer"), 1);
 }
+
+#[test]
+fn rollback_returns_to_the_previous_generation_and_history_records_both() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let second = lab.running("razer");
+    assert_ne!(first, second);
+
+    lab.fleet(&["rollback", "razer"]).status(0);
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.profile("razer"), first);
+    assert_eq!(lab.generation("razer"), 1);
+
+    let run = lab.fleet(&["history", "razer", "--json"]).status(0);
+    let entries = run.json().as_array().cloned().unwrap_or_default();
+    let summary: Vec<(String, String, u64, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["command"].as_str().unwrap_or_default().to_string(),
+                e["result"].as_str().unwrap_or_default().to_string(),
+                e["from_generation"].as_u64().unwrap_or(0),
+                e["to_generation"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("deploy".to_string(), "deployed".to_string(), 1, 2),
+            ("rollback".to_string(), "deployed".to_string(), 2, 1),
+        ]
+    );
+    assert!(
+        entries[1]["to_system"] == first.as_str() && entries[0]["who"].to_string().contains('@')
+    );
+}

@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             let hosts = select(&inv, &hosts.hosts, WhenEmpty::Refuse)?;
             return health::gc(&inv, &ctx, &hosts, *older_than, g);
         }
+        Command::History { host } => return print_history(host.as_deref(), g.json),
         Command::Hosts { hosts } => {
             let hosts = select(&inv, &hosts.hosts, WhenEmpty::All)?;
             return print_hosts(&ctx, &hosts, g.json);
@@ -159,6 +160,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             plan::validate(&inv, &select(&inv, &hosts.hosts, WhenEmpty::All)?, *full)
         }
         Command::UpdateFlake { inputs } => plan::update_flake(&inv, inputs)?,
+        Command::Rollback { hosts } => {
+            plan::rollback(&inv, &ctx, &select(&inv, &hosts.hosts, WhenEmpty::Refuse)?)
+        }
     };
     if g.dry_run {
         return print_plan(&plan, g.json);
@@ -217,6 +221,15 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     drop(progress);
     let executed = executed?;
     let report = &executed.report;
+    if plan.action.is_some() || plan.command == "rollback" {
+        let entries = crate::history::entries(report, &who());
+        if let Err(e) = crate::history::append(&state_dir(), &entries) {
+            eprintln!(
+                "warning: could not record this deployment in {}: {e}",
+                state_dir().join(crate::history::FILE_NAME).display()
+            );
+        }
+    }
     if g.json {
         let text = serde_json::to_string_pretty(report).context("rendering the report as JSON")?;
         write_stdout(&(text + "\n"))?;
@@ -263,6 +276,63 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     } else {
         exit::HOST_FAILED
     })
+}
+
+/// `user@machine`, for the history.
+fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "?".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{user}@{}", host.trim())
+}
+
+fn print_history(host: Option<&str>, json: bool) -> Result<u8, Error> {
+    let entries: Vec<crate::history::Entry> = crate::history::read(&state_dir())
+        .into_iter()
+        .filter(|e| host.is_none_or(|h| e.host == h))
+        .collect();
+    if json {
+        let text = serde_json::to_string_pretty(&entries).context("rendering history as JSON")?;
+        write_stdout(&(text + "\n"))?;
+        return Ok(exit::OK);
+    }
+    let gen = |g: Option<u32>, s: &Option<String>| match (g, s) {
+        (Some(g), _) => format!("gen {g}"),
+        (None, Some(s)) => ui::summary::short(s),
+        (None, None) => "-".into(),
+    };
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.time.clone(),
+                e.host.clone(),
+                format!("{} {}", e.command, e.action.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_string(),
+                e.result.clone(),
+                gen(e.from_generation, &e.from_system),
+                gen(e.to_generation, &e.to_system),
+                e.who.clone(),
+                e.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        write_stdout(&format!(
+            "no deployments recorded in {}\n",
+            state_dir().display()
+        ))?;
+    } else {
+        write_stdout(&ui::table::render(
+            &[
+                "TIME", "HOST", "COMMAND", "RESULT", "FROM", "TO", "WHO", "ERROR",
+            ],
+            &rows,
+        ))?;
+    }
+    Ok(exit::OK)
 }
 
 fn render_moved(moved: &[crate::flake::Moved]) -> String {

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 pub use health::{cache_status, doctor, gc_collect, gc_survey, status};
 pub use strategy::{
-    build, cache_push, deploy, diff, update_flake, validate, BuildRequest, Context, DeployRequest,
-    PushTo,
+    build, cache_push, deploy, diff, rollback, update_flake, validate, BuildRequest, Context,
+    DeployRequest, PushTo,
 };
 
 /// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.

@@ -122,6 +122,55 @@ pub fn diff(
     Ok(plan)
 }
 
+/// Plans `rollback`: on each host, the system profile goes back one generation and that system
+/// is switched to, as `nixos-rebuild switch --rollback` does. No evaluation or build.
+pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    let plans = hosts
+        .iter()
+        .map(|host| {
+            let target = ctx.machine(host);
+            let sudo = match target {
+                Machine::Local if !ctx.is_root => nix::sudo(false),
+                Machine::Host(_) if host.sudo => nix::sudo(true),
+                _ => Vec::new(),
+            };
+            let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
+            HostPlan {
+                host: host.name.clone(),
+                attribute: host.attribute.clone(),
+                build_on: target.clone(),
+                inspect: inspect_steps(host, &target),
+                build: Vec::new(),
+                deploy: vec![
+                    step(
+                        StepKind::SetProfile,
+                        "roll the system profile back one generation",
+                        target.clone(),
+                        as_root(nix::rollback_system_profile()),
+                    ),
+                    step(
+                        StepKind::Activate(Action::Switch),
+                        "switch to the previous system",
+                        target.clone(),
+                        as_root(nix::switch_to_profile(Action::Switch)),
+                    ),
+                ],
+                target,
+            }
+        })
+        .collect();
+    Plan {
+        command: "rollback".into(),
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: inv.max_parallel,
+        gate: Gate::None,
+        only_changed: false,
+        prepare: Vec::new(),
+        hosts: plans,
+    }
+}
+
 /// Where `cache push` puts systems.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushTo {

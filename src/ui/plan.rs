@@ -48,10 +48,17 @@ pub fn render(plan: &Plan) -> String {
 }
 
 fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
-    let _ = write!(out, "\n{}: build {}", host.host, where_(&host.build_on));
-    if !host.deploy.is_empty() {
-        let _ = write!(out, ", activate {}", where_(&host.target));
+    let mut what = Vec::new();
+    if !host.build.is_empty() {
+        what.push(format!("build {}", where_(&host.build_on)));
     }
+    if host.deploy.iter().any(|s| s.kind.is_activation()) {
+        what.push(format!("activate {}", where_(&host.target)));
+    }
+    if what.is_empty() {
+        what.push(format!("ask {}", where_(&host.target)));
+    }
+    let _ = write!(out, "\n{}: {}", host.host, what.join(", "));
     if host.attribute != host.host {
         let _ = write!(out, " (nixosConfigurations.{})", host.attribute);
     }
