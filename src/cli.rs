@@ -51,6 +51,10 @@ pub struct Global {
     /// Show more: each command as it runs (-v), and its output (-vv)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// When a host's builder is down: build on the target, or here [default: the host's
+    /// `fallback` in hosts.toml, else fail]
+    #[arg(long, global = true, value_enum, value_name = "WHERE")]
+    pub fallback: Option<crate::plan::FallbackTo>,
     /// Answer yes to questions (quick-all's "deploy these hosts?")
     #[arg(short, long, global = true)]
     pub yes: bool,

@@ -70,6 +70,9 @@ pub struct Failure {
     pub message: String,
     pub output: Vec<String>,
     pub next: String,
+    /// The host that could not be reached, when that is why the step failed.
+    #[serde(skip)]
+    pub unreachable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

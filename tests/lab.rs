@@ -518,3 +518,40 @@ fn rollback_returns_to_the_previous_generation_and_history_records_both() {
         entries[1]["to_system"] == first.as_str() && entries[0]["who"].to_string().contains('@')
     );
 }
+
+#[test]
+fn a_builder_that_is_down_fails_fast_unless_a_fallback_is_chosen() {
+    let lab = Lab::new();
+    let first = lab.running("samsung");
+    lab.bump("samsung");
+    let new = lab.evaluated("samsung");
+    lab.stop_host("p620");
+
+    let run = lab.fleet(&["deploy", "samsung", "--json"]).status(1);
+    let failure = &run.json()["hosts"][0]["failure"];
+    assert!(
+        failure["message"]
+            .to_string()
+            .contains("p620 is unreachable"),
+        "{failure}"
+    );
+    assert!(
+        failure["next"].to_string().contains("--fallback target"),
+        "{failure}"
+    );
+    assert_eq!(lab.running("samsung"), first);
+
+    let run = lab
+        .fleet(&["deploy", "samsung", "--fallback", "target", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "samsung");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p620 is down: built on samsung instead"),
+        "{host}"
+    );
+    assert_eq!(lab.running("samsung"), new);
+    assert!(!lab.has_path("p620", &new));
+}

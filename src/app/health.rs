@@ -274,6 +274,7 @@ pub fn gc(
             target,
             inspect: Vec::new(),
             build: Vec::new(),
+            if_builder_down: None,
         });
     }
     let code = execute_plan(&collect, inv, g)?;

@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             false,
             Gate::None,
             None,
+            g.fallback,
         )?,
         Command::DeployVia {
             builder,
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             false,
             Gate::None,
             None,
+            g.fallback,
         )?,
         Command::QuickDeploy { hosts, via, action } => deploy_plan(
             &inv,
@@ -92,6 +94,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             true,
             Gate::None,
             None,
+            g.fallback,
         )?,
         Command::DeployAllParallel {
             hosts,
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             false,
             Gate::None,
             parallel.max_parallel,
+            g.fallback,
         )?,
         Command::QuickAll {
             hosts,
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             true,
             Gate::AllBuiltThenConfirm,
             parallel.max_parallel,
+            g.fallback,
         )?,
         Command::Build { hosts, on } => plan::build(
             &inv,
@@ -134,6 +139,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
                 hosts: select(&inv, &hosts.hosts, WhenEmpty::Refuse)?,
                 on: on.as_deref(),
                 max_parallel: None,
+                fallback: g.fallback,
             },
         )?,
         Command::BuildAllParallel {
@@ -148,6 +154,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
                 hosts: select(&inv, &hosts.hosts, WhenEmpty::All)?,
                 on: on.as_deref(),
                 max_parallel: parallel.max_parallel.map(usize::from),
+                fallback: g.fallback,
             },
         )?,
         Command::Diff { hosts, via } => plan::diff(
@@ -361,6 +368,7 @@ fn deploy_plan(
     only_changed: bool,
     gate: Gate,
     max_parallel: Option<u16>,
+    fallback: Option<plan::FallbackTo>,
 ) -> Result<Plan, Error> {
     plan::deploy(
         inv,
@@ -373,6 +381,7 @@ fn deploy_plan(
             only_changed,
             gate,
             max_parallel: max_parallel.map(usize::from),
+            fallback,
         },
     )
 }

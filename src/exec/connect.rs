@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use crate::inventory::{Host, Inventory};
 
 /// How long one address may take to answer before the next is tried.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An open connection to a host.
 pub struct Connection {

@@ -271,6 +271,8 @@ struct Ready<'p> {
     notes: Vec<String>,
     /// What `diff` or `gc` reported.
     output: Option<String>,
+    /// The builder was down and the system was built as `if_builder_down` says.
+    builder_down: bool,
 }
 
 /// A step that succeeded: the fallback it needed, if any, and what it printed.
@@ -398,6 +400,7 @@ impl HostContext<'_> {
             unchanged: false,
             notes: Vec::new(),
             output: None,
+            builder_down: false,
         };
         if !hp.inspect.is_empty() {
             match self.inspect(hp, &ready.log).await {
@@ -416,7 +419,25 @@ impl HostContext<'_> {
         for step in &hp.build {
             match self.step(hp, step, &ready.log).await {
                 Ok(done) => ready.notes.extend(done.fallback),
-                Err(f) => return Err(self.failed(ready, f, None)),
+                Err(f) => match hp.if_builder_down.as_ref() {
+                    Some(alt) if f.unreachable.as_deref() == Some(alt.builder.as_str()) => {
+                        let note = format!(
+                            "{} is down: built {} instead",
+                            alt.builder,
+                            where_(&alt.build_on)
+                        );
+                        self.progress.note(Some(&hp.host), &note);
+                        ready.notes.push(note);
+                        ready.builder_down = true;
+                        for step in &alt.build {
+                            if let Err(f) = self.step(hp, step, &ready.log).await {
+                                return Err(self.failed(ready, f, None));
+                            }
+                        }
+                        break;
+                    }
+                    _ => return Err(self.failed(ready, f, None)),
+                },
             }
         }
         ready.busy += busy_from.elapsed();
@@ -434,7 +455,16 @@ impl HostContext<'_> {
         }
         let _permit = self.limit.acquire().await;
         let busy_from = Instant::now();
-        for step in &hp.deploy {
+        // Built elsewhere because the builder was down: its copy steps replace the plan's.
+        let deploy: Vec<&Step> = match (&hp.if_builder_down, ready.builder_down) {
+            (Some(alt), true) => alt
+                .copy
+                .iter()
+                .chain(hp.deploy.iter().filter(|s| s.kind != StepKind::CopyClosure))
+                .collect(),
+            _ => hp.deploy.iter().collect(),
+        };
+        for step in deploy {
             match self.step(hp, step, &ready.log).await {
                 Ok(done) => {
                     ready.notes.extend(done.fallback);
@@ -557,10 +587,14 @@ impl HostContext<'_> {
                 .connections
                 .opened(&hp.host)
                 .map(|c| c.address.clone()),
-            built_on: match &hp.build_on {
+            built_on: match (&hp.build_on, &hp.if_builder_down) {
                 _ if outcome == Outcome::Unchanged => "-".into(),
-                Machine::Local => "here".into(),
-                Machine::Host(h) => h.clone(),
+                (_, Some(alt)) if ready.builder_down => match &alt.build_on {
+                    Machine::Local => "here".into(),
+                    Machine::Host(h) => h.clone(),
+                },
+                (Machine::Local, _) => "here".into(),
+                (Machine::Host(h), _) => h.clone(),
             },
             system: self.runner.systems.get(&hp.host).map(|s| s.out.clone()),
             before: ready.before,
@@ -599,6 +633,13 @@ impl HostContext<'_> {
     fn skipped(&self, mut ready: Ready, why: &str) -> HostReport {
         ready.notes.push(why.to_string());
         self.report(ready, Outcome::Skipped, None, None)
+    }
+}
+
+fn where_(m: &Machine) -> String {
+    match m {
+        Machine::Local => "here".into(),
+        Machine::Host(h) => format!("on {h}"),
     }
 }
 
@@ -675,6 +716,10 @@ fn failure(
         Machine::Local => "this machine".to_string(),
         Machine::Host(h) => h.clone(),
     };
+    let unreachable = match &outcome {
+        Err(RunError::Connect(e)) => Some(e.host.clone()),
+        _ => None,
+    };
     let (command, exit_code, output, mut message) = match outcome {
         Ok(f) => {
             let msg = match f.code {
@@ -690,6 +735,14 @@ fn failure(
         message = format!("sudo on {on} wants a password, and fleet cannot give one");
         format!(
             "allow passwordless sudo on {on} for nix-env and switch-to-configuration (security.sudo.extraRules), or deploy as root"
+        )
+    } else if let Some(down) = unreachable
+        .as_deref()
+        .filter(|d| Some(*d) != Some(hp.host.as_str()))
+    {
+        format!(
+            "start {down} (or wake it), or build elsewhere: --fallback target (on {}) or --fallback local, or `fallback = \"target\"` for {} in hosts.toml",
+            hp.host, hp.host
         )
     } else if command.is_none() && message.contains("unreachable") {
         format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
@@ -722,6 +775,7 @@ fn failure(
         message,
         output,
         next,
+        unreachable,
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Host {
     pub sudo: bool,
     /// Names of the cache tiers this host uses, in order.
     pub caches: Vec<String>,
+    /// Where to build when its builder is down (`None`: fail, and say so).
+    pub fallback: Option<crate::plan::FallbackTo>,
 }
 
 impl Inventory {

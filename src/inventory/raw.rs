@@ -52,4 +52,5 @@ pub struct RawHost {
     pub local: bool,
     pub sudo: Option<bool>,
     pub caches: Option<Vec<Spanned<String>>>,
+    pub fallback: Option<crate::plan::FallbackTo>,
 }

@@ -329,6 +329,7 @@ fn resolve_host(
         local: host.local,
         sudo,
         caches,
+        fallback: host.fallback,
     }
 }
 

@@ -60,6 +60,7 @@ fn asking(
                 target,
                 build: Vec::new(),
                 deploy: Vec::new(),
+                if_builder_down: None,
             }
         })
         .collect();

@@ -52,6 +52,27 @@ impl fmt::Display for Action {
     }
 }
 
+/// Where to build when a host's builder cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FallbackTo {
+    /// Build on the target itself.
+    Target,
+    /// Build on the machine fleet runs on.
+    Local,
+}
+
+/// What to do instead when the builder is down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuilderDown {
+    /// The builder whose absence triggers this.
+    pub builder: String,
+    pub build_on: Machine,
+    pub build: Vec<Step>,
+    /// Replaces the plan's copy steps.
+    pub copy: Vec<Step>,
+}
+
 /// Where a command runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,6 +282,9 @@ pub struct HostPlan {
     pub inspect: Vec<Step>,
     pub build: Vec<Step>,
     pub deploy: Vec<Step>,
+    /// When the builder cannot be reached: build elsewhere (`--fallback`, or the inventory's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub if_builder_down: Option<BuilderDown>,
 }
 
 /// A whole run.

@@ -5,7 +5,10 @@ use crate::error::Error;
 use crate::inventory::{names, Host, Inventory};
 use crate::nix;
 
-use super::{Action, Arg, Fallback, Gate, HostPlan, Invocation, Machine, Plan, Step, StepKind};
+use super::{
+    Action, Arg, BuilderDown, Fallback, FallbackTo, Gate, HostPlan, Invocation, Machine, Plan,
+    Step, StepKind,
+};
 
 /// What planning needs to know about the machine fleet runs on, read once by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct DeployRequest<'a> {
     pub only_changed: bool,
     pub gate: Gate,
     pub max_parallel: Option<usize>,
+    /// `--fallback`: where to build when the builder is down (overrides each host's).
+    pub fallback: Option<FallbackTo>,
 }
 
 /// A request to build systems without activating them.
@@ -52,6 +57,7 @@ pub struct BuildRequest<'a> {
     /// `--on`: build every selected host here (overrides where deploy would build).
     pub on: Option<&'a str>,
     pub max_parallel: Option<usize>,
+    pub fallback: Option<FallbackTo>,
 }
 
 /// Plans a deployment: evaluate once, then per host check (if asked), build, copy, activate.
@@ -67,6 +73,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
             let build = build_steps(host, &build_on);
             let mut deploy = copy_steps(inv, host, &build_on, &target);
             deploy.extend(activate_steps(ctx, host, &target, req.action));
+            let if_builder_down = builder_down(inv, ctx, host, &build_on, req.fallback, true);
             Ok(HostPlan {
                 host: host.name.clone(),
                 attribute: host.attribute.clone(),
@@ -75,6 +82,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 inspect,
                 build,
                 deploy,
+                if_builder_down,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -107,6 +115,7 @@ pub fn diff(
         only_changed: true,
         gate: Gate::None,
         max_parallel: None,
+        fallback: None,
     };
     let mut plan = deploy(inv, ctx, &req)?;
     plan.action = None;
@@ -141,6 +150,7 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
                 build_on: target.clone(),
                 inspect: inspect_steps(host, &target),
                 build: Vec::new(),
+                if_builder_down: None,
                 deploy: vec![
                     step(
                         StepKind::SetProfile,
@@ -196,6 +206,7 @@ pub fn cache_push(
             hosts,
             on: None,
             max_parallel: None,
+            fallback: None,
         },
     )?;
     for hp in &mut plan.hosts {
@@ -240,6 +251,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
                 host: host.name.clone(),
                 attribute: host.attribute.clone(),
                 build: build_steps(host, &build_on),
+                if_builder_down: builder_down(inv, ctx, host, &build_on, req.fallback, false),
                 build_on,
                 target: ctx.machine(host),
                 inspect: Vec::new(),
@@ -424,6 +436,57 @@ fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
             ),
         ],
     }
+}
+
+/// Where to build instead when the builder is down, and how the system then travels. Only
+/// for a builder that is another machine, and only when the user chose a fallback.
+fn builder_down(
+    inv: &Inventory,
+    ctx: &Context,
+    host: &Host,
+    build_on: &Machine,
+    chosen: Option<FallbackTo>,
+    deploying: bool,
+) -> Option<BuilderDown> {
+    let Machine::Host(builder) = build_on else {
+        return None;
+    };
+    let target = ctx.machine(host);
+    if *build_on == target {
+        return None;
+    }
+    let alt = match chosen.or(host.fallback)? {
+        FallbackTo::Target => target.clone(),
+        FallbackTo::Local => Machine::Local,
+    };
+    // The builder's cache is down with it, and Nix 2.8 fails a build whose substituter does
+    // not answer: build with the host's other tiers only.
+    let others: Vec<&str> = host
+        .caches
+        .iter()
+        .filter_map(|c| inv.cache(c))
+        .filter(|c| c.host.as_deref() != Some(builder.as_str()))
+        .map(|c| c.url.as_str())
+        .collect();
+    let mut build = build_steps(host, &alt);
+    for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
+        s.title = format!("{} ({builder} is down)", s.title);
+        s.run.argv.extend([
+            "--option".into(),
+            "substituters".into(),
+            others.join(" ").into(),
+        ]);
+    }
+    Some(BuilderDown {
+        builder: builder.clone(),
+        copy: if deploying {
+            copy_steps(inv, host, &alt, &target)
+        } else {
+            Vec::new()
+        },
+        build_on: alt,
+        build,
+    })
 }
 
 /// How the built closure reaches the target: the target fetches it from the builder's cache

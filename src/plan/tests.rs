@@ -44,6 +44,7 @@ fn deploy_req<'a>(
         only_changed: false,
         gate: Gate::None,
         max_parallel: None,
+        fallback: None,
     }
 }
 
@@ -340,6 +341,7 @@ fn build_only_activates_nothing() {
         ],
         on,
         max_parallel: None,
+        fallback: None,
     };
     let plan = build(&inv, &laptop(), &req(Some("p620"))).expect("plan");
     assert!(plan
@@ -391,6 +393,7 @@ fn builders_on_the_command_line_are_checked() {
         hosts: vec![],
         on: Some("razer"),
         max_parallel: None,
+        fallback: None,
     };
     assert!(build(&inv, &laptop(), &req)
         .expect_err("no builder")
@@ -569,4 +572,42 @@ fn gc_deletes_through_sudo_for_non_root_users() {
         1,
         "nothing to delete: only collect"
     );
+}
+
+#[test]
+fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
+    let inv = inv();
+    let mut req = deploy_req(&inv, &["samsung", "razer"], None, Action::Switch);
+    assert!(
+        deploy(&inv, &laptop(), &req)
+            .expect("plan")
+            .hosts
+            .iter()
+            .all(|h| h.if_builder_down.is_none()),
+        "no fallback unless chosen"
+    );
+    req.fallback = Some(FallbackTo::Target);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let alt = plan.hosts[0]
+        .if_builder_down
+        .as_ref()
+        .expect("samsung has a builder to lose");
+    assert_eq!(
+        (alt.builder.as_str(), &alt.build_on),
+        ("p620", &Machine::Host("samsung".into()))
+    );
+    assert_eq!(
+        show_argv(&alt.build[1].run.argv),
+        "nix-store --realise {samsung.drv} --option substituters 'https://cache.nixos.org https://nix-community.cachix.org'"
+    );
+    assert!(alt.copy.is_empty(), "built on the target: nothing to copy");
+    assert!(
+        plan.hosts[1].if_builder_down.is_none(),
+        "razer builds on itself anyway"
+    );
+    req.fallback = Some(FallbackTo::Local);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let alt = plan.hosts[0].if_builder_down.as_ref().expect("alt");
+    assert_eq!(alt.build_on, Machine::Local);
+    assert_eq!(alt.copy.len(), 1);
 }

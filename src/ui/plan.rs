@@ -79,6 +79,18 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
         render_step(out, n, step);
         n += 1;
     }
+    if let Some(alt) = &host.if_builder_down {
+        let _ = writeln!(
+            out,
+            "  if {} cannot be reached, instead of its steps: build {}",
+            alt.builder,
+            where_(&alt.build_on)
+        );
+        for step in alt.build.iter().chain(&alt.copy) {
+            render_step(out, n, step);
+            n += 1;
+        }
+    }
     if host.deploy.iter().any(|s| s.kind.is_activation()) && !host.inspect.is_empty() {
         let _ = writeln!(
             out,
