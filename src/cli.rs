@@ -55,6 +55,13 @@ pub struct Global {
     /// `fallback` in hosts.toml, else fail]
     #[arg(long, global = true, value_enum, value_name = "WHERE")]
     pub fallback: Option<crate::plan::FallbackTo>,
+    /// Do not guard switches with magic rollback
+    #[arg(long, global = true)]
+    pub no_rollback: bool,
+    /// Seconds a switched host waits for fleet's confirmation over a new SSH connection before
+    /// it rolls itself back
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub confirm_timeout: u64,
     /// Answer yes to questions (quick-all's "deploy these hosts?")
     #[arg(short, long, global = true)]
     pub yes: bool,

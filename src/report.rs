@@ -20,6 +20,8 @@ pub enum Outcome {
     Pushed,
     /// Old generations deleted and garbage collected (`gc`).
     Collected,
+    /// Activated, then rolled back by the host itself (magic rollback).
+    RolledBack,
     Failed,
     /// Not attempted, because of another host (quick-all) or the user's answer.
     Skipped,
@@ -34,6 +36,7 @@ impl Outcome {
             Outcome::Compared => "compared",
             Outcome::Pushed => "pushed",
             Outcome::Collected => "collected",
+            Outcome::RolledBack => "rolled back",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         }

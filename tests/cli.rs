@@ -101,6 +101,38 @@ fn a_broken_inventory_is_refused_before_anything_runs() {
         .started_nothing();
 }
 
+/// Hostile values in every field of the inventory: each is named, and no process starts.
+#[test]
+fn a_hostile_inventory_is_refused_whole_before_any_process_starts() {
+    let run = Test::new()
+        .inventory(concat!(
+            "[fleet]\nflake = \"-x\"\n",
+            "[caches.c]\nurl = \"http://x;reboot\"\n",
+            "[hosts.samsung]\n",
+            "addresses = [\"$(reboot)\", \"-oProxyCommand=touch /tmp/x\"]\n",
+            "user = \"olaf`id`\"\n",
+            "attribute = \"a\\nb\"\n",
+            "tags = [\"x;y\"]\n",
+            "health_checks = [[\"true\", \"$(reboot)\"], [\"-x\"]]\n",
+        ))
+        .args(["deploy", "samsung"])
+        .run()
+        .status(2)
+        .started_nothing();
+    for key in [
+        "fleet.flake",
+        "caches.c.url",
+        "hosts.samsung.addresses",
+        "hosts.samsung.user",
+        "hosts.samsung.attribute",
+        "hosts.samsung.tags",
+        "hosts.samsung.health_checks",
+    ] {
+        assert!(run.stderr.contains(key), "{key} not named:\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("9 problems in"), "{}", run.stderr);
+}
+
 #[test]
 fn hostile_names_on_the_command_line_are_refused() {
     for bad in ["$(reboot)", "-oProxyCommand=x", "samsung;reboot", "a\nb"] {

@@ -82,13 +82,19 @@ fn one_login_per_host_for_a_whole_deployment() {
     let lab = Lab::new();
     lab.bump("samsung");
     let (samsung, p620) = (lab.logins("samsung"), lab.logins("p620"));
-    lab.fleet(&["deploy", "samsung"]).status(0);
+    lab.fleet(&["deploy", "samsung", "--no-rollback"]).status(0);
     assert_eq!(lab.logins("samsung") - samsung, 1);
     assert_eq!(
         lab.logins("p620") - p620,
         1,
         "derivations copied and built over one login"
     );
+    // With magic rollback, the confirmation is a second login, by design: it proves that
+    // someone can still log in after the switch.
+    lab.bump("samsung");
+    let samsung = lab.logins("samsung");
+    lab.fleet(&["deploy", "samsung"]).status(0);
+    assert_eq!(lab.logins("samsung") - samsung, 2);
 }
 
 #[test]
@@ -254,7 +260,9 @@ fn a_failed_activation_reports_its_code_and_end_state() {
     lab.bump("p510");
     lab.set("p510", "activation_exit", json!(4));
     let new = lab.evaluated("p510");
-    let run = lab.fleet(&["deploy", "p510", "--json"]).status(1);
+    let run = lab
+        .fleet(&["deploy", "p510", "--no-rollback", "--json"])
+        .status(1);
     let host = &run.json()["hosts"][0];
     assert_eq!(host["outcome"], "failed");
     assert_eq!(host["failure"]["exit_code"], 4);
@@ -389,7 +397,9 @@ fn this_machine_is_deployed_and_builds_without_ssh_to_itself() {
         0,
         "fleet logged in to the machine it runs on"
     );
-    assert_eq!(lab.logins("samsung") - samsung, 1);
+    // One login for the deployment, one for magic rollback's confirmation (this machine's
+    // own switch is not guarded: there is no login to lose).
+    assert_eq!(lab.logins("samsung") - samsung, 2);
 }
 
 #[test]
@@ -554,4 +564,139 @@ fn a_builder_that_is_down_fails_fast_unless_a_fallback_is_chosen() {
     );
     assert_eq!(lab.running("samsung"), new);
     assert!(!lab.has_path("p620", &new));
+}
+
+#[test]
+fn a_failed_activation_is_rolled_back_by_default() {
+    let lab = Lab::new();
+    let first = lab.running("p510");
+    lab.bump("p510");
+    lab.set("p510", "activation_exit", json!(4));
+    let run = lab.fleet(&["deploy", "p510", "--json"]).status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "rolled-back", "{host}");
+    assert_eq!(host["failure"]["exit_code"], 4);
+    assert_eq!(lab.running("p510"), first);
+    assert_eq!(lab.profile("p510"), first);
+}
+
+#[test]
+fn a_configuration_that_locks_the_deployer_out_is_rolled_back_by_the_host() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    lab.bump("razer");
+    lab.set("razer", "lockout", json!(true));
+    let run = lab
+        .fleet(&["deploy", "razer", "--confirm-timeout", "10", "--json"])
+        .status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "rolled-back", "{host}");
+    assert!(
+        host["failure"]["message"]
+            .to_string()
+            .contains("could not log in to razer again"),
+        "{host}"
+    );
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.profile("razer"), first);
+    // Reachable again on its previous system, by a new login.
+    assert_eq!(
+        lab.ssh("10.213.1.12", "readlink -f /run/current-system")
+            .trim(),
+        first
+    );
+}
+
+#[test]
+fn a_connection_dropped_during_activation_is_reopened_and_the_result_read() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.set("samsung", "activation_sleep", json!(4));
+    let new = lab.evaluated("samsung");
+    let run = std::thread::scope(|s| {
+        let handle = s.spawn(|| lab.fleet(&["deploy", "samsung", "--no-rollback", "--json"]));
+        // Once the activation has started, cut fleet's connection: kill samsung's sshd session
+        // processes (the listener stays, so fleet can log in again).
+        let started = std::time::Instant::now();
+        while !lab
+            .activations("samsung")
+            .iter()
+            .any(|a| a.event == "start-switch")
+        {
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "the activation never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            lab.kill_ssh_sessions("samsung") > 0,
+            "no sshd session to kill"
+        );
+        handle.join().expect("fleet thread")
+    });
+    let run = run.status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "deployed");
+    assert!(run.stderr.contains("reconnecting"), "{}", run.stderr);
+    assert_eq!(lab.running("samsung"), new);
+    let events: Vec<String> = lab
+        .activations("samsung")
+        .iter()
+        .map(|a| a.event.clone())
+        .collect();
+    assert!(
+        events.contains(&"end-switch".to_string()),
+        "the activation did not finish: {events:?}"
+    );
+}
+
+#[test]
+fn a_failing_health_check_rolls_the_host_back() {
+    let lab = Lab::new();
+    let first = lab.running("lab5");
+    let inventory = lab.inventory_with(
+        "lab5",
+        r#"health_checks = [["grep", "-qx", "ok", "/run/current-system/health"]]"#,
+    );
+    lab.bump("lab5");
+    lab.set("lab5", "healthy", json!(false));
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "lab5", "--json"])
+        .status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "rolled-back", "{host}");
+    assert_eq!(
+        host["failure"]["step"],
+        "health check: grep -qx ok /run/current-system/health"
+    );
+    assert!(
+        host["failure"]["message"]
+            .to_string()
+            .contains("lab5 rolled itself back to generation 1"),
+        "{host}"
+    );
+    assert_eq!(lab.running("lab5"), first);
+    assert_eq!(lab.profile("lab5"), first);
+    // The same check passes on a healthy system, which stays.
+    lab.bump("lab5");
+    lab.set("lab5", "healthy", json!(true));
+    let new = lab.evaluated("lab5");
+    lab.fleet(&["-i", &inventory, "deploy", "lab5"]).status(0);
+    assert_eq!(lab.running("lab5"), new);
+    // Without rollback, a failed check is a failed activation, reported with its end state.
+    lab.bump("lab5");
+    lab.set("lab5", "healthy", json!(false));
+    let broken = lab.evaluated("lab5");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "lab5", "--no-rollback", "--json"])
+        .status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "failed", "{host}");
+    assert!(
+        host["failure"]["message"]
+            .to_string()
+            .contains("lab5 now runs the new system"),
+        "{host}"
+    );
+    assert_eq!(lab.running("lab5"), broken);
 }

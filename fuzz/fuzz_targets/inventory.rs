@@ -16,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
                 for a in &h.addresses {
                     assert!(fleet::inventory::names::address_problem(a).is_none());
                 }
+                for check in &h.health_checks {
+                    for (i, word) in check.iter().enumerate() {
+                        assert!(fleet::inventory::names::check_word_problem(word, i).is_none());
+                    }
+                }
             }
         }
         Err(e) => {

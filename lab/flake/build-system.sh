@@ -9,6 +9,7 @@ mkdir -p "$out/bin"
 ln -s "$payload" "$out/sw"
 echo "$hostName" > "$out/hostname"
 echo "$version" > "$out/nixos-version"
+echo "$health" > "$out/health"
 printf '%s' "$switchScript" \
   | sed -e "s|@out@|$out|g" -e "s|@sleep@|$activationSleep|g" \
         -e "s|@exit@|$activationExit|g" -e "s|@lockout@|$lockout|g" \

@@ -5,6 +5,7 @@
 #   activation_sleep  seconds switch-to-configuration takes
 #   activation_exit   its exit code (NixOS exits 4 when units failed, after switching)
 #   lockout           activating it locks root's SSH key out (for rollback tests)
+#   healthy           the system's `health` file says "ok" (true) or "failing" (for health checks)
 #   build_fail        the build itself fails
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
@@ -41,6 +42,7 @@
         activationSleep = toString s.activation_sleep;
         activationExit = toString s.activation_exit;
         lockout = if s.lockout then "1" else "";
+        health = if s.healthy or true then "ok" else "failing";
         buildFail = if s.build_fail then "1" else "";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });

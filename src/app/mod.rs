@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
+            (!g.no_rollback).then_some(g.confirm_timeout),
         )?,
         Command::DeployVia {
             builder,
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
+            (!g.no_rollback).then_some(g.confirm_timeout),
         )?,
         Command::QuickDeploy { hosts, via, action } => deploy_plan(
             &inv,
@@ -95,6 +97,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
+            (!g.no_rollback).then_some(g.confirm_timeout),
         )?,
         Command::DeployAllParallel {
             hosts,
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             parallel.max_parallel,
             g.fallback,
+            (!g.no_rollback).then_some(g.confirm_timeout),
         )?,
         Command::QuickAll {
             hosts,
@@ -130,6 +134,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::AllBuiltThenConfirm,
             parallel.max_parallel,
             g.fallback,
+            (!g.no_rollback).then_some(g.confirm_timeout),
         )?,
         Command::Build { hosts, on } => plan::build(
             &inv,
@@ -369,6 +374,7 @@ fn deploy_plan(
     gate: Gate,
     max_parallel: Option<u16>,
     fallback: Option<plan::FallbackTo>,
+    confirm_timeout: Option<u64>,
 ) -> Result<Plan, Error> {
     plan::deploy(
         inv,
@@ -382,6 +388,7 @@ fn deploy_plan(
             gate,
             max_parallel: max_parallel.map(usize::from),
             fallback,
+            confirm_timeout,
         },
     )
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::inventory::{Host, Inventory};
 
@@ -43,13 +43,16 @@ pub struct ConnectError {
     pub attempts: Vec<(String, String)>,
 }
 
+/// A host's connection: not tried yet, open, or why it could not be opened.
+type Slot = Mutex<Option<Result<Arc<Connection>, ConnectError>>>;
+
 /// The run's connections, by host name.
 pub struct Connections {
     ssh_config: Option<PathBuf>,
     /// Holds the masters' sockets and, per address, a link to its socket for `NIX_SSHOPTS`.
     control_dir: tempfile::TempDir,
     hosts: HashMap<String, Host>,
-    cells: HashMap<String, OnceCell<Result<Arc<Connection>, ConnectError>>>,
+    cells: HashMap<String, Slot>,
 }
 
 impl Connections {
@@ -69,32 +72,67 @@ impl Connections {
             cells: inv
                 .hosts
                 .iter()
-                .map(|h| (h.name.clone(), OnceCell::new()))
+                .map(|h| (h.name.clone(), Mutex::new(None)))
                 .collect(),
         })
     }
 
-    /// The connection to `host`, opened on first use.
-    pub async fn get(&self, host: &str) -> Result<Arc<Connection>, ConnectError> {
-        let (Some(cell), Some(h)) = (self.cells.get(host), self.hosts.get(host)) else {
-            return Err(ConnectError {
+    fn lookup(&self, host: &str) -> Result<(&Slot, &Host), ConnectError> {
+        match (self.cells.get(host), self.hosts.get(host)) {
+            (Some(cell), Some(h)) => Ok((cell, h)),
+            _ => Err(ConnectError {
                 host: host.into(),
                 attempts: vec![("-".into(), "not in the inventory".into())],
-            });
-        };
-        cell.get_or_init(|| self.connect(h)).await.clone()
+            }),
+        }
+    }
+
+    /// The connection to `host`, opened on first use (and only once: a host that could not be
+    /// reached is not tried again in the same run).
+    pub async fn get(&self, host: &str) -> Result<Arc<Connection>, ConnectError> {
+        let (cell, h) = self.lookup(host)?;
+        let mut slot = cell.lock().await;
+        if let Some(r) = slot.as_ref() {
+            return r.clone();
+        }
+        let r = self.connect(h, true).await.map(Arc::new);
+        *slot = Some(r.clone());
+        r
+    }
+
+    /// Replaces the connection to `host` with a new one (after it dropped).
+    pub async fn reconnect(&self, host: &str) -> Result<Arc<Connection>, ConnectError> {
+        let (cell, h) = self.lookup(host)?;
+        let mut slot = cell.lock().await;
+        let r = self.connect(h, true).await.map(Arc::new);
+        *slot = Some(r.clone());
+        r
+    }
+
+    /// A connection of its own, not shared: a new login, as magic rollback's confirmation
+    /// needs (proof that someone can still log in). Close it after use.
+    pub async fn fresh(&self, host: &str) -> Result<Connection, ConnectError> {
+        let (_, h) = self.lookup(host)?;
+        self.connect(h, false).await
+    }
+
+    /// Whether commands needing root go through sudo on `host`.
+    pub fn sudo(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|h| h.sudo)
     }
 
     /// The connection if it was opened already (never opens one).
     pub fn opened(&self, host: &str) -> Option<Arc<Connection>> {
-        self.cells.get(host)?.get()?.as_ref().ok().cloned()
+        let cell = self.cells.get(host)?;
+        let slot = cell.try_lock().ok()?;
+        slot.as_ref()?.as_ref().ok().cloned()
     }
 
-    async fn connect(&self, host: &Host) -> Result<Arc<Connection>, ConnectError> {
+    async fn connect(&self, host: &Host, shared: bool) -> Result<Connection, ConnectError> {
         let mut attempts = Vec::new();
         for address in &host.addresses {
-            match self.connect_address(host, address).await {
-                Ok(conn) => return Ok(Arc::new(conn)),
+            match self.connect_address(host, address, shared).await {
+                Ok(conn) => return Ok(conn),
                 Err(e) => attempts.push((address.clone(), e)),
             }
         }
@@ -104,7 +142,12 @@ impl Connections {
         })
     }
 
-    async fn connect_address(&self, host: &Host, address: &str) -> Result<Connection, String> {
+    async fn connect_address(
+        &self,
+        host: &Host,
+        address: &str,
+        shared: bool,
+    ) -> Result<Connection, String> {
         let policy = host_key_policy(self.ssh_config.as_deref(), host, address).await;
         let mut builder = SessionBuilder::default();
         builder
@@ -125,10 +168,12 @@ impl Connections {
             .connect(address)
             .await
             .map_err(|e| describe_ssh_error(&e))?;
-        let link = self.control_dir.path().join(address);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(session.control_socket(), &link)
-            .map_err(|e| format!("linking the control socket: {e}"))?;
+        if shared {
+            let link = self.control_dir.path().join(address);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(session.control_socket(), &link)
+                .map_err(|e| format!("linking the control socket: {e}"))?;
+        }
         Ok(Connection {
             host: host.name.clone(),
             address: address.into(),

@@ -2,7 +2,9 @@
 //! opens SSH connections. Evaluate once; then per host, at most `max_parallel` at a time:
 //! inspect, build, (wait for every host and ask, for quick-all), deploy, read back.
 
+mod activate;
 pub mod connect;
+mod failure;
 pub mod net;
 pub mod run;
 
@@ -21,6 +23,7 @@ use crate::ui::progress::Progress;
 use crate::ui::summary::short;
 
 use connect::Connections;
+use failure::{failure, prepare_failure};
 use run::{Finished, Log, RunError, Runner, System};
 
 /// How a run behaves, beyond the plan.
@@ -49,6 +52,7 @@ pub async fn execute(
 ) -> Result<Executed, Error> {
     let started = Instant::now();
     let Started {
+        run_id,
         log_dir,
         connections,
         systems,
@@ -58,6 +62,7 @@ pub async fn execute(
         connections: &connections,
         systems: &systems,
         echo,
+        run_id: &run_id,
     };
     let ctx = HostContext {
         plan,
@@ -97,6 +102,7 @@ pub async fn execute(
 
 /// What every run sets up first: its log directory, its connections, the evaluation.
 struct Started {
+    run_id: String,
     log_dir: PathBuf,
     connections: Connections,
     systems: HashMap<String, System>,
@@ -109,14 +115,24 @@ async fn start(
     progress: &Progress,
 ) -> Result<Started, Error> {
     let name = plan.command.replace(' ', "-");
+    let run_id = format!("{}-{}", crate::time::stamp_now(), std::process::id());
     let log_dir = opts
         .log_root
         .join(format!("{}-{name}", crate::time::stamp_now()));
     let fleet_log = Log::create(log_dir.join("fleet.log"), None);
     let connections = Connections::new(inv)
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
-    match prepare(plan, &connections, echo(opts, progress), &fleet_log).await {
+    match prepare(
+        plan,
+        &connections,
+        echo(opts, progress),
+        &run_id,
+        &fleet_log,
+    )
+    .await
+    {
         Ok(systems) => Ok(Started {
+            run_id,
             log_dir,
             connections,
             systems,
@@ -140,6 +156,7 @@ async fn prepare(
     plan: &Plan,
     connections: &Connections,
     echo: run::Echo<'_>,
+    run_id: &str,
     log: &Log,
 ) -> Result<HashMap<String, System>, Error> {
     let mut systems = HashMap::new();
@@ -149,6 +166,7 @@ async fn prepare(
             connections,
             systems: &systems,
             echo,
+            run_id,
         };
         match runner.run(&step.run, log).await {
             Ok(f) if f.success() => {
@@ -203,6 +221,7 @@ pub async fn ask(
     progress: &Progress,
 ) -> Result<Asked, Error> {
     let Started {
+        run_id,
         log_dir,
         connections,
         systems,
@@ -211,6 +230,7 @@ pub async fn ask(
         connections: &connections,
         systems: &systems,
         echo: echo(opts, progress),
+        run_id: &run_id,
     };
     let hosts = join_all(plan.hosts.iter().map(|hp| async {
         let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));
@@ -464,21 +484,46 @@ impl HostContext<'_> {
                 .collect(),
             _ => hp.deploy.iter().collect(),
         };
+        // The armed watchdog's step, once it is: from then on a failure rolls the host back.
+        let mut armed: Option<&Step> = None;
         for step in deploy {
-            match self.step(hp, step, &ready.log).await {
+            let result = match (&step.kind, &step.run.on) {
+                (StepKind::Activate(_), Machine::Host(h)) => {
+                    self.activate_detached(hp, step, h, &ready.log).await
+                }
+                (StepKind::Confirm, Machine::Host(h)) => {
+                    self.confirm_over_new_login(hp, step, h, &ready.log).await
+                }
+                (StepKind::HealthCheck, _) => {
+                    let secs = armed.and_then(|a| match a.kind {
+                        StepKind::ArmWatchdog(secs) => Some(secs),
+                        _ => None,
+                    });
+                    self.health_check(hp, step, secs, &ready.log).await
+                }
+                _ => self.step(hp, step, &ready.log).await,
+            };
+            match result {
                 Ok(done) => {
                     ready.notes.extend(done.fallback);
+                    if matches!(step.kind, StepKind::ArmWatchdog(_)) {
+                        armed = Some(step);
+                    }
                     if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
                         ready.output = Some(crate::ui::strip_ansi(&done.stdout));
                     }
                 }
-                Err(mut f) => {
+                Err(f) => {
+                    ready.busy += busy_from.elapsed();
+                    if let Some(watchdog) = armed {
+                        return self.roll_back(ready, watchdog, f).await;
+                    }
                     // The exit code alone does not say what the host runs now: read it back.
+                    let mut f = f;
                     let end = self.inspect(hp, &ready.log).await.ok();
                     if step.kind.is_activation() {
                         f.message.push_str(&self.end_state(hp, end.as_ref()));
                     }
-                    ready.busy += busy_from.elapsed();
                     return self.failed(ready, f, end);
                 }
             }
@@ -674,109 +719,6 @@ fn parse_systems(stdout: &str, plan: &Plan) -> Result<HashMap<String, System>, S
         }
     }
     Ok(systems)
-}
-
-fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) -> String {
-    let mut text = format!("{} failed", step.title);
-    match outcome {
-        Ok(f) => {
-            text.push_str(&format!(
-                " (exit {})\n  command: {}\n",
-                f.code.map_or("-".into(), |c| c.to_string()),
-                f.shown
-            ));
-            for line in &f.tail {
-                text.push_str(&format!("    | {line}\n"));
-            }
-        }
-        Err(e) => text.push_str(&format!(": {e}\n")),
-    }
-    let next = match &step.kind {
-        StepKind::Evaluate => {
-            "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
-        }
-        StepKind::CheckFlake => "fix what `nix flake check` reports",
-        StepKind::UpdateFlake => {
-            "check the inputs' URLs and your network; flake.lock is unchanged if the update failed"
-        }
-        _ => "see the log",
-    };
-    text.push_str(&format!("  log: {}\n  next: {next}", log.path.display()));
-    text
-}
-
-/// A failed step, described for the person who has to fix it.
-fn failure(
-    hp: &HostPlan,
-    step: &Step,
-    outcome: Result<Finished, RunError>,
-    drv: Option<&str>,
-) -> Failure {
-    let on = match &step.run.on {
-        Machine::Local => "this machine".to_string(),
-        Machine::Host(h) => h.clone(),
-    };
-    let unreachable = match &outcome {
-        Err(RunError::Connect(e)) => Some(e.host.clone()),
-        _ => None,
-    };
-    let (command, exit_code, output, mut message) = match outcome {
-        Ok(f) => {
-            let msg = match f.code {
-                Some(c) => format!("exited with code {c}"),
-                None => "the command was cut off (the connection dropped, or it was killed)".into(),
-            };
-            (Some(f.shown), f.code, f.tail, msg)
-        }
-        Err(e) => (None, None, Vec::new(), e.to_string()),
-    };
-    let said = |needle: &str| output.iter().any(|l| l.contains(needle));
-    let next = if said("a password is required") || said("a terminal is required") {
-        message = format!("sudo on {on} wants a password, and fleet cannot give one");
-        format!(
-            "allow passwordless sudo on {on} for nix-env and switch-to-configuration (security.sudo.extraRules), or deploy as root"
-        )
-    } else if let Some(down) = unreachable
-        .as_deref()
-        .filter(|d| Some(*d) != Some(hp.host.as_str()))
-    {
-        format!(
-            "start {down} (or wake it), or build elsewhere: --fallback target (on {}) or --fallback local, or `fallback = \"target\"` for {} in hosts.toml",
-            hp.host, hp.host
-        )
-    } else if command.is_none() && message.contains("unreachable") {
-        format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
-    } else {
-        match &step.kind {
-            StepKind::CopyDerivations => format!(
-                "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
-            ),
-            StepKind::Build => match drv {
-                Some(drv) => format!(
-                    "read the build error above; `nix log {drv}` on {on} prints the whole build log"
-                ),
-                None => format!("read the build error above; the full build log is on {on}"),
-            },
-            StepKind::CopyClosure => format!(
-                "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
-                hp.host
-            ),
-            StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
-            StepKind::Activate(_) => format!(
-                "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
-            ),
-            _ => "see the log".to_string(),
-        }
-    };
-    Failure {
-        step: step.title.clone(),
-        command,
-        exit_code,
-        message,
-        output,
-        next,
-        unreachable,
-    }
 }
 
 #[cfg(test)]

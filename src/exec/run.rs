@@ -93,6 +93,8 @@ pub struct Runner<'a> {
     pub systems: &'a HashMap<String, System>,
     /// Where `-v` shows commands (and `-vv` their output).
     pub echo: Echo<'a>,
+    /// Names this run's state directories on hosts.
+    pub run_id: &'a str,
 }
 
 /// What of a command is shown as it runs: nothing, the command (`-v`), or its output too (`-vv`).
@@ -105,6 +107,25 @@ pub struct Echo<'a> {
 impl Runner<'_> {
     /// Runs `inv`, logging to `log`. A non-zero exit is a `Finished` with that code.
     pub async fn run(&self, inv: &Invocation, log: &Log) -> Result<Finished, RunError> {
+        self.run_with(inv, log, None).await
+    }
+
+    /// Runs `inv` over `conn` instead of the host's shared connection.
+    pub async fn run_over(
+        &self,
+        conn: &super::connect::Connection,
+        inv: &Invocation,
+        log: &Log,
+    ) -> Result<Finished, RunError> {
+        self.run_with(inv, log, Some(conn)).await
+    }
+
+    async fn run_with(
+        &self,
+        inv: &Invocation,
+        log: &Log,
+        over: Option<&super::connect::Connection>,
+    ) -> Result<Finished, RunError> {
         let argv = self.resolve(&inv.argv).await?;
         let shown = format!("{}$ {}", inv.on, crate::ui::quote_argv(&argv));
         log.line(&format!("--- {shown}"));
@@ -153,7 +174,14 @@ impl Runner<'_> {
                 }
             }
             Machine::Host(host) => {
-                let conn = self.connections.get(host).await?;
+                let shared;
+                let conn = match over {
+                    Some(c) => c,
+                    None => {
+                        shared = self.connections.get(host).await?;
+                        &shared
+                    }
+                };
                 let mut cmd = conn.session.command(program.as_str());
                 // `arg` shell-quotes each argument for the remote shell.
                 cmd.args(args)
@@ -202,6 +230,9 @@ impl Runner<'_> {
                 Arg::Out { out, suffix } => format!("{}{suffix}", self.system(out)?.out),
                 Arg::Store { store } => self.connections.get(store).await?.store_url(),
                 Arg::Running { running } => self.running_system(running).await?,
+                Arg::RunDir { run_dir, file } => {
+                    format!("{}/{}-{run_dir}{file}", crate::nix::RUN_DIR, self.run_id)
+                }
             });
         }
         Ok(out)

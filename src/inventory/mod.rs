@@ -66,6 +66,9 @@ pub struct Host {
     pub caches: Vec<String>,
     /// Where to build when its builder is down (`None`: fail, and say so).
     pub fallback: Option<crate::plan::FallbackTo>,
+    /// Commands run on the host, as its deploy user, after a switch or test: a failure is a
+    /// failed activation (rolled back when magic rollback is on).
+    pub health_checks: Vec<Vec<String>>,
 }
 
 impl Inventory {

@@ -87,6 +87,30 @@ pub fn flake_problem(s: &str) -> Option<String> {
     None
 }
 
+/// Why `word` (the `index`th of a health check's argv) cannot be in it, if it cannot.
+///
+/// The words reach the host as argv, each quoted for its shell; still, nothing that a shell
+/// would read as syntax is taken, so a check never means one thing here and another there.
+/// The program cannot start with `-`; its arguments may (`--wait`).
+pub fn check_word_problem(word: &str, index: usize) -> Option<String> {
+    if word.is_empty() {
+        return Some("a health check's words cannot be empty".into());
+    }
+    if index == 0 && word.starts_with('-') {
+        return Some("a health check's program cannot start with `-`".into());
+    }
+    if let Some(c) = word
+        .chars()
+        .find(|c| c.is_control() || "`$;|&<>\"'\\(){}*?![]#~".contains(*c))
+    {
+        return Some(format!(
+            "a health check cannot hold {} (its words are argv, not shell)",
+            describe_char(c)
+        ));
+    }
+    None
+}
+
 /// Names a character for an error message, spelling out the invisible ones.
 pub fn describe_char(c: char) -> String {
     match c {

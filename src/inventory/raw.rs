@@ -53,4 +53,6 @@ pub struct RawHost {
     pub sudo: Option<bool>,
     pub caches: Option<Vec<Spanned<String>>>,
     pub fallback: Option<crate::plan::FallbackTo>,
+    /// Commands (argv) run on the host after activation, each a list of words.
+    pub health_checks: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
 }

@@ -292,3 +292,40 @@ fn discovery_order() {
         "{e}"
     );
 }
+
+#[test]
+fn health_checks_are_argv_and_hostile_words_are_refused() {
+    let inv = load(
+        "[hosts.a]\nhealth_checks = [[\"systemctl\", \"is-system-running\", \"--wait\"], [\"curl\", \"-fsS\", \"http://localhost:8080/health\"]]\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        inv.hosts[0].health_checks,
+        [
+            vec!["systemctl", "is-system-running", "--wait"],
+            vec!["curl", "-fsS", "http://localhost:8080/health"]
+        ]
+    );
+    assert!(load("[hosts.a]\n").expect("valid").hosts[0]
+        .health_checks
+        .is_empty());
+    for (word, why) in [
+        ("true; reboot", "cannot hold `;`"),
+        ("$(reboot)", "cannot hold `$`"),
+        ("`id`", "cannot hold a backtick"),
+        ("a\\nb", "cannot hold a newline"),
+        ("x | sh", "cannot hold `|`"),
+    ] {
+        let e = refused(&format!(
+            "[hosts.a]\nhealth_checks = [[\"test\", \"{word}\"]]\n"
+        ));
+        assert!(e.contains("hosts.a.health_checks"), "{e}");
+        assert!(e.contains(why), "{word}: {e}");
+    }
+    let e = refused("[hosts.a]\nhealth_checks = [[\"-oops\"]]\n");
+    assert!(e.contains("program cannot start with `-`"), "{e}");
+    let e = refused("[hosts.a]\nhealth_checks = [[]]\n");
+    assert!(e.contains("a health check is empty"), "{e}");
+    let e = refused("[hosts.a]\nhealth_checks = \"systemctl is-system-running\"\n");
+    assert!(e.contains("health_checks"), "{e}");
+}

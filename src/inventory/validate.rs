@@ -313,6 +313,31 @@ fn resolve_host(
             .collect(),
     };
 
+    let mut health_checks = Vec::new();
+    if let Some(checks) = &host.health_checks {
+        if checks.get_ref().iter().any(Vec::is_empty) {
+            problems.push(
+                Problem::new(span(checks), key("health_checks"), "a health check is empty")
+                    .help("write each check as a list of words, like [\"systemctl\", \"is-system-running\", \"--wait\"]"),
+            );
+        }
+        for check in checks.get_ref().iter().filter(|c| !c.is_empty()) {
+            let mut ok = true;
+            for (i, word) in check.iter().enumerate() {
+                if let Some(why) = names::check_word_problem(word.get_ref(), i) {
+                    problems.push(
+                        Problem::new(span(word), key("health_checks"), why)
+                            .help("list the program and each argument as its own word; for shell syntax, put a script in the system and call it"),
+                    );
+                    ok = false;
+                }
+            }
+            if ok {
+                health_checks.push(check.iter().map(|w| w.get_ref().clone()).collect());
+            }
+        }
+    }
+
     let sudo = host
         .sudo
         .unwrap_or_else(|| user.as_deref().is_some_and(|u| u != "root"));
@@ -330,6 +355,7 @@ fn resolve_host(
         sudo,
         caches,
         fallback: host.fallback,
+        health_checks,
     }
 }
 

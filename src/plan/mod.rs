@@ -115,6 +115,11 @@ pub enum Arg {
     Running {
         running: String,
     },
+    /// This run's state directory on the host (`/run/fleet/RUN-HOST`), followed by `file`.
+    RunDir {
+        run_dir: String,
+        file: String,
+    },
 }
 
 impl Arg {
@@ -130,8 +135,36 @@ impl Arg {
             suffix: suffix.into(),
         }
     }
+    /// A path below this one: `OUT/bin/...`, `/nix/var/nix/profiles/system/bin/...`.
+    /// Only literal paths, out paths and run directories have paths below them.
+    pub fn with_suffix(self, more: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(s + more),
+            Arg::Out { out, suffix } => Arg::Out {
+                out,
+                suffix: suffix + more,
+            },
+            Arg::RunDir { run_dir, file } => Arg::RunDir {
+                run_dir,
+                file: file + more,
+            },
+            other => {
+                debug_assert!(false, "{other:?} has no paths below it");
+                other
+            }
+        }
+    }
     pub fn store(host: &str) -> Arg {
         Arg::Store { store: host.into() }
+    }
+    pub fn run_dir(host: &str) -> Arg {
+        Arg::run_dir_file(host, "")
+    }
+    pub fn run_dir_file(host: &str, file: &str) -> Arg {
+        Arg::RunDir {
+            run_dir: host.into(),
+            file: file.into(),
+        }
     }
     pub fn running(host: &str) -> Arg {
         Arg::Running {
@@ -195,6 +228,12 @@ pub enum StepKind {
     CollectGarbage,
     /// Put the built system into a binary cache.
     PushToCache,
+    /// Arm magic rollback's watchdog on the host, with that many seconds to confirm.
+    ArmWatchdog(u64),
+    /// One of the host's health checks, on the newly activated system.
+    HealthCheck,
+    /// Confirm the deployment over a new SSH connection, so the watchdog stands down.
+    Confirm,
 }
 
 /// A read-only question to a host; each has one command (see `nix.rs`) and one parser (see
@@ -235,7 +274,10 @@ pub enum Probe {
 impl StepKind {
     /// Steps after which the host's running system or profile may have changed.
     pub fn is_activation(&self) -> bool {
-        matches!(self, StepKind::Activate(_) | StepKind::SetProfile)
+        matches!(
+            self,
+            StepKind::Activate(_) | StepKind::SetProfile | StepKind::HealthCheck | StepKind::Confirm
+        )
     }
 }
 

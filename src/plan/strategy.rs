@@ -47,6 +47,8 @@ pub struct DeployRequest<'a> {
     pub max_parallel: Option<usize>,
     /// `--fallback`: where to build when the builder is down (overrides each host's).
     pub fallback: Option<FallbackTo>,
+    /// Magic rollback: seconds the host waits for confirmation after a switch (`None`: off).
+    pub confirm_timeout: Option<u64>,
 }
 
 /// A request to build systems without activating them.
@@ -72,7 +74,13 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
             let inspect = inspect_steps(host, &target);
             let build = build_steps(host, &build_on);
             let mut deploy = copy_steps(inv, host, &build_on, &target);
-            deploy.extend(activate_steps(ctx, host, &target, req.action));
+            deploy.extend(activate_steps(
+                ctx,
+                host,
+                &target,
+                req.action,
+                req.confirm_timeout,
+            ));
             let if_builder_down = builder_down(inv, ctx, host, &build_on, req.fallback, true);
             Ok(HostPlan {
                 host: host.name.clone(),
@@ -116,6 +124,7 @@ pub fn diff(
         gate: Gate::None,
         max_parallel: None,
         fallback: None,
+        confirm_timeout: None,
     };
     let mut plan = deploy(inv, ctx, &req)?;
     plan.action = None;
@@ -138,11 +147,7 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
         .iter()
         .map(|host| {
             let target = ctx.machine(host);
-            let sudo = match target {
-                Machine::Local if !ctx.is_root => nix::sudo(false),
-                Machine::Host(_) if host.sudo => nix::sudo(true),
-                _ => Vec::new(),
-            };
+            let sudo = root_prefix(ctx, host, &target);
             let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
             HostPlan {
                 host: host.name.clone(),
@@ -162,7 +167,12 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
                         StepKind::Activate(Action::Switch),
                         "switch to the previous system",
                         target.clone(),
-                        as_root(nix::switch_to_profile(Action::Switch)),
+                        as_root(activation(
+                            &target,
+                            host,
+                            nix::SYSTEM_PROFILE.into(),
+                            Action::Switch,
+                        )),
                     ),
                 ],
                 target,
@@ -583,14 +593,49 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
     }
 }
 
-fn activate_steps(ctx: &Context, host: &Host, target: &Machine, action: Action) -> Vec<Step> {
-    let sudo = match target {
+/// What commands that need root on `target` start with: `sudo -n --` over SSH for a host
+/// whose user is not root (no terminal to ask a password on), `sudo --` here when fleet is
+/// not root, else nothing.
+fn root_prefix(ctx: &Context, host: &Host, target: &Machine) -> Vec<Arg> {
+    match target {
         Machine::Local if !ctx.is_root => nix::sudo(false),
         Machine::Host(_) if host.sudo => nix::sudo(true),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// Runs `system`'s `switch-to-configuration ACTION`: on a remote host launched detached (a
+/// dropped connection does not stop it; fleet follows it), here directly.
+fn activation(target: &Machine, host: &Host, system: Arg, action: Action) -> Vec<Arg> {
+    match target {
+        Machine::Host(_) => nix::launch_activation(&host.name, system, action),
+        Machine::Local => nix::switch_to_configuration(system, action),
+    }
+}
+
+/// Activation as NixOS does it, then the host's health checks on the new running system. On
+/// a remote host a switch is guarded by magic rollback: a watchdog armed first rolls the host
+/// back unless fleet confirms over a new login once the checks passed.
+fn activate_steps(
+    ctx: &Context,
+    host: &Host,
+    target: &Machine,
+    action: Action,
+    confirm_timeout: Option<u64>,
+) -> Vec<Step> {
+    let sudo = root_prefix(ctx, host, target);
     let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
+    let remote = matches!(target, Machine::Host(_));
+    let watchdog = confirm_timeout.filter(|_| remote && action == Action::Switch);
     let mut steps = Vec::new();
+    if let Some(secs) = watchdog {
+        steps.push(step(
+            StepKind::ArmWatchdog(secs),
+            &format!("arm the rollback watchdog ({secs} s to confirm)"),
+            target.clone(),
+            as_root(nix::arm_watchdog(&host.name, secs)),
+        ));
+    }
     if action.sets_profile() {
         steps.push(step(
             StepKind::SetProfile,
@@ -609,8 +654,27 @@ fn activate_steps(ctx: &Context, host: &Host, target: &Machine, action: Action) 
         StepKind::Activate(action),
         title,
         target.clone(),
-        as_root(nix::switch_to_configuration(&host.name, action)),
+        as_root(activation(target, host, Arg::out(&host.name), action)),
     ));
+    // Checks judge the running system: only switch and test make the new one run.
+    if matches!(action, Action::Switch | Action::Test) {
+        for check in &host.health_checks {
+            steps.push(step(
+                StepKind::HealthCheck,
+                &format!("health check: {}", check.join(" ")),
+                target.clone(),
+                check.iter().map(|w| Arg::from(w.as_str())).collect(),
+            ));
+        }
+    }
+    if watchdog.is_some() {
+        steps.push(step(
+            StepKind::Confirm,
+            "confirm over a new SSH connection",
+            target.clone(),
+            as_root(nix::confirm(&host.name)),
+        ));
+    }
     steps
 }
 

@@ -45,6 +45,7 @@ fn deploy_req<'a>(
         gate: Gate::None,
         max_parallel: None,
         fallback: None,
+        confirm_timeout: None,
     }
 }
 
@@ -62,12 +63,24 @@ fn lines(plan: &Plan, host: &str) -> Vec<String> {
         .expect("host in plan");
     let mut out = Vec::new();
     for s in h.build.iter().chain(&h.deploy) {
-        out.push(format!("{}$ {}", s.run.on, show_argv(&s.run.argv)));
+        out.push(format!("{}$ {}", s.run.on, brief(&s.run.argv)));
         for f in &s.fallbacks {
-            out.push(format!("  else {}$ {}", f.run.on, show_argv(&f.run.argv)));
+            out.push(format!("  else {}$ {}", f.run.on, brief(&f.run.argv)));
         }
     }
     out
+}
+
+/// An argv as shown, with multi-line scripts as `<script>`.
+fn brief(argv: &[Arg]) -> String {
+    let argv: Vec<Arg> = argv
+        .iter()
+        .map(|a| match a {
+            Arg::Lit(s) if s.contains('\n') => Arg::Lit("<script>".into()),
+            other => other.clone(),
+        })
+        .collect();
+    show_argv(&argv).replace("'<script>'", "<script>")
 }
 
 const NIX: &str = "nix --extra-experimental-features 'nix-command flakes'";
@@ -84,7 +97,7 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
             format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "samsung$ sudo -n -- {samsung.out}/bin/switch-to-configuration switch".into(),
+            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
         ]
     );
     let h = &plan.hosts[0];
@@ -107,7 +120,7 @@ fn no_builder_builds_on_the_target() {
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{razer}} {{razer.drv}}"),
             "razer$ nix-store --realise {razer.drv}".into(),
             "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
-            "razer$ sudo -n -- {razer.out}/bin/switch-to-configuration switch".into(),
+            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch".into(),
         ]
     );
 }
@@ -131,7 +144,7 @@ fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{p620.drv}}"),
             "p620$ nix-store --realise {p620.drv}".into(),
             "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
-            "p620$ {p620.out}/bin/switch-to-configuration switch".into(),
+            "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch".into(),
         ]
     );
     // `--via p620` for p620 itself is the same thing.
@@ -179,7 +192,7 @@ fn a_local_builder_builds_here_and_pushes() {
             "here$ nix-store --realise {samsung.drv}".to_string(),
             format!("here$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "samsung$ sudo -n -- {samsung.out}/bin/switch-to-configuration switch".into(),
+            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
         ]
     );
 }
@@ -610,4 +623,103 @@ fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
     let alt = plan.hosts[0].if_builder_down.as_ref().expect("alt");
     assert_eq!(alt.build_on, Machine::Local);
     assert_eq!(alt.copy.len(), 1);
+}
+
+#[test]
+fn a_remote_switch_is_detached_and_guarded_by_magic_rollback() {
+    let inv = inv();
+    let mut req = deploy_req(&inv, &["razer"], None, Action::Switch);
+    req.confirm_timeout = Some(30);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let kinds: Vec<&StepKind> = plan.hosts[0].deploy.iter().map(|s| &s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &StepKind::ArmWatchdog(30),
+            &StepKind::SetProfile,
+            &StepKind::Activate(Action::Switch),
+            &StepKind::Confirm
+        ]
+    );
+    let watchdog = show_argv(&plan.hosts[0].deploy[0].run.argv);
+    assert!(watchdog.starts_with("sudo -n -- sh -c "), "{watchdog}");
+    assert!(
+        watchdog.ends_with("fleet-watchdog /run/fleet/{run}-razer 30 300 3600"),
+        "{watchdog}"
+    );
+    let activate = show_argv(&plan.hosts[0].deploy[2].run.argv);
+    assert!(
+        activate.ends_with("fleet-activate /run/fleet/{run}-razer {razer.out} switch"),
+        "{activate}"
+    );
+    // The scripts are constants: no inventory value is pasted into them.
+    assert!(
+        !watchdog.contains("razer'") && !activate.contains("'razer"),
+        "{activate}"
+    );
+    // Only switch is guarded; test, boot and dry-activate are not.
+    for action in [Action::Boot, Action::Test, Action::DryActivate] {
+        let mut req = deploy_req(&inv, &["razer"], None, action);
+        req.confirm_timeout = Some(30);
+        let plan = deploy(&inv, &laptop(), &req).expect("plan");
+        assert!(plan.hosts[0]
+            .deploy
+            .iter()
+            .all(|s| !matches!(s.kind, StepKind::ArmWatchdog(_) | StepKind::Confirm)));
+    }
+    // This machine activates directly.
+    let plan = deploy(&inv, &on("p620", true), &{
+        let mut r = deploy_req(&inv, &["p620"], None, Action::Switch);
+        r.confirm_timeout = Some(30);
+        r
+    })
+    .expect("plan");
+    assert!(plan.hosts[0]
+        .deploy
+        .iter()
+        .all(|s| !matches!(s.kind, StepKind::ArmWatchdog(_))));
+}
+
+#[test]
+fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
+    let inv = inv();
+    let mut req = deploy_req(&inv, &["p510"], None, Action::Switch);
+    req.confirm_timeout = Some(30);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    assert_eq!(
+        lines(&plan, "p510")[5..],
+        [
+            "p510$ sh -c <script> fleet-watchdog /run/fleet/{run}-p510 30 300 3600".to_string(),
+            "p510$ nix-env -p /nix/var/nix/profiles/system --set {p510.out}".into(),
+            "p510$ sh -c <script> fleet-activate /run/fleet/{run}-p510 {p510.out} switch".into(),
+            "p510$ systemctl is-system-running --wait".into(),
+            "p510$ sh -c <script> fleet-confirm /run/fleet/{run}-p510".into(),
+        ]
+    );
+    // test runs them too; boot and dry-activate leave the running system alone, so not.
+    let has_check = |action| {
+        let plan = deploy(&inv, &laptop(), &deploy_req(&inv, &["p510"], None, action))
+            .expect("plan");
+        plan.hosts[0]
+            .deploy
+            .iter()
+            .any(|s| s.kind == StepKind::HealthCheck)
+    };
+    assert!(has_check(Action::Test));
+    assert!(!has_check(Action::Boot));
+    assert!(!has_check(Action::DryActivate));
+}
+
+#[test]
+fn rollback_launches_the_profiles_previous_system_detached() {
+    let inv = inv();
+    let razer = inv.host("razer").expect("razer");
+    let plan = rollback(&inv, &laptop(), &[razer]);
+    assert_eq!(
+        lines(&plan, "razer"),
+        [
+            "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --rollback",
+            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer /nix/var/nix/profiles/system switch",
+        ]
+    );
 }

@@ -28,6 +28,7 @@ pub fn show_arg(arg: &Arg) -> String {
         Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
         Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
         Arg::Running { running } => format!("{{{running}.running}}"),
+        Arg::RunDir { run_dir, file } => format!("{}/{{run}}-{run_dir}{file}", crate::nix::RUN_DIR),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Gate, HostPlan, Machine, Plan, Step};
+use crate::plan::{Arg, Gate, HostPlan, Machine, Plan, Step};
 
 use super::show_argv;
 
@@ -27,6 +27,18 @@ pub fn render(plan: &Plan) -> String {
         out,
         "{{h.drv}}, {{h.out}}: host h's system from the evaluation; {{h}}: h's first address that answers"
     );
+    let scripts = plan.steps().any(|(_, s)| {
+        s.run
+            .argv
+            .iter()
+            .any(|a| matches!(a, Arg::Lit(t) if t.contains('\n')))
+    });
+    if scripts {
+        let _ = writeln!(
+            out,
+            "<script>: one of fleet's fixed shell scripts; `--dry-run --json` shows them in full"
+        );
+    }
 
     if !plan.prepare.is_empty() {
         let _ = writeln!(out, "\nfirst, once:");
@@ -109,14 +121,27 @@ fn where_(m: &Machine) -> String {
 
 fn render_step(out: &mut String, n: usize, step: &Step) {
     let _ = writeln!(out, "  {n}. {}", step.title);
-    let _ = writeln!(out, "       {}$ {}", step.run.on, show_argv(&step.run.argv));
+    let _ = writeln!(out, "       {}$ {}", step.run.on, brief(&step.run.argv));
     for fallback in &step.fallbacks {
         let _ = writeln!(out, "     or else, {}", fallback.title);
         let _ = writeln!(
             out,
             "       {}$ {}",
             fallback.run.on,
-            show_argv(&fallback.run.argv)
+            brief(&fallback.run.argv)
         );
     }
+}
+
+/// The argv as shown, with fleet's multi-line shell scripts as `<script>` (their text is
+/// constant; `--dry-run --json` shows every byte).
+fn brief(argv: &[Arg]) -> String {
+    let shown: Vec<Arg> = argv
+        .iter()
+        .map(|a| match a {
+            Arg::Lit(s) if s.contains('\n') => Arg::Lit("<script>".into()),
+            other => other.clone(),
+        })
+        .collect();
+    show_argv(&shown).replace("'<script>'", "<script>")
 }

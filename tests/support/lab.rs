@@ -180,11 +180,17 @@ impl Lab {
 
     /// A copy of the lab's inventory in which `host` logs in as `user`; returns its path.
     pub fn inventory_with_user(&self, host: &str, user: &str) -> String {
+        self.inventory_with(host, &format!("user = \"{user}\""))
+    }
+
+    /// A copy of the lab's inventory with `lines` added to `[hosts.HOST]`; returns its path.
+    pub fn inventory_with(&self, host: &str, lines: &str) -> String {
         let text = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("hosts.toml");
         let header = format!("[hosts.{host}]\n");
         assert!(text.contains(&header), "no {header} in the lab inventory");
-        let text = text.replace(&header, &format!("{header}user = \"{user}\"\n"));
-        let path = self.dir.join(format!("hosts-{host}-{user}.toml"));
+        let text = text.replace(&header, &format!("{header}{lines}\n"));
+        let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
+        let path = self.dir.join(format!("hosts-{host}-{n}.toml"));
         std::fs::write(&path, text).expect("write inventory");
         path.display().to_string()
     }
@@ -322,6 +328,28 @@ impl Lab {
             .output()
             .expect("ssh");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Kills a host's sshd session processes (not its listener), as a network drop would end
+    /// them; returns how many.
+    pub fn kill_ssh_sessions(&self, host: &str) -> usize {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &format!("fleetlab-{host}")])
+            .output()
+            .expect("ip netns pids");
+        let mut killed = 0;
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).starts_with("sshd: root") {
+                let ok = Command::new("kill")
+                    .args(["-KILL", pid])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                killed += usize::from(ok);
+            }
+        }
+        killed
     }
 
     /// Takes a host off the network (its processes stopped, its namespace gone).

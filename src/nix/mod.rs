@@ -1,6 +1,10 @@
 //! The argv of every nix command fleet runs, written once. These are the commands NixOS and
 //! nixos-rebuild use themselves, in the forms Nix 2.8 understands (no `--print-out-paths`).
 
+mod activation;
+
+pub use activation::*;
+
 use crate::plan::{Action, Arg};
 
 /// The system profile, as NixOS lays it out.
@@ -110,19 +114,11 @@ pub fn rollback_system_profile() -> Vec<Arg> {
     lits(&["nix-env", "-p", SYSTEM_PROFILE, "--rollback"])
 }
 
-/// The system profile's own `switch-to-configuration ACTION` (after a rollback, the previous
-/// generation's), as `nixos-rebuild --rollback` runs it.
-pub fn switch_to_profile(action: Action) -> Vec<Arg> {
+/// `SYSTEM/bin/switch-to-configuration ACTION`, where SYSTEM is a system's out path or the
+/// system profile (after a rollback, the previous generation's, as `nixos-rebuild --rollback`).
+pub fn switch_to_configuration(system: Arg, action: Action) -> Vec<Arg> {
     vec![
-        format!("{SYSTEM_PROFILE}/bin/switch-to-configuration").into(),
-        action.as_str().into(),
-    ]
-}
-
-/// `OUT/bin/switch-to-configuration ACTION`.
-pub fn switch_to_configuration(host: &str, action: Action) -> Vec<Arg> {
-    vec![
-        Arg::out_with(host, "/bin/switch-to-configuration"),
+        system.with_suffix("/bin/switch-to-configuration"),
         action.as_str().into(),
     ]
 }

@@ -1,0 +1,119 @@
+//! What a failed step means for the person who has to fix it: the message, the command, its
+//! last output, and the next thing to try, in one voice for every step.
+
+use super::run::{Finished, Log, RunError};
+use crate::plan::{HostPlan, Machine, Step, StepKind};
+use crate::report::Failure;
+
+pub(super) fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) -> String {
+    let mut text = format!("{} failed", step.title);
+    match outcome {
+        Ok(f) => {
+            text.push_str(&format!(
+                " (exit {})\n  command: {}\n",
+                f.code.map_or("-".into(), |c| c.to_string()),
+                f.shown
+            ));
+            for line in &f.tail {
+                text.push_str(&format!("    | {line}\n"));
+            }
+        }
+        Err(e) => text.push_str(&format!(": {e}\n")),
+    }
+    let next = match &step.kind {
+        StepKind::Evaluate => {
+            "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
+        }
+        StepKind::CheckFlake => "fix what `nix flake check` reports",
+        StepKind::UpdateFlake => {
+            "check the inputs' URLs and your network; flake.lock is unchanged if the update failed"
+        }
+        _ => "see the log",
+    };
+    text.push_str(&format!("  log: {}\n  next: {next}", log.path.display()));
+    text
+}
+
+/// A failed step, described for the person who has to fix it.
+pub(super) fn failure(
+    hp: &HostPlan,
+    step: &Step,
+    outcome: Result<Finished, RunError>,
+    drv: Option<&str>,
+) -> Failure {
+    let on = match &step.run.on {
+        Machine::Local => "this machine".to_string(),
+        Machine::Host(h) => h.clone(),
+    };
+    let unreachable = match &outcome {
+        Err(RunError::Connect(e)) => Some(e.host.clone()),
+        _ => None,
+    };
+    let (command, exit_code, output, mut message) = match outcome {
+        Ok(f) => {
+            let msg = match f.code {
+                Some(c) => format!("exited with code {c}"),
+                None => "the command was cut off (the connection dropped, or it was killed)".into(),
+            };
+            (Some(f.shown), f.code, f.tail, msg)
+        }
+        Err(e) => (None, None, Vec::new(), e.to_string()),
+    };
+    let said = |needle: &str| output.iter().any(|l| l.contains(needle));
+    let next = if said("a password is required") || said("a terminal is required") {
+        message = format!("sudo on {on} wants a password, and fleet cannot give one");
+        format!(
+            "allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false, or security.sudo.extraRules with NOPASSWD), or deploy as root"
+        )
+    } else if let Some(down) = unreachable
+        .as_deref()
+        .filter(|d| Some(*d) != Some(hp.host.as_str()))
+    {
+        format!(
+            "start {down} (or wake it), or build elsewhere: --fallback target (on {}) or --fallback local, or `fallback = \"target\"` for {} in hosts.toml",
+            hp.host, hp.host
+        )
+    } else if command.is_none() && message.contains("unreachable") {
+        format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
+    } else {
+        match &step.kind {
+            StepKind::CopyDerivations => format!(
+                "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
+            ),
+            StepKind::Build => match drv {
+                Some(drv) => format!(
+                    "read the build error above; `nix log {drv}` on {on} prints the whole build log"
+                ),
+                None => format!("read the build error above; the full build log is on {on}"),
+            },
+            StepKind::CopyClosure => format!(
+                "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
+                hp.host
+            ),
+            StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
+            StepKind::Activate(_) => format!(
+                "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
+            ),
+            StepKind::ArmWatchdog(_) => format!(
+                "nothing was changed on {on}; deploy with --no-rollback to go on without magic rollback"
+            ),
+            StepKind::HealthCheck => format!(
+                "the new system failed this health check: read its output above, fix the configuration (or the check in hosts.toml) and deploy again; on {on}, `journalctl -b` tells more"
+            ),
+            StepKind::Confirm => format!(
+                "check that {on} accepts a new SSH login after the switch (sshd, users, keys, firewall), then deploy again"
+            ),
+            _ => "see the log".to_string(),
+        }
+    };
+    Failure {
+        step: step.title.clone(),
+        command,
+        exit_code,
+        message,
+        output,
+        next,
+        unreachable,
+    }
+}
+
