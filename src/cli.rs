@@ -14,7 +14,12 @@ Host selectors: host names and @tags from hosts.toml (`fleet hosts` lists them).
 Exit codes:
   0  every selected host succeeded
   1  at least one host failed (the summary says which, where and why)
-  2  bad command line or inventory; nothing was run on any host";
+  2  bad command line or inventory; nothing was run on any host
+130  interrupted (Ctrl-C); the summary says where each host stands
+
+Ctrl-C: the first starts no new host and lets deployments under way finish; the second aborts
+builds and copies (activations under way still finish); the third stops following them, and
+a switch fleet did not confirm rolls itself back.";
 
 /// Deploy a NixOS fleet from one inventory: build where it is cheap, copy only what is needed,
 /// activate safely.
@@ -55,7 +60,9 @@ pub struct Global {
     /// `fallback` in hosts.toml, else fail]
     #[arg(long, global = true, value_enum, value_name = "WHERE")]
     pub fallback: Option<crate::plan::FallbackTo>,
-    /// Do not guard switches with magic rollback
+    /// Do not guard switches with magic rollback (a host-side watchdog that switches back to
+    /// the previous generation unless fleet confirms, over a new SSH login, that the host is
+    /// reachable and its health checks passed)
     #[arg(long, global = true)]
     pub no_rollback: bool,
     /// Seconds a switched host waits for fleet's confirmation over a new SSH connection before
@@ -177,6 +184,11 @@ pub enum Command {
         /// Delete generations older than this many days (`7d` or `7`)
         #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_days)]
         older_than: u64,
+    },
+    /// Wake hosts (wake-on-LAN, from their `mac` in hosts.toml) and wait until they answer SSH
+    Wake {
+        #[command(flatten)]
+        hosts: RequiredHosts,
     },
     /// Back to the previous generation on hosts: the system profile and the running system
     Rollback {

@@ -10,6 +10,8 @@ pub mod exit {
     pub const HOST_FAILED: u8 = 1;
     /// Bad command line or inventory; nothing was run on any host.
     pub const USAGE: u8 = 2;
+    /// Interrupted (Ctrl-C), as shells number SIGINT; the summary says where each host stands.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,9 @@ pub enum Error {
     /// Hosts failed; what failed where has been reported already.
     #[error("{0}")]
     HostsFailed(String),
+    /// Ctrl-C before any host was worked on.
+    #[error("{0}")]
+    Interrupted(String),
     /// Something around the hosts failed (writing output, reading this machine's state).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -40,6 +45,7 @@ impl Error {
         match self {
             Error::Inventory(_) | Error::Usage { .. } => exit::USAGE,
             Error::HostsFailed(_) | Error::Other(_) => exit::HOST_FAILED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Outcome {
     Collected,
     /// Activated, then rolled back by the host itself (magic rollback).
     RolledBack,
+    /// Answers SSH (`wake`).
+    Awake,
     Failed,
     /// Not attempted, because of another host (quick-all) or the user's answer.
     Skipped,
@@ -37,6 +39,7 @@ impl Outcome {
             Outcome::Pushed => "pushed",
             Outcome::Collected => "collected",
             Outcome::RolledBack => "rolled back",
+            Outcome::Awake => "awake",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         }
@@ -51,6 +54,7 @@ impl Outcome {
                 | Outcome::Compared
                 | Outcome::Pushed
                 | Outcome::Collected
+                | Outcome::Awake
         )
     }
 }
@@ -108,6 +112,8 @@ pub struct RunReport {
     pub hosts: Vec<HostReport>,
     pub log_dir: Option<PathBuf>,
     pub seconds: f64,
+    /// Ctrl-C was pressed: hosts not yet deployed were skipped.
+    pub interrupted: bool,
 }
 
 impl RunReport {

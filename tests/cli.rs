@@ -247,7 +247,8 @@ fn help_documents_exit_codes() {
         .run()
         .status(0)
         .stdout_has("Exit codes:")
-        .stdout_has("2  bad command line or inventory");
+        .stdout_has("2  bad command line or inventory")
+        .stdout_has("130  interrupted (Ctrl-C)");
     Test::new().args(["--bogus"]).run().status(2);
 }
 

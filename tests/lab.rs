@@ -688,7 +688,14 @@ fn a_failing_health_check_rolls_the_host_back() {
     lab.set("lab5", "healthy", json!(false));
     let broken = lab.evaluated("lab5");
     let run = lab
-        .fleet(&["-i", &inventory, "deploy", "lab5", "--no-rollback", "--json"])
+        .fleet(&[
+            "-i",
+            &inventory,
+            "deploy",
+            "lab5",
+            "--no-rollback",
+            "--json",
+        ])
         .status(1);
     let host = &run.json()["hosts"][0];
     assert_eq!(host["outcome"], "failed", "{host}");
@@ -699,4 +706,250 @@ fn a_failing_health_check_rolls_the_host_back() {
         "{host}"
     );
     assert_eq!(lab.running("lab5"), broken);
+}
+
+/// After a run, every host's system profile and running system agree: nothing half-switched.
+fn assert_consistent(lab: &Lab, hosts: &[&str]) {
+    for h in hosts {
+        assert_eq!(
+            lab.profile(h),
+            lab.running(h),
+            "{h}: its profile and its running system disagree"
+        );
+    }
+}
+
+/// Seconds since the epoch, as the hosts' activation logs write them.
+fn epoch(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+#[test]
+fn ctrl_c_starts_no_new_host_and_lets_running_activations_finish() {
+    let lab = Lab::new();
+    let hosts = ["lab5", "lab6", "lab7", "lab8"];
+    for h in hosts {
+        lab.bump(h);
+        lab.set(h, "activation_sleep", json!(3));
+    }
+    let started = |h: &&str| lab.activations(h).iter().any(|a| a.event == "start-switch");
+    let (run, pressed) = lab.fleet_interrupted(
+        &["deploy-all-parallel", "-j", "2", "--json"]
+            .into_iter()
+            .chain(hosts)
+            .collect::<Vec<_>>(),
+        1,
+        || hosts.iter().filter(|h| started(h)).count() >= 2,
+    );
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted: no new host starts"),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    assert_eq!(report["interrupted"], true);
+    let mut deployed = 0;
+    for (i, h) in hosts.iter().enumerate() {
+        let outcome = report["hosts"][i]["outcome"].as_str().unwrap_or_default();
+        let switched: Vec<f64> = lab
+            .activations(h)
+            .iter()
+            .filter(|a| a.event == "start-switch")
+            .map(|a| a.at)
+            .collect();
+        match outcome {
+            // Its activation was under way: it ran to its end and was confirmed.
+            "deployed" => {
+                deployed += 1;
+                assert_eq!(lab.running(h), lab.evaluated(h), "{h}");
+            }
+            // Not started, or stopped before it was changed: as it was.
+            "skipped" => {
+                assert!(switched.is_empty(), "{h} was switched after all");
+                assert_eq!(lab.generation(h), 1, "{h}");
+            }
+            other => panic!("{h}: {other}\n{}", run.stderr),
+        }
+        assert!(
+            switched.iter().all(|at| *at < epoch(pressed)),
+            "{h}: an activation started after Ctrl-C"
+        );
+    }
+    assert!(deployed >= 2, "the activations under way did not finish");
+    assert_consistent(&lab, &hosts);
+    // The summary was printed (as JSON here), every host in it.
+    assert_eq!(report["hosts"].as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn ctrl_c_three_times_leaves_hosts_that_roll_themselves_back() {
+    let lab = Lab::new();
+    let hosts = ["lab5", "lab6"];
+    let first: Vec<String> = hosts.iter().map(|h| lab.running(h)).collect();
+    for h in hosts {
+        lab.bump(h);
+        lab.set(h, "activation_sleep", json!(4));
+    }
+    // Second and third presses while both activate: fleet stops following them and ends.
+    let (run, _) = lab.fleet_interrupted(
+        &["deploy", "lab5", "lab6", "--confirm-timeout", "5", "--json"],
+        3,
+        || {
+            hosts
+                .iter()
+                .all(|h| lab.activations(h).iter().any(|a| a.event == "start-switch"))
+        },
+    );
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let report = run.json();
+    for i in 0..2 {
+        let host = &report["hosts"][i];
+        assert_ne!(host["outcome"], "deployed", "{host}");
+    }
+    // The hosts finish their activations, are not confirmed, and roll themselves back: each
+    // ends on its first system, profile and running system agreeing.
+    let waited = std::time::Instant::now();
+    while hosts
+        .iter()
+        .zip(&first)
+        .any(|(h, f)| lab.running(h) != *f || lab.profile(h) != *f)
+    {
+        assert!(
+            waited.elapsed().as_secs() < 60,
+            "the hosts did not roll themselves back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_consistent(&lab, &hosts);
+}
+
+#[test]
+fn a_sleeping_builder_is_woken_by_wake_on_lan_and_waited_for() {
+    let lab = Lab::new();
+    let mac = "52:54:00:fe:62:0a";
+    let inventory = lab.inventory_with(
+        "p620",
+        &format!("mac = \"{mac}\"\nwake_address = \"10.213.1.255\"\nwake = true"),
+    );
+    lab.bump("samsung");
+    let new = lab.evaluated("samsung");
+    lab.stop_host("p620");
+    // p620's network card, as it were: on the LAN, hearing broadcasts while p620 sleeps.
+    let nic = lab.wake_listener("samsung");
+    let run = std::thread::scope(|s| {
+        let fleet = s.spawn(|| {
+            lab.fleet(&[
+                "-i", &inventory, "deploy", "samsung", "--via", "p620", "--json",
+            ])
+        });
+        // p620 boots when its magic packet arrives, and not before.
+        let waited = std::time::Instant::now();
+        while !nic.macs().contains(&mac.to_string()) {
+            assert!(waited.elapsed().as_secs() < 60, "no magic packet for p620");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        lab.lab(&["start-host", "p620"]);
+        fleet.join().expect("fleet thread")
+    });
+    let run = run.status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "deployed", "{host}");
+    assert_eq!(host["built_on"], "p620");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p620 woken by wake-on-LAN"),
+        "{host}"
+    );
+    assert!(
+        run.stderr
+            .contains("magic packet for 52:54:00:fe:62:0a sent to 10.213.1.255:9"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.running("samsung"), new);
+    // `fleet wake` on a host that is up: awake at once, the packet sent only when needed.
+    let heard = nic.macs().len();
+    let run = lab
+        .fleet(&["-i", &inventory, "wake", "p620", "--json"])
+        .status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "awake");
+    assert_eq!(nic.macs().len(), heard);
+    // Without `wake = true`, a deployment does not wake a sleeping builder; it fails fast.
+    lab.stop_host("p620");
+    lab.bump("samsung");
+    let run = lab.fleet(&["deploy", "samsung", "--json"]).status(1);
+    assert!(
+        run.json()["hosts"][0]["failure"]["message"]
+            .to_string()
+            .contains("p620 is unreachable"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(nic.macs().len(), heard, "woken without being asked to");
+}
+
+#[test]
+fn a_switch_nobody_confirms_is_rolled_back_by_the_host_alone() {
+    let lab = Lab::new();
+    let first = lab.running("lab6");
+    lab.bump("lab6");
+    lab.set("lab6", "activation_sleep", json!(2));
+    let new = lab.evaluated("lab6");
+    // fleet dies mid-activation (SIGKILL: no goodbye, no rollback request).
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab6", "--confirm-timeout", "5"],
+        "KILL",
+        1,
+        || {
+            lab.activations("lab6")
+                .iter()
+                .any(|a| a.event == "start-switch")
+        },
+    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    // The activation goes on without fleet and ends on the new system...
+    let waited = std::time::Instant::now();
+    while !lab
+        .activations("lab6")
+        .iter()
+        .any(|a| a.event == "end-switch")
+    {
+        assert!(
+            waited.elapsed().as_secs() < 30,
+            "the activation did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // ...then, unconfirmed, the host switches itself back within the timeout (plus its poll).
+    while lab.running("lab6") != first || lab.profile("lab6") != first {
+        assert!(
+            waited.elapsed().as_secs() < 30,
+            "the host did not roll itself back: runs {}, profile {}",
+            lab.running("lab6"),
+            lab.profile("lab6")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let events: Vec<String> = lab
+        .activations("lab6")
+        .iter()
+        .map(|a| format!("{} {}", a.event, a.system))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("start-switch") && e.ends_with(&new)),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("start-switch") && e.ends_with(&first)),
+        "the previous system was not switched to again: {events:?}"
+    );
+    assert_consistent(&lab, &["lab6"]);
 }

@@ -20,6 +20,7 @@ fn ask(plan: &Plan, inv: &Inventory, g: &Global) -> Result<Asked, Error> {
         yes: g.yes,
         log_root: state_dir().join("logs"),
         verbose: g.verbose,
+        waking: exec::connect::Waking::Never,
     };
     // Questions are quick: plain lines only with -v, so the table is what one reads.
     let progress = if g.verbose > 0 {

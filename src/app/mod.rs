@@ -172,6 +172,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             plan::validate(&inv, &select(&inv, &hosts.hosts, WhenEmpty::All)?, *full)
         }
         Command::UpdateFlake { inputs } => plan::update_flake(&inv, inputs)?,
+        Command::Wake { hosts } => {
+            plan::wake(&inv, &ctx, &select(&inv, &hosts.hosts, WhenEmpty::Refuse)?)?
+        }
         Command::Rollback { hosts } => {
             plan::rollback(&inv, &ctx, &select(&inv, &hosts.hosts, WhenEmpty::Refuse)?)
         }
@@ -228,6 +231,11 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
         yes: g.yes,
         log_root: state_dir().join("logs"),
         verbose: g.verbose,
+        waking: if plan.command == "wake" {
+            exec::connect::Waking::Always
+        } else {
+            exec::connect::Waking::OnDemand
+        },
     };
     let executed = runtime.block_on(exec::execute(plan, inv, &opts, &progress));
     drop(progress);
@@ -283,7 +291,9 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     } else {
         write_stdout(&ui::summary::render(report))?;
     }
-    Ok(if report.success() {
+    Ok(if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.success() {
         exit::OK
     } else {
         exit::HOST_FAILED

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::failure::failure;
+use super::interrupt::Stop;
 use super::run::{Finished, Log, RunError, TAIL_LINES};
 use super::{Done, HostContext, Ready};
 use crate::nix;
@@ -32,7 +33,10 @@ impl HostContext<'_> {
         let as_root = root_prefix(&step.run.argv);
         let exit = self
             .await_on_host(host, log, nix::ACTIVATION_LIMIT, |secs| {
-                on(host, with_prefix(&as_root, nix::await_activation(&hp.host, secs)))
+                on(
+                    host,
+                    with_prefix(&as_root, nix::await_activation(&hp.host, secs)),
+                )
             })
             .await;
         let output = self
@@ -71,7 +75,8 @@ impl HostContext<'_> {
         }
         let mut f = failure(hp, step, Ok(finished), None);
         if let Some(why) = unread {
-            f.message = format!("the activation's result could not be read back from {host}: {why}");
+            f.message =
+                format!("the activation's result could not be read back from {host}: {why}");
         }
         Err(f)
     }
@@ -175,7 +180,10 @@ impl HostContext<'_> {
             .step(Some(&hp.host), "waiting for the host to roll back");
         let rolled = self
             .await_on_host(host, &ready.log, secs + ROLLBACK_SLACK, |s| {
-                on(host, with_prefix(&as_root, nix::await_rollback(&hp.host, s)))
+                on(
+                    host,
+                    with_prefix(&as_root, nix::await_rollback(&hp.host, s)),
+                )
             })
             .await;
         let end = self.inspect(hp, &ready.log).await.ok();
@@ -236,7 +244,15 @@ impl HostContext<'_> {
             if left == 0 {
                 return Err(format!("no answer from {host} within {limit} s"));
             }
-            match self.runner.run(&command(left), log).await {
+            let invocation = command(left);
+            let attempt = tokio::select! {
+                r = self.runner.run(&invocation, log) => Some(r),
+                () = self.interrupts.until(Stop::Leaving) => None,
+            };
+            let Some(attempt) = attempt else {
+                return Err(format!("no longer followed (Ctrl-C); it goes on on {host}"));
+            };
+            match attempt {
                 // The command ran to its end: its answer, or its own word that it cannot.
                 Ok(f) if f.code.is_some() => return Ok(f),
                 // The connection dropped, or cannot be opened now: open a new one, go on.

@@ -11,9 +11,23 @@ use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::sync::Mutex;
 
 use crate::inventory::{Host, Inventory};
+use crate::ui::progress::Progress;
 
 /// How long one address may take to answer before the next is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a woken host may take to boot and answer SSH.
+pub const WAKE_WAIT: Duration = Duration::from_secs(180);
+
+/// Which hosts that answer on none of their addresses a run wakes (wake-on-LAN) and waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waking {
+    /// None: a host asleep is reported unreachable (status, doctor).
+    Never,
+    /// Those with `wake = true` in hosts.toml (deployments, builds).
+    OnDemand,
+    /// Every host with a `mac` (`fleet wake`).
+    Always,
+}
 
 /// An open connection to a host.
 pub struct Connection {
@@ -23,6 +37,8 @@ pub struct Connection {
     /// The user ssh logs in as (from the inventory, or the ssh config).
     pub user: Option<String>,
     pub session: Session,
+    /// How the host was woken to answer, if it was.
+    pub woken: Option<String>,
 }
 
 impl Connection {
@@ -47,22 +63,31 @@ pub struct ConnectError {
 type Slot = Mutex<Option<Result<Arc<Connection>, ConnectError>>>;
 
 /// The run's connections, by host name.
-pub struct Connections {
+pub struct Connections<'p> {
     ssh_config: Option<PathBuf>,
+    waking: Waking,
+    /// Where a wake and the wait for it are said.
+    progress: Option<&'p Progress>,
     /// Holds the masters' sockets and, per address, a link to its socket for `NIX_SSHOPTS`.
     control_dir: tempfile::TempDir,
     hosts: HashMap<String, Host>,
     cells: HashMap<String, Slot>,
 }
 
-impl Connections {
-    pub fn new(inv: &Inventory) -> std::io::Result<Connections> {
+impl<'p> Connections<'p> {
+    pub fn new(
+        inv: &Inventory,
+        waking: Waking,
+        progress: Option<&'p Progress>,
+    ) -> std::io::Result<Connections<'p>> {
         // Short path: ssh refuses control sockets with paths over ~100 bytes.
         let control_dir = tempfile::Builder::new()
             .prefix("fleet-")
             .tempdir_in("/tmp")?;
         Ok(Connections {
             ssh_config: inv.ssh_config.clone(),
+            waking,
+            progress,
             control_dir,
             hosts: inv
                 .hosts
@@ -130,16 +155,76 @@ impl Connections {
 
     async fn connect(&self, host: &Host, shared: bool) -> Result<Connection, ConnectError> {
         let mut attempts = Vec::new();
-        for address in &host.addresses {
-            match self.connect_address(host, address, shared).await {
-                Ok(conn) => return Ok(conn),
-                Err(e) => attempts.push((address.clone(), e)),
+        match self.try_addresses(host, shared).await {
+            Ok(conn) => return Ok(conn),
+            Err(tried) => attempts.extend(tried),
+        }
+        // Only a host that looks down is woken: a refused key or an unknown host key is
+        // reported at once, not after a wait.
+        let down = attempts.iter().all(|(_, e)| e.ends_with(LOOKS_DOWN));
+        let wake = host.wake.as_ref().filter(|w| {
+            down && match self.waking {
+                Waking::Never => false,
+                Waking::OnDemand => w.on_demand,
+                Waking::Always => true,
+            }
+        });
+        if let Some(wake) = wake {
+            match super::wake::send(wake).await {
+                Ok(sent) => {
+                    let note = |text: &str| {
+                        if let Some(p) = self.progress {
+                            p.note(Some(&host.name), text);
+                        }
+                    };
+                    note(&format!(
+                        "asleep: {sent}; waiting up to {} s for it to answer",
+                        WAKE_WAIT.as_secs()
+                    ));
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < WAKE_WAIT {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        if let Ok(mut conn) = self.try_addresses(host, shared).await {
+                            let woken = format!(
+                                "woken by wake-on-LAN; answered after {} s",
+                                started.elapsed().as_secs()
+                            );
+                            note(&woken);
+                            conn.woken = Some(woken);
+                            return Ok(conn);
+                        }
+                    }
+                    attempts.push((
+                        "wake-on-LAN".into(),
+                        format!(
+                            "{sent}, but it did not answer within {} s",
+                            WAKE_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(e) => attempts.push(("wake-on-LAN".into(), e)),
             }
         }
         Err(ConnectError {
             host: host.name.clone(),
             attempts,
         })
+    }
+
+    /// Each address in order; the first that answers, or what each said.
+    async fn try_addresses(
+        &self,
+        host: &Host,
+        shared: bool,
+    ) -> Result<Connection, Vec<(String, String)>> {
+        let mut attempts = Vec::new();
+        for address in &host.addresses {
+            match self.connect_address(host, address, shared).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => attempts.push((address.clone(), e)),
+            }
+        }
+        Err(attempts)
     }
 
     async fn connect_address(
@@ -165,7 +250,7 @@ impl Connections {
             builder.port(port);
         }
         let session = builder
-            .connect(address)
+            .connect_mux(address)
             .await
             .map_err(|e| describe_ssh_error(&e))?;
         if shared {
@@ -179,6 +264,7 @@ impl Connections {
             address: address.into(),
             user: host.user.clone(),
             session,
+            woken: None,
         })
     }
 
@@ -238,6 +324,9 @@ async fn host_key_policy(config: Option<&Path>, host: &Host, address: &str) -> K
     }
 }
 
+/// How an error that says the host is not there (asleep, off, elsewhere) ends.
+const LOOKS_DOWN: &str = " (is the host up and on this network?)";
+
 fn describe_ssh_error(e: &openssh::Error) -> String {
     let text = e.to_string();
     let detail = std::error::Error::source(e)
@@ -249,7 +338,7 @@ fn describe_ssh_error(e: &openssh::Error) -> String {
     } else if all.contains("Permission denied") {
         " (the key was refused: is your key in the host's authorized_keys?)"
     } else if all.contains("timed out") || all.contains("No route") || all.contains("refused") {
-        " (is the host up and on this network?)"
+        LOOKS_DOWN
     } else {
         ""
     };

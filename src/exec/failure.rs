@@ -5,7 +5,11 @@ use super::run::{Finished, Log, RunError};
 use crate::plan::{HostPlan, Machine, Step, StepKind};
 use crate::report::Failure;
 
-pub(super) fn prepare_failure(step: &Step, outcome: Result<Finished, RunError>, log: &Log) -> String {
+pub(super) fn prepare_failure(
+    step: &Step,
+    outcome: Result<Finished, RunError>,
+    log: &Log,
+) -> String {
     let mut text = format!("{} failed", step.title);
     match outcome {
         Ok(f) => {
@@ -116,4 +120,3 @@ pub(super) fn failure(
         unreachable,
     }
 }
-

@@ -6,6 +6,8 @@
 //! 3. fleet stops following them and prints the summary: the hosts finish on their own, and a
 //!    host whose switch fleet did not confirm rolls itself back.
 
+use std::convert::Infallible;
+
 use tokio::sync::watch;
 
 use crate::ui::progress::Progress;
@@ -50,7 +52,7 @@ impl Interrupts {
 
     /// Counts Ctrl-Cs for as long as it is polled (run it beside the run itself), saying
     /// each time what happens now. Installing it means Ctrl-C no longer kills fleet outright.
-    pub async fn listen(&self, progress: &Progress) {
+    pub async fn listen(&self, progress: &Progress) -> Infallible {
         loop {
             if tokio::signal::ctrl_c().await.is_err() {
                 // No signal handling here: Ctrl-C keeps its default meaning.

@@ -5,8 +5,11 @@
 mod activate;
 pub mod connect;
 mod failure;
+mod gate;
+pub mod interrupt;
 pub mod net;
 pub mod run;
+pub mod wake;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,8 +25,9 @@ use crate::report::{Failure, HostReport, Outcome, RunReport, SystemState};
 use crate::ui::progress::Progress;
 use crate::ui::summary::short;
 
-use connect::Connections;
+use connect::{Connections, Waking};
 use failure::{failure, prepare_failure};
+use interrupt::{Interrupts, Stop};
 use run::{Finished, Log, RunError, Runner, System};
 
 /// How a run behaves, beyond the plan.
@@ -34,6 +38,8 @@ pub struct Options {
     pub log_root: PathBuf,
     /// `-v`: show commands; `-vv`: and their output.
     pub verbose: u8,
+    /// Which sleeping hosts to wake (wake-on-LAN).
+    pub waking: Waking,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -43,12 +49,27 @@ pub struct Executed {
 }
 
 /// Runs `plan`. Host failures are in the report; an `Err` means nothing host-specific could
-/// start (the evaluation failed, the log directory could not be made).
+/// start (the evaluation failed or was interrupted, the log directory could not be made).
+/// Ctrl-C is fleet's to handle while this runs (see `interrupt`).
 pub async fn execute(
     plan: &Plan,
     inv: &Inventory,
     opts: &Options,
     progress: &Progress,
+) -> Result<Executed, Error> {
+    let interrupts = Interrupts::default();
+    tokio::select! {
+        result = run_plan(plan, inv, opts, progress, &interrupts) => result,
+        never = interrupts.listen(progress) => match never {},
+    }
+}
+
+async fn run_plan(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    progress: &Progress,
+    interrupts: &Interrupts,
 ) -> Result<Executed, Error> {
     let started = Instant::now();
     let Started {
@@ -56,7 +77,12 @@ pub async fn execute(
         log_dir,
         connections,
         systems,
-    } = start(plan, inv, opts, progress).await?;
+    } = tokio::select! {
+        started = start(plan, inv, opts, opts.waking, progress) => started?,
+        () = interrupts.until(Stop::Winding) => return Err(Error::Interrupted(
+            "interrupted before any host was worked on; nothing was changed".into(),
+        )),
+    };
     let echo = echo(opts, progress);
     let runner = Runner {
         connections: &connections,
@@ -70,12 +96,12 @@ pub async fn execute(
         progress,
         log_dir: &log_dir,
         limit: Semaphore::new(plan.max_parallel.max(1)),
+        interrupts,
     };
     let hosts = match plan.gate {
         Gate::None => {
             join_all(plan.hosts.iter().map(|hp| async {
-                let started = Instant::now();
-                match ctx.phase_a(hp, started).await {
+                match ctx.phase_a(hp, Instant::now()).await {
                     Ok(ready) => ctx.phase_b(ready).await,
                     Err(report) => report,
                 }
@@ -95,32 +121,34 @@ pub async fn execute(
             hosts,
             log_dir: Some(log_dir),
             seconds: started.elapsed().as_secs_f64(),
+            interrupted: interrupts.at(Stop::Winding),
         },
         systems,
     })
 }
 
 /// What every run sets up first: its log directory, its connections, the evaluation.
-struct Started {
+struct Started<'p> {
     run_id: String,
     log_dir: PathBuf,
-    connections: Connections,
+    connections: Connections<'p>,
     systems: HashMap<String, System>,
 }
 
-async fn start(
+async fn start<'p>(
     plan: &Plan,
     inv: &Inventory,
     opts: &Options,
-    progress: &Progress,
-) -> Result<Started, Error> {
+    waking: Waking,
+    progress: &'p Progress,
+) -> Result<Started<'p>, Error> {
     let name = plan.command.replace(' ', "-");
     let run_id = format!("{}-{}", crate::time::stamp_now(), std::process::id());
     let log_dir = opts
         .log_root
         .join(format!("{}-{name}", crate::time::stamp_now()));
     let fleet_log = Log::create(log_dir.join("fleet.log"), None);
-    let connections = Connections::new(inv)
+    let connections = Connections::new(inv, waking, Some(progress))
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
     match prepare(
         plan,
@@ -154,7 +182,7 @@ fn echo<'a>(opts: &Options, progress: &'a Progress) -> run::Echo<'a> {
 /// Runs the plan's `prepare` steps (the evaluation, flake checks); returns the evaluated systems.
 async fn prepare(
     plan: &Plan,
-    connections: &Connections,
+    connections: &Connections<'_>,
     echo: run::Echo<'_>,
     run_id: &str,
     log: &Log,
@@ -225,7 +253,7 @@ pub async fn ask(
         log_dir,
         connections,
         systems,
-    } = start(plan, inv, opts, progress).await?;
+    } = start(plan, inv, opts, Waking::Never, progress).await?;
     let runner = Runner {
         connections: &connections,
         systems: &systems,
@@ -307,106 +335,17 @@ struct HostContext<'a> {
     progress: &'a Progress,
     log_dir: &'a std::path::Path,
     limit: Semaphore,
+    interrupts: &'a Interrupts,
 }
 
 impl HostContext<'_> {
-    /// quick-all: every host inspected and built first; deploy only if all succeeded and the
-    /// user says yes.
-    async fn gated(&self, yes: bool) -> Vec<HostReport> {
-        let results = join_all(
-            self.plan
-                .hosts
-                .iter()
-                .map(|hp| self.phase_a(hp, Instant::now())),
-        )
-        .await;
-        let failed: Vec<String> = results
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(|h| h.host.clone()))
-            .collect();
-        let mut ready = Vec::new();
-        let mut reports = Vec::new();
-        for r in results {
-            match r {
-                Ok(x) => ready.push(x),
-                Err(report) => reports.push(report),
-            }
-        }
-        if !failed.is_empty() {
-            let why = format!("not deployed: {} failed, so nothing was", failed.join(", "));
-            reports.extend(ready.into_iter().map(|r| self.skipped(r, &why)));
-            return self.in_plan_order(reports);
-        }
-        let (unchanged, changed): (Vec<_>, Vec<_>) = ready.into_iter().partition(|r| r.unchanged);
-        reports.extend(
-            unchanged
-                .into_iter()
-                .map(|r| self.finish(r, Outcome::Unchanged, None)),
-        );
-        if !changed.is_empty() && !self.confirm(&changed, yes) {
-            reports.extend(
-                changed
-                    .into_iter()
-                    .map(|r| self.skipped(r, "not confirmed")),
-            );
-            return self.in_plan_order(reports);
-        }
-        reports.extend(join_all(changed.into_iter().map(|r| self.phase_b(r))).await);
-        self.in_plan_order(reports)
-    }
-
-    fn in_plan_order(&self, mut reports: Vec<HostReport>) -> Vec<HostReport> {
-        let pos = |h: &str| self.plan.hosts.iter().position(|p| p.host == h);
-        reports.sort_by_key(|r| pos(&r.host));
-        reports
-    }
-
-    /// Lists the changed hosts and asks (or takes `--yes`).
-    fn confirm(&self, changed: &[Ready], yes: bool) -> bool {
-        let action = self.plan.action.map(|a| a.as_str()).unwrap_or("switch");
-        let mut text = format!(
-            "{} host{} changed and will be deployed ({action}):\n",
-            changed.len(),
-            if changed.len() == 1 { "" } else { "s" }
-        );
-        for r in changed {
-            let from = r
-                .before
-                .as_ref()
-                .and_then(|b| b.system.as_deref())
-                .map(short)
-                .unwrap_or_else(|| "?".into());
-            let to = self
-                .runner
-                .systems
-                .get(&r.hp.host)
-                .map(|s| short(&s.out))
-                .unwrap_or_default();
-            text.push_str(&format!("  {:<12} {from} -> {to}\n", r.hp.host));
-        }
-        self.progress.suspend(|| {
-            eprint!("{text}");
-            if yes {
-                eprintln!("Deploying (--yes).");
-                return true;
-            }
-            eprint!("Deploy them? [y/N] ");
-            let mut answer = String::new();
-            if std::io::stdin().read_line(&mut answer).is_err() {
-                return false;
-            }
-            matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-        })
-    }
-
-    /// Inspect and build.
+    /// Inspect and build: nothing here changes the host, so a second Ctrl-C stops it.
     async fn phase_a<'p>(
         &self,
         hp: &'p HostPlan,
         started: Instant,
     ) -> Result<Ready<'p>, HostReport> {
         let _permit = self.limit.acquire().await;
-        let busy_from = Instant::now();
         let log = Log::create(
             self.log_dir.join(format!("{}.log", hp.host)),
             Some(&hp.host),
@@ -422,18 +361,34 @@ impl HostContext<'_> {
             output: None,
             builder_down: false,
         };
+        if self.interrupts.at(Stop::Winding) {
+            return Err(self.skipped(ready, "interrupted (Ctrl-C) before it started"));
+        }
+        let busy_from = Instant::now();
+        let result = tokio::select! {
+            r = self.inspect_and_build(&mut ready) => Some(r),
+            () = self.interrupts.until(Stop::Aborting) => None,
+        };
+        ready.busy += busy_from.elapsed();
+        match result {
+            Some(Ok(())) => Ok(ready),
+            Some(Err(f)) => Err(self.failed(ready, f, None)),
+            None => Err(self.skipped(
+                ready,
+                "aborted (Ctrl-C) while inspecting or building; nothing was changed on it",
+            )),
+        }
+    }
+
+    async fn inspect_and_build(&self, ready: &mut Ready<'_>) -> Result<(), Failure> {
+        let hp = ready.hp;
         if !hp.inspect.is_empty() {
-            match self.inspect(hp, &ready.log).await {
-                Ok(state) => {
-                    let out = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
-                    ready.unchanged = self.plan.only_changed && state.system.as_deref() == out;
-                    ready.before = Some(state);
-                }
-                Err(f) => return Err(self.failed(ready, f, None)),
-            }
+            let state = self.inspect(hp, &ready.log).await?;
+            let out = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+            ready.unchanged = self.plan.only_changed && state.system.as_deref() == out;
+            ready.before = Some(state);
             if ready.unchanged {
-                ready.busy += busy_from.elapsed();
-                return Ok(ready);
+                return Ok(());
             }
         }
         for step in &hp.build {
@@ -450,18 +405,15 @@ impl HostContext<'_> {
                         ready.notes.push(note);
                         ready.builder_down = true;
                         for step in &alt.build {
-                            if let Err(f) = self.step(hp, step, &ready.log).await {
-                                return Err(self.failed(ready, f, None));
-                            }
+                            self.step(hp, step, &ready.log).await?;
                         }
                         break;
                     }
-                    _ => return Err(self.failed(ready, f, None)),
+                    _ => return Err(f),
                 },
             }
         }
-        ready.busy += busy_from.elapsed();
-        Ok(ready)
+        Ok(())
     }
 
     /// Copy, activate, read back.
@@ -471,9 +423,18 @@ impl HostContext<'_> {
             return self.finish(ready, Outcome::Unchanged, None);
         }
         if hp.deploy.is_empty() {
-            return self.finish(ready, Outcome::Built, None);
+            let outcome = if hp.build.is_empty() {
+                Outcome::Awake
+            } else {
+                Outcome::Built
+            };
+            let after = ready.before.clone();
+            return self.finish(ready, outcome, after);
         }
         let _permit = self.limit.acquire().await;
+        if self.interrupts.at(Stop::Winding) {
+            return self.skipped(ready, "interrupted (Ctrl-C) before deploying");
+        }
         let busy_from = Instant::now();
         // Built elsewhere because the builder was down: its copy steps replace the plan's.
         let deploy: Vec<&Step> = match (&hp.if_builder_down, ready.builder_down) {
@@ -486,22 +447,49 @@ impl HostContext<'_> {
         };
         // The armed watchdog's step, once it is: from then on a failure rolls the host back.
         let mut armed: Option<&Step> = None;
+        // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
+        let mut changing = false;
         for step in deploy {
-            let result = match (&step.kind, &step.run.on) {
-                (StepKind::Activate(_), Machine::Host(h)) => {
-                    self.activate_detached(hp, step, h, &ready.log).await
+            changing |= step.kind.changes_host();
+            if !changing && self.interrupts.at(Stop::Winding) {
+                ready.busy += busy_from.elapsed();
+                return self.skipped(ready, "interrupted (Ctrl-C) before it was changed");
+            }
+            let run = async {
+                match (&step.kind, &step.run.on) {
+                    (StepKind::Activate(_), Machine::Host(h)) => {
+                        self.activate_detached(hp, step, h, &ready.log).await
+                    }
+                    (StepKind::Confirm, Machine::Host(h)) => {
+                        self.confirm_over_new_login(hp, step, h, &ready.log).await
+                    }
+                    (StepKind::HealthCheck, _) => {
+                        let secs = armed.and_then(|a| match a.kind {
+                            StepKind::ArmWatchdog(secs) => Some(secs),
+                            _ => None,
+                        });
+                        self.health_check(hp, step, secs, &ready.log).await
+                    }
+                    _ => self.step(hp, step, &ready.log).await,
                 }
-                (StepKind::Confirm, Machine::Host(h)) => {
-                    self.confirm_over_new_login(hp, step, h, &ready.log).await
+            };
+            let result = if changing {
+                Some(run.await)
+            } else {
+                tokio::select! {
+                    r = run => Some(r),
+                    () = self.interrupts.until(Stop::Aborting) => None,
                 }
-                (StepKind::HealthCheck, _) => {
-                    let secs = armed.and_then(|a| match a.kind {
-                        StepKind::ArmWatchdog(secs) => Some(secs),
-                        _ => None,
-                    });
-                    self.health_check(hp, step, secs, &ready.log).await
-                }
-                _ => self.step(hp, step, &ready.log).await,
+            };
+            let Some(result) = result else {
+                ready.busy += busy_from.elapsed();
+                return self.skipped(
+                    ready,
+                    &format!(
+                        "aborted (Ctrl-C) during: {}; nothing was changed on it",
+                        step.title
+                    ),
+                );
             };
             match result {
                 Ok(done) => {
@@ -624,6 +612,21 @@ impl HostContext<'_> {
         failure: Option<Failure>,
     ) -> HostReport {
         let hp = ready.hp;
+        let mut notes = ready.notes;
+        // A host woken for this run, or its builder: worth knowing (it may go back to sleep).
+        let builder = match &hp.build_on {
+            Machine::Host(b) if *b != hp.host => Some(b.as_str()),
+            _ => None,
+        };
+        for (name, conn) in [Some(hp.host.as_str()), builder]
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h, self.runner.connections.opened(h)?)))
+        {
+            if let Some(woken) = &conn.woken {
+                notes.push(format!("{name} {woken}"));
+            }
+        }
         HostReport {
             host: hp.host.clone(),
             outcome,
@@ -651,7 +654,7 @@ impl HostContext<'_> {
                     0.0
                 },
             ),
-            notes: ready.notes,
+            notes,
             failure,
             output: ready.output,
             log: Some(ready.log.path.clone()),

@@ -89,7 +89,7 @@ impl Log {
 
 /// Everything an invocation may need at run time.
 pub struct Runner<'a> {
-    pub connections: &'a Connections,
+    pub connections: &'a Connections<'a>,
     pub systems: &'a HashMap<String, System>,
     /// Where `-v` shows commands (and `-vv` their output).
     pub echo: Echo<'a>,
@@ -143,7 +143,10 @@ impl Runner<'_> {
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
-                    .kill_on_drop(true);
+                    .kill_on_drop(true)
+                    // A group of its own: a Ctrl-C at the terminal is fleet's to act on (see
+                    // `interrupt`), not a signal that kills a build or copy half-way.
+                    .process_group(0);
                 if argv
                     .iter()
                     .any(|a| a.starts_with("ssh-ng://") || a.starts_with("ssh://"))

@@ -66,9 +66,22 @@ pub struct Host {
     pub caches: Vec<String>,
     /// Where to build when its builder is down (`None`: fail, and say so).
     pub fallback: Option<crate::plan::FallbackTo>,
+    /// Wake-on-LAN, when the inventory gives the host's MAC address.
+    pub wake: Option<Wake>,
     /// Commands run on the host, as its deploy user, after a switch or test: a failure is a
     /// failed activation (rolled back when magic rollback is on).
     pub health_checks: Vec<Vec<String>>,
+}
+
+/// How to wake a host that sleeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wake {
+    /// Its MAC address, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Where the magic packet goes (UDP port 9): the LAN's broadcast address.
+    pub address: std::net::Ipv4Addr,
+    /// Woken whenever a run needs it and it does not answer; otherwise only by `fleet wake`.
+    pub on_demand: bool,
 }
 
 impl Inventory {

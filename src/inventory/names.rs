@@ -111,6 +111,22 @@ pub fn check_word_problem(word: &str, index: usize) -> Option<String> {
     None
 }
 
+/// A MAC address written `aa:bb:cc:dd:ee:ff` (or with `-`), as its six bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return None;
+    }
+    for (byte, part) in mac.iter_mut().zip(&parts) {
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    Some(mac)
+}
+
 /// Names a character for an error message, spelling out the invisible ones.
 pub fn describe_char(c: char) -> String {
     match c {

@@ -53,6 +53,12 @@ pub struct RawHost {
     pub sudo: Option<bool>,
     pub caches: Option<Vec<Spanned<String>>>,
     pub fallback: Option<crate::plan::FallbackTo>,
+    /// The host's MAC address, for wake-on-LAN.
+    pub mac: Option<Spanned<String>>,
+    /// Where its magic packet is sent (an IPv4 broadcast address).
+    pub wake_address: Option<Spanned<String>>,
+    /// Wake it when a run needs it and it does not answer.
+    pub wake: Option<Spanned<bool>>,
     /// Commands (argv) run on the host after activation, each a list of words.
     pub health_checks: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
 }

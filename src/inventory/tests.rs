@@ -329,3 +329,32 @@ fn health_checks_are_argv_and_hostile_words_are_refused() {
     let e = refused("[hosts.a]\nhealth_checks = \"systemctl is-system-running\"\n");
     assert!(e.contains("health_checks"), "{e}");
 }
+
+#[test]
+fn wake_on_lan_needs_a_mac_and_takes_a_broadcast_address() {
+    let inv = load(
+        "[hosts.p620]\nmac = \"3C-7C-3F-1E-22-AF\"\nwake_address = \"192.168.1.255\"\nwake = true\n[hosts.b]\nmac = \"3c:7c:3f:1e:22:b0\"\n",
+    )
+    .expect("valid");
+    let wake = inv.hosts[0].wake.as_ref().expect("wake");
+    assert_eq!(wake.mac, "3c:7c:3f:1e:22:af", "normalised");
+    assert_eq!(wake.address.to_string(), "192.168.1.255");
+    assert!(wake.on_demand);
+    let wake = inv.hosts[1].wake.as_ref().expect("wake");
+    assert_eq!(wake.address, std::net::Ipv4Addr::BROADCAST);
+    assert!(!wake.on_demand, "only `fleet wake` wakes it");
+    assert!(load("[hosts.a]\n").expect("valid").hosts[0].wake.is_none());
+
+    let e = refused("[hosts.a]\nmac = \"3c:7c:3f:1e:22\"\n");
+    assert!(
+        e.contains("hosts.a.mac: `3c:7c:3f:1e:22` is not a MAC address"),
+        "{e}"
+    );
+    let e = refused("[hosts.a]\nmac = \"3c:7c:3f:1e:22:af\"\nwake_address = \"p620.lan;x\"\n");
+    assert!(e.contains("hosts.a.wake_address"), "{e}");
+    let e = refused("[hosts.a]\nwake = true\n");
+    assert!(
+        e.contains("hosts.a.wake: `wake` needs the host's `mac`"),
+        "{e}"
+    );
+}

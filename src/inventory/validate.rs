@@ -313,6 +313,69 @@ fn resolve_host(
             .collect(),
     };
 
+    let mac = host
+        .mac
+        .as_ref()
+        .and_then(|m| match names::parse_mac(m.get_ref()) {
+            Some(bytes) => Some(
+                bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            None => {
+                problems.push(
+                    Problem::new(
+                        span(m),
+                        key("mac"),
+                        format!("`{}` is not a MAC address", m.get_ref().escape_debug()),
+                    )
+                    .help("write six hexadecimal pairs, like \"3c:7c:3f:1e:22:af\""),
+                );
+                None
+            }
+        });
+    let address = match &host.wake_address {
+        None => Some(std::net::Ipv4Addr::BROADCAST),
+        Some(a) => match a.get_ref().parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                problems.push(
+                    Problem::new(
+                        span(a),
+                        key("wake_address"),
+                        format!("`{}` is not an IPv4 address", a.get_ref().escape_debug()),
+                    )
+                    .help("write the broadcast address of the host's LAN, like \"192.168.1.255\""),
+                );
+                None
+            }
+        },
+    };
+    let on_demand = host.wake.as_ref().is_some_and(|w| *w.get_ref());
+    if host.mac.is_none() {
+        for (k, s) in [
+            ("wake", host.wake.as_ref().map(span)),
+            ("wake_address", host.wake_address.as_ref().map(span)),
+        ] {
+            if let Some(s) = s {
+                problems.push(
+                    Problem::new(s, key(k), format!("`{k}` needs the host's `mac`"))
+                        .help("add mac = \"aa:bb:cc:dd:ee:ff\" (the address of the network card that wakes it)"),
+                );
+            }
+        }
+    }
+    let wake = match (mac, address) {
+        (Some(mac), Some(address)) => Some(crate::inventory::Wake {
+            mac,
+            address,
+            on_demand,
+        }),
+        _ => None,
+    };
+
     let mut health_checks = Vec::new();
     if let Some(checks) = &host.health_checks {
         if checks.get_ref().iter().any(Vec::is_empty) {
@@ -355,6 +418,7 @@ fn resolve_host(
         sudo,
         caches,
         fallback: host.fallback,
+        wake,
         health_checks,
     }
 }

@@ -31,8 +31,10 @@ fi
 mkdir -p "$d" && rm -f "$d/exit" "$d/log" && : > "$d/started" || exit 1
 run='"$2/bin/switch-to-configuration" "$3" > "$1/log" 2>&1; echo $? > "$1/exit.new" && mv "$1/exit.new" "$1/exit"'
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
-  exec systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-activate-${d##*/}" \
-    /bin/sh -c "$run" fleet-activate "$d" "$system" "$action"
+  systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-activate-${d##*/}" \
+    /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" && exit 0
+  # Not launched: say so where the activation's end is awaited, so nothing waits for it.
+  code=$?; echo "$code" > "$d/exit"; exit "$code"
 fi
 setsid /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" < /dev/null > /dev/null 2>&1 &"#;
 
@@ -40,7 +42,9 @@ setsid /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" < /dev/null > /
 /// generation to return to, then waits: for the activation to start, for it to end, then
 /// SECS for fleet's confirmation. Without it, or as soon as `rollback` appears, the profile
 /// goes back to that generation and its system is switched to, by the host itself, so it
-/// acts even when no one can log in any more. Arguments: DIR SECS START_LIMIT ACTIVATION_LIMIT.
+/// acts even when no one can log in any more. An activation under way is always waited for:
+/// two switch-to-configuration at once would break the host. Arguments: DIR SECS
+/// START_LIMIT ACTIVATION_LIMIT.
 const WATCHDOG: &str = r#"d=$1; secs=$2; start_limit=$3; activation_limit=$4
 umask 077
 profile=/nix/var/nix/profiles/system
@@ -54,13 +58,16 @@ mkdir -p "$d" && rm -f "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/r
 echo "$gen" > "$d/previous" && echo armed > "$d/watchdog" || exit 1
 watch='d=$1; secs=$2; start_limit=$3; activation_limit=$4; gen=$5
 profile=/nix/var/nix/profiles/system
-wait_while() {
-  limit=$1; shift; i=0
-  while "$@" && [ ! -e "$d/rollback" ] && [ "$i" -lt "$limit" ]; do sleep 1; i=$((i + 1)); done
+wait_for() {
+  i=0
+  while [ ! -e "$2" ] && [ "$i" -lt "$1" ]; do
+    if [ "${3:-}" = or-rollback ] && [ -e "$d/rollback" ]; then return; fi
+    sleep 1; i=$((i + 1))
+  done
 }
-wait_while "$start_limit" test ! -e "$d/started"
-[ -e "$d/started" ] && wait_while "$activation_limit" test ! -e "$d/exit"
-[ -e "$d/exit" ] && wait_while "$secs" test ! -e "$d/confirmed"
+wait_for "$start_limit" "$d/started" or-rollback
+[ -e "$d/started" ] && wait_for "$activation_limit" "$d/exit"
+[ -e "$d/exit" ] && wait_for "$secs" "$d/confirmed" or-rollback
 if [ -e "$d/confirmed" ] && [ ! -e "$d/rollback" ]; then echo confirmed > "$d/watchdog"; exit 0; fi
 echo rolling-back > "$d/watchdog"
 now=$(readlink "$profile")
@@ -200,11 +207,17 @@ mod tests {
             .and_then(|(_, rest)| rest.split_once("'\nif"))
             .map(|(inner, _)| inner)
             .expect("the watchdog's inner script");
-        assert!(!inner.contains('\''), "the inner script cannot hold a quote");
+        assert!(
+            !inner.contains('\''),
+            "the inner script cannot hold a quote"
+        );
         let status = std::process::Command::new("sh")
             .args(["-n", "-c", inner])
             .status()
             .expect("sh");
-        assert!(status.success(), "the watchdog's inner script is not valid shell");
+        assert!(
+            status.success(),
+            "the watchdog's inner script is not valid shell"
+        );
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use health::{cache_status, doctor, gc_collect, gc_survey, status};
 pub use strategy::{
-    build, cache_push, deploy, diff, rollback, update_flake, validate, BuildRequest, Context,
+    build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest, Context,
     DeployRequest, PushTo,
 };
 
@@ -272,11 +272,24 @@ pub enum Probe {
 }
 
 impl StepKind {
+    /// Steps that change a host's system, profile or store: once one has begun, the rest of
+    /// the deployment runs to its end, whatever Ctrl-C says (see `exec::interrupt`).
+    pub fn changes_host(&self) -> bool {
+        self.is_activation()
+            || matches!(
+                self,
+                StepKind::ArmWatchdog(_) | StepKind::DeleteGenerations | StepKind::CollectGarbage
+            )
+    }
+
     /// Steps after which the host's running system or profile may have changed.
     pub fn is_activation(&self) -> bool {
         matches!(
             self,
-            StepKind::Activate(_) | StepKind::SetProfile | StepKind::HealthCheck | StepKind::Confirm
+            StepKind::Activate(_)
+                | StepKind::SetProfile
+                | StepKind::HealthCheck
+                | StepKind::Confirm
         )
     }
 }

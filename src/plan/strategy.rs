@@ -140,6 +140,55 @@ pub fn diff(
     Ok(plan)
 }
 
+/// Plans `wake`: each host is reached as any run reaches it, woken (wake-on-LAN) when it does
+/// not answer, and asked what it runs. Hosts without `mac`, and this machine, are refused.
+pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Error> {
+    let mut plans = Vec::new();
+    for host in hosts {
+        if host.wake.is_none() {
+            return Err(Error::usage(
+                format!("{} cannot be woken: hosts.toml gives no `mac` for it", host.name),
+                format!(
+                    "add mac = \"aa:bb:cc:dd:ee:ff\" (and wake_address, the LAN's broadcast address) to [hosts.{}]",
+                    host.name
+                ),
+            ));
+        }
+        let target = ctx.machine(host);
+        if target == Machine::Local {
+            return Err(Error::usage(
+                format!("{} is the machine fleet runs on: it is awake", host.name),
+                "name the hosts to wake",
+            ));
+        }
+        plans.push(HostPlan {
+            host: host.name.clone(),
+            attribute: host.attribute.clone(),
+            build_on: target.clone(),
+            inspect: inspect_steps(host, &target),
+            build: Vec::new(),
+            if_builder_down: None,
+            deploy: Vec::new(),
+            target,
+        });
+    }
+    Ok(without_evaluation(inv, "wake", plans))
+}
+
+/// A plan that needs no evaluation: each host's own steps only (wake, rollback).
+fn without_evaluation(inv: &Inventory, command: &str, hosts: Vec<HostPlan>) -> Plan {
+    Plan {
+        command: command.into(),
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: inv.max_parallel,
+        gate: Gate::None,
+        only_changed: false,
+        prepare: Vec::new(),
+        hosts,
+    }
+}
+
 /// Plans `rollback`: on each host, the system profile goes back one generation and that system
 /// is switched to, as `nixos-rebuild switch --rollback` does. No evaluation or build.
 pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
@@ -179,16 +228,7 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             }
         })
         .collect();
-    Plan {
-        command: "rollback".into(),
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: inv.max_parallel,
-        gate: Gate::None,
-        only_changed: false,
-        prepare: Vec::new(),
-        hosts: plans,
-    }
+    without_evaluation(inv, "rollback", plans)
 }
 
 /// Where `cache push` puts systems.

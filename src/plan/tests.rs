@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::inventory::Inventory;
+use crate::ui::plan::brief;
 use crate::ui::show_argv;
 
 fn inv() -> Inventory {
@@ -69,18 +70,6 @@ fn lines(plan: &Plan, host: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// An argv as shown, with multi-line scripts as `<script>`.
-fn brief(argv: &[Arg]) -> String {
-    let argv: Vec<Arg> = argv
-        .iter()
-        .map(|a| match a {
-            Arg::Lit(s) if s.contains('\n') => Arg::Lit("<script>".into()),
-            other => other.clone(),
-        })
-        .collect();
-    show_argv(&argv).replace("'<script>'", "<script>")
 }
 
 const NIX: &str = "nix --extra-experimental-features 'nix-command flakes'";
@@ -698,8 +687,8 @@ fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
     );
     // test runs them too; boot and dry-activate leave the running system alone, so not.
     let has_check = |action| {
-        let plan = deploy(&inv, &laptop(), &deploy_req(&inv, &["p510"], None, action))
-            .expect("plan");
+        let plan =
+            deploy(&inv, &laptop(), &deploy_req(&inv, &["p510"], None, action)).expect("plan");
         plan.hosts[0]
             .deploy
             .iter()
@@ -722,4 +711,24 @@ fn rollback_launches_the_profiles_previous_system_detached() {
             "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer /nix/var/nix/profiles/system switch",
         ]
     );
+}
+
+#[test]
+fn wake_asks_each_host_what_it_runs_and_refuses_hosts_without_a_mac() {
+    let inv = Inventory::parse(
+        "[hosts.p620]\nmac = \"3c:7c:3f:1e:22:af\"\n[hosts.razer]\n",
+        Path::new("/home/olaf/nixos/hosts.toml"),
+    )
+    .expect("inventory");
+    let p620 = inv.host("p620").expect("p620");
+    let plan = wake(&inv, &laptop(), &[p620]).expect("plan");
+    assert_eq!(plan.command, "wake");
+    let h = &plan.hosts[0];
+    assert!(h.build.is_empty() && h.deploy.is_empty());
+    assert_eq!(h.inspect[0].kind, StepKind::ReadRunning);
+    let razer = inv.host("razer").expect("razer");
+    let e = wake(&inv, &laptop(), &[razer]).expect_err("no mac");
+    assert!(e.to_string().contains("hosts.toml gives no `mac`"), "{e}");
+    let e = wake(&inv, &on("p620", true), &[p620]).expect_err("this machine");
+    assert!(e.to_string().contains("the machine fleet runs on"), "{e}");
 }

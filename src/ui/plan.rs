@@ -135,7 +135,7 @@ fn render_step(out: &mut String, n: usize, step: &Step) {
 
 /// The argv as shown, with fleet's multi-line shell scripts as `<script>` (their text is
 /// constant; `--dry-run --json` shows every byte).
-fn brief(argv: &[Arg]) -> String {
+pub(crate) fn brief(argv: &[Arg]) -> String {
     let shown: Vec<Arg> = argv
         .iter()
         .map(|a| match a {

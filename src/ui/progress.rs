@@ -103,6 +103,20 @@ impl Progress {
         }
     }
 
+    /// Stops drawing until `resume`, for a prompt that waits for an answer while the run's
+    /// tasks go on (a Ctrl-C must still be seen).
+    pub fn pause(&self) {
+        if let Some((multi, _)) = &self.bars {
+            multi.set_draw_target(ProgressDrawTarget::hidden());
+        }
+    }
+
+    pub fn resume(&self) {
+        if let Some((multi, _)) = &self.bars {
+            multi.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
     fn line(&self, host: Option<&str>, text: &str) {
         if self.quiet {
             return;

@@ -149,6 +149,86 @@ impl Lab {
         }
     }
 
+    /// Runs fleet as a shell runs a job (a process group of its own) and, once `when` holds,
+    /// presses Ctrl-C `presses` times: SIGINT to the whole group, as a terminal sends it, so
+    /// fleet's children get it too. Returns when fleet ends (killed after five minutes) and
+    /// the moment of the first press.
+    pub fn fleet_interrupted(
+        &self,
+        args: &[&str],
+        presses: usize,
+        when: impl Fn() -> bool,
+    ) -> (Run, SystemTime) {
+        self.fleet_signalled(args, "INT", presses, when)
+    }
+
+    /// `fleet_interrupted` with another signal (`KILL`: fleet dies on the spot, as when the
+    /// laptop running it loses power).
+    pub fn fleet_signalled(
+        &self,
+        args: &[&str],
+        signal: &str,
+        presses: usize,
+        when: impl Fn() -> bool,
+    ) -> (Run, SystemTime) {
+        use std::os::unix::process::CommandExt;
+        let out = tempfile::NamedTempFile::new().expect("stdout file");
+        let err = tempfile::NamedTempFile::new().expect("stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .env("FLEET_STATE_DIR", self.state.path())
+            .env("FLEET_HOSTNAME", "test-runner")
+            .env_remove("FLEET_INVENTORY")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.reopen().expect("stdout"))
+            .stderr(err.reopen().expect("stderr"))
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run fleet");
+        let started = std::time::Instant::now();
+        while !when() {
+            assert!(
+                started.elapsed().as_secs() < 120,
+                "the moment to press Ctrl-C never came"
+            );
+            assert!(
+                child.try_wait().expect("fleet").is_none(),
+                "fleet ended before the moment to press Ctrl-C"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pressed = SystemTime::now();
+        let group = format!("-{}", child.id());
+        for _ in 0..presses {
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), "--", &group])
+                .status()
+                .expect("kill");
+            assert!(sent.success(), "could not signal fleet's process group");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("fleet") {
+                break status;
+            }
+            if started.elapsed().as_secs() > 300 {
+                let _ = child.kill();
+                break child.wait().expect("fleet");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let read =
+            |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
+        let run = Run {
+            code: status.code().unwrap_or(-1),
+            stdout: read(&out),
+            stderr: read(&err),
+        };
+        (run, pressed)
+    }
+
     /// Runs fleet on a lab host, inside its namespaces (its store, its /run, its hostname),
     /// as a user logged in there would.
     pub fn fleet_on(&self, host: &str, args: &[&str]) -> Run {
@@ -352,6 +432,53 @@ impl Lab {
         killed
     }
 
+    /// Listens for wake-on-LAN magic packets on the LAN, inside `host`'s namespace (a stand-in
+    /// for a sleeping machine's network card): every MAC woken is in `WakeListener::macs`.
+    pub fn wake_listener(&self, host: &str) -> WakeListener {
+        let dir = tempfile::tempdir().expect("listener dir");
+        let out = dir.path().join("macs");
+        let ready = dir.path().join("ready");
+        let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind(("0.0.0.0", 9))
+open(sys.argv[2], "w").close()
+while True:
+    data, _ = s.recvfrom(1024)
+    if len(data) == 102 and data[:6] == bytes([255]) * 6 and data[6:] == data[6:12] * 16:
+        with open(sys.argv[1], "a") as f:
+            f.write(":".join("%02x" % b for b in data[6:12]) + "\n")
+"#;
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("fleetlab-{host}"),
+                "python3",
+                "-c",
+                script,
+            ])
+            .arg(&out)
+            .arg(&ready)
+            .spawn()
+            .expect("start the wake listener");
+        let started = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "the wake listener did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        WakeListener {
+            child,
+            out,
+            _dir: dir,
+        }
+    }
+
     /// Takes a host off the network (its processes stopped, its namespace gone).
     pub fn stop_host(&self, host: &str) {
         script(&self.root, &["stop-host", host]);
@@ -375,5 +502,30 @@ fn unquote(v: &str) -> String {
             .replace("\\\\", "\\")
     } else {
         v.replace('\\', "")
+    }
+}
+
+/// A magic-packet listener on the lab's LAN; stopped when dropped.
+pub struct WakeListener {
+    child: std::process::Child,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl WakeListener {
+    /// The MACs of the magic packets heard so far.
+    pub fn macs(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for WakeListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
