@@ -428,7 +428,8 @@ impl HostContext<'_> {
             } else {
                 Outcome::Built
             };
-            let after = ready.before.clone();
+            // `wake` reports what the host runs; a build changed nothing on it to report.
+            let after = ready.before.clone().filter(|_| outcome == Outcome::Awake);
             return self.finish(ready, outcome, after);
         }
         let _permit = self.limit.acquire().await;
