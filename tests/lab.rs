@@ -5,7 +5,7 @@
 #[path = "support/lab.rs"]
 mod lab;
 
-use lab::Lab;
+use lab::{wait_until, Lab};
 use serde_json::json;
 
 #[test]
@@ -617,18 +617,9 @@ fn a_connection_dropped_during_activation_is_reopened_and_the_result_read() {
         let handle = s.spawn(|| lab.fleet(&["deploy", "samsung", "--no-rollback", "--json"]));
         // Once the activation has started, cut fleet's connection: kill samsung's sshd session
         // processes (the listener stays, so fleet can log in again).
-        let started = std::time::Instant::now();
-        while !lab
-            .activations("samsung")
-            .iter()
-            .any(|a| a.event == "start-switch")
-        {
-            assert!(
-                started.elapsed().as_secs() < 60,
-                "the activation never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_until(60, "the activation started", || {
+            lab.saw("samsung", "start-switch")
+        });
         assert!(
             lab.kill_ssh_sessions("samsung") > 0,
             "no sshd session to kill"
@@ -734,7 +725,7 @@ fn ctrl_c_starts_no_new_host_and_lets_running_activations_finish() {
         lab.bump(h);
         lab.set(h, "activation_sleep", json!(3));
     }
-    let started = |h: &&str| lab.activations(h).iter().any(|a| a.event == "start-switch");
+    let started = |h: &&str| lab.saw(h, "start-switch");
     let (run, pressed) = lab.fleet_interrupted(
         &["deploy-all-parallel", "-j", "2", "--json"]
             .into_iter()
@@ -797,11 +788,7 @@ fn ctrl_c_three_times_leaves_hosts_that_roll_themselves_back() {
     let (run, _) = lab.fleet_interrupted(
         &["deploy", "lab5", "lab6", "--confirm-timeout", "5", "--json"],
         3,
-        || {
-            hosts
-                .iter()
-                .all(|h| lab.activations(h).iter().any(|a| a.event == "start-switch"))
-        },
+        || hosts.iter().all(|h| lab.saw(h, "start-switch")),
     );
     assert_eq!(run.code, 130, "{}", run.stderr);
     let report = run.json();
@@ -811,18 +798,12 @@ fn ctrl_c_three_times_leaves_hosts_that_roll_themselves_back() {
     }
     // The hosts finish their activations, are not confirmed, and roll themselves back: each
     // ends on its first system, profile and running system agreeing.
-    let waited = std::time::Instant::now();
-    while hosts
-        .iter()
-        .zip(&first)
-        .any(|(h, f)| lab.running(h) != *f || lab.profile(h) != *f)
-    {
-        assert!(
-            waited.elapsed().as_secs() < 60,
-            "the hosts did not roll themselves back"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until(60, "the hosts rolled themselves back", || {
+        hosts
+            .iter()
+            .zip(&first)
+            .all(|(h, f)| lab.running(h) == *f && lab.profile(h) == *f)
+    });
     assert_consistent(&lab, &hosts);
 }
 
@@ -846,11 +827,9 @@ fn a_sleeping_builder_is_woken_by_wake_on_lan_and_waited_for() {
             ])
         });
         // p620 boots when its magic packet arrives, and not before.
-        let waited = std::time::Instant::now();
-        while !nic.macs().contains(&mac.to_string()) {
-            assert!(waited.elapsed().as_secs() < 60, "no magic packet for p620");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_until(60, "a magic packet for p620 came", || {
+            nic.macs().contains(&mac.to_string())
+        });
         lab.lab(&["start-host", "p620"]);
         fleet.join().expect("fleet thread")
     });
@@ -904,36 +883,15 @@ fn a_switch_nobody_confirms_is_rolled_back_by_the_host_alone() {
         &["deploy", "lab6", "--confirm-timeout", "5"],
         "KILL",
         1,
-        || {
-            lab.activations("lab6")
-                .iter()
-                .any(|a| a.event == "start-switch")
-        },
+        || lab.saw("lab6", "start-switch"),
     );
     assert_eq!(run.code, -1, "fleet was killed");
     // The activation goes on without fleet and ends on the new system...
-    let waited = std::time::Instant::now();
-    while !lab
-        .activations("lab6")
-        .iter()
-        .any(|a| a.event == "end-switch")
-    {
-        assert!(
-            waited.elapsed().as_secs() < 30,
-            "the activation did not end"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_until(15, "the activation ended", || lab.saw("lab6", "end-switch"));
     // ...then, unconfirmed, the host switches itself back within the timeout (plus its poll).
-    while lab.running("lab6") != first || lab.profile("lab6") != first {
-        assert!(
-            waited.elapsed().as_secs() < 30,
-            "the host did not roll itself back: runs {}, profile {}",
-            lab.running("lab6"),
-            lab.profile("lab6")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until(15, "the host rolled itself back", || {
+        lab.running("lab6") == first && lab.profile("lab6") == first
+    });
     let events: Vec<String> = lab
         .activations("lab6")
         .iter()

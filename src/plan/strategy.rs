@@ -161,18 +161,23 @@ pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Err
                 "name the hosts to wake",
             ));
         }
-        plans.push(HostPlan {
-            host: host.name.clone(),
-            attribute: host.attribute.clone(),
-            build_on: target.clone(),
-            inspect: inspect_steps(host, &target),
-            build: Vec::new(),
-            if_builder_down: None,
-            deploy: Vec::new(),
-            target,
-        });
+        plans.push(own_steps(host, target, Vec::new()));
     }
     Ok(without_evaluation(inv, "wake", plans))
+}
+
+/// A host plan with no build: what the host runs, then `deploy`, all on the host itself.
+fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
+    HostPlan {
+        host: host.name.clone(),
+        attribute: host.attribute.clone(),
+        build_on: target.clone(),
+        inspect: inspect_steps(host, &target),
+        build: Vec::new(),
+        if_builder_down: None,
+        deploy,
+        target,
+    }
 }
 
 /// A plan that needs no evaluation: each host's own steps only (wake, rollback).
@@ -198,34 +203,26 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             let target = ctx.machine(host);
             let sudo = root_prefix(ctx, host, &target);
             let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
-            HostPlan {
-                host: host.name.clone(),
-                attribute: host.attribute.clone(),
-                build_on: target.clone(),
-                inspect: inspect_steps(host, &target),
-                build: Vec::new(),
-                if_builder_down: None,
-                deploy: vec![
-                    step(
-                        StepKind::SetProfile,
-                        "roll the system profile back one generation",
-                        target.clone(),
-                        as_root(nix::rollback_system_profile()),
-                    ),
-                    step(
-                        StepKind::Activate(Action::Switch),
-                        "switch to the previous system",
-                        target.clone(),
-                        as_root(activation(
-                            &target,
-                            host,
-                            nix::SYSTEM_PROFILE.into(),
-                            Action::Switch,
-                        )),
-                    ),
-                ],
-                target,
-            }
+            let deploy = vec![
+                step(
+                    StepKind::SetProfile,
+                    "roll the system profile back one generation",
+                    target.clone(),
+                    as_root(nix::rollback_system_profile()),
+                ),
+                step(
+                    StepKind::Activate(Action::Switch),
+                    "switch to the previous system",
+                    target.clone(),
+                    as_root(activation(
+                        &target,
+                        host,
+                        nix::SYSTEM_PROFILE.into(),
+                        Action::Switch,
+                    )),
+                ),
+            ];
+            own_steps(host, target, deploy)
         })
         .collect();
     without_evaluation(inv, "rollback", plans)

@@ -349,6 +349,11 @@ impl Lab {
     }
 
     /// SSH logins the host's sshd has accepted so far.
+    /// Whether the host's activation log has an `event` line ("start-switch", "end-switch").
+    pub fn saw(&self, host: &str, event: &str) -> bool {
+        self.activations(host).iter().any(|a| a.event == event)
+    }
+
     pub fn logins(&self, host: &str) -> usize {
         std::fs::read_to_string(self.host_dir(host).join("sshd.log"))
             .unwrap_or_default()
@@ -527,5 +532,14 @@ impl Drop for WakeListener {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds; fails the test, saying `what` did not happen, after `secs`.
+pub fn wait_until(secs: u64, what: &str, cond: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(started.elapsed().as_secs() < secs, "{what} within {secs} s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
