@@ -34,6 +34,8 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let inv = load_inventory(g)?;
+    // Magic rollback's window, or `None` when it is off.
+    let confirm_timeout = (!g.no_rollback).then_some(g.confirm_timeout);
     let ctx = detect_context();
     let plan = match &cli.command {
         Command::Completions { .. } => return Ok(exit::OK),
@@ -65,7 +67,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
-            (!g.no_rollback).then_some(g.confirm_timeout),
+            confirm_timeout,
         )?,
         Command::DeployVia {
             builder,
@@ -83,7 +85,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
-            (!g.no_rollback).then_some(g.confirm_timeout),
+            confirm_timeout,
         )?,
         Command::QuickDeploy { hosts, via, action } => deploy_plan(
             &inv,
@@ -97,7 +99,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             None,
             g.fallback,
-            (!g.no_rollback).then_some(g.confirm_timeout),
+            confirm_timeout,
         )?,
         Command::DeployAllParallel {
             hosts,
@@ -116,7 +118,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::None,
             parallel.max_parallel,
             g.fallback,
-            (!g.no_rollback).then_some(g.confirm_timeout),
+            confirm_timeout,
         )?,
         Command::QuickAll {
             hosts,
@@ -134,7 +136,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             Gate::AllBuiltThenConfirm,
             parallel.max_parallel,
             g.fallback,
-            (!g.no_rollback).then_some(g.confirm_timeout),
+            confirm_timeout,
         )?,
         Command::Build { hosts, on } => plan::build(
             &inv,

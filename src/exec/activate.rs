@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::failure::failure;
 use super::interrupt::Stop;
-use super::run::{Finished, Log, RunError, TAIL_LINES};
+use super::run::{Finished, Log, RunError};
 use super::{Done, HostContext, Ready};
 use crate::nix;
 use crate::plan::{Arg, HostPlan, Invocation, Machine, Step, StepKind};
@@ -39,23 +39,18 @@ impl HostContext<'_> {
                 )
             })
             .await;
-        let output = self
+        // Its output, logged and its last lines kept as every command's are.
+        let (output, tail) = match self
             .runner
             .run(
                 &on(host, with_prefix(&as_root, nix::activation_log(&hp.host))),
                 log,
             )
             .await
-            .map(|f| f.stdout)
-            .unwrap_or_default();
-        for line in output.lines() {
-            log.line(&format!("| {line}"));
-        }
-        let lines: Vec<&str> = output.lines().collect();
-        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..]
-            .iter()
-            .map(|l| l.to_string())
-            .collect();
+        {
+            Ok(f) => (f.stdout, f.tail),
+            Err(_) => (String::new(), Vec::new()),
+        };
         let (code, unread) = match &exit {
             Ok(f) if f.success() => (f.stdout.trim().parse::<i32>().ok(), None),
             Ok(f) => (None, Some(f.tail.join(" "))),

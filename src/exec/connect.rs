@@ -113,14 +113,19 @@ impl<'p> Connections<'p> {
     }
 
     /// The connection to `host`, opened on first use (and only once: a host that could not be
-    /// reached is not tried again in the same run).
+    /// reached is not tried again in the same run). Only here is a sleeping host woken: a
+    /// reconnection or a confirmation login finds a host that was up a moment ago.
     pub async fn get(&self, host: &str) -> Result<Arc<Connection>, ConnectError> {
         let (cell, h) = self.lookup(host)?;
         let mut slot = cell.lock().await;
         if let Some(r) = slot.as_ref() {
             return r.clone();
         }
-        let r = self.connect(h, true).await.map(Arc::new);
+        let r = match self.connect(h, true).await {
+            Err(failed) => self.wake_and_wait(h, failed).await,
+            opened => opened,
+        }
+        .map(Arc::new);
         *slot = Some(r.clone());
         r
     }
@@ -141,11 +146,6 @@ impl<'p> Connections<'p> {
         self.connect(h, false).await
     }
 
-    /// Whether commands needing root go through sudo on `host`.
-    pub fn sudo(&self, host: &str) -> bool {
-        self.hosts.get(host).is_some_and(|h| h.sudo)
-    }
-
     /// The connection if it was opened already (never opens one).
     pub fn opened(&self, host: &str) -> Option<Arc<Connection>> {
         let cell = self.cells.get(host)?;
@@ -154,11 +154,22 @@ impl<'p> Connections<'p> {
     }
 
     async fn connect(&self, host: &Host, shared: bool) -> Result<Connection, ConnectError> {
-        let mut attempts = Vec::new();
-        match self.try_addresses(host, shared).await {
-            Ok(conn) => return Ok(conn),
-            Err(tried) => attempts.extend(tried),
-        }
+        self.try_addresses(host, shared)
+            .await
+            .map_err(|attempts| ConnectError {
+                host: host.name.clone(),
+                attempts,
+            })
+    }
+
+    /// `host` answered on none of its addresses (`failed`): if it looks asleep and this run
+    /// may wake it, its magic packet goes out and fleet waits for it to answer.
+    async fn wake_and_wait(
+        &self,
+        host: &Host,
+        failed: ConnectError,
+    ) -> Result<Connection, ConnectError> {
+        let mut attempts = failed.attempts;
         // Only a host that looks down is woken: a refused key or an unknown host key is
         // reported at once, not after a wait.
         let down = attempts.iter().all(|(_, e)| e.ends_with(LOOKS_DOWN));
@@ -184,7 +195,7 @@ impl<'p> Connections<'p> {
                     let started = std::time::Instant::now();
                     while started.elapsed() < WAKE_WAIT {
                         tokio::time::sleep(Duration::from_secs(2)).await;
-                        if let Ok(mut conn) = self.try_addresses(host, shared).await {
+                        if let Ok(mut conn) = self.try_addresses(host, true).await {
                             let woken = format!(
                                 "woken by wake-on-LAN; answered after {} s",
                                 started.elapsed().as_secs()

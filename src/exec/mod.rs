@@ -78,7 +78,7 @@ async fn run_plan(
         connections,
         systems,
     } = tokio::select! {
-        started = start(plan, inv, opts, opts.waking, progress) => started?,
+        started = start(plan, inv, opts, progress) => started?,
         () = interrupts.until(Stop::Winding) => return Err(Error::Interrupted(
             "interrupted before any host was worked on; nothing was changed".into(),
         )),
@@ -139,16 +139,14 @@ async fn start<'p>(
     plan: &Plan,
     inv: &Inventory,
     opts: &Options,
-    waking: Waking,
     progress: &'p Progress,
 ) -> Result<Started<'p>, Error> {
     let name = plan.command.replace(' ', "-");
-    let run_id = format!("{}-{}", crate::time::stamp_now(), std::process::id());
-    let log_dir = opts
-        .log_root
-        .join(format!("{}-{name}", crate::time::stamp_now()));
+    let stamp = crate::time::stamp_now();
+    let run_id = format!("{stamp}-{}", std::process::id());
+    let log_dir = opts.log_root.join(format!("{stamp}-{name}"));
     let fleet_log = Log::create(log_dir.join("fleet.log"), None);
-    let connections = Connections::new(inv, waking, Some(progress))
+    let connections = Connections::new(inv, opts.waking, Some(progress))
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
     match prepare(
         plan,
@@ -253,7 +251,7 @@ pub async fn ask(
         log_dir,
         connections,
         systems,
-    } = start(plan, inv, opts, Waking::Never, progress).await?;
+    } = start(plan, inv, opts, progress).await?;
     let runner = Runner {
         connections: &connections,
         systems: &systems,
