@@ -131,14 +131,6 @@ pub fn cache_info(text: &str) -> CacheInfo {
     info
 }
 
-/// `nix-store --gc`'s last line: `3 store paths deleted, 1.23 MiB freed`.
-pub fn gc_freed(text: &str) -> Option<String> {
-    text.lines()
-        .rev()
-        .find(|l| l.contains("freed"))
-        .map(|l| l.trim().to_string())
-}
-
 /// Human sizes: 1536 KiB → `1.5 MiB`.
 pub fn kib(k: u64) -> String {
     let units = ["KiB", "MiB", "GiB", "TiB"];
@@ -221,10 +213,6 @@ mod tests {
     fn small_parsers() {
         assert_eq!(uptime("2059.42 3569.29\n"), Some(2059.42));
         assert_eq!(nix_version("nix (Nix) 2.8.0\n").as_deref(), Some("2.8.0"));
-        assert_eq!(
-            gc_freed("deleting x\n3 store paths deleted, 1.23 MiB freed\n").as_deref(),
-            Some("3 store paths deleted, 1.23 MiB freed")
-        );
         assert_eq!(kib(512), "512 KiB");
         assert_eq!(kib(1536), "1.5 MiB");
         assert_eq!(duration(93_784.0), "1d 2h");

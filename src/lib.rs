@@ -19,3 +19,4 @@ pub mod report;
 pub mod select;
 pub mod time;
 pub mod ui;
+pub mod vocab;

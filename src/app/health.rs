@@ -20,7 +20,6 @@ fn ask(plan: &Plan, inv: &Inventory, g: &Global) -> Result<Asked, Error> {
         yes: g.yes,
         log_root: state_dir().join("logs"),
         verbose: g.verbose,
-        waking: exec::connect::Waking::Never,
     };
     // Questions are quick: plain lines only with -v, so the table is what one reads.
     let progress = if g.verbose > 0 {
@@ -249,7 +248,7 @@ pub fn gc(
         return Ok(exit::OK);
     }
     let mut collect = Plan {
-        command: "gc".into(),
+        command: plan::Command::Gc,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: hosts.len().max(1),
@@ -263,10 +262,7 @@ pub fn gc(
             continue;
         }
         let target = ctx.machine(host);
-        let sudo = match target {
-            plan::Machine::Local => !ctx.is_root,
-            plan::Machine::Host(_) => host.sudo,
-        };
+        let sudo = ctx.sudo(host);
         collect.hosts.push(HostPlan {
             host: host.name.clone(),
             attribute: host.attribute.clone(),

@@ -58,7 +58,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Deploy { hosts, via, action } => deploy_plan(
             &inv,
             &ctx,
-            "deploy",
+            plan::Command::Deploy,
             &hosts.hosts,
             WhenEmpty::Refuse,
             via.via.as_deref(),
@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         } => deploy_plan(
             &inv,
             &ctx,
-            "deploy-via",
+            plan::Command::DeployVia,
             &hosts.hosts,
             WhenEmpty::Refuse,
             Some(builder),
@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::QuickDeploy { hosts, via, action } => deploy_plan(
             &inv,
             &ctx,
-            "quick-deploy",
+            plan::Command::QuickDeploy,
             &hosts.hosts,
             WhenEmpty::Refuse,
             via.via.as_deref(),
@@ -109,7 +109,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         } => deploy_plan(
             &inv,
             &ctx,
-            "deploy-all-parallel",
+            plan::Command::DeployAllParallel,
             &hosts.hosts,
             WhenEmpty::All,
             via.via.as_deref(),
@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         } => deploy_plan(
             &inv,
             &ctx,
-            "quick-all",
+            plan::Command::QuickAll,
             &hosts.hosts,
             WhenEmpty::All,
             None,
@@ -142,7 +142,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             &inv,
             &ctx,
             &BuildRequest {
-                command: "build",
+                command: plan::Command::Build,
                 hosts: select(&inv, &hosts.hosts, WhenEmpty::Refuse)?,
                 on: on.as_deref(),
                 max_parallel: None,
@@ -157,7 +157,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             &inv,
             &ctx,
             &BuildRequest {
-                command: "build-all-parallel",
+                command: plan::Command::BuildAllParallel,
                 hosts: select(&inv, &hosts.hosts, WhenEmpty::All)?,
                 on: on.as_deref(),
                 max_parallel: parallel.max_parallel.map(usize::from),
@@ -218,13 +218,13 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
         return Err(Error::usage(
             format!(
                 "`fleet {}` asks before deploying, and there is no terminal to ask",
-                plan.command
+                plan.command.name()
             ),
             "pass --yes to deploy the changed hosts without asking",
         ));
     }
     let lock_path = Path::new(&plan.flake).join("flake.lock");
-    let lock_before = (plan.command == "update-flake")
+    let lock_before = (plan.command == plan::Command::UpdateFlake)
         .then(|| std::fs::read_to_string(&lock_path).unwrap_or_default());
     let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
     let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
@@ -233,17 +233,12 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
         yes: g.yes,
         log_root: state_dir().join("logs"),
         verbose: g.verbose,
-        waking: if plan.command == "wake" {
-            exec::connect::Waking::Always
-        } else {
-            exec::connect::Waking::OnDemand
-        },
     };
     let executed = runtime.block_on(exec::execute(plan, inv, &opts, &progress));
     drop(progress);
     let executed = executed?;
     let report = &executed.report;
-    if plan.action.is_some() || plan.command == "rollback" {
+    if plan.command.records_history() {
         let entries = crate::history::entries(report, &who());
         if let Err(e) = crate::history::append(&state_dir(), &entries) {
             eprintln!(
@@ -258,7 +253,7 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
     } else if let Some(before) = lock_before {
         let after = std::fs::read_to_string(&lock_path).unwrap_or_default();
         write_stdout(&render_moved(&crate::flake::moved(&before, &after)))?;
-    } else if plan.command == "validate" {
+    } else if plan.command == plan::Command::Validate {
         let mut names: Vec<&String> = executed.systems.keys().collect();
         names.sort();
         let mut text = String::new();
@@ -271,7 +266,7 @@ fn execute_plan(plan: &Plan, inv: &Inventory, g: &Global) -> Result<u8, Error> {
             if n == 1 { "" } else { "s" }
         ));
         write_stdout(&text)?;
-    } else if plan.command == "diff" {
+    } else if plan.command == plan::Command::Diff {
         let mut text = String::new();
         for h in &report.hosts {
             match (&h.output, h.outcome) {
@@ -377,7 +372,7 @@ fn render_moved(moved: &[crate::flake::Moved]) -> String {
 fn deploy_plan(
     inv: &Inventory,
     ctx: &Context,
-    command: &str,
+    command: plan::Command,
     selectors: &[String],
     when_empty: WhenEmpty,
     via: Option<&str>,

@@ -1,23 +1,24 @@
 //! Activation on a remote host, the safe way: launched detached and followed (a dropped
 //! connection is re-opened and the result read), health checks, magic rollback's confirmation
-//! over a new login, and the rollback itself, which the host carries out.
+//! over a new login, and the rollback itself, which the host carries out. Every command run
+//! here is planned: the step's `follow` says what follows it.
 
 use std::time::{Duration, Instant};
 
 use super::failure::failure;
+use super::host::{HostContext, Prepared, StepDone};
 use super::interrupt::Stop;
 use super::run::{Finished, Log, RunError};
-use super::{Done, HostContext, Ready};
+use super::transport::Transport;
 use crate::nix;
-use crate::plan::{Arg, HostPlan, Invocation, Machine, Step, StepKind};
+use crate::plan::{Follow, HostPlan, Invocation, Machine, Step};
 use crate::report::{Failure, HostReport, Outcome};
+use crate::vocab::quote_argv;
 
 /// How long a health check may take when no watchdog bounds it.
 const HEALTH_CHECK_LIMIT: Duration = Duration::from_secs(300);
-/// How long a host may take to switch back to its previous system, beyond its watchdog's wait.
-const ROLLBACK_SLACK: u64 = 300;
 
-impl HostContext<'_> {
+impl<T: Transport> HostContext<'_, T> {
     /// `switch-to-configuration`, launched detached on `host` and followed there until it
     /// ends; its exit code and output are read back from the host.
     pub(super) async fn activate_detached(
@@ -26,28 +27,21 @@ impl HostContext<'_> {
         step: &Step,
         host: &str,
         log: &Log,
-    ) -> Result<Done, Failure> {
+    ) -> Result<StepDone, Failure> {
+        let Some(Follow::Activation {
+            runs,
+            await_exit,
+            read_log,
+        }) = &step.follow
+        else {
+            return self.step(hp, step, log).await;
+        };
         self.step(hp, step, log).await?;
-        self.progress
+        self.events
             .step(Some(&hp.host), &format!("{} (following it)", step.title));
-        let as_root = root_prefix(&step.run.argv);
-        let exit = self
-            .await_on_host(host, log, nix::ACTIVATION_LIMIT, |secs| {
-                on(
-                    host,
-                    with_prefix(&as_root, nix::await_activation(&hp.host, secs)),
-                )
-            })
-            .await;
+        let exit = self.await_on_host(host, log, await_exit).await;
         // Its output, logged and its last lines kept as every command's are.
-        let (output, tail) = match self
-            .runner
-            .run(
-                &on(host, with_prefix(&as_root, nix::activation_log(&hp.host))),
-                log,
-            )
-            .await
-        {
+        let (output, tail) = match self.runner.run(read_log, log).await {
             Ok(f) => (f.stdout, f.tail),
             Err(_) => (String::new(), Vec::new()),
         };
@@ -56,14 +50,18 @@ impl HostContext<'_> {
             Ok(f) => (None, Some(f.tail.join(" "))),
             Err(why) => (None, Some(why.clone())),
         };
+        let shown = match self.runner.resolve(runs).await {
+            Ok(argv) => quote_argv(&argv),
+            Err(_) => step.title.clone(),
+        };
         let finished = Finished {
             code,
             stdout: output.clone(),
             tail,
-            shown: format!("{host}$ {} (detached)", self.shown_activation(step)),
+            shown: format!("{host}$ {shown} (detached)"),
         };
         if finished.success() {
-            return Ok(Done {
+            return Ok(StepDone {
                 fallback: None,
                 stdout: output,
             });
@@ -76,24 +74,6 @@ impl HostContext<'_> {
         Err(f)
     }
 
-    /// `SYSTEM/bin/switch-to-configuration ACTION` as the launch step starts it, for messages.
-    fn shown_activation(&self, step: &Step) -> String {
-        let (system, action) = match step.run.argv.as_slice() {
-            [.., system, Arg::Lit(action)] => (system, action.as_str()),
-            _ => return step.title.clone(),
-        };
-        let system = match system {
-            Arg::Lit(path) => path.clone(),
-            Arg::Out { out, .. } => self
-                .runner
-                .systems
-                .get(out)
-                .map_or_else(|| format!("{{{out}.out}}"), |s| s.out.clone()),
-            other => crate::ui::show_arg(other),
-        };
-        format!("{system}/bin/switch-to-configuration {action}")
-    }
-
     /// A health check on the new system, within the watchdog's time when one is armed.
     pub(super) async fn health_check(
         &self,
@@ -101,7 +81,7 @@ impl HostContext<'_> {
         step: &Step,
         armed: Option<u64>,
         log: &Log,
-    ) -> Result<Done, Failure> {
+    ) -> Result<StepDone, Failure> {
         let limit = armed.map_or(HEALTH_CHECK_LIMIT, Duration::from_secs);
         match tokio::time::timeout(limit, self.step(hp, step, log)).await {
             Ok(result) => result,
@@ -121,27 +101,22 @@ impl HostContext<'_> {
         &self,
         hp: &HostPlan,
         step: &Step,
-        host: &str,
         log: &Log,
-    ) -> Result<Done, Failure> {
-        self.progress.step(Some(&hp.host), &step.title);
-        let conn = match self.runner.connections.fresh(host).await {
-            Ok(c) => c,
-            Err(e) => {
-                let mut f = failure(hp, step, Err(RunError::Connect(e.clone())), None);
-                f.message = format!("could not log in to {host} again after the switch ({e})");
-                f.next = "the new configuration locks the deployer out (sshd, users, keys or the firewall); fix it and deploy again".to_string();
-                f.unreachable = None;
-                return Err(f);
-            }
-        };
-        let result = self.runner.run_over(&conn, &step.run, log).await;
-        let _ = conn.session.close().await;
-        match result {
-            Ok(f) if f.success() => Ok(Done {
+    ) -> Result<StepDone, Failure> {
+        self.events.step(Some(&hp.host), &step.title);
+        match self.runner.run_on_new_login(&step.run, log).await {
+            Ok(f) if f.success() => Ok(StepDone {
                 fallback: None,
                 stdout: f.stdout,
             }),
+            Err(RunError::Connect(e)) => {
+                let on = step.run.on.to_string();
+                let mut f = failure(hp, step, Err(RunError::Connect(e.clone())), None);
+                f.message = format!("could not log in to {on} again after the switch ({e})");
+                f.next = "the new configuration locks the deployer out (sshd, users, keys or the firewall); fix it and deploy again".to_string();
+                f.unreachable = None;
+                Err(f)
+            }
             other => Err(failure(hp, step, other, None)),
         }
     }
@@ -151,37 +126,34 @@ impl HostContext<'_> {
     /// alone when its time is up. Either way fleet waits for the host's word and reports.
     pub(super) async fn roll_back(
         &self,
-        ready: Ready<'_>,
+        prepared: Prepared<'_>,
         armed: &Step,
         mut f: Failure,
     ) -> HostReport {
-        let hp = ready.hp;
-        let (Machine::Host(host), StepKind::ArmWatchdog(secs)) = (&armed.run.on, &armed.kind)
+        let hp = prepared.hp;
+        let (
+            Machine::Host(host),
+            Some(Follow::Watchdog {
+                roll_back_now,
+                await_rollback,
+            }),
+        ) = (&armed.run.on, &armed.follow)
         else {
-            let end = self.inspect(hp, &ready.log).await.ok();
-            return self.failed(ready, f, end);
+            let end = self.inspect(hp, &prepared.log).await.ok();
+            return self.failed(prepared, f, end);
         };
-        self.progress
+        self.events
             .note(Some(&hp.host), &format!("{}: rolling back", f.message));
-        let as_root = root_prefix(&armed.run.argv);
-        let now = on(host, with_prefix(&as_root, nix::roll_back_now(&hp.host)));
-        if !matches!(self.runner.run(&now, &ready.log).await, Ok(r) if r.success()) {
+        if !matches!(self.runner.run(roll_back_now, &prepared.log).await, Ok(r) if r.success()) {
             // The shared connection may be what failed: one new login, then the watchdog.
-            if self.runner.connections.reconnect(host).await.is_ok() {
-                let _ = self.runner.run(&now, &ready.log).await;
+            if self.runner.transport.reconnect(host).await.is_ok() {
+                let _ = self.runner.run(roll_back_now, &prepared.log).await;
             }
         }
-        self.progress
+        self.events
             .step(Some(&hp.host), "waiting for the host to roll back");
-        let rolled = self
-            .await_on_host(host, &ready.log, secs + ROLLBACK_SLACK, |s| {
-                on(
-                    host,
-                    with_prefix(&as_root, nix::await_rollback(&hp.host, s)),
-                )
-            })
-            .await;
-        let end = self.inspect(hp, &ready.log).await.ok();
+        let rolled = self.await_on_host(host, &prepared.log, await_rollback).await;
+        let end = self.inspect(hp, &prepared.log).await.ok();
         match rolled {
             Ok(r) if r.success() => {
                 let to = end
@@ -200,8 +172,8 @@ impl HostContext<'_> {
                     )),
                 }
                 f.message.push_str(&self.end_state(hp, end.as_ref()));
-                self.progress.note(Some(&hp.host), "rolled back");
-                let mut report = self.failed(ready, f, end);
+                self.events.note(Some(&hp.host), "rolled back");
+                let mut report = self.failed(prepared, f, end);
                 report.outcome = Outcome::RolledBack;
                 report
             }
@@ -217,21 +189,21 @@ impl HostContext<'_> {
                 f.next = format!(
                     "check {host} by hand: `fleet status {host}`, and `fleet rollback {host}` if it still runs the new system"
                 );
-                self.failed(ready, f, end)
+                self.failed(prepared, f, end)
             }
         }
     }
 
-    /// Runs a command on `host` that waits there (at most the seconds it is given) and
-    /// returns. When the connection drops, or cannot be opened, it is opened again and the
-    /// command run again with what is left of `limit` seconds. `Err` at the limit.
+    /// Runs `waiting`, a planned command that waits on `host` (at most its limit) and returns.
+    /// When the connection drops, or cannot be opened, it is opened again and the command run
+    /// again, waiting only for what is left of the limit. `Err` at the limit.
     async fn await_on_host(
         &self,
         host: &str,
         log: &Log,
-        limit: u64,
-        command: impl Fn(u64) -> Invocation,
+        waiting: &Invocation,
     ) -> Result<Finished, String> {
+        let limit = waiting.wait_limit().unwrap_or(nix::ACTIVATION_LIMIT);
         let started = Instant::now();
         let mut said = false;
         loop {
@@ -239,7 +211,7 @@ impl HostContext<'_> {
             if left == 0 {
                 return Err(format!("no answer from {host} within {limit} s"));
             }
-            let invocation = command(left);
+            let invocation = waiting.waiting_at_most(left);
             let attempt = tokio::select! {
                 r = self.runner.run(&invocation, log) => Some(r),
                 () = self.interrupts.until(Stop::Leaving) => None,
@@ -253,55 +225,14 @@ impl HostContext<'_> {
                 // The connection dropped, or cannot be opened now: open a new one, go on.
                 _ => {
                     if !said {
-                        self.progress
+                        self.events
                             .note(Some(host), "connection lost; reconnecting to follow");
                         said = true;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    let _ = self.runner.connections.reconnect(host).await;
+                    let _ = self.runner.transport.reconnect(host).await;
                 }
             }
         }
-    }
-}
-
-fn on(host: &str, argv: Vec<Arg>) -> Invocation {
-    Invocation {
-        on: Machine::Host(host.to_string()),
-        argv,
-    }
-}
-
-/// The `sudo -n --` a planned step starts with, if any: the commands that follow it up touch
-/// the same root-owned state, so they go the same way.
-fn root_prefix(argv: &[Arg]) -> Vec<Arg> {
-    match argv.first() {
-        Some(Arg::Lit(p)) if p == "sudo" => {
-            let end = argv
-                .iter()
-                .position(|a| matches!(a, Arg::Lit(s) if s == "--"))
-                .map_or(1, |i| i + 1);
-            argv[..end].to_vec()
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn with_prefix(prefix: &[Arg], argv: Vec<Arg>) -> Vec<Arg> {
-    prefix.iter().cloned().chain(argv).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn follow_up_commands_go_through_the_steps_sudo() {
-        let argv: Vec<Arg> = ["sudo", "-n", "--", "sh", "-c", "x"]
-            .into_iter()
-            .map(Arg::from)
-            .collect();
-        assert_eq!(root_prefix(&argv), argv[..3].to_vec());
-        assert!(root_prefix(&argv[3..]).is_empty());
     }
 }

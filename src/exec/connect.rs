@@ -11,23 +11,14 @@ use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::sync::Mutex;
 
 use crate::inventory::{Host, Inventory};
-use crate::ui::progress::Progress;
+use super::events::Events;
 
 /// How long one address may take to answer before the next is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a woken host may take to boot and answer SSH.
 pub const WAKE_WAIT: Duration = Duration::from_secs(180);
 
-/// Which hosts that answer on none of their addresses a run wakes (wake-on-LAN) and waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waking {
-    /// None: a host asleep is reported unreachable (status, doctor).
-    Never,
-    /// Those with `wake = true` in hosts.toml (deployments, builds).
-    OnDemand,
-    /// Every host with a `mac` (`fleet wake`).
-    Always,
-}
+pub use crate::vocab::Waking;
 
 /// An open connection to a host.
 pub struct Connection {
@@ -66,8 +57,8 @@ type Slot = Mutex<Option<Result<Arc<Connection>, ConnectError>>>;
 pub struct Connections<'p> {
     ssh_config: Option<PathBuf>,
     waking: Waking,
-    /// Where a wake and the wait for it are said.
-    progress: Option<&'p Progress>,
+    /// Where a wake and the wait for it are told.
+    events: Option<&'p dyn Events>,
     /// Holds the masters' sockets and, per address, a link to its socket for `NIX_SSHOPTS`.
     control_dir: tempfile::TempDir,
     hosts: HashMap<String, Host>,
@@ -78,7 +69,7 @@ impl<'p> Connections<'p> {
     pub fn new(
         inv: &Inventory,
         waking: Waking,
-        progress: Option<&'p Progress>,
+        events: Option<&'p dyn Events>,
     ) -> std::io::Result<Connections<'p>> {
         // Short path: ssh refuses control sockets with paths over ~100 bytes.
         let control_dir = tempfile::Builder::new()
@@ -87,7 +78,7 @@ impl<'p> Connections<'p> {
         Ok(Connections {
             ssh_config: inv.ssh_config.clone(),
             waking,
-            progress,
+            events,
             control_dir,
             hosts: inv
                 .hosts
@@ -184,7 +175,7 @@ impl<'p> Connections<'p> {
             match super::wake::send(wake).await {
                 Ok(sent) => {
                     let note = |text: &str| {
-                        if let Some(p) = self.progress {
+                        if let Some(p) = self.events {
                             p.note(Some(&host.name), text);
                         }
                     };

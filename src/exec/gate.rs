@@ -5,12 +5,14 @@ use std::time::Instant;
 
 use futures_util::future::join_all;
 
+use super::events::{Changed, DeployQuestion};
+use super::host::{HostContext, Prepared};
 use super::interrupt::Stop;
-use super::{HostContext, Ready};
+use super::transport::Transport;
 use crate::report::{HostReport, Outcome};
-use crate::ui::summary::short;
+use crate::vocab::Action;
 
-impl HostContext<'_> {
+impl<T: Transport> HostContext<'_, T> {
     /// quick-all: every host inspected and built first; deploy only if all succeeded and the
     /// user says yes.
     pub(super) async fn gated(&self, yes: bool) -> Vec<HostReport> {
@@ -18,7 +20,7 @@ impl HostContext<'_> {
             self.plan
                 .hosts
                 .iter()
-                .map(|hp| self.phase_a(hp, Instant::now())),
+                .map(|hp| self.build(hp, Instant::now())),
         )
         .await;
         let failed: Vec<String> = results
@@ -56,7 +58,7 @@ impl HostContext<'_> {
             reports.extend(changed.into_iter().map(|r| self.skipped(r, why)));
             return self.in_plan_order(reports);
         }
-        reports.extend(join_all(changed.into_iter().map(|r| self.phase_b(r))).await);
+        reports.extend(join_all(changed.into_iter().map(|r| self.deploy(r))).await);
         self.in_plan_order(reports)
     }
 
@@ -66,55 +68,26 @@ impl HostContext<'_> {
         reports
     }
 
-    /// Lists the changed hosts and asks (or takes `--yes`).
-    async fn confirm(&self, changed: &[Ready<'_>], yes: bool) -> bool {
-        let action = self.plan.action.map(|a| a.as_str()).unwrap_or("switch");
-        let mut text = format!(
-            "{} host{} changed and will be deployed ({action}):\n",
-            changed.len(),
-            if changed.len() == 1 { "" } else { "s" }
-        );
-        for r in changed {
-            let from = r
-                .before
-                .as_ref()
-                .and_then(|b| b.system.as_deref())
-                .map(short)
-                .unwrap_or_else(|| "?".into());
-            let to = self
-                .runner
-                .systems
-                .get(&r.hp.host)
-                .map(|s| short(&s.out))
-                .unwrap_or_default();
-            text.push_str(&format!("  {:<12} {from} -> {to}\n", r.hp.host));
-        }
-        if yes {
-            self.progress
-                .suspend(|| eprintln!("{text}Deploying (--yes)."));
-            return true;
-        }
-        self.progress
-            .suspend(|| eprint!("{text}Deploy them? [y/N] "));
-        // The answer is read on a thread of its own, so a Ctrl-C (a "no") is seen meanwhile.
-        self.progress.pause();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut answer = String::new();
-            let read = std::io::stdin().read_line(&mut answer);
-            let _ = tx.send(read.map(|_| answer));
-        });
-        let yes = tokio::select! {
-            answer = rx => matches!(
-                answer.map(|a| a.map(|a| a.trim().to_ascii_lowercase())),
-                Ok(Ok(a)) if a == "y" || a == "yes"
-            ),
-            () = self.interrupts.until(Stop::Winding) => {
-                eprintln!();
-                false
-            }
+    /// Lists the changed hosts and asks (or takes `--yes`); Ctrl-C meanwhile is a no.
+    async fn confirm(&self, changed: &[Prepared<'_>], yes: bool) -> bool {
+        let question = DeployQuestion {
+            action: self.plan.action.unwrap_or(Action::Switch),
+            hosts: changed
+                .iter()
+                .map(|r| Changed {
+                    host: r.hp.host.clone(),
+                    from: r.before.as_ref().and_then(|b| b.system.clone()),
+                    to: self.runner.systems.get(&r.hp.host).map(|s| s.out.clone()),
+                })
+                .collect(),
+            answered_yes: yes,
         };
-        self.progress.resume();
-        yes
+        let answer = self.events.ask_to_deploy(&question);
+        let yes = tokio::select! {
+            answer = answer => Some(answer.unwrap_or(false)),
+            () = self.interrupts.until(Stop::Winding) => None,
+        };
+        self.events.question_settled(yes.is_some());
+        yes.unwrap_or(false)
     }
 }

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 
 use tokio::sync::watch;
 
-use crate::ui::progress::Progress;
+use super::events::Events;
 
 /// How far the user has asked the run to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,25 +52,25 @@ impl Interrupts {
 
     /// Counts Ctrl-Cs for as long as it is polled (run it beside the run itself), saying
     /// each time what happens now. Installing it means Ctrl-C no longer kills fleet outright.
-    pub async fn listen(&self, progress: &Progress) -> Infallible {
+    pub async fn listen(&self, events: &dyn Events) -> Infallible {
         loop {
             if tokio::signal::ctrl_c().await.is_err() {
                 // No signal handling here: Ctrl-C keeps its default meaning.
                 return std::future::pending().await;
             }
-            self.press(progress);
+            self.press(events);
         }
     }
 
-    /// One Ctrl-C (also what tests call).
-    pub fn press(&self, progress: &Progress) {
+    /// One Ctrl-C (also what tests call); `events` is told how far the run now stops.
+    pub fn press(&self, events: &dyn Events) {
         self.count.send_modify(|n| *n = n.saturating_add(1));
-        let said = match *self.count.borrow() {
-            1 => "interrupted: no new host starts and none starts deploying; deployments under way finish (Ctrl-C again to abort builds and copies)",
-            2 => "aborting builds and copies; activations under way are followed to their end, as stopping them half-way could break a host (Ctrl-C again to stop following them)",
-            _ => "no longer following activations: they finish on their hosts, and a switch fleet did not confirm rolls itself back",
+        let stop = match *self.count.borrow() {
+            1 => Stop::Winding,
+            2 => Stop::Aborting,
+            _ => Stop::Leaving,
         };
-        progress.note(None, said);
+        events.interrupted(stop);
     }
 }
 
@@ -81,7 +81,7 @@ mod tests {
     #[tokio::test]
     async fn each_press_goes_one_step_further() {
         let i = Interrupts::default();
-        let progress = Progress::quiet();
+        let progress = crate::exec::events::Silent;
         assert!(!i.at(Stop::Winding));
         i.press(&progress);
         assert!(i.at(Stop::Winding) && !i.at(Stop::Aborting));

@@ -65,7 +65,7 @@ pub struct Host {
     /// Names of the cache tiers this host uses, in order.
     pub caches: Vec<String>,
     /// Where to build when its builder is down (`None`: fail, and say so).
-    pub fallback: Option<crate::plan::FallbackTo>,
+    pub fallback: Option<crate::vocab::FallbackTo>,
     /// Wake-on-LAN, when the inventory gives the host's MAC address.
     pub wake: Option<Wake>,
     /// Commands run on the host, as its deploy user, after a switch or test: a failure is a

@@ -52,7 +52,7 @@ pub struct RawHost {
     pub local: bool,
     pub sudo: Option<bool>,
     pub caches: Option<Vec<Spanned<String>>>,
-    pub fallback: Option<crate::plan::FallbackTo>,
+    pub fallback: Option<crate::vocab::FallbackTo>,
     /// The host's MAC address, for wake-on-LAN.
     pub mac: Option<Spanned<String>>,
     /// Where its magic packet is sent (an IPv4 broadcast address).

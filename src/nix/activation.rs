@@ -8,15 +8,16 @@
 //! `rollback` and `rollback-exit` from the watchdog.
 
 use super::lits;
-use crate::plan::{Action, Arg};
+use crate::vocab::{Action, Arg};
 
-/// Where runs keep their state on hosts.
-pub const RUN_DIR: &str = "/run/fleet";
+pub use crate::vocab::RUN_DIR;
 /// How long an armed watchdog waits for the activation to be launched (the system profile is
 /// set in between) before it undoes whatever was done: fleet died or lost the host.
 pub const WATCHDOG_START_LIMIT: u64 = 300;
 /// How long an activation may run; fleet follows it that long, and so does the watchdog.
 pub const ACTIVATION_LIMIT: u64 = 3600;
+/// How long a host may take to switch back to its previous system, beyond its watchdog's wait.
+pub const ROLLBACK_SLACK: u64 = 300;
 
 /// Starts `SYSTEM/bin/switch-to-configuration ACTION` detached from the SSH session, so a
 /// dropped connection does not kill it: under systemd-run where the host runs systemd (as
@@ -146,27 +147,29 @@ pub fn confirm(host: &str) -> Vec<Arg> {
     script(CONFIRM, "fleet-confirm", vec![Arg::run_dir(host)])
 }
 
-/// Wait (at most `seconds`) for the detached activation's exit code, and print it.
+/// Wait (at most `seconds`, or what is left of them when run again) for the detached
+/// activation's exit code, and print it.
 pub fn await_activation(host: &str, seconds: u64) -> Vec<Arg> {
     script(
         AWAIT,
         "fleet-await",
         vec![
             Arg::run_dir_file(host, "/exit"),
-            seconds.to_string().into(),
+            Arg::seconds_left(seconds),
             Arg::run_dir_file(host, "/started"),
         ],
     )
 }
 
-/// Wait (at most `seconds`) for the watchdog's rollback to end, and print its exit code.
+/// Wait (at most `seconds`, or what is left of them) for the watchdog's rollback to end, and
+/// print its exit code.
 pub fn await_rollback(host: &str, seconds: u64) -> Vec<Arg> {
     script(
         AWAIT,
         "fleet-await",
         vec![
             Arg::run_dir_file(host, "/rollback-exit"),
-            seconds.to_string().into(),
+            Arg::seconds_left(seconds),
             Arg::run_dir_file(host, "/previous"),
         ],
     )

@@ -5,7 +5,7 @@ mod activation;
 
 pub use activation::*;
 
-use crate::plan::{Action, Arg};
+use crate::vocab::{Action, Arg, Probe};
 
 /// The system profile, as NixOS lays it out.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
@@ -165,24 +165,13 @@ pub fn flake_update(flake: &str, inputs: &[String]) -> Vec<Arg> {
     argv
 }
 
-/// Prefix for commands that need root on a machine where fleet's user is not root.
-/// `-n`: over SSH there is no terminal to ask for a password, so fail at once, not hang.
-pub fn sudo(non_interactive: bool) -> Vec<Arg> {
-    if non_interactive {
-        lits(&["sudo", "-n", "--"])
-    } else {
-        lits(&["sudo", "--"])
-    }
-}
-
 /// The command that answers a probe on a host. `cache_url` and `signed_path` are needed by
 /// the cache probes only.
 pub fn probe(
-    probe: &crate::plan::Probe,
+    probe: &Probe,
     cache_url: Option<&str>,
     signed_path: Option<Arg>,
 ) -> Vec<Arg> {
-    use crate::plan::Probe;
     // One attempt, short timeout: an unreachable cache is an answer, not something to retry.
     let quick = [
         "--option",

@@ -5,7 +5,9 @@ use crate::inventory::{Host, Inventory};
 use crate::nix;
 
 use super::strategy::Context;
-use super::{Arg, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind};
+use super::{
+    Arg, Command, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo,
+};
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
     let url = match &probe {
@@ -29,21 +31,14 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::Now => "read the host's time".to_string(),
         Probe::GenerationLinks => "read each generation's system".to_string(),
     };
-    Step {
-        run: Invocation {
-            on: target.clone(),
-            argv: nix::probe(&probe, url, signed),
-        },
-        kind: StepKind::Probe(probe),
-        title,
-        fallbacks: Vec::new(),
-    }
+    let run = Invocation::new(target.clone(), nix::probe(&probe, url, signed));
+    Step::new(StepKind::Probe(probe), &title, run)
 }
 
 fn asking(
     inv: &Inventory,
     ctx: &Context,
-    command: &str,
+    command: Command,
     hosts: &[&Host],
     evaluate: bool,
     questions: impl Fn(&Host, &Machine) -> Vec<Step>,
@@ -65,7 +60,7 @@ fn asking(
         })
         .collect();
     Plan {
-        command: command.into(),
+        command,
         flake: inv.flake.clone(),
         action: None,
         // Questions are cheap: ask every host at once.
@@ -83,7 +78,7 @@ fn asking(
 
 /// `status`: what each host runs and whether it is what the flake says, generation, disk, uptime.
 pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, "status", hosts, true, |_, t| {
+    asking(inv, ctx, Command::Status, hosts, true, |_, t| {
         [
             Probe::Running,
             Probe::Generations,
@@ -108,7 +103,7 @@ fn host_caches<'a>(inv: &'a Inventory, host: &Host) -> Vec<&'a crate::inventory:
 
 /// `cache status`: each host's nix settings, and whether it reaches each of its caches.
 pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, "cache status", hosts, false, |h, t| {
+    asking(inv, ctx, Command::CacheStatus, hosts, false, |h, t| {
         let mut steps = vec![probe_step(t, Probe::Settings, inv, None)];
         steps.extend(
             host_caches(inv, h)
@@ -122,7 +117,7 @@ pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `doctor`: everything `cache status` and `status` ask, plus the builders' cache services and
 /// a signature check of each builder cache on each host that uses it.
 pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, "doctor", hosts, false, |h, t| {
+    asking(inv, ctx, Command::Doctor, hosts, false, |h, t| {
         let mut probes = vec![
             Probe::NixVersion,
             Probe::Space,
@@ -156,7 +151,7 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `gc`, first part: what each host has (generations, running and booted systems), and with
 /// `dry_run`, what collection would delete.
 pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool) -> Plan {
-    asking(inv, ctx, "gc", hosts, false, |_, t| {
+    asking(inv, ctx, Command::Gc, hosts, false, |_, t| {
         let mut probes = vec![
             Probe::Generations,
             Probe::GenerationLinks,
@@ -175,38 +170,21 @@ pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool)
 }
 
 /// `gc`, second part for one host: delete these generations, then collect garbage.
-pub fn gc_collect(host: &Host, target: &Machine, generations: &[u32], sudo: bool) -> Vec<Step> {
-    let as_root = |argv: Vec<Arg>| -> Vec<Arg> {
-        if sudo {
-            nix::sudo(matches!(target, Machine::Host(_)))
-                .into_iter()
-                .chain(argv)
-                .collect()
-        } else {
-            argv
-        }
-    };
+pub fn gc_collect(host: &Host, target: &Machine, generations: &[u32], sudo: Option<Sudo>) -> Vec<Step> {
+    let as_root = |argv| Invocation::new(target.clone(), argv).as_root(sudo);
     let mut steps = Vec::new();
     if !generations.is_empty() {
-        steps.push(Step {
-            kind: StepKind::DeleteGenerations,
-            title: format!("delete generations {} on {}", join(generations), host.name),
-            run: Invocation {
-                on: target.clone(),
-                argv: as_root(nix::delete_generations(generations)),
-            },
-            fallbacks: Vec::new(),
-        });
+        steps.push(Step::new(
+            StepKind::DeleteGenerations,
+            &format!("delete generations {} on {}", join(generations), host.name),
+            as_root(nix::delete_generations(generations)),
+        ));
     }
-    steps.push(Step {
-        kind: StepKind::CollectGarbage,
-        title: format!("collect garbage on {}", host.name),
-        run: Invocation {
-            on: target.clone(),
-            argv: as_root(nix::collect_garbage()),
-        },
-        fallbacks: Vec::new(),
-    });
+    steps.push(Step::new(
+        StepKind::CollectGarbage,
+        &format!("collect garbage on {}", host.name),
+        as_root(nix::collect_garbage()),
+    ));
     steps
 }
 

@@ -9,58 +9,14 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::report::Outcome;
+pub use crate::vocab::{Action, Arg, FallbackTo, Machine, Probe, Sudo, Waking};
+
 pub use health::{cache_status, doctor, gc_collect, gc_survey, status};
 pub use strategy::{
     build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest, Context,
     DeployRequest, PushTo,
 };
-
-/// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Make it the boot default and activate it now.
-    Switch,
-    /// Make it the boot default; activate at next boot.
-    Boot,
-    /// Activate now; the boot default stays as it is.
-    Test,
-    /// Show what activating would change; change nothing.
-    DryActivate,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Switch => "switch",
-            Action::Boot => "boot",
-            Action::Test => "test",
-            Action::DryActivate => "dry-activate",
-        }
-    }
-
-    /// Switch and boot make the new system the profile's current generation; test and
-    /// dry-activate leave the profile alone, as on NixOS.
-    pub fn sets_profile(self) -> bool {
-        matches!(self, Action::Switch | Action::Boot)
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where to build when a host's builder cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum FallbackTo {
-    /// Build on the target itself.
-    Target,
-    /// Build on the machine fleet runs on.
-    Local,
-}
 
 /// What to do instead when the builder is down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,123 +29,79 @@ pub struct BuilderDown {
     pub copy: Vec<Step>,
 }
 
-/// Where a command runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Machine {
-    /// The machine fleet runs on; no SSH.
-    Local,
-    /// An inventory host, over its SSH connection.
-    Host(String),
-}
-
-impl fmt::Display for Machine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Machine::Local => f.write_str("here"),
-            Machine::Host(h) => f.write_str(h),
-        }
-    }
-}
-
-/// One argument of a command. Values known only at run time are typed placeholders, never
-/// text pasted into a string, so nothing from a flake or the network can become syntax.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Arg {
-    Lit(String),
-    /// The host's system derivation (`.drv`) path, from the evaluation.
-    Drv {
-        drv: String,
-    },
-    /// The host's system out path, from the evaluation, followed by `suffix`.
-    Out {
-        out: String,
-        suffix: String,
-    },
-    /// `ssh-ng://[user@]ADDRESS` for the host, with the address that answered.
-    Store {
-        store: String,
-    },
-    /// The system the host runs now, read from it when needed.
-    Running {
-        running: String,
-    },
-    /// This run's state directory on the host (`/run/fleet/RUN-HOST`), followed by `file`.
-    RunDir {
-        run_dir: String,
-        file: String,
-    },
-}
-
-impl Arg {
-    pub fn drv(host: &str) -> Arg {
-        Arg::Drv { drv: host.into() }
-    }
-    pub fn out(host: &str) -> Arg {
-        Arg::out_with(host, "")
-    }
-    pub fn out_with(host: &str, suffix: &str) -> Arg {
-        Arg::Out {
-            out: host.into(),
-            suffix: suffix.into(),
-        }
-    }
-    /// A path below this one: `OUT/bin/...`, `/nix/var/nix/profiles/system/bin/...`.
-    /// Only literal paths, out paths and run directories have paths below them.
-    pub fn with_suffix(self, more: &str) -> Arg {
-        match self {
-            Arg::Lit(s) => Arg::Lit(s + more),
-            Arg::Out { out, suffix } => Arg::Out {
-                out,
-                suffix: suffix + more,
-            },
-            Arg::RunDir { run_dir, file } => Arg::RunDir {
-                run_dir,
-                file: file + more,
-            },
-            other => {
-                debug_assert!(false, "{other:?} has no paths below it");
-                other
-            }
-        }
-    }
-    pub fn store(host: &str) -> Arg {
-        Arg::Store { store: host.into() }
-    }
-    pub fn run_dir(host: &str) -> Arg {
-        Arg::run_dir_file(host, "")
-    }
-    pub fn run_dir_file(host: &str, file: &str) -> Arg {
-        Arg::RunDir {
-            run_dir: host.into(),
-            file: file.into(),
-        }
-    }
-    pub fn running(host: &str) -> Arg {
-        Arg::Running {
-            running: host.into(),
-        }
-    }
-}
-
-impl From<&str> for Arg {
-    fn from(s: &str) -> Arg {
-        Arg::Lit(s.into())
-    }
-}
-
-impl From<String> for Arg {
-    fn from(s: String) -> Arg {
-        Arg::Lit(s)
-    }
-}
-
-/// A command and where it runs.
+/// A command, where it runs, and whether it runs as root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invocation {
     pub on: Machine,
+    /// Run as root through sudo; its words are put first only when the command runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sudo: Option<Sudo>,
     pub argv: Vec<Arg>,
+}
+
+impl Invocation {
+    /// `argv` on `on`, as the user fleet logs in as.
+    pub fn new(on: Machine, argv: Vec<Arg>) -> Invocation {
+        Invocation {
+            on,
+            sudo: None,
+            argv,
+        }
+    }
+
+    /// The same command, run as root through `sudo` (when `Some`).
+    pub fn as_root(mut self, sudo: Option<Sudo>) -> Invocation {
+        self.sudo = sudo;
+        self
+    }
+
+    /// The argv as it runs: sudo's words, then the command.
+    pub fn full_argv(&self) -> Vec<Arg> {
+        let sudo = self.sudo.map_or(&[][..], Sudo::prefix);
+        sudo.iter()
+            .map(|w| Arg::from(*w))
+            .chain(self.argv.iter().cloned())
+            .collect()
+    }
+
+    /// The longest it waits, for a command that waits (see `Arg::SecondsLeft`).
+    pub fn wait_limit(&self) -> Option<u64> {
+        self.argv.iter().find_map(|a| match a {
+            Arg::SecondsLeft { seconds_left } => Some(*seconds_left),
+            _ => None,
+        })
+    }
+
+    /// The same command, waiting at most `left` seconds.
+    pub fn waiting_at_most(&self, left: u64) -> Invocation {
+        let mut run = self.clone();
+        for a in &mut run.argv {
+            if let Arg::SecondsLeft { .. } = a {
+                *a = Arg::from(left.to_string());
+            }
+        }
+        run
+    }
+}
+
+/// Commands planned to run on a host after a step, when it calls for them: nothing fleet
+/// runs on a host is left out of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Follow {
+    /// A detached activation: wait for its exit code, then read its output.
+    Activation {
+        /// What the launch runs there, as messages show it.
+        runs: Vec<Arg>,
+        await_exit: Invocation,
+        read_log: Invocation,
+    },
+    /// An armed watchdog, once a later step fails: tell it to roll back now, then wait for
+    /// the host to have rolled back.
+    Watchdog {
+        roll_back_now: Invocation,
+        await_rollback: Invocation,
+    },
 }
 
 /// What a step is for; the executor gives some kinds their own meaning (a comparison that
@@ -236,41 +148,6 @@ pub enum StepKind {
     Confirm,
 }
 
-/// A read-only question to a host; each has one command (see `nix.rs`) and one parser (see
-/// `facts.rs`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Probe {
-    /// `readlink -f /run/current-system`.
-    Running,
-    /// `readlink -f /run/booted-system`.
-    Booted,
-    /// The system profile's generations, with dates.
-    Generations,
-    /// `nix show-config --json`: substituters and trusted keys.
-    Settings,
-    /// Free space on /nix and /boot.
-    Space,
-    /// The size of /nix/store.
-    StoreSize,
-    Uptime,
-    NixVersion,
-    /// Whether the host runs systemd.
-    Systemd,
-    /// Whether a systemd unit is active (the builder's cache service).
-    UnitActive(String),
-    /// Whether the host reaches a cache (by name).
-    CacheReach(String),
-    /// Whether a path signed by a cache verifies against the host's trusted keys.
-    CacheVerify(String),
-    /// What garbage collection would delete.
-    Dead,
-    /// The host's local time, to age its generations.
-    Now,
-    /// Each generation's link and the system it points at.
-    GenerationLinks,
-}
-
 impl StepKind {
     /// Steps that change a host's system, profile or store: once one has begun, the rest of
     /// the deployment runs to its end, whatever Ctrl-C says (see `exec::interrupt`).
@@ -304,6 +181,22 @@ pub struct Step {
     /// Tried in order when `run` fails; the first that succeeds completes the step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<Fallback>,
+    /// What may run on the host after this step (following it, or undoing it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Follow>,
+}
+
+impl Step {
+    /// A step with no fallbacks and nothing to follow.
+    pub fn new(kind: StepKind, title: &str, run: Invocation) -> Step {
+        Step {
+            kind,
+            title: title.into(),
+            run,
+            fallbacks: Vec::new(),
+            follow: None,
+        }
+    }
 }
 
 /// An alternative way to complete a step, and when it is used.
@@ -342,11 +235,124 @@ pub struct HostPlan {
     pub if_builder_down: Option<BuilderDown>,
 }
 
+/// What a plan does: the subcommand it was made for. The executor and the app ask it
+/// questions (does it record history? what does a host's success mean?), never its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Command {
+    #[serde(rename = "deploy")]
+    Deploy,
+    #[serde(rename = "deploy-via")]
+    DeployVia,
+    #[serde(rename = "quick-deploy")]
+    QuickDeploy,
+    #[serde(rename = "deploy-all-parallel")]
+    DeployAllParallel,
+    #[serde(rename = "quick-all")]
+    QuickAll,
+    #[serde(rename = "build")]
+    Build,
+    #[serde(rename = "build-all-parallel")]
+    BuildAllParallel,
+    #[serde(rename = "diff")]
+    Diff,
+    #[serde(rename = "validate")]
+    Validate,
+    #[serde(rename = "update-flake")]
+    UpdateFlake,
+    #[serde(rename = "wake")]
+    Wake,
+    #[serde(rename = "rollback")]
+    Rollback,
+    #[serde(rename = "cache push")]
+    CachePush,
+    #[serde(rename = "cache status")]
+    CacheStatus,
+    #[serde(rename = "gc")]
+    Gc,
+    #[serde(rename = "status")]
+    Status,
+    #[serde(rename = "doctor")]
+    Doctor,
+}
+
+impl Command {
+    /// The subcommand as typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Deploy => "deploy",
+            Command::DeployVia => "deploy-via",
+            Command::QuickDeploy => "quick-deploy",
+            Command::DeployAllParallel => "deploy-all-parallel",
+            Command::QuickAll => "quick-all",
+            Command::Build => "build",
+            Command::BuildAllParallel => "build-all-parallel",
+            Command::Diff => "diff",
+            Command::Validate => "validate",
+            Command::UpdateFlake => "update-flake",
+            Command::Wake => "wake",
+            Command::Rollback => "rollback",
+            Command::CachePush => "cache push",
+            Command::CacheStatus => "cache status",
+            Command::Gc => "gc",
+            Command::Status => "status",
+            Command::Doctor => "doctor",
+        }
+    }
+
+    /// Commands that change what hosts run: each host's result goes into the history.
+    pub fn records_history(self) -> bool {
+        self.activates() || self == Command::Rollback
+    }
+
+    /// The deployments: build, copy, activate.
+    pub fn activates(self) -> bool {
+        matches!(
+            self,
+            Command::Deploy
+                | Command::DeployVia
+                | Command::QuickDeploy
+                | Command::DeployAllParallel
+                | Command::QuickAll
+        )
+    }
+
+    /// Which hosts that do not answer this command wakes (wake-on-LAN): questions wake none,
+    /// `wake` every host with a MAC, the rest those that ask for it.
+    pub fn waking(self) -> Waking {
+        match self {
+            Command::Wake => Waking::Always,
+            Command::Status | Command::Doctor | Command::CacheStatus | Command::Gc => {
+                Waking::Never
+            }
+            _ => Waking::OnDemand,
+        }
+    }
+
+    /// What a host that went through its whole plan has become.
+    pub fn success(self) -> Outcome {
+        match self {
+            Command::Build | Command::BuildAllParallel | Command::Validate => Outcome::Built,
+            Command::Diff => Outcome::Compared,
+            Command::CachePush => Outcome::Pushed,
+            Command::Gc => Outcome::Collected,
+            Command::Wake | Command::Status | Command::Doctor | Command::CacheStatus => {
+                Outcome::Awake
+            }
+            _ => Outcome::Deployed,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// The subcommand, as typed.
-    pub command: String,
+    pub command: Command,
     pub flake: String,
     pub action: Option<Action>,
     /// How many hosts are worked on at once.

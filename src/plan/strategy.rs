@@ -6,8 +6,8 @@ use crate::inventory::{names, Host, Inventory};
 use crate::nix;
 
 use super::{
-    Action, Arg, BuilderDown, Fallback, FallbackTo, Gate, HostPlan, Invocation, Machine, Plan,
-    Step, StepKind,
+    Action, Arg, BuilderDown, Command, Fallback, FallbackTo, Follow, Gate, HostPlan, Invocation,
+    Machine, Plan, Step, StepKind, Sudo,
 };
 
 /// What planning needs to know about the machine fleet runs on, read once by the caller.
@@ -31,12 +31,22 @@ impl Context {
             Machine::Host(host.name.clone())
         }
     }
+
+    /// How commands that need root on `host` get it, the one place this is decided: over
+    /// SSH through `sudo -n` for a host whose user is not root (no terminal to ask a
+    /// password on); here through `sudo` when fleet is not root; else they run as they are.
+    pub fn sudo(&self, host: &Host) -> Option<Sudo> {
+        match self.machine(host) {
+            Machine::Local => (!self.is_root).then_some(Sudo::Interactive),
+            Machine::Host(_) => host.sudo.then_some(Sudo::NonInteractive),
+        }
+    }
 }
 
 /// A request to deploy (or only build, then deploy) systems.
 #[derive(Debug, Clone)]
 pub struct DeployRequest<'a> {
-    pub command: &'a str,
+    pub command: Command,
     pub hosts: Vec<&'a Host>,
     /// `--via`: build every selected host here (overrides each host's `via`).
     pub via: Option<&'a str>,
@@ -54,7 +64,7 @@ pub struct DeployRequest<'a> {
 /// A request to build systems without activating them.
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
-    pub command: &'a str,
+    pub command: Command,
     pub hosts: Vec<&'a Host>,
     /// `--on`: build every selected host here (overrides where deploy would build).
     pub on: Option<&'a str>,
@@ -95,7 +105,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Plan {
-        command: req.command.into(),
+        command: req.command,
         flake: inv.flake.clone(),
         action: Some(req.action),
         max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
@@ -116,7 +126,7 @@ pub fn diff(
     via: Option<&str>,
 ) -> Result<Plan, Error> {
     let req = DeployRequest {
-        command: "diff",
+        command: Command::Diff,
         hosts,
         via,
         action: Action::DryActivate,
@@ -163,7 +173,7 @@ pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Err
         }
         plans.push(own_steps(host, target, Vec::new()));
     }
-    Ok(without_evaluation(inv, "wake", plans))
+    Ok(without_evaluation(inv, Command::Wake, plans))
 }
 
 /// A host plan with no build: what the host runs, then `deploy`, all on the host itself.
@@ -181,9 +191,9 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
 }
 
 /// A plan that needs no evaluation: each host's own steps only (wake, rollback).
-fn without_evaluation(inv: &Inventory, command: &str, hosts: Vec<HostPlan>) -> Plan {
+fn without_evaluation(inv: &Inventory, command: Command, hosts: Vec<HostPlan>) -> Plan {
     Plan {
-        command: command.into(),
+        command,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: inv.max_parallel,
@@ -201,31 +211,26 @@ pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
         .iter()
         .map(|host| {
             let target = ctx.machine(host);
-            let sudo = root_prefix(ctx, host, &target);
-            let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
+            let sudo = ctx.sudo(host);
             let deploy = vec![
-                step(
+                Step::new(
                     StepKind::SetProfile,
                     "roll the system profile back one generation",
-                    target.clone(),
-                    as_root(nix::rollback_system_profile()),
+                    Invocation::new(target.clone(), nix::rollback_system_profile()).as_root(sudo),
                 ),
-                step(
-                    StepKind::Activate(Action::Switch),
+                activation(
                     "switch to the previous system",
-                    target.clone(),
-                    as_root(activation(
-                        &target,
-                        host,
-                        nix::SYSTEM_PROFILE.into(),
-                        Action::Switch,
-                    )),
+                    &target,
+                    sudo,
+                    host,
+                    nix::SYSTEM_PROFILE.into(),
+                    Action::Switch,
                 ),
             ];
             own_steps(host, target, deploy)
         })
         .collect();
-    without_evaluation(inv, "rollback", plans)
+    without_evaluation(inv, Command::Rollback, plans)
 }
 
 /// Where `cache push` puts systems.
@@ -249,7 +254,7 @@ pub fn cache_push(
         inv,
         ctx,
         &BuildRequest {
-            command: "cache push",
+            command: Command::CachePush,
             hosts,
             on: None,
             max_parallel: None,
@@ -307,7 +312,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Plan {
-        command: req.command.into(),
+        command: req.command,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
@@ -330,7 +335,7 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
         ));
     }
     Plan {
-        command: "validate".into(),
+        command: Command::Validate,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: inv.max_parallel,
@@ -362,7 +367,7 @@ pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
         format!("update flake inputs {}", inputs.join(", "))
     };
     Ok(Plan {
-        command: "update-flake".into(),
+        command: Command::UpdateFlake,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: 1,
@@ -554,18 +559,12 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
             nix::copy_to(Arg::store(t), out()),
         )],
         (Machine::Host(b), Machine::Local) => {
-            let relay = Invocation {
-                on: Machine::Local,
-                argv: nix::copy_from_store(Arg::store(b), out()),
-            };
+            let relay = Invocation::new(Machine::Local, nix::copy_from_store(Arg::store(b), out()));
             match builder_cache(b) {
                 Some(cache) => vec![Step {
                     kind: StepKind::CopyClosure,
                     title: format!("fetch the system from cache {}", cache.name),
-                    run: Invocation {
-                        on: Machine::Local,
-                        argv: nix::copy_from_cache(&cache.url, out()),
-                    },
+                    run: Invocation::new(Machine::Local, nix::copy_from_cache(&cache.url, out())),
                     fallbacks: vec![Fallback {
                         title: format!(
                             "if cache {} cannot be used: copy from {b} over SSH",
@@ -573,38 +572,31 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                         ),
                         run: relay,
                     }],
+                    follow: None,
                 }],
                 None => vec![Step {
                     kind: StepKind::CopyClosure,
                     title: format!("copy the system from {b} over SSH"),
                     run: relay,
                     fallbacks: Vec::new(),
+                    follow: None,
                 }],
             }
         }
         (Machine::Host(b), Machine::Host(t)) => {
             let push = Fallback {
                 title: format!("{b} copies it to {t}"),
-                run: Invocation {
-                    on: build_on.clone(),
-                    argv: nix::copy_to(Arg::store(t), out()),
-                },
+                run: Invocation::new(build_on.clone(), nix::copy_to(Arg::store(t), out())),
             };
             let relay = Fallback {
                 title: "relay it through this machine (the closure passes through here)".into(),
-                run: Invocation {
-                    on: Machine::Local,
-                    argv: nix::copy_between(Arg::store(b), Arg::store(t), out()),
-                },
+                run: Invocation::new(Machine::Local, nix::copy_between(Arg::store(b), Arg::store(t), out())),
             };
             let step = match builder_cache(b) {
                 Some(cache) => Step {
                     kind: StepKind::CopyClosure,
                     title: format!("{t} fetches the system from cache {}", cache.name),
-                    run: Invocation {
-                        on: target.clone(),
-                        argv: nix::copy_from_cache(&cache.url, out()),
-                    },
+                    run: Invocation::new(target.clone(), nix::copy_from_cache(&cache.url, out())),
                     fallbacks: vec![
                         Fallback {
                             title: format!(
@@ -615,12 +607,14 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                         },
                         relay,
                     ],
+                    follow: None,
                 },
                 None => Step {
                     kind: StepKind::CopyClosure,
                     title: push.title,
                     run: push.run,
                     fallbacks: vec![relay],
+                    follow: None,
                 },
             };
             vec![step]
@@ -630,24 +624,37 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
     }
 }
 
-/// What commands that need root on `target` start with: `sudo -n --` over SSH for a host
-/// whose user is not root (no terminal to ask a password on), `sudo --` here when fleet is
-/// not root, else nothing.
-fn root_prefix(ctx: &Context, host: &Host, target: &Machine) -> Vec<Arg> {
-    match target {
-        Machine::Local if !ctx.is_root => nix::sudo(false),
-        Machine::Host(_) if host.sudo => nix::sudo(true),
-        _ => Vec::new(),
-    }
-}
-
-/// Runs `system`'s `switch-to-configuration ACTION`: on a remote host launched detached (a
-/// dropped connection does not stop it; fleet follows it), here directly.
-fn activation(target: &Machine, host: &Host, system: Arg, action: Action) -> Vec<Arg> {
-    match target {
-        Machine::Host(_) => nix::launch_activation(&host.name, system, action),
-        Machine::Local => nix::switch_to_configuration(system, action),
-    }
+/// `system`'s `switch-to-configuration ACTION`: on a remote host launched detached (a dropped
+/// connection does not stop it) and followed there, its exit code and output read back; here
+/// run directly.
+fn activation(
+    title: &str,
+    target: &Machine,
+    sudo: Option<Sudo>,
+    host: &Host,
+    system: Arg,
+    action: Action,
+) -> Step {
+    let runs = nix::switch_to_configuration(system.clone(), action);
+    let Machine::Host(_) = target else {
+        return Step::new(
+            StepKind::Activate(action),
+            title,
+            Invocation::new(Machine::Local, runs).as_root(sudo),
+        );
+    };
+    let on_host = |argv| Invocation::new(target.clone(), argv).as_root(sudo);
+    let mut launch = Step::new(
+        StepKind::Activate(action),
+        title,
+        on_host(nix::launch_activation(&host.name, system, action)),
+    );
+    launch.follow = Some(Follow::Activation {
+        runs,
+        await_exit: on_host(nix::await_activation(&host.name, nix::ACTIVATION_LIMIT)),
+        read_log: on_host(nix::activation_log(&host.name)),
+    });
+    launch
 }
 
 /// Activation as NixOS does it, then the host's health checks on the new running system. On
@@ -660,24 +667,30 @@ fn activate_steps(
     action: Action,
     confirm_timeout: Option<u64>,
 ) -> Vec<Step> {
-    let sudo = root_prefix(ctx, host, target);
-    let as_root = |argv: Vec<Arg>| sudo.iter().cloned().chain(argv).collect::<Vec<_>>();
+    let sudo = ctx.sudo(host);
+    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
     let remote = matches!(target, Machine::Host(_));
     let watchdog = confirm_timeout.filter(|_| remote && action == Action::Switch);
     let mut steps = Vec::new();
     if let Some(secs) = watchdog {
-        steps.push(step(
+        let mut arm = Step::new(
             StepKind::ArmWatchdog(secs),
             &format!("arm the rollback watchdog ({secs} s to confirm)"),
-            target.clone(),
             as_root(nix::arm_watchdog(&host.name, secs)),
-        ));
+        );
+        arm.follow = Some(Follow::Watchdog {
+            roll_back_now: as_root(nix::roll_back_now(&host.name)),
+            await_rollback: as_root(nix::await_rollback(
+                &host.name,
+                secs + nix::ROLLBACK_SLACK,
+            )),
+        });
+        steps.push(arm);
     }
     if action.sets_profile() {
-        steps.push(step(
+        steps.push(Step::new(
             StepKind::SetProfile,
             "set the system profile",
-            target.clone(),
             as_root(nix::set_system_profile(Arg::out(&host.name))),
         ));
     }
@@ -687,28 +700,31 @@ fn activate_steps(
         Action::Test => "activate it without changing the boot default",
         Action::DryActivate => "show what activation would change",
     };
-    steps.push(step(
-        StepKind::Activate(action),
+    steps.push(activation(
         title,
-        target.clone(),
-        as_root(activation(target, host, Arg::out(&host.name), action)),
+        target,
+        sudo,
+        host,
+        Arg::out(&host.name),
+        action,
     ));
     // Checks judge the running system: only switch and test make the new one run.
     if matches!(action, Action::Switch | Action::Test) {
         for check in &host.health_checks {
-            steps.push(step(
+            steps.push(Step::new(
                 StepKind::HealthCheck,
                 &format!("health check: {}", check.join(" ")),
-                target.clone(),
-                check.iter().map(|w| Arg::from(w.as_str())).collect(),
+                Invocation::new(
+                    target.clone(),
+                    check.iter().map(|w| Arg::from(w.as_str())).collect(),
+                ),
             ));
         }
     }
     if watchdog.is_some() {
-        steps.push(step(
+        steps.push(Step::new(
             StepKind::Confirm,
             "confirm over a new SSH connection",
-            target.clone(),
             as_root(nix::confirm(&host.name)),
         ));
     }
@@ -716,10 +732,5 @@ fn activate_steps(
 }
 
 fn step(kind: StepKind, title: &str, on: Machine, argv: Vec<Arg>) -> Step {
-    Step {
-        kind,
-        title: title.into(),
-        run: Invocation { on, argv },
-        fallbacks: Vec::new(),
-    }
+    Step::new(kind, title, Invocation::new(on, argv))
 }

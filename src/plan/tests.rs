@@ -6,6 +6,7 @@ use std::path::Path;
 use super::*;
 use crate::inventory::Inventory;
 use crate::ui::plan::brief;
+use crate::vocab::Sudo;
 use crate::ui::show_argv;
 
 fn inv() -> Inventory {
@@ -38,7 +39,7 @@ fn deploy_req<'a>(
     action: Action,
 ) -> DeployRequest<'a> {
     DeployRequest {
-        command: "deploy",
+        command: Command::Deploy,
         hosts: hosts.iter().map(|h| inv.host(h).expect("host")).collect(),
         via,
         action,
@@ -64,9 +65,9 @@ fn lines(plan: &Plan, host: &str) -> Vec<String> {
         .expect("host in plan");
     let mut out = Vec::new();
     for s in h.build.iter().chain(&h.deploy) {
-        out.push(format!("{}$ {}", s.run.on, brief(&s.run.argv)));
+        out.push(format!("{}$ {}", s.run.on, brief(&s.run.full_argv())));
         for f in &s.fallbacks {
-            out.push(format!("  else {}$ {}", f.run.on, brief(&f.run.argv)));
+            out.push(format!("  else {}$ {}", f.run.on, brief(&f.run.full_argv())));
         }
     }
     out
@@ -336,7 +337,7 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
 fn build_only_activates_nothing() {
     let inv = inv();
     let req = |on| BuildRequest {
-        command: "build",
+        command: Command::Build,
         hosts: vec![
             inv.host("razer").expect("razer"),
             inv.host("samsung").expect("samsung"),
@@ -391,7 +392,7 @@ fn builders_on_the_command_line_are_checked() {
     .expect_err("unknown");
     assert!(e.to_string().contains("did you mean `p620`?"), "{e}");
     let req = BuildRequest {
-        command: "build",
+        command: Command::Build,
         hosts: vec![],
         on: Some("razer"),
         max_parallel: None,
@@ -560,8 +561,8 @@ fn health_plans_only_ask() {
 fn gc_deletes_through_sudo_for_non_root_users() {
     let inv = inv();
     let samsung = inv.host("samsung").expect("samsung");
-    let steps = gc_collect(samsung, &Machine::Host("samsung".into()), &[2, 3], true);
-    let shown: Vec<String> = steps.iter().map(|s| show_argv(&s.run.argv)).collect();
+    let steps = gc_collect(samsung, &Machine::Host("samsung".into()), &[2, 3], Some(Sudo::NonInteractive));
+    let shown: Vec<String> = steps.iter().map(|s| show_argv(&s.run.full_argv())).collect();
     assert_eq!(
         shown,
         [
@@ -570,7 +571,7 @@ fn gc_deletes_through_sudo_for_non_root_users() {
         ]
     );
     assert_eq!(
-        gc_collect(samsung, &Machine::Host("samsung".into()), &[], false).len(),
+        gc_collect(samsung, &Machine::Host("samsung".into()), &[], None).len(),
         1,
         "nothing to delete: only collect"
     );
@@ -630,13 +631,13 @@ fn a_remote_switch_is_detached_and_guarded_by_magic_rollback() {
             &StepKind::Confirm
         ]
     );
-    let watchdog = show_argv(&plan.hosts[0].deploy[0].run.argv);
+    let watchdog = show_argv(&plan.hosts[0].deploy[0].run.full_argv());
     assert!(watchdog.starts_with("sudo -n -- sh -c "), "{watchdog}");
     assert!(
         watchdog.ends_with("fleet-watchdog /run/fleet/{run}-razer 30 300 3600"),
         "{watchdog}"
     );
-    let activate = show_argv(&plan.hosts[0].deploy[2].run.argv);
+    let activate = show_argv(&plan.hosts[0].deploy[2].run.full_argv());
     assert!(
         activate.ends_with("fleet-activate /run/fleet/{run}-razer {razer.out} switch"),
         "{activate}"
@@ -722,7 +723,7 @@ fn wake_asks_each_host_what_it_runs_and_refuses_hosts_without_a_mac() {
     .expect("inventory");
     let p620 = inv.host("p620").expect("p620");
     let plan = wake(&inv, &laptop(), &[p620]).expect("plan");
-    assert_eq!(plan.command, "wake");
+    assert_eq!(plan.command, Command::Wake);
     let h = &plan.hosts[0];
     assert!(h.build.is_empty() && h.deploy.is_empty());
     assert_eq!(h.inspect[0].kind, StepKind::ReadRunning);

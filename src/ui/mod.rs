@@ -5,61 +5,38 @@ pub mod progress;
 pub mod summary;
 pub mod table;
 
-use crate::plan::Arg;
 
-/// `s` as a POSIX shell word: unchanged when it is plain, else single-quoted.
-pub fn quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// An argument as a person reads it; run-time values are shown as `{host.drv}`, `{host.out}`
-/// and `ssh-ng://{host}`.
-pub fn show_arg(arg: &Arg) -> String {
-    match arg {
-        Arg::Lit(s) => quote(s),
-        Arg::Drv { drv } => format!("{{{drv}.drv}}"),
-        Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
-        Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
-        Arg::Running { running } => format!("{{{running}.running}}"),
-        Arg::RunDir { run_dir, file } => format!("{}/{{run}}-{run_dir}{file}", crate::nix::RUN_DIR),
-    }
-}
+pub use crate::vocab::{quote, quote_argv, show_arg, show_argv};
 
 /// `text` without ANSI escape sequences (Nix colours some output even into a pipe).
 pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameters and intermediates, then one final byte in @..~.
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
+    console::strip_ansi_codes(text).into_owned()
+}
+
+/// What a Ctrl-C means at each step of the ladder (see `exec::interrupt`).
+pub fn interrupted(stop: crate::exec::interrupt::Stop) -> &'static str {
+    use crate::exec::interrupt::Stop;
+    match stop {
+        Stop::Winding => "interrupted: no new host starts and none starts deploying; deployments under way finish (Ctrl-C again to abort builds and copies)",
+        Stop::Aborting => "aborting builds and copies; activations under way are followed to their end, as stopping them half-way could break a host (Ctrl-C again to stop following them)",
+        Stop::Leaving => "no longer following activations: they finish on their hosts, and a switch fleet did not confirm rolls itself back",
     }
-    out
 }
 
-/// Resolved argv as one shell-readable line.
-pub fn quote_argv(argv: &[String]) -> String {
-    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
-}
-
-/// A whole argv as one readable line.
-pub fn show_argv(argv: &[Arg]) -> String {
-    argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
+/// quick-all's question: the changed hosts, each from what it runs to what it would run.
+pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
+    let n = q.hosts.len();
+    let mut text = format!(
+        "{n} host{} changed and will be deployed ({}):\n",
+        if n == 1 { "" } else { "s" },
+        q.action
+    );
+    for h in &q.hosts {
+        let from = h.from.as_deref().map_or_else(|| "?".into(), summary::short);
+        let to = h.to.as_deref().map(summary::short).unwrap_or_default();
+        text.push_str(&format!("  {:<12} {from} -> {to}\n", h.host));
+    }
+    text
 }
 
 static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -86,6 +63,7 @@ pub fn print_error(e: &crate::error::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::Arg;
 
     #[test]
     fn quoting() {

@@ -7,6 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::oneshot;
+
+use crate::exec::events::{DeployQuestion, Events};
+use crate::exec::interrupt::Stop;
 
 pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
@@ -125,6 +129,52 @@ impl Progress {
         let _guard = self.lock.lock();
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "[{}] {text} ({secs:.1}s)", host.unwrap_or("fleet"));
+    }
+}
+
+/// The executor's events, shown as this view shows them; its question asked on the terminal.
+impl Events for Progress {
+    fn step(&self, host: Option<&str>, text: &str) {
+        Progress::step(self, host, text);
+    }
+
+    fn note(&self, host: Option<&str>, text: &str) {
+        Progress::note(self, host, text);
+    }
+
+    fn finish(&self, host: &str, outcome: &str) {
+        Progress::finish(self, host, outcome);
+    }
+
+    fn interrupted(&self, stop: Stop) {
+        self.note(None, super::interrupted(stop));
+    }
+
+    fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let text = super::deploy_question(question);
+        if question.answered_yes {
+            self.suspend(|| eprintln!("{text}Deploying (--yes)."));
+            let _ = tx.send(true);
+            return rx;
+        }
+        self.suspend(|| eprint!("{text}Deploy them? [y/N] "));
+        // The answer is read on a thread of its own, so a Ctrl-C (a "no") is seen meanwhile.
+        self.pause();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let yes = std::io::stdin().read_line(&mut answer).is_ok()
+                && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+            let _ = tx.send(yes);
+        });
+        rx
+    }
+
+    fn question_settled(&self, answered: bool) {
+        if !answered {
+            eprintln!();
+        }
+        self.resume();
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use crate::report::{HostReport, RunReport, SystemState};
 
 use super::table;
+pub use crate::vocab::short;
 
 /// The summary table and failure details.
 pub fn render(report: &RunReport) -> String {
@@ -62,15 +63,6 @@ fn state(s: Option<&SystemState>) -> String {
             (None, Some(sys)) => short(sys),
             (None, None) => "?".into(),
         },
-    }
-}
-
-/// `/nix/store/abc...-nixos-system-x` as `abc1234…-nixos-system-x`.
-pub fn short(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    match base.split_once('-') {
-        Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
-        _ => base.to_string(),
     }
 }
 

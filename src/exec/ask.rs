@@ -1,0 +1,131 @@
+//! Question-only plans (status, doctor, cache status, gc's survey): every host's probes, hosts
+//! in parallel, one connection each; the answers as they came, for `health` to judge.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use futures_util::future::join_all;
+
+use super::events::Events;
+use super::run::{Finished, Log, RunError, Runner, System};
+use super::transport::Transport;
+use super::{open, prepare, Options, RunDirs};
+use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::plan::{HostPlan, Plan, Probe, StepKind};
+
+/// What one host answered to a question-only plan.
+pub struct Answers {
+    pub host: String,
+    /// The address that answered.
+    pub address: Option<String>,
+    /// Why the host could not be asked at all.
+    pub unreachable: Option<String>,
+    /// Each question's command and what it printed (a non-zero exit is an answer too).
+    pub answers: HashMap<Probe, Finished>,
+    /// Questions that could not be asked (a value could not be resolved).
+    pub unasked: HashMap<Probe, String>,
+}
+
+impl Answers {
+    /// A probe's output, if it ran and succeeded.
+    pub fn ok(&self, probe: &Probe) -> Option<&str> {
+        self.answers
+            .get(probe)
+            .filter(|f| f.success())
+            .map(|f| f.stdout.as_str())
+    }
+}
+
+/// A question-only plan's results.
+pub struct Asked {
+    pub hosts: Vec<Answers>,
+    pub systems: HashMap<String, System>,
+    pub log_dir: PathBuf,
+}
+
+/// Runs a plan whose hosts only have `inspect` steps of kind `Probe`, over SSH.
+pub async fn ask(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    events: &dyn Events,
+) -> Result<Asked, Error> {
+    let machines = open(plan, inv, events)?;
+    let asked = ask_with(plan, &machines, opts, events).await;
+    machines.close().await;
+    asked
+}
+
+/// Runs a question-only plan through `transport`: the evaluation (if any), then every host's
+/// questions.
+pub async fn ask_with<T: Transport>(
+    plan: &Plan,
+    transport: &T,
+    opts: &Options,
+    events: &dyn Events,
+) -> Result<Asked, Error> {
+    let run = RunDirs::new(plan, opts);
+    let systems = prepare(plan, transport, opts, events, &run).await?;
+    let runner = Runner {
+        transport,
+        systems: &systems,
+        verbose: opts.verbose,
+        events,
+        run_id: &run.id,
+    };
+    let hosts = join_all(
+        plan.hosts
+            .iter()
+            .map(|hp| ask_host(&runner, hp, &run.log_dir)),
+    )
+    .await;
+    for a in &hosts {
+        let outcome = if a.unreachable.is_some() {
+            "unreachable"
+        } else {
+            "asked"
+        };
+        events.finish(&a.host, outcome);
+    }
+    Ok(Asked {
+        hosts,
+        systems,
+        log_dir: run.log_dir,
+    })
+}
+
+async fn ask_host<T: Transport>(
+    runner: &Runner<'_, T>,
+    hp: &HostPlan,
+    log_dir: &std::path::Path,
+) -> Answers {
+    let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));
+    let mut a = Answers {
+        host: hp.host.clone(),
+        address: None,
+        unreachable: None,
+        answers: HashMap::new(),
+        unasked: HashMap::new(),
+    };
+    for step in &hp.inspect {
+        let StepKind::Probe(probe) = &step.kind else {
+            continue;
+        };
+        runner.events.step(Some(&hp.host), &step.title);
+        match runner.run(&step.run, &log).await {
+            Ok(f) => {
+                a.answers.insert(probe.clone(), f);
+            }
+            Err(RunError::Connect(e)) if e.host == hp.host => {
+                a.unreachable = Some(e.to_string());
+                break;
+            }
+            Err(e) => {
+                a.unasked.insert(probe.clone(), e.to_string());
+            }
+        }
+    }
+    a.address = runner.transport.reached(&hp.host).map(|r| r.address);
+    a
+}

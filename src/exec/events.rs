@@ -1,0 +1,57 @@
+//! What the executor tells the person running fleet, and what it asks them, as a small trait:
+//! the terminal UI implements it, so the executor prints nothing and reads no terminal itself.
+
+use tokio::sync::oneshot;
+
+use super::interrupt::Stop;
+use crate::vocab::Action;
+
+/// The executor's side of the conversation with whoever watches a run.
+pub trait Events: Sync {
+    /// A host's current step (`None`: fleet's own, like the evaluation).
+    fn step(&self, host: Option<&str>, text: &str);
+    /// Something worth a line of its own.
+    fn note(&self, host: Option<&str>, text: &str);
+    /// The host is done; `outcome` says how.
+    fn finish(&self, host: &str, outcome: &str);
+    /// Ctrl-C was pressed; the run now stops as far as `stop`.
+    fn interrupted(&self, stop: Stop);
+    /// quick-all's question: deploy these changed hosts? The answer comes on the receiver (a
+    /// dropped sender is a no); meanwhile the executor still watches for Ctrl-C.
+    fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool>;
+    /// The question is settled: answered, or withdrawn because Ctrl-C came first.
+    fn question_settled(&self, answered: bool);
+}
+
+/// The changed hosts quick-all would deploy, for the user to say yes or no to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployQuestion {
+    pub action: Action,
+    pub hosts: Vec<Changed>,
+    /// `--yes`: answered already; say what happens, ask nothing.
+    pub answered_yes: bool,
+}
+
+/// One changed host: what it runs, and what it would run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub host: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Events that go nowhere, and a question answered as `--yes` answers it (or "no" without).
+pub struct Silent;
+
+impl Events for Silent {
+    fn step(&self, _: Option<&str>, _: &str) {}
+    fn note(&self, _: Option<&str>, _: &str) {}
+    fn finish(&self, _: &str, _: &str) {}
+    fn interrupted(&self, _: Stop) {}
+    fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(question.answered_yes);
+        rx
+    }
+    fn question_settled(&self, _: bool) {}
+}

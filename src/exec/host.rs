@@ -1,0 +1,456 @@
+//! One host's way through a plan: inspect and build (nothing changes on the host, so Ctrl-C
+//! may stop it), then deploy (once something changes, it runs to its end), then read back.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::events::Events;
+use super::failure::failure;
+use super::interrupt::{Interrupts, Stop};
+use super::run::{Log, Runner};
+use super::transport::Transport;
+use crate::plan::{HostPlan, Machine, Plan, Step, StepKind};
+use crate::report::{Failure, HostReport, Outcome, SystemState};
+use crate::vocab::short;
+
+/// A host that got through inspection and building, ready to deploy.
+pub(super) struct Prepared<'p> {
+    pub hp: &'p HostPlan,
+    pub log: Log,
+    started: Instant,
+    /// Time spent while not waiting for other hosts.
+    busy: Duration,
+    pub before: Option<SystemState>,
+    pub unchanged: bool,
+    notes: Vec<String>,
+    /// What `diff` or `gc` printed.
+    output: Option<String>,
+    /// The builder was down and the system was built as `if_builder_down` says.
+    builder_down: bool,
+}
+
+/// A step that succeeded: the fallback it needed, if any, and what it printed.
+pub(super) struct StepDone {
+    pub fallback: Option<String>,
+    pub stdout: String,
+}
+
+/// What every host of a run shares.
+pub(super) struct HostContext<'a, T> {
+    pub plan: &'a Plan,
+    pub runner: &'a Runner<'a, T>,
+    pub events: &'a dyn Events,
+    pub log_dir: &'a std::path::Path,
+    pub limit: Semaphore,
+    pub interrupts: &'a Interrupts,
+}
+
+impl<T: Transport> HostContext<'_, T> {
+    /// A host's whole plan, with no gate between building and deploying.
+    pub async fn build_then_deploy(&self, hp: &HostPlan) -> HostReport {
+        match self.build(hp, Instant::now()).await {
+            Ok(prepared) => self.deploy(prepared).await,
+            Err(report) => report,
+        }
+    }
+
+    /// Inspect and build: nothing here changes the host, so a second Ctrl-C stops it.
+    pub async fn build<'p>(
+        &self,
+        hp: &'p HostPlan,
+        started: Instant,
+    ) -> Result<Prepared<'p>, HostReport> {
+        let _permit = self.limit.acquire().await;
+        let log = Log::create(
+            self.log_dir.join(format!("{}.log", hp.host)),
+            Some(&hp.host),
+        );
+        let mut prepared = Prepared {
+            hp,
+            log,
+            started,
+            busy: Duration::ZERO,
+            before: None,
+            unchanged: false,
+            notes: Vec::new(),
+            output: None,
+            builder_down: false,
+        };
+        if self.interrupts.at(Stop::Winding) {
+            return Err(self.skipped(prepared, "interrupted (Ctrl-C) before it started"));
+        }
+        let busy_from = Instant::now();
+        let result = tokio::select! {
+            r = self.inspect_and_build(&mut prepared) => Some(r),
+            () = self.interrupts.until(Stop::Aborting) => None,
+        };
+        prepared.busy += busy_from.elapsed();
+        match result {
+            Some(Ok(())) => Ok(prepared),
+            Some(Err(f)) => Err(self.failed(prepared, f, None)),
+            None => Err(self.skipped(
+                prepared,
+                "aborted (Ctrl-C) while inspecting or building; nothing was changed on it",
+            )),
+        }
+    }
+
+    async fn inspect_and_build(&self, prepared: &mut Prepared<'_>) -> Result<(), Failure> {
+        let hp = prepared.hp;
+        if !hp.inspect.is_empty() {
+            let state = self.inspect(hp, &prepared.log).await?;
+            let out = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+            prepared.unchanged = self.plan.only_changed && state.system.as_deref() == out;
+            prepared.before = Some(state);
+            if prepared.unchanged {
+                return Ok(());
+            }
+        }
+        for step in &hp.build {
+            match self.step(hp, step, &prepared.log).await {
+                Ok(done) => prepared.notes.extend(done.fallback),
+                Err(f) => match hp.if_builder_down.as_ref() {
+                    Some(alt) if f.unreachable.as_deref() == Some(alt.builder.as_str()) => {
+                        let note = format!(
+                            "{} is down: built {} instead",
+                            alt.builder,
+                            match &alt.build_on {
+                                Machine::Local => "here".to_string(),
+                                Machine::Host(h) => format!("on {h}"),
+                            }
+                        );
+                        self.events.note(Some(&hp.host), &note);
+                        prepared.notes.push(note);
+                        prepared.builder_down = true;
+                        for step in &alt.build {
+                            self.step(hp, step, &prepared.log).await?;
+                        }
+                        break;
+                    }
+                    _ => return Err(f),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy, activate, read back: what the command's success means decides what is read.
+    pub async fn deploy(&self, mut prepared: Prepared<'_>) -> HostReport {
+        let hp = prepared.hp;
+        let success = self.plan.command.success();
+        if prepared.unchanged {
+            return self.finish(prepared, Outcome::Unchanged, None);
+        }
+        if hp.deploy.is_empty() {
+            // `wake` reports what the host runs; a build changed nothing on it to report.
+            let after = prepared.before.clone().filter(|_| success == Outcome::Awake);
+            return self.finish(prepared, success, after);
+        }
+        let _permit = self.limit.acquire().await;
+        if self.interrupts.at(Stop::Winding) {
+            return self.skipped(prepared, "interrupted (Ctrl-C) before deploying");
+        }
+        let busy_from = Instant::now();
+        if let Err(report) = self.deploy_steps(&mut prepared, busy_from).await {
+            return report;
+        }
+        prepared.busy += busy_from.elapsed();
+        match success {
+            Outcome::Deployed => {
+                let read_from = Instant::now();
+                let after = self.inspect(hp, &prepared.log).await.ok();
+                prepared.busy += read_from.elapsed();
+                self.finish(prepared, Outcome::Deployed, after)
+            }
+            // `diff` changed nothing on the host: what it runs is what it ran.
+            Outcome::Compared => {
+                let before = prepared.before.clone();
+                self.finish(prepared, Outcome::Compared, before)
+            }
+            outcome => self.finish(prepared, outcome, None),
+        }
+    }
+
+    /// The deploy steps in order (the fallback builder's copy steps in place of the plan's
+    /// when the builder was down). `Err` is the host's report, when it ended early.
+    async fn deploy_steps(
+        &self,
+        prepared: &mut Prepared<'_>,
+        busy_from: Instant,
+    ) -> Result<(), HostReport> {
+        let hp = prepared.hp;
+        let steps: Vec<&Step> = match (&hp.if_builder_down, prepared.builder_down) {
+            (Some(alt), true) => alt
+                .copy
+                .iter()
+                .chain(hp.deploy.iter().filter(|s| s.kind != StepKind::CopyClosure))
+                .collect(),
+            _ => hp.deploy.iter().collect(),
+        };
+        // The armed watchdog's step, once it is: from then on a failure rolls the host back.
+        let mut armed: Option<&Step> = None;
+        // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
+        let mut changing = false;
+        for step in steps {
+            changing |= step.kind.changes_host();
+            if !changing && self.interrupts.at(Stop::Winding) {
+                let why = "interrupted (Ctrl-C) before it was changed";
+                return Err(self.skipped(self.take(prepared, busy_from), why));
+            }
+            let run = self.deploy_step(hp, step, armed, &prepared.log);
+            let result = if changing {
+                run.await
+            } else {
+                tokio::select! {
+                    r = run => r,
+                    () = self.interrupts.until(Stop::Aborting) => {
+                        let why = format!(
+                            "aborted (Ctrl-C) during: {}; nothing was changed on it",
+                            step.title
+                        );
+                        return Err(self.skipped(self.take(prepared, busy_from), &why));
+                    }
+                }
+            };
+            match result {
+                Ok(done) => {
+                    prepared.notes.extend(done.fallback);
+                    if matches!(step.kind, StepKind::ArmWatchdog(_)) {
+                        armed = Some(step);
+                    }
+                    if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
+                        prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
+                    }
+                }
+                Err(f) => {
+                    let taken = self.take(prepared, busy_from);
+                    return Err(self.deploy_failed(taken, step, armed, f).await);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One deploy step, run as its kind asks.
+    async fn deploy_step(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        armed: Option<&Step>,
+        log: &Log,
+    ) -> Result<StepDone, Failure> {
+        match (&step.kind, &step.run.on) {
+            (StepKind::Activate(_), Machine::Host(h)) if step.follow.is_some() => {
+                self.activate_detached(hp, step, h, log).await
+            }
+            (StepKind::Confirm, Machine::Host(_)) => {
+                self.confirm_over_new_login(hp, step, log).await
+            }
+            (StepKind::HealthCheck, _) => {
+                let secs = armed.and_then(|a| match a.kind {
+                    StepKind::ArmWatchdog(secs) => Some(secs),
+                    _ => None,
+                });
+                self.health_check(hp, step, secs, log).await
+            }
+            _ => self.step(hp, step, log).await,
+        }
+    }
+
+    /// A deploy step failed: the host rolls back if a watchdog is armed; else what it runs
+    /// now is read back, since the exit code alone does not say.
+    async fn deploy_failed(
+        &self,
+        taken: Prepared<'_>,
+        step: &Step,
+        armed: Option<&Step>,
+        mut f: Failure,
+    ) -> HostReport {
+        if let Some(watchdog) = armed {
+            return self.roll_back(taken, watchdog, f).await;
+        }
+        let end = self.inspect(taken.hp, &taken.log).await.ok();
+        if step.kind.is_activation() {
+            f.message.push_str(&self.end_state(taken.hp, end.as_ref()));
+        }
+        self.failed(taken, f, end)
+    }
+
+    /// Moves the host's record out to end it early, with the time spent deploying since
+    /// `busy_from`; an empty record stays behind.
+    fn take<'p>(&self, prepared: &mut Prepared<'p>, busy_from: Instant) -> Prepared<'p> {
+        prepared.busy += busy_from.elapsed();
+        let empty = Prepared {
+            hp: prepared.hp,
+            log: prepared.log.clone(),
+            started: prepared.started,
+            busy: Duration::ZERO,
+            before: None,
+            unchanged: false,
+            notes: Vec::new(),
+            output: None,
+            builder_down: false,
+        };
+        std::mem::replace(prepared, empty)
+    }
+
+    /// The host's system derivation, once evaluated.
+    fn drv(&self, hp: &HostPlan) -> Option<&str> {
+        self.runner.systems.get(&hp.host).map(|s| s.drv.as_str())
+    }
+
+    pub(super) fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {
+        let new = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+        match end.and_then(|e| e.system.as_deref()) {
+            Some(now) if Some(now) == new => format!("; {} now runs the new system", hp.host),
+            Some(now) => format!("; {} still runs {}", hp.host, short(now)),
+            None => format!("; what {} runs now could not be read", hp.host),
+        }
+    }
+
+    /// What the host runs, and its profile's generation. Unreadable values are `None`; an
+    /// unreachable host is a failure.
+    pub(super) async fn inspect(&self, hp: &HostPlan, log: &Log) -> Result<SystemState, Failure> {
+        let mut state = SystemState::default();
+        for step in &hp.inspect {
+            self.events.step(Some(&hp.host), &step.title);
+            let value = match self.runner.run(&step.run, log).await {
+                Ok(f) if f.success() => f.stdout.trim().to_string(),
+                Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f), None)),
+                Ok(_) => continue,
+                Err(e) => return Err(failure(hp, step, Err(e), None)),
+            };
+            match &step.kind {
+                StepKind::ReadRunning => {
+                    state.system = Some(value).filter(|v| v.starts_with("/nix/store/"))
+                }
+                StepKind::ReadGeneration => state.generation = super::parse_generation(&value),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Runs a step, then its fallbacks in order; returns the fallback used, if any.
+    pub(super) async fn step(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        log: &Log,
+    ) -> Result<StepDone, Failure> {
+        self.events.step(Some(&hp.host), &step.title);
+        let mut last = match self.runner.run(&step.run, log).await {
+            Ok(f) if f.success() => {
+                return Ok(StepDone {
+                    fallback: None,
+                    stdout: f.stdout,
+                })
+            }
+            other => failure(hp, step, other, self.drv(hp)),
+        };
+        for fallback in &step.fallbacks {
+            self.events.note(
+                Some(&hp.host),
+                &format!(
+                    "{} failed ({}); {}",
+                    step.title, last.message, fallback.title
+                ),
+            );
+            match self.runner.run(&fallback.run, log).await {
+                Ok(f) if f.success() => {
+                    return Ok(StepDone {
+                        fallback: Some(format!("used fallback: {}", fallback.title)),
+                        stdout: f.stdout,
+                    })
+                }
+                other => last = failure(hp, step, other, self.drv(hp)),
+            }
+        }
+        Err(last)
+    }
+
+    fn report(
+        &self,
+        prepared: Prepared,
+        outcome: Outcome,
+        after: Option<SystemState>,
+        failure: Option<Failure>,
+    ) -> HostReport {
+        let hp = prepared.hp;
+        let mut notes = prepared.notes;
+        // A host woken for this run, or its builder: worth knowing (it may go back to sleep).
+        let builder = match &hp.build_on {
+            Machine::Host(b) if *b != hp.host => Some(b.as_str()),
+            _ => None,
+        };
+        let transport = self.runner.transport;
+        for (name, woken) in [Some(hp.host.as_str()), builder]
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h, transport.reached(h)?.woken?)))
+        {
+            notes.push(format!("{name} {woken}"));
+        }
+        let built_on = match (&hp.build_on, &hp.if_builder_down) {
+            _ if outcome == Outcome::Unchanged => "-".into(),
+            (_, Some(alt)) if prepared.builder_down => alt.build_on.to_string(),
+            (on, _) => on.to_string(),
+        };
+        let waited_for_others = self.plan.gate != crate::plan::Gate::None;
+        let seconds = if waited_for_others {
+            prepared.busy.as_secs_f64()
+        } else {
+            prepared
+                .busy
+                .as_secs_f64()
+                .max(prepared.started.elapsed().as_secs_f64())
+        };
+        HostReport {
+            host: hp.host.clone(),
+            outcome,
+            address: transport.reached(&hp.host).map(|r| r.address),
+            built_on,
+            system: self.runner.systems.get(&hp.host).map(|s| s.out.clone()),
+            before: prepared.before,
+            after,
+            seconds,
+            notes,
+            failure,
+            output: prepared.output,
+            log: Some(prepared.log.path.clone()),
+        }
+    }
+
+    pub(super) fn finish(
+        &self,
+        prepared: Prepared,
+        outcome: Outcome,
+        after: Option<SystemState>,
+    ) -> HostReport {
+        let after = if outcome == Outcome::Unchanged {
+            prepared.before.clone()
+        } else {
+            after
+        };
+        self.report(prepared, outcome, after, None)
+    }
+
+    pub(super) fn failed(
+        &self,
+        prepared: Prepared,
+        failure: Failure,
+        end: Option<SystemState>,
+    ) -> HostReport {
+        self.events.note(
+            Some(&prepared.hp.host),
+            &format!("failed at: {}", failure.step),
+        );
+        self.report(prepared, Outcome::Failed, end, Some(failure))
+    }
+
+    pub(super) fn skipped(&self, mut prepared: Prepared, why: &str) -> HostReport {
+        prepared.notes.push(why.to_string());
+        self.report(prepared, Outcome::Skipped, None, None)
+    }
+}

@@ -1,0 +1,134 @@
+//! The seam under the executor: what it needs of the machines it runs commands on. The real
+//! transport (`machines`) runs processes here and commands over each host's SSH master; unit
+//! tests put a scripted fake in its place to check the executor's decisions.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use super::connect::ConnectError;
+use super::events::Events;
+use super::run::{Log, RunError, TAIL_LINES};
+use crate::vocab::Machine;
+
+/// Runs resolved commands where they belong.
+// A run's futures are joined on one task, never spawned, so no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Runs `argv` on `on` (over the host's shared connection, opened on first use), its
+    /// lines going to `output`. The exit code, or `None` when it was killed or cut off.
+    async fn run(
+        &self,
+        on: &Machine,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError>;
+
+    /// Runs `argv` on `host` over a login of its own, closed after: magic rollback's
+    /// confirmation, which proves that someone can still log in.
+    async fn run_on_new_login(
+        &self,
+        host: &str,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError>;
+
+    /// Opens `host`'s shared connection again (after it dropped).
+    async fn reconnect(&self, host: &str) -> Result<(), ConnectError>;
+
+    /// `ssh-ng://[user@]ADDRESS` for `host`, with the address that answered.
+    async fn store_url(&self, host: &str) -> Result<String, ConnectError>;
+
+    /// How `host` was reached in this run, if it was (never opens a connection).
+    fn reached(&self, host: &str) -> Option<Reached>;
+}
+
+/// How a host was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    /// The address that answered.
+    pub address: String,
+    /// How it was woken to answer, if it was.
+    pub woken: Option<String>,
+}
+
+/// Where a running command's lines go: the log, the terminal with `-vv`, the last lines kept
+/// for errors, and stdout kept whole for the executor to read.
+pub struct Output<'a> {
+    log: &'a Log,
+    echo: Option<&'a dyn Events>,
+    kept: Mutex<(String, VecDeque<String>)>,
+}
+
+impl<'a> Output<'a> {
+    pub fn new(log: &'a Log, echo: Option<&'a dyn Events>) -> Output<'a> {
+        Output {
+            log,
+            echo,
+            kept: Mutex::new((String::new(), VecDeque::with_capacity(TAIL_LINES))),
+        }
+    }
+
+    /// A line the command printed on its standard output.
+    pub fn stdout(&self, line: &str) {
+        self.line(line, true);
+    }
+
+    /// A line the command printed on its standard error.
+    pub fn stderr(&self, line: &str) {
+        self.line(line, false);
+    }
+
+    fn line(&self, line: &str, keep_whole: bool) {
+        self.log.line(line);
+        if let Some(events) = self.echo {
+            events.note(self.log.label.as_deref(), &format!("| {line}"));
+        }
+        if let Ok(mut kept) = self.kept.lock() {
+            let (stdout, tail) = &mut *kept;
+            if keep_whole {
+                stdout.push_str(line);
+                stdout.push('\n');
+            }
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_string());
+        }
+    }
+
+    /// Standard output whole, and the last lines of both streams as they came.
+    pub fn into_parts(self) -> (String, Vec<String>) {
+        let (stdout, tail) = self.kept.into_inner().unwrap_or_default();
+        (stdout, Vec::from(tail))
+    }
+}
+
+/// Reads a child's stdout and stderr to their ends into `output`, as bytes: a line that is
+/// not UTF-8 is shown with replacement characters, never stops the reading (a child blocked
+/// on a full pipe would hang the run).
+pub async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, output: &Output<'_>)
+where
+    O: tokio::io::AsyncRead + Unpin,
+    E: tokio::io::AsyncRead + Unpin,
+{
+    async fn lines<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>, each: impl Fn(&str)) {
+        use tokio::io::AsyncBufReadExt;
+        let Some(stream) = stream else { return };
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    each(line.trim_end_matches(['\n', '\r']));
+                }
+            }
+        }
+    }
+    tokio::join!(
+        lines(stdout, |l| output.stdout(l)),
+        lines(stderr, |l| output.stderr(l))
+    );
+}

@@ -1,0 +1,294 @@
+//! The words every layer shares: actions, machines, typed argv with run-time placeholders,
+//! privilege, probes, and how argv reads as a shell line. Imports nothing else from fleet.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Where runs keep their state on hosts.
+pub const RUN_DIR: &str = "/run/fleet";
+
+/// What `switch-to-configuration` is asked to do, as in `nixos-rebuild ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Make it the boot default and activate it now.
+    Switch,
+    /// Make it the boot default; activate at next boot.
+    Boot,
+    /// Activate now; the boot default stays as it is.
+    Test,
+    /// Show what activating would change; change nothing.
+    DryActivate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Switch => "switch",
+            Action::Boot => "boot",
+            Action::Test => "test",
+            Action::DryActivate => "dry-activate",
+        }
+    }
+
+    /// Switch and boot make the new system the profile's current generation; test and
+    /// dry-activate leave the profile alone, as on NixOS.
+    pub fn sets_profile(self) -> bool {
+        matches!(self, Action::Switch | Action::Boot)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where to build when a host's builder cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FallbackTo {
+    /// Build on the target itself.
+    Target,
+    /// Build on the machine fleet runs on.
+    Local,
+}
+
+/// Where a command runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Machine {
+    /// The machine fleet runs on; no SSH.
+    Local,
+    /// An inventory host, over its SSH connection.
+    Host(String),
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Machine::Local => f.write_str("here"),
+            Machine::Host(h) => f.write_str(h),
+        }
+    }
+}
+
+/// One argument of a command. Values known only at run time are typed placeholders, never
+/// text pasted into a string, so nothing from a flake or the network can become syntax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Arg {
+    Lit(String),
+    /// The host's system derivation (`.drv`) path, from the evaluation.
+    Drv {
+        drv: String,
+    },
+    /// The host's system out path, from the evaluation, followed by `suffix`.
+    Out {
+        out: String,
+        suffix: String,
+    },
+    /// `ssh-ng://[user@]ADDRESS` for the host, with the address that answered.
+    Store {
+        store: String,
+    },
+    /// The system the host runs now, read from it when needed.
+    Running {
+        running: String,
+    },
+    /// This run's state directory on the host (`/run/fleet/RUN-HOST`), followed by `file`.
+    RunDir {
+        run_dir: String,
+        file: String,
+    },
+    /// What is left, when the command starts, of a wait of at most this many seconds: a
+    /// follow-up command run again after a dropped connection waits only for the rest.
+    SecondsLeft {
+        seconds_left: u64,
+    },
+}
+
+impl Arg {
+    pub fn drv(host: &str) -> Arg {
+        Arg::Drv { drv: host.into() }
+    }
+    pub fn out(host: &str) -> Arg {
+        Arg::out_with(host, "")
+    }
+    pub fn out_with(host: &str, suffix: &str) -> Arg {
+        Arg::Out {
+            out: host.into(),
+            suffix: suffix.into(),
+        }
+    }
+    /// A path below this one: `OUT/bin/...`, `/nix/var/nix/profiles/system/bin/...`.
+    /// Only literal paths, out paths and run directories have paths below them.
+    pub fn with_suffix(self, more: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(s + more),
+            Arg::Out { out, suffix } => Arg::Out {
+                out,
+                suffix: suffix + more,
+            },
+            Arg::RunDir { run_dir, file } => Arg::RunDir {
+                run_dir,
+                file: file + more,
+            },
+            other => {
+                debug_assert!(false, "{other:?} has no paths below it");
+                other
+            }
+        }
+    }
+    pub fn store(host: &str) -> Arg {
+        Arg::Store { store: host.into() }
+    }
+    pub fn run_dir(host: &str) -> Arg {
+        Arg::run_dir_file(host, "")
+    }
+    pub fn run_dir_file(host: &str, file: &str) -> Arg {
+        Arg::RunDir {
+            run_dir: host.into(),
+            file: file.into(),
+        }
+    }
+    pub fn seconds_left(limit: u64) -> Arg {
+        Arg::SecondsLeft {
+            seconds_left: limit,
+        }
+    }
+    pub fn running(host: &str) -> Arg {
+        Arg::Running {
+            running: host.into(),
+        }
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Lit(s.into())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Lit(s)
+    }
+}
+
+/// Which hosts that answer on none of their addresses a run wakes (wake-on-LAN) and waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Waking {
+    /// None: a host asleep is reported unreachable (status, doctor).
+    Never,
+    /// Those with `wake = true` in hosts.toml (deployments, builds).
+    OnDemand,
+    /// Every host with a `mac` (`fleet wake`).
+    Always,
+}
+
+/// How a command gets root on its machine: data on an invocation, turned into `sudo` words
+/// only when it runs, so nothing reads argv back to learn it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sudo {
+    /// `sudo -n --`: over SSH there is no terminal to ask a password on, so fail at once.
+    NonInteractive,
+    /// `sudo --`: on this machine, where sudo may ask on the terminal.
+    Interactive,
+}
+
+impl Sudo {
+    /// The words put before the command.
+    pub fn prefix(self) -> &'static [&'static str] {
+        match self {
+            Sudo::NonInteractive => &["sudo", "-n", "--"],
+            Sudo::Interactive => &["sudo", "--"],
+        }
+    }
+}
+
+/// A read-only question to a host; each has one command (see `nix.rs`) and one parser (see
+/// `facts.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Probe {
+    /// `readlink -f /run/current-system`.
+    Running,
+    /// `readlink -f /run/booted-system`.
+    Booted,
+    /// The system profile's generations, with dates.
+    Generations,
+    /// `nix show-config --json`: substituters and trusted keys.
+    Settings,
+    /// Free space on /nix and /boot.
+    Space,
+    /// The size of /nix/store.
+    StoreSize,
+    Uptime,
+    NixVersion,
+    /// Whether the host runs systemd.
+    Systemd,
+    /// Whether a systemd unit is active (the builder's cache service).
+    UnitActive(String),
+    /// Whether the host reaches a cache (by name).
+    CacheReach(String),
+    /// Whether a path signed by a cache verifies against the host's trusted keys.
+    CacheVerify(String),
+    /// What garbage collection would delete.
+    Dead,
+    /// The host's local time, to age its generations.
+    Now,
+    /// Each generation's link and the system it points at.
+    GenerationLinks,
+}
+
+
+/// `s` as a POSIX shell word: unchanged when it is plain, else single-quoted. Hand-written
+/// because `shell-escape` also quotes `:`, `@` and `%`, which makes every store URL and
+/// `user@host` in a shown command line harder to read, for no safety gained.
+pub fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// An argument as a person reads it; run-time values are shown as `{host.drv}`, `{host.out}`
+/// and `ssh-ng://{host}`.
+pub fn show_arg(arg: &Arg) -> String {
+    match arg {
+        Arg::Lit(s) => quote(s),
+        Arg::Drv { drv } => format!("{{{drv}.drv}}"),
+        Arg::Out { out, suffix } => format!("{{{out}.out}}{suffix}"),
+        Arg::Store { store } => format!("ssh-ng://{{{store}}}"),
+        Arg::Running { running } => format!("{{{running}.running}}"),
+        Arg::RunDir { run_dir, file } => format!("{RUN_DIR}/{{run}}-{run_dir}{file}"),
+        Arg::SecondsLeft { seconds_left } => format!("{{{seconds_left}s-left}}"),
+    }
+}
+
+/// Resolved argv as one shell-readable line.
+pub fn quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// A whole argv as one readable line.
+pub fn show_argv(argv: &[Arg]) -> String {
+    argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
+}
+
+/// A store path as people read it: `/nix/store/abcdefg…-nixos-system-x`.
+pub fn short(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.split_once('-') {
+        Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
+        _ => base.to_string(),
+    }
+}
