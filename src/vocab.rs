@@ -245,7 +245,6 @@ pub enum Probe {
     GenerationLinks,
 }
 
-
 /// `s` as a POSIX shell word: unchanged when it is plain, else single-quoted. Hand-written
 /// because `shell-escape` also quotes `:`, `@` and `%`, which makes every store URL and
 /// `user@host` in a shown command line harder to read, for no safety gained.

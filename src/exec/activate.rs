@@ -152,7 +152,9 @@ impl<T: Transport> HostContext<'_, T> {
         }
         self.events
             .step(Some(&hp.host), "waiting for the host to roll back");
-        let rolled = self.await_on_host(host, &prepared.log, await_rollback).await;
+        let rolled = self
+            .await_on_host(host, &prepared.log, await_rollback)
+            .await;
         let end = self.inspect(hp, &prepared.log).await.ok();
         match rolled {
             Ok(r) if r.success() => {

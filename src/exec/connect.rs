@@ -10,8 +10,8 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::sync::Mutex;
 
-use crate::inventory::{Host, Inventory};
 use super::events::Events;
+use crate::inventory::{Host, Inventory};
 
 /// How long one address may take to answer before the next is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -144,7 +144,10 @@ impl<T: Transport> HostContext<'_, T> {
         }
         if hp.deploy.is_empty() {
             // `wake` reports what the host runs; a build changed nothing on it to report.
-            let after = prepared.before.clone().filter(|_| success == Outcome::Awake);
+            let after = prepared
+                .before
+                .clone()
+                .filter(|_| success == Outcome::Awake);
             return self.finish(prepared, success, after);
         }
         let _permit = self.limit.acquire().await;

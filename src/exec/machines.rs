@@ -4,8 +4,8 @@
 use std::process::Stdio;
 
 use super::connect::{ConnectError, Connection, Connections};
-use super::transport::{pump, Output, Reached, Transport};
 use super::run::RunError;
+use super::transport::{pump, Output, Reached, Transport};
 use crate::vocab::Machine;
 
 /// This machine and the inventory's hosts, as one run reaches them.
@@ -17,7 +17,11 @@ impl Machines<'_> {
     /// A command here, in a process group of its own: a Ctrl-C at the terminal is fleet's to
     /// act on (see `interrupt`), not a signal that kills a build or copy half-way. Nix's own
     /// ssh (for `ssh-ng://` stores) rides the run's masters through `NIX_SSHOPTS`.
-    async fn run_here(&self, argv: &[String], output: &Output<'_>) -> Result<Option<i32>, RunError> {
+    async fn run_here(
+        &self,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
         let (program, args) = split(argv)?;
         let user_opts = std::env::var("NIX_SSHOPTS").unwrap_or_default();
         let mut cmd = tokio::process::Command::new(program);

@@ -106,7 +106,11 @@ impl<T: Transport> Runner<'_, T> {
     }
 
     /// Runs `inv` on its host over a login of its own, not the shared connection.
-    pub async fn run_on_new_login(&self, inv: &Invocation, log: &Log) -> Result<Finished, RunError> {
+    pub async fn run_on_new_login(
+        &self,
+        inv: &Invocation,
+        log: &Log,
+    ) -> Result<Finished, RunError> {
         self.run_with(inv, log, true).await
     }
 

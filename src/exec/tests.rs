@@ -1,0 +1,474 @@
+//! The executor's decisions, proven through a scripted transport: the fallback chain, the
+//! quick-all gate, each step of the Ctrl-C ladder, and magic rollback. The lab proves the real
+//! transport; here every reply is chosen by the test, and every command fleet ran is recorded.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::connect::ConnectError;
+use super::events::Silent;
+use super::interrupt::Interrupts;
+use super::run::RunError;
+use super::transport::{Output, Reached, Transport};
+use super::{execute_with, Executed, Options};
+use crate::inventory::Inventory;
+use crate::plan::{self, Action, Command, Context, DeployRequest, Gate, Machine, Plan};
+use crate::report::{HostReport, Outcome};
+
+/// What the fake says to one command.
+enum Reply {
+    /// Exits with this code, printing nothing.
+    Exit(i32),
+    /// Prints this, then exits 0.
+    Print(String),
+    /// The host cannot be reached.
+    Unreachable,
+    /// Never ends (a long build, a host that never answers).
+    Pending,
+}
+
+/// A command as the fake saw it: `machine$ argv`, with `(new login)` for a fresh one.
+type Script<'a> = Box<dyn Fn(&str) -> Option<Reply> + 'a>;
+
+struct Fake<'a> {
+    /// The test's replies; `None` falls back to `usual`.
+    script: Script<'a>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl<'a> Fake<'a> {
+    fn new(script: impl Fn(&str) -> Option<Reply> + 'a) -> Fake<'a> {
+        Fake {
+            script: Box::new(script),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Calls that contain `needle`, in order.
+    fn calls_with(&self, needle: &str) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.contains(needle))
+            .collect()
+    }
+
+    async fn reply(
+        &self,
+        call: String,
+        host: &str,
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call.clone());
+        }
+        match (self.script)(&call).unwrap_or_else(|| usual(&call)) {
+            Reply::Exit(code) => Ok(Some(code)),
+            Reply::Print(text) => {
+                text.lines().for_each(|l| output.stdout(l));
+                Ok(Some(0))
+            }
+            Reply::Unreachable => Err(RunError::Connect(ConnectError {
+                host: host.into(),
+                attempts: vec![(format!("{host}.lan"), "timed out".into())],
+            })),
+            Reply::Pending => std::future::pending().await,
+        }
+    }
+}
+
+/// A healthy fleet: the evaluation, what hosts run, detached activations that exit 0.
+fn usual(call: &str) -> Reply {
+    if call.contains(" eval --json ") {
+        let system = |h: &str| {
+            format!(r#""{h}": {{"drv": "/nix/store/d-{h}.drv", "out": "/nix/store/new-{h}"}}"#)
+        };
+        let all: Vec<String> = ["p620", "p510", "razer", "samsung"].map(system).into();
+        Reply::Print(format!("{{{}}}", all.join(", ")))
+    } else if call.contains("readlink -f /run/current-system") {
+        Reply::Print("/nix/store/old-system".into())
+    } else if call.contains("readlink /nix/var/nix/profiles/system") {
+        Reply::Print("system-1-link".into())
+    } else if call.contains("fleet-await") {
+        Reply::Print("0".into())
+    } else {
+        Reply::Exit(0)
+    }
+}
+
+impl Transport for Fake<'_> {
+    async fn run(
+        &self,
+        on: &Machine,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        let host = on.to_string();
+        self.reply(format!("{on}$ {}", argv.join(" ")), &host, output)
+            .await
+    }
+
+    async fn run_on_new_login(
+        &self,
+        host: &str,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        self.reply(
+            format!("{host}$ (new login) {}", argv.join(" ")),
+            host,
+            output,
+        )
+        .await
+    }
+
+    async fn reconnect(&self, _: &str) -> Result<(), ConnectError> {
+        Ok(())
+    }
+
+    async fn store_url(&self, host: &str) -> Result<String, ConnectError> {
+        Ok(format!("ssh-ng://{host}.lan"))
+    }
+
+    fn reached(&self, host: &str) -> Option<Reached> {
+        Some(Reached {
+            address: format!("{host}.lan"),
+            woken: None,
+        })
+    }
+}
+
+fn inventory() -> Inventory {
+    Inventory::parse(
+        include_str!("../../hosts.toml"),
+        Path::new("/tmp/fleet-test/hosts.toml"),
+    )
+    .expect("example inventory")
+}
+
+fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: usize) -> Plan {
+    let inv = inventory();
+    let ctx = Context {
+        hostname: Some("thinkpad".into()),
+        is_root: false,
+    };
+    let quick = command == Command::QuickAll;
+    plan::deploy(
+        &inv,
+        &ctx,
+        &DeployRequest {
+            command,
+            hosts: hosts.iter().filter_map(|h| inv.host(h)).collect(),
+            via: None,
+            action: Action::Switch,
+            only_changed: quick,
+            gate: if quick {
+                Gate::AllBuiltThenConfirm
+            } else {
+                Gate::None
+            },
+            max_parallel: Some(max_parallel),
+            fallback: None,
+            confirm_timeout: rollback.then_some(30),
+        },
+    )
+    .expect("plan")
+}
+
+fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed {
+    let logs = tempfile::tempdir().expect("temp dir");
+    let opts = Options {
+        yes,
+        log_root: logs.path().to_path_buf(),
+        verbose: 0,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(execute_with(plan, fake, &opts, &Silent, interrupts))
+        .unwrap_or_else(|e| panic!("the run failed as a whole: {e}"))
+}
+
+#[track_caller]
+fn host<'r>(executed: &'r Executed, name: &str) -> &'r HostReport {
+    executed
+        .report
+        .hosts
+        .iter()
+        .find(|h| h.host == name)
+        .unwrap_or_else(|| panic!("{name} is not in the report"))
+}
+
+#[test]
+fn a_failed_copy_tries_each_fallback_in_order_and_reports_the_one_that_worked() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let fake = Fake::new(|call| {
+        let copy = call.contains(" copy ") && !call.contains("--derivation");
+        // The cache fetch on samsung and p620's push fail; the relay through here works.
+        (copy && !call.starts_with("here$")).then_some(Reply::Exit(1))
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Deployed, "{samsung:?}");
+    assert_eq!(
+        samsung.notes,
+        ["used fallback: relay it through this machine (the closure passes through here)"]
+    );
+    let copies: Vec<String> = fake
+        .calls_with(" copy ")
+        .into_iter()
+        .filter(|c| !c.contains("--derivation"))
+        .map(|c| c.split(' ').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        copies,
+        ["samsung$", "p620$", "here$"],
+        "{:#?}",
+        fake.calls()
+    );
+    // Only after the closure got there was the profile set.
+    assert_eq!(fake.calls_with("--set /nix/store/new-samsung").len(), 1);
+}
+
+#[test]
+fn when_every_way_fails_the_step_fails_with_the_last_error_and_nothing_is_activated() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let fake = Fake::new(|call| {
+        (call.contains(" copy ") && !call.contains("--derivation")).then_some(Reply::Exit(1))
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Failed);
+    let failure = samsung.failure.as_ref().expect("a failure");
+    assert!(
+        failure.step.contains("fetches the system from cache p620"),
+        "{failure:?}"
+    );
+    assert!(
+        failure
+            .command
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("here$"),
+        "{failure:?}"
+    );
+    assert!(fake.calls_with("--set").is_empty(), "the profile was set");
+    assert!(
+        fake.calls_with("fleet-activate").is_empty(),
+        "it was activated"
+    );
+}
+
+#[test]
+fn the_gate_deploys_nothing_when_any_build_fails() {
+    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    let fake = Fake::new(|call| {
+        call.starts_with("razer$ nix-store --realise")
+            .then_some(Reply::Exit(1))
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), true);
+    assert_eq!(host(&executed, "razer").outcome, Outcome::Failed);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Skipped);
+    assert_eq!(
+        samsung.notes,
+        ["not deployed: razer failed, so nothing was"]
+    );
+    assert!(fake.calls_with("--set").is_empty());
+    assert!(fake.calls_with("fleet-activate").is_empty());
+}
+
+#[test]
+fn the_gate_deploys_the_changed_hosts_on_yes_and_nothing_on_no() {
+    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    // razer runs the new system already: unchanged, never asked about.
+    let running = |call: &str| {
+        (call.starts_with("razer$ readlink -f"))
+            .then(|| Reply::Print("/nix/store/new-razer".into()))
+    };
+    let no = Fake::new(running);
+    let executed = run(&plan, &no, &Interrupts::default(), false);
+    assert_eq!(host(&executed, "razer").outcome, Outcome::Unchanged);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Skipped);
+    assert_eq!(host(&executed, "samsung").notes, ["not confirmed"]);
+    assert!(no.calls_with("fleet-activate").is_empty());
+
+    let yes = Fake::new(running);
+    let executed = run(&plan, &yes, &Interrupts::default(), true);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
+    assert_eq!(host(&executed, "razer").outcome, Outcome::Unchanged);
+    assert_eq!(yes.calls_with("fleet-activate").len(), 1);
+    assert!(
+        yes.calls_with("razer$ nix-store --realise").is_empty(),
+        "an unchanged host was built"
+    );
+}
+
+#[test]
+fn first_ctrl_c_finishes_the_deployment_under_way_and_starts_no_other() {
+    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], false, 1);
+    let interrupts = Interrupts::default();
+    let fake = Fake::new(|call| {
+        if call.starts_with("samsung$") && call.contains("fleet-activate") {
+            interrupts.press(&Silent);
+        }
+        None
+    });
+    let executed = run(&plan, &fake, &interrupts, false);
+    assert!(executed.report.interrupted);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Skipped);
+    assert_eq!(razer.notes, ["interrupted (Ctrl-C) before it started"]);
+    assert!(fake.calls_with("razer$").is_empty(), "{:#?}", fake.calls());
+}
+
+#[test]
+fn second_ctrl_c_aborts_a_build_and_changes_nothing() {
+    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let interrupts = Interrupts::default();
+    let fake = Fake::new(|call| {
+        call.starts_with("razer$ nix-store --realise").then(|| {
+            interrupts.press(&Silent);
+            interrupts.press(&Silent);
+            Reply::Pending
+        })
+    });
+    let executed = run(&plan, &fake, &interrupts, false);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Skipped);
+    assert_eq!(
+        razer.notes,
+        ["aborted (Ctrl-C) while inspecting or building; nothing was changed on it"]
+    );
+    assert!(fake.calls_with("fleet-watchdog").is_empty());
+    assert!(fake.calls_with("--set").is_empty());
+}
+
+#[test]
+fn second_ctrl_c_does_not_stop_an_activation_under_way() {
+    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let interrupts = Interrupts::default();
+    let fake = Fake::new(|call| {
+        if call.contains("fleet-activate") {
+            interrupts.press(&Silent);
+            interrupts.press(&Silent);
+        }
+        None
+    });
+    let executed = run(&plan, &fake, &interrupts, false);
+    assert_eq!(host(&executed, "razer").outcome, Outcome::Deployed);
+    assert_eq!(fake.calls_with("(new login)").len(), 1, "confirmed");
+}
+
+#[test]
+fn third_ctrl_c_stops_following_and_leaves_the_host_to_its_watchdog() {
+    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let interrupts = Interrupts::default();
+    let fake = Fake::new(|call| {
+        call.contains("fleet-await").then(|| {
+            for _ in 0..3 {
+                interrupts.press(&Silent);
+            }
+            Reply::Pending
+        })
+    });
+    let executed = run(&plan, &fake, &interrupts, false);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Failed);
+    let message = &razer.failure.as_ref().expect("a failure").message;
+    assert!(message.contains("no longer followed (Ctrl-C)"), "{message}");
+    assert!(
+        fake.calls_with("(new login)").is_empty(),
+        "it was confirmed"
+    );
+}
+
+#[test]
+fn a_failed_health_check_makes_the_host_roll_back_to_where_it_was() {
+    let plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    let fake = Fake::new(|call| {
+        if call.starts_with("p510$ systemctl is-system-running") {
+            Some(Reply::Exit(1))
+        } else if call.contains("/rollback-exit") {
+            Some(Reply::Print("0".into()))
+        } else {
+            None
+        }
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let p510 = host(&executed, "p510");
+    assert_eq!(p510.outcome, Outcome::RolledBack, "{p510:?}");
+    let message = &p510.failure.as_ref().expect("a failure").message;
+    assert!(
+        message.contains("p510 rolled itself back to generation 1"),
+        "{message}"
+    );
+    // Asked to roll back now, then waited for; never confirmed.
+    let after_check: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .skip_while(|c| !c.contains("systemctl"))
+        .skip(1)
+        .take(2)
+        .collect();
+    assert!(
+        after_check[0].starts_with("p510$ touch /run/fleet/"),
+        "{after_check:?}"
+    );
+    assert!(
+        after_check[0].ends_with("-p510/rollback"),
+        "{after_check:?}"
+    );
+    assert!(
+        after_check[1].contains("fleet-await") && after_check[1].contains("/rollback-exit"),
+        "{after_check:?}"
+    );
+    assert!(
+        fake.calls_with("(new login)").is_empty(),
+        "it was confirmed"
+    );
+}
+
+#[test]
+fn an_unreachable_host_fails_alone() {
+    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], true, 2);
+    let fake = Fake::new(|call| call.starts_with("razer$").then_some(Reply::Unreachable));
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Failed);
+    assert_eq!(
+        razer
+            .failure
+            .as_ref()
+            .and_then(|f| f.unreachable.as_deref()),
+        Some("razer")
+    );
+}
+
+#[test]
+fn sudo_is_put_before_root_commands_as_they_run() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], true, 1);
+    let fake = Fake::new(|_| None);
+    run(&plan, &fake, &Interrupts::default(), false);
+    for what in [
+        "--set",
+        "fleet-watchdog",
+        "fleet-activate",
+        "fleet-await",
+        "fleet-confirm",
+    ] {
+        for call in fake.calls_with(what) {
+            assert!(
+                call.contains("$ sudo -n -- ") || call.contains("(new login) sudo -n -- "),
+                "{call}"
+            );
+        }
+    }
+}

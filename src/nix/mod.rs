@@ -167,11 +167,7 @@ pub fn flake_update(flake: &str, inputs: &[String]) -> Vec<Arg> {
 
 /// The command that answers a probe on a host. `cache_url` and `signed_path` are needed by
 /// the cache probes only.
-pub fn probe(
-    probe: &Probe,
-    cache_url: Option<&str>,
-    signed_path: Option<Arg>,
-) -> Vec<Arg> {
+pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -> Vec<Arg> {
     // One attempt, short timeout: an unreachable cache is an answer, not something to retry.
     let quick = [
         "--option",

@@ -5,9 +5,7 @@ use crate::inventory::{Host, Inventory};
 use crate::nix;
 
 use super::strategy::Context;
-use super::{
-    Arg, Command, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo,
-};
+use super::{Arg, Command, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo};
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
     let url = match &probe {
@@ -170,7 +168,12 @@ pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool)
 }
 
 /// `gc`, second part for one host: delete these generations, then collect garbage.
-pub fn gc_collect(host: &Host, target: &Machine, generations: &[u32], sudo: Option<Sudo>) -> Vec<Step> {
+pub fn gc_collect(
+    host: &Host,
+    target: &Machine,
+    generations: &[u32],
+    sudo: Option<Sudo>,
+) -> Vec<Step> {
     let as_root = |argv| Invocation::new(target.clone(), argv).as_root(sudo);
     let mut steps = Vec::new();
     if !generations.is_empty() {

@@ -321,9 +321,7 @@ impl Command {
     pub fn waking(self) -> Waking {
         match self {
             Command::Wake => Waking::Always,
-            Command::Status | Command::Doctor | Command::CacheStatus | Command::Gc => {
-                Waking::Never
-            }
+            Command::Status | Command::Doctor | Command::CacheStatus | Command::Gc => Waking::Never,
             _ => Waking::OnDemand,
         }
     }

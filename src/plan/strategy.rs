@@ -590,7 +590,10 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
             };
             let relay = Fallback {
                 title: "relay it through this machine (the closure passes through here)".into(),
-                run: Invocation::new(Machine::Local, nix::copy_between(Arg::store(b), Arg::store(t), out())),
+                run: Invocation::new(
+                    Machine::Local,
+                    nix::copy_between(Arg::store(b), Arg::store(t), out()),
+                ),
             };
             let step = match builder_cache(b) {
                 Some(cache) => Step {
@@ -680,10 +683,7 @@ fn activate_steps(
         );
         arm.follow = Some(Follow::Watchdog {
             roll_back_now: as_root(nix::roll_back_now(&host.name)),
-            await_rollback: as_root(nix::await_rollback(
-                &host.name,
-                secs + nix::ROLLBACK_SLACK,
-            )),
+            await_rollback: as_root(nix::await_rollback(&host.name, secs + nix::ROLLBACK_SLACK)),
         });
         steps.push(arm);
     }

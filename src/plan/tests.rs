@@ -6,8 +6,8 @@ use std::path::Path;
 use super::*;
 use crate::inventory::Inventory;
 use crate::ui::plan::brief;
-use crate::vocab::Sudo;
 use crate::ui::show_argv;
+use crate::vocab::Sudo;
 
 fn inv() -> Inventory {
     Inventory::parse(
@@ -67,7 +67,11 @@ fn lines(plan: &Plan, host: &str) -> Vec<String> {
     for s in h.build.iter().chain(&h.deploy) {
         out.push(format!("{}$ {}", s.run.on, brief(&s.run.full_argv())));
         for f in &s.fallbacks {
-            out.push(format!("  else {}$ {}", f.run.on, brief(&f.run.full_argv())));
+            out.push(format!(
+                "  else {}$ {}",
+                f.run.on,
+                brief(&f.run.full_argv())
+            ));
         }
     }
     out
@@ -561,8 +565,16 @@ fn health_plans_only_ask() {
 fn gc_deletes_through_sudo_for_non_root_users() {
     let inv = inv();
     let samsung = inv.host("samsung").expect("samsung");
-    let steps = gc_collect(samsung, &Machine::Host("samsung".into()), &[2, 3], Some(Sudo::NonInteractive));
-    let shown: Vec<String> = steps.iter().map(|s| show_argv(&s.run.full_argv())).collect();
+    let steps = gc_collect(
+        samsung,
+        &Machine::Host("samsung".into()),
+        &[2, 3],
+        Some(Sudo::NonInteractive),
+    );
+    let shown: Vec<String> = steps
+        .iter()
+        .map(|s| show_argv(&s.run.full_argv()))
+        .collect();
     assert_eq!(
         shown,
         [

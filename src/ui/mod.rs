@@ -5,7 +5,6 @@ pub mod progress;
 pub mod summary;
 pub mod table;
 
-
 pub use crate::vocab::{quote, quote_argv, show_arg, show_argv};
 
 /// `text` without ANSI escape sequences (Nix colours some output even into a pipe).

@@ -121,7 +121,12 @@ fn where_(m: &Machine) -> String {
 
 fn render_step(out: &mut String, n: usize, step: &Step) {
     let _ = writeln!(out, "  {n}. {}", step.title);
-    let _ = writeln!(out, "       {}$ {}", step.run.on, brief(&step.run.full_argv()));
+    let _ = writeln!(
+        out,
+        "       {}$ {}",
+        step.run.on,
+        brief(&step.run.full_argv())
+    );
     for fallback in &step.fallbacks {
         let _ = writeln!(out, "     or else, {}", fallback.title);
         let _ = writeln!(
