@@ -95,7 +95,7 @@ pub fn checks(
     }
     let mut versions: Vec<String> = Vec::new();
     for a in &asked.hosts {
-        out.extend(host_checks(inv, a, asked));
+        out.extend(host_checks(inv, a));
         if let Some(v) = a.ok(&Probe::NixVersion).and_then(facts::nix_version) {
             if !versions.contains(&v) {
                 versions.push(v);
@@ -114,7 +114,7 @@ pub fn checks(
     out
 }
 
-fn host_checks(inv: &Inventory, a: &Answers, asked: &Asked) -> Vec<Check> {
+fn host_checks(inv: &Inventory, a: &Answers) -> Vec<Check> {
     let h = a.host.as_str();
     let mut out = Vec::new();
     if let Some(why) = &a.unreachable {
@@ -138,131 +138,140 @@ fn host_checks(inv: &Inventory, a: &Answers, asked: &Asked) -> Vec<Check> {
     let Some(host) = inv.host(h) else {
         return out;
     };
-    // The cache this host serves: its service must run.
-    if inv.cache_served_by(h).is_some() {
-        let systemd = a.answers.get(&Probe::Systemd).map(|f| f.success());
-        let unit = Probe::UnitActive("nix-serve.service".into());
-        match (systemd, a.answers.get(&unit)) {
-            (Some(true), Some(f)) if f.success() => out.push(check(
-                Some(h),
-                "cache service",
-                Status::Pass,
-                "nix-serve.service is active".into(),
-                None,
-            )),
-            (Some(true), _) => out.push(check(
-                Some(h),
-                "cache service",
-                Status::Fail,
-                "nix-serve.service is not active".into(),
-                Some(format!(
-                    "on {h}: systemctl start nix-serve, and enable services.nix-serve"
-                )),
-            )),
-            // Without systemd, whether the cache answers (checked from here) is the test.
-            _ => {}
-        }
-    }
+    out.extend(cache_service_check(inv, h, a));
     for c in host
         .caches
         .iter()
         .filter_map(|c| inv.cache(c))
         .filter(|c| c.host.as_deref() != Some(h))
     {
-        let v = cache_view(c, a);
-        let builder_cache = c.host.is_some();
-        let needed = if builder_cache {
-            Status::Fail
-        } else {
-            Status::Warn
-        };
-        let config = format!("fleet cache nix-config {h}");
-        if v.listed == Some(true) {
+        out.extend(cache_checks(h, c, a));
+    }
+    out
+}
+
+/// The cache this host serves: its service must run.
+fn cache_service_check(inv: &Inventory, h: &str, a: &Answers) -> Option<Check> {
+    inv.cache_served_by(h)?;
+    let systemd = a.answers.get(&Probe::Systemd).map(|f| f.success());
+    let unit = Probe::UnitActive("nix-serve.service".into());
+    match (systemd, a.answers.get(&unit)) {
+        (Some(true), Some(f)) if f.success() => Some(check(
+            Some(h),
+            "cache service",
+            Status::Pass,
+            "nix-serve.service is active".into(),
+            None,
+        )),
+        (Some(true), _) => Some(check(
+            Some(h),
+            "cache service",
+            Status::Fail,
+            "nix-serve.service is not active".into(),
+            Some(format!(
+                "on {h}: systemctl start nix-serve, and enable services.nix-serve"
+            )),
+        )),
+        // Without systemd, whether the cache answers (checked from here) is the test.
+        _ => None,
+    }
+}
+
+/// Whether `h` uses, trusts, reaches and (for a builder's cache) verifies cache `c`.
+fn cache_checks(h: &str, c: &crate::inventory::Cache, a: &Answers) -> Vec<Check> {
+    let mut out = Vec::new();
+    let v = cache_view(c, a);
+    let builder_cache = c.host.is_some();
+    let needed = if builder_cache {
+        Status::Fail
+    } else {
+        Status::Warn
+    };
+    let config = format!("fleet cache nix-config {h}");
+    if v.listed == Some(true) {
+        out.push(check(
+            Some(h),
+            &format!("uses cache {}", c.name),
+            Status::Pass,
+            "listed in substituters".into(),
+            None,
+        ));
+    }
+    if v.trusted == Some(true) {
+        out.push(check(
+            Some(h),
+            &format!("trusts cache {}", c.name),
+            Status::Pass,
+            "its key is trusted".into(),
+            None,
+        ));
+    }
+    if v.listed == Some(false) {
+        out.push(check(
+            Some(h),
+            &format!("uses cache {}", c.name),
+            needed,
+            format!("{} is not in {h}'s substituters", c.url),
+            Some(format!(
+                "add it to nix.settings.substituters (see `{config}`)"
+            )),
+        ));
+    }
+    if v.trusted == Some(false) {
+        out.push(check(
+            Some(h),
+            &format!("trusts cache {}", c.name),
+            needed,
+            format!(
+                "{h} does not trust {}",
+                c.public_key.as_deref().unwrap_or("its key")
+            ),
+            Some(format!(
+                "add the key to nix.settings.trusted-public-keys (see `{config}`)"
+            )),
+        ));
+    }
+    match v.reaches {
+        Some(true) => out.push(check(
+            Some(h),
+            &format!("reaches cache {}", c.name),
+            Status::Pass,
+            c.url.clone(),
+            None,
+        )),
+        Some(false) => {
+            let said = a
+                .answers
+                .get(&crate::plan::Probe::CacheReach(c.name.clone()))
+                .and_then(|f| f.tail.last().cloned())
+                .unwrap_or_default();
             out.push(check(
-                Some(h),
-                &format!("uses cache {}", c.name),
-                Status::Pass,
-                "listed in substituters".into(),
-                None,
-            ));
-        }
-        if v.trusted == Some(true) {
-            out.push(check(
-                Some(h),
-                &format!("trusts cache {}", c.name),
-                Status::Pass,
-                "its key is trusted".into(),
-                None,
-            ));
-        }
-        if v.listed == Some(false) {
-            out.push(check(
-                Some(h),
-                &format!("uses cache {}", c.name),
-                needed,
-                format!("{} is not in {h}'s substituters", c.url),
-                Some(format!(
-                    "add it to nix.settings.substituters (see `{config}`)"
-                )),
-            ));
-        }
-        if v.trusted == Some(false) {
-            out.push(check(
-                Some(h),
-                &format!("trusts cache {}", c.name),
-                needed,
-                format!(
-                    "{h} does not trust {}",
-                    c.public_key.as_deref().unwrap_or("its key")
-                ),
-                Some(format!(
-                    "add the key to nix.settings.trusted-public-keys (see `{config}`)"
-                )),
-            ));
-        }
-        match v.reaches {
-            Some(true) => out.push(check(
                 Some(h),
                 &format!("reaches cache {}", c.name),
-                Status::Pass,
-                c.url.clone(),
-                None,
-            )),
-            Some(false) => {
-                let said = a
-                    .answers
-                    .get(&crate::plan::Probe::CacheReach(c.name.clone()))
-                    .and_then(|f| f.tail.last().cloned())
-                    .unwrap_or_default();
-                out.push(check(
-                    Some(h),
-                    &format!("reaches cache {}", c.name),
-                    needed,
-                    format!("{h} cannot reach {}: {said}", c.url),
-                    Some(format!(
-                        "check {h}'s network route and the firewall in front of the cache"
-                    )),
-                ));
-            }
-            None => {}
-        }
-        if builder_cache {
-            let probe = Probe::CacheVerify(c.name.clone());
-            match (a.answers.get(&probe), a.unasked.get(&probe)) {
-                (Some(f), _) if f.success() => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Pass, "a path signed by the builder verifies".into(), None)),
-                (Some(f), _) => out.push(check(
-                    Some(h),
-                    &format!("verifies cache {}", c.name),
-                    Status::Fail,
-                    format!("a path from {} does not verify on {h}: {}", c.name, f.tail.last().cloned().unwrap_or_default()),
-                    Some(format!("trust the builder's key on {h} (see `{config}`), and check the builder signs (secret-key-files)")),
+                needed,
+                format!("{h} cannot reach {}: {said}", c.url),
+                Some(format!(
+                    "check {h}'s network route and the firewall in front of the cache"
                 )),
-                (None, Some(why)) => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Warn, format!("not checked: {why}"), None)),
-                (None, None) => {}
-            }
+            ));
+        }
+        None => {}
+    }
+    if builder_cache {
+        let probe = Probe::CacheVerify(c.name.clone());
+        match (a.answers.get(&probe), a.unasked.get(&probe)) {
+            (Some(f), _) if f.success() => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Pass, "a path signed by the builder verifies".into(), None)),
+            (Some(f), _) => out.push(check(
+                Some(h),
+                &format!("verifies cache {}", c.name),
+                Status::Fail,
+                format!("a path from {} does not verify on {h}: {}", c.name, f.tail.last().cloned().unwrap_or_default()),
+                Some(format!("trust the builder's key on {h} (see `{config}`), and check the builder signs (secret-key-files)")),
+            )),
+            (None, Some(why)) => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Warn, format!("not checked: {why}"), None)),
+            (None, None) => {}
         }
     }
-    let _ = asked;
     out
 }
 

@@ -197,28 +197,7 @@ fn resolve_host(
         problems.push(name_problem(name, &format!("hosts.{n}"), "host"));
     }
 
-    let addresses = match &host.addresses {
-        None => vec![n.clone()],
-        Some(list) if list.is_empty() => {
-            problems.push(
-                Problem::new(span(name), key("addresses"), "`addresses` is empty")
-                    .help("list at least one address, or remove the key to use the host's name"),
-            );
-            Vec::new()
-        }
-        Some(list) => list
-            .iter()
-            .filter_map(|a| match names::address_problem(a.get_ref()) {
-                Some(why) => {
-                    problems.push(Problem::new(span(a), key("addresses"), why).help(
-                        "write a plain host name or IP address; ssh options belong in the ssh config",
-                    ));
-                    None
-                }
-                None => Some(a.get_ref().clone()),
-            })
-            .collect(),
-    };
+    let addresses = addresses(name, host, problems);
 
     let user = host.user.as_ref().and_then(|u| {
         if is_identifier(u.get_ref()) {
@@ -244,24 +223,7 @@ fn resolve_host(
             }
         });
 
-    let via = host.via.as_ref().and_then(|v| {
-        let target = v.get_ref();
-        match raw.hosts.iter().find(|(k, _)| k.get_ref() == target) {
-            None => {
-                problems.push(unknown_host(v, &key("via"), host_names));
-                None
-            }
-            Some((_, h)) if !h.builder => {
-                problems.push(
-                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder")).help(
-                        format!("add `builder = true` to [hosts.{target}], or build elsewhere"),
-                    ),
-                );
-                None
-            }
-            Some(_) => Some(target.clone()),
-        }
-    });
+    let via = via(n, host, raw, host_names, problems);
 
     let attribute = match &host.attribute {
         None => n.clone(),
@@ -285,7 +247,97 @@ fn resolve_host(
         })
         .collect();
 
-    let caches = match &host.caches {
+    let caches = caches(n, host, cache_names, problems);
+
+    let wake = wake(n, host, problems);
+
+    let health_checks = health_checks(n, host, problems);
+
+    let sudo = host
+        .sudo
+        .unwrap_or_else(|| user.as_deref().is_some_and(|u| u != "root"));
+
+    Host {
+        name: n.clone(),
+        addresses,
+        user,
+        port,
+        builder: host.builder,
+        via,
+        attribute,
+        tags,
+        local: host.local,
+        sudo,
+        caches,
+        fallback: host.fallback,
+        wake,
+        health_checks,
+    }
+}
+
+fn addresses(name: &Spanned<String>, host: &RawHost, problems: &mut Vec<Problem>) -> Vec<String> {
+    let n = name.get_ref();
+    let key = |k: &str| format!("hosts.{n}.{k}");
+    match &host.addresses {
+        None => vec![n.clone()],
+        Some(list) if list.is_empty() => {
+            problems.push(
+                Problem::new(span(name), key("addresses"), "`addresses` is empty")
+                    .help("list at least one address, or remove the key to use the host's name"),
+            );
+            Vec::new()
+        }
+        Some(list) => list
+            .iter()
+            .filter_map(|a| match names::address_problem(a.get_ref()) {
+                Some(why) => {
+                    problems.push(Problem::new(span(a), key("addresses"), why).help(
+                        "write a plain host name or IP address; ssh options belong in the ssh config",
+                    ));
+                    None
+                }
+                None => Some(a.get_ref().clone()),
+            })
+            .collect(),
+    }
+}
+
+fn via(
+    n: &str,
+    host: &RawHost,
+    raw: &RawInventory,
+    host_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let key = |k: &str| format!("hosts.{n}.{k}");
+    host.via.as_ref().and_then(|v| {
+        let target = v.get_ref();
+        match raw.hosts.iter().find(|(k, _)| k.get_ref() == target) {
+            None => {
+                problems.push(unknown_host(v, &key("via"), host_names));
+                None
+            }
+            Some((_, h)) if !h.builder => {
+                problems.push(
+                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder")).help(
+                        format!("add `builder = true` to [hosts.{target}], or build elsewhere"),
+                    ),
+                );
+                None
+            }
+            Some(_) => Some(target.clone()),
+        }
+    })
+}
+
+fn caches(
+    n: &str,
+    host: &RawHost,
+    cache_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let key = |k: &str| format!("hosts.{n}.{k}");
+    match &host.caches {
         None => cache_names.iter().map(|c| c.to_string()).collect(),
         Some(list) => list
             .iter()
@@ -311,8 +363,11 @@ fn resolve_host(
                 }
             })
             .collect(),
-    };
+    }
+}
 
+fn wake(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Option<crate::inventory::Wake> {
+    let key = |k: &str| format!("hosts.{n}.{k}");
     let mac = host
         .mac
         .as_ref()
@@ -367,15 +422,18 @@ fn resolve_host(
             }
         }
     }
-    let wake = match (mac, address) {
+    match (mac, address) {
         (Some(mac), Some(address)) => Some(crate::inventory::Wake {
             mac,
             address,
             on_demand,
         }),
         _ => None,
-    };
+    }
+}
 
+fn health_checks(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Vec<Vec<String>> {
+    let key = |k: &str| format!("hosts.{n}.{k}");
     let mut health_checks = Vec::new();
     if let Some(checks) = &host.health_checks {
         if checks.get_ref().iter().any(Vec::is_empty) {
@@ -400,27 +458,7 @@ fn resolve_host(
             }
         }
     }
-
-    let sudo = host
-        .sudo
-        .unwrap_or_else(|| user.as_deref().is_some_and(|u| u != "root"));
-
-    Host {
-        name: n.clone(),
-        addresses,
-        user,
-        port,
-        builder: host.builder,
-        via,
-        attribute,
-        tags,
-        local: host.local,
-        sudo,
-        caches,
-        fallback: host.fallback,
-        wake,
-        health_checks,
-    }
+    health_checks
 }
 
 fn name_problem<T: AsRef<str>>(value: &Spanned<T>, key: &str, what: &str) -> Problem {

@@ -4,7 +4,7 @@
 use crate::inventory::{Host, Inventory};
 use crate::nix;
 
-use super::strategy::Context;
+use super::settings::Context;
 use super::{Arg, Command, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo};
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {

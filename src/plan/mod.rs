@@ -3,6 +3,7 @@
 //! the executor runs one.
 
 mod health;
+pub mod settings;
 mod strategy;
 
 use std::fmt;
@@ -13,8 +14,9 @@ use crate::report::Outcome;
 pub use crate::vocab::{Action, Arg, FallbackTo, Machine, Probe, Sudo, Waking};
 
 pub use health::{cache_status, doctor, gc_collect, gc_survey, status};
+pub use settings::Context;
 pub use strategy::{
-    build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest, Context,
+    build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest,
     DeployRequest, PushTo,
 };
 

@@ -5,43 +5,12 @@ use crate::error::Error;
 use crate::inventory::{names, Host, Inventory};
 use crate::nix;
 
+use super::settings::{self, Context, HostSettings, Overrides};
+
 use super::{
     Action, Arg, BuilderDown, Command, Fallback, FallbackTo, Follow, Gate, HostPlan, Invocation,
     Machine, Plan, Step, StepKind, Sudo,
 };
-
-/// What planning needs to know about the machine fleet runs on, read once by the caller.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Context {
-    /// This machine's short hostname; the host of that name is deployed without SSH.
-    pub hostname: Option<String>,
-    /// Whether fleet runs as root here (if not, local activation goes through sudo).
-    pub is_root: bool,
-}
-
-impl Context {
-    fn is_local(&self, host: &Host) -> bool {
-        host.local || self.hostname.as_deref() == Some(host.name.as_str())
-    }
-
-    pub(crate) fn machine(&self, host: &Host) -> Machine {
-        if self.is_local(host) {
-            Machine::Local
-        } else {
-            Machine::Host(host.name.clone())
-        }
-    }
-
-    /// How commands that need root on `host` get it, the one place this is decided: over
-    /// SSH through `sudo -n` for a host whose user is not root (no terminal to ask a
-    /// password on); here through `sudo` when fleet is not root; else they run as they are.
-    pub fn sudo(&self, host: &Host) -> Option<Sudo> {
-        match self.machine(host) {
-            Machine::Local => (!self.is_root).then_some(Sudo::Interactive),
-            Machine::Host(_) => host.sudo.then_some(Sudo::NonInteractive),
-        }
-    }
-}
 
 /// A request to deploy (or only build, then deploy) systems.
 #[derive(Debug, Clone)]
@@ -61,6 +30,18 @@ pub struct DeployRequest<'a> {
     pub confirm_timeout: Option<u64>,
 }
 
+impl DeployRequest<'_> {
+    /// What the command line says of the settings `settings::resolve` decides.
+    fn overrides(&self) -> Overrides<'_> {
+        Overrides {
+            builder: self.via.map(|b| (b, "--via")),
+            fallback: self.fallback,
+            max_parallel: self.max_parallel,
+            confirm_timeout: self.confirm_timeout,
+        }
+    }
+}
+
 /// A request to build systems without activating them.
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
@@ -74,41 +55,30 @@ pub struct BuildRequest<'a> {
 
 /// Plans a deployment: evaluate once, then per host check (if asked), build, copy, activate.
 pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Plan, Error> {
-    let via = req.via.map(|b| builder(inv, b, "--via")).transpose()?;
-    let hosts = req
+    let settings = settings::resolve(inv, ctx, &req.hosts, &req.overrides())?;
+    let hosts = settings
         .hosts
         .iter()
-        .map(|host| {
-            let build_on = build_machine(inv, ctx, host, via)?;
-            let target = ctx.machine(host);
-            let inspect = inspect_steps(host, &target);
-            let build = build_steps(host, &build_on);
-            let mut deploy = copy_steps(inv, host, &build_on, &target);
-            deploy.extend(activate_steps(
-                ctx,
-                host,
-                &target,
-                req.action,
-                req.confirm_timeout,
-            ));
-            let if_builder_down = builder_down(inv, ctx, host, &build_on, req.fallback, true);
-            Ok(HostPlan {
-                host: host.name.clone(),
-                attribute: host.attribute.clone(),
-                build_on,
-                target,
-                inspect,
-                build,
+        .map(|hs| {
+            let mut deploy = copy_steps(inv, hs.host, &hs.build_on, &hs.target);
+            deploy.extend(activate_steps(hs, req.action));
+            HostPlan {
+                host: hs.host.name.clone(),
+                attribute: hs.host.attribute.clone(),
+                inspect: inspect_steps(hs.host, &hs.target),
+                build: build_steps(hs.host, &hs.build_on),
                 deploy,
-                if_builder_down,
-            })
+                if_builder_down: builder_down(inv, hs, true),
+                build_on: hs.build_on.clone(),
+                target: hs.target.clone(),
+            }
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect();
     Ok(Plan {
         command: req.command,
         flake: inv.flake.clone(),
         action: Some(req.action),
-        max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
+        max_parallel: settings.max_parallel,
         gate: req.gate,
         only_changed: req.only_changed,
         prepare: vec![evaluate(inv, &req.hosts)],
@@ -293,29 +263,32 @@ pub fn cache_push(
 
 /// Plans a build: evaluate once, then per host build where asked (or where deploy would).
 pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan, Error> {
-    let on = req.on.map(|b| builder(inv, b, "--on")).transpose()?;
-    let hosts = req
+    let overrides = Overrides {
+        builder: req.on.map(|b| (b, "--on")),
+        fallback: req.fallback,
+        max_parallel: req.max_parallel,
+        confirm_timeout: None,
+    };
+    let settings = settings::resolve(inv, ctx, &req.hosts, &overrides)?;
+    let hosts = settings
         .hosts
         .iter()
-        .map(|host| {
-            let build_on = build_machine(inv, ctx, host, on)?;
-            Ok(HostPlan {
-                host: host.name.clone(),
-                attribute: host.attribute.clone(),
-                build: build_steps(host, &build_on),
-                if_builder_down: builder_down(inv, ctx, host, &build_on, req.fallback, false),
-                build_on,
-                target: ctx.machine(host),
-                inspect: Vec::new(),
-                deploy: Vec::new(),
-            })
+        .map(|hs| HostPlan {
+            host: hs.host.name.clone(),
+            attribute: hs.host.attribute.clone(),
+            build: build_steps(hs.host, &hs.build_on),
+            if_builder_down: builder_down(inv, hs, false),
+            build_on: hs.build_on.clone(),
+            target: hs.target.clone(),
+            inspect: Vec::new(),
+            deploy: Vec::new(),
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect();
     Ok(Plan {
         command: req.command,
         flake: inv.flake.clone(),
         action: None,
-        max_parallel: req.max_parallel.unwrap_or(inv.max_parallel),
+        max_parallel: settings.max_parallel,
         gate: Gate::None,
         only_changed: false,
         prepare: vec![evaluate(inv, &req.hosts)],
@@ -383,55 +356,6 @@ pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
     })
 }
 
-/// The builder named on the command line, checked.
-fn builder<'a>(inv: &'a Inventory, name: &str, flag: &str) -> Result<&'a Host, Error> {
-    match inv.host(name) {
-        Some(h) if h.builder => Ok(h),
-        Some(h) => Err(Error::usage(
-            format!("{flag} {}: `{}` is not a builder", h.name, h.name),
-            format!(
-                "add `builder = true` to [hosts.{}] in {}, or pick one of: {}",
-                h.name,
-                inv.source.display(),
-                builders(inv)
-            ),
-        )),
-        None => Err(crate::select::unknown_host(inv, name, flag)),
-    }
-}
-
-fn builders(inv: &Inventory) -> String {
-    let names: Vec<&str> = inv
-        .hosts
-        .iter()
-        .filter(|h| h.builder)
-        .map(|h| h.name.as_str())
-        .collect();
-    if names.is_empty() {
-        "(no host has builder = true)".into()
-    } else {
-        names.join(", ")
-    }
-}
-
-/// Where `host`'s system is built: the command line's builder, else the host's `via`, else
-/// the host itself. A host that is its own builder builds on itself.
-fn build_machine(
-    inv: &Inventory,
-    ctx: &Context,
-    host: &Host,
-    chosen: Option<&Host>,
-) -> Result<Machine, Error> {
-    let builder = match chosen {
-        Some(b) => Some(b),
-        None => host.via.as_deref().and_then(|v| inv.host(v)),
-    };
-    Ok(match builder {
-        Some(b) if b.name != host.name => ctx.machine(b),
-        _ => ctx.machine(host),
-    })
-}
-
 pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
     let pairs: Vec<(&str, &str)> = hosts
         .iter()
@@ -492,22 +416,15 @@ fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
 
 /// Where to build instead when the builder is down, and how the system then travels. Only
 /// for a builder that is another machine, and only when the user chose a fallback.
-fn builder_down(
-    inv: &Inventory,
-    ctx: &Context,
-    host: &Host,
-    build_on: &Machine,
-    chosen: Option<FallbackTo>,
-    deploying: bool,
-) -> Option<BuilderDown> {
+fn builder_down(inv: &Inventory, hs: &HostSettings, deploying: bool) -> Option<BuilderDown> {
+    let (host, build_on, target) = (hs.host, &hs.build_on, &hs.target);
     let Machine::Host(builder) = build_on else {
         return None;
     };
-    let target = ctx.machine(host);
-    if *build_on == target {
+    if build_on == target {
         return None;
     }
-    let alt = match chosen.or(host.fallback)? {
+    let alt = match hs.fallback? {
         FallbackTo::Target => target.clone(),
         FallbackTo::Local => Machine::Local,
     };
@@ -532,7 +449,7 @@ fn builder_down(
     Some(BuilderDown {
         builder: builder.clone(),
         copy: if deploying {
-            copy_steps(inv, host, &alt, &target)
+            copy_steps(inv, host, &alt, target)
         } else {
             Vec::new()
         },
@@ -663,17 +580,13 @@ fn activation(
 /// Activation as NixOS does it, then the host's health checks on the new running system. On
 /// a remote host a switch is guarded by magic rollback: a watchdog armed first rolls the host
 /// back unless fleet confirms over a new login once the checks passed.
-fn activate_steps(
-    ctx: &Context,
-    host: &Host,
-    target: &Machine,
-    action: Action,
-    confirm_timeout: Option<u64>,
-) -> Vec<Step> {
-    let sudo = ctx.sudo(host);
+fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
+    let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
     let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
     let remote = matches!(target, Machine::Host(_));
-    let watchdog = confirm_timeout.filter(|_| remote && action == Action::Switch);
+    let watchdog = hs
+        .confirm_timeout
+        .filter(|_| remote && action == Action::Switch);
     let mut steps = Vec::new();
     if let Some(secs) = watchdog {
         let mut arm = Step::new(

@@ -1,0 +1,155 @@
+//! Settings, resolved once per run in one function: the command line over the host's entry
+//! in hosts.toml over the inventory's [fleet] defaults. Planning reads the result; no other
+//! code decides where a host builds, how it gets root, where it builds when its builder is
+//! down, or how long its switch waits for confirmation.
+
+use crate::error::Error;
+use crate::inventory::{Host, Inventory};
+use crate::vocab::{FallbackTo, Machine, Sudo};
+
+/// What planning needs to know about the machine fleet runs on, read once by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// This machine's short hostname; the host of that name is deployed without SSH.
+    pub hostname: Option<String>,
+    /// Whether fleet runs as root here (if not, local activation goes through sudo).
+    pub is_root: bool,
+}
+
+impl Context {
+    fn is_local(&self, host: &Host) -> bool {
+        host.local || self.hostname.as_deref() == Some(host.name.as_str())
+    }
+
+    pub(crate) fn machine(&self, host: &Host) -> Machine {
+        if self.is_local(host) {
+            Machine::Local
+        } else {
+            Machine::Host(host.name.clone())
+        }
+    }
+
+    /// How commands that need root on `host` get it, the one place this is decided: over
+    /// SSH through `sudo -n` for a host whose user is not root (no terminal to ask a
+    /// password on); here through `sudo` when fleet is not root; else they run as they are.
+    pub fn sudo(&self, host: &Host) -> Option<Sudo> {
+        match self.machine(host) {
+            Machine::Local => (!self.is_root).then_some(Sudo::Interactive),
+            Machine::Host(_) => host.sudo.then_some(Sudo::NonInteractive),
+        }
+    }
+}
+
+/// What the command line says, where it says anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides<'a> {
+    /// `--via BUILDER` (`--on` for builds: the flag named in errors): build every selected
+    /// host there.
+    pub builder: Option<(&'a str, &'static str)>,
+    /// `--fallback`: where to build when a host's builder is down.
+    pub fallback: Option<FallbackTo>,
+    /// `-j N`: how many hosts at once.
+    pub max_parallel: Option<usize>,
+    /// Magic rollback's window (`--confirm-timeout`); `None` with `--no-rollback`.
+    pub confirm_timeout: Option<u64>,
+}
+
+/// One host's settings, resolved.
+#[derive(Debug, Clone)]
+pub struct HostSettings<'a> {
+    pub host: &'a Host,
+    /// Where its system is activated: the host itself, or here when fleet runs on it.
+    pub target: Machine,
+    /// Where its system is built.
+    pub build_on: Machine,
+    /// Where to build when the builder is down (`None`: fail, naming the builder).
+    pub fallback: Option<FallbackTo>,
+    /// How commands that need root get it there.
+    pub sudo: Option<Sudo>,
+    /// Seconds its switch waits for confirmation before it rolls back (`None`: no watchdog).
+    pub confirm_timeout: Option<u64>,
+}
+
+/// A run's settings: how many hosts at once, and each host's.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    pub max_parallel: usize,
+    pub hosts: Vec<HostSettings<'a>>,
+}
+
+/// The one precedence order, per setting:
+/// - builder: `--via`/`--on` > the host's `via` > the host itself;
+/// - fallback: `--fallback` > the host's `fallback` > none;
+/// - parallel hosts: `-j` > [fleet] `max_parallel`;
+/// - confirmation window: `--no-rollback` (none) > `--confirm-timeout` (default 30 s);
+/// - root: as root, nothing; else `sudo -n` over SSH, `sudo` here (`Context::sudo`).
+pub fn resolve<'a>(
+    inv: &'a Inventory,
+    ctx: &Context,
+    hosts: &[&'a Host],
+    cli: &Overrides,
+) -> Result<Settings<'a>, Error> {
+    let chosen = cli
+        .builder
+        .map(|(name, flag)| builder(inv, name, flag))
+        .transpose()?;
+    let hosts = hosts
+        .iter()
+        .map(|&host| HostSettings {
+            host,
+            target: ctx.machine(host),
+            build_on: build_machine(inv, ctx, host, chosen),
+            fallback: cli.fallback.or(host.fallback),
+            sudo: ctx.sudo(host),
+            confirm_timeout: cli.confirm_timeout,
+        })
+        .collect();
+    Ok(Settings {
+        max_parallel: cli.max_parallel.unwrap_or(inv.max_parallel),
+        hosts,
+    })
+}
+
+/// The builder named on the command line, checked.
+fn builder<'a>(inv: &'a Inventory, name: &str, flag: &str) -> Result<&'a Host, Error> {
+    match inv.host(name) {
+        Some(h) if h.builder => Ok(h),
+        Some(h) => Err(Error::usage(
+            format!("{flag} {}: `{}` is not a builder", h.name, h.name),
+            format!(
+                "add `builder = true` to [hosts.{}] in {}, or pick one of: {}",
+                h.name,
+                inv.source.display(),
+                builders(inv)
+            ),
+        )),
+        None => Err(crate::select::unknown_host(inv, name, flag)),
+    }
+}
+
+fn builders(inv: &Inventory) -> String {
+    let names: Vec<&str> = inv
+        .hosts
+        .iter()
+        .filter(|h| h.builder)
+        .map(|h| h.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "(no host has builder = true)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Where `host`'s system is built: the command line's builder, else the host's `via`, else
+/// the host itself. A host that is its own builder builds on itself.
+fn build_machine(inv: &Inventory, ctx: &Context, host: &Host, chosen: Option<&Host>) -> Machine {
+    let builder = match chosen {
+        Some(b) => Some(b),
+        None => host.via.as_deref().and_then(|v| inv.host(v)),
+    };
+    match builder {
+        Some(b) if b.name != host.name => ctx.machine(b),
+        _ => ctx.machine(host),
+    }
+}
