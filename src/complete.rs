@@ -13,8 +13,9 @@ use crate::inventory::{self, Inventory};
 pub const ENV: &str = "COMPLETE";
 
 /// Answers a completion request if this process is one; returns normally otherwise.
-pub fn handle_request() {
-    clap_complete::CompleteEnv::with_factory(crate::cli::command)
+/// `command` builds the command line to complete (`cli::command`).
+pub fn handle_request(command: fn() -> clap::Command) {
+    clap_complete::CompleteEnv::with_factory(command)
         .var(ENV)
         .completer("fleet")
         .complete();

@@ -1,10 +1,12 @@
 //! fleet: deploy a NixOS fleet from one inventory.
 //!
 //! Data flows one way: `hosts.toml` → [`inventory::Inventory`] → [`plan::Plan`] → executor → report.
-//! `cli` holds the clap types, `app` wires a command to the rest, `ui` shows results.
+//! `cli` holds the clap types, `command` has each subcommand (with what they share in `app`),
+//! `ui` renders everything people read.
 
 pub mod app;
 pub mod cli;
+pub mod command;
 pub mod complete;
 pub mod error;
 pub mod exec;

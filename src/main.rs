@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    fleet::complete::handle_request();
+    fleet::complete::handle_request(fleet::cli::command);
     let cli = fleet::cli::Cli::parse();
-    match fleet::app::run(cli) {
+    match fleet::command::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             fleet::ui::print_error(&e);

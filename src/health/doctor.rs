@@ -333,49 +333,6 @@ fn space_checks(h: &str, a: &Answers) -> Vec<Check> {
     out
 }
 
-/// The checks as a table, then the fixes of what did not pass.
-pub fn render(checks: &[Check]) -> String {
-    let rows: Vec<Vec<String>> = checks
-        .iter()
-        .map(|c| {
-            vec![
-                match c.status {
-                    Status::Pass => "pass",
-                    Status::Warn => "WARN",
-                    Status::Fail => "FAIL",
-                }
-                .to_string(),
-                c.host.clone().unwrap_or_else(|| "-".into()),
-                c.check.clone(),
-                c.detail.clone(),
-            ]
-        })
-        .collect();
-    let mut out = crate::ui::table::render(&["STATUS", "HOST", "CHECK", "DETAIL"], &rows);
-    let problems: Vec<&Check> = checks.iter().filter(|c| c.status != Status::Pass).collect();
-    if !problems.is_empty() {
-        out.push_str("\nTo fix:\n");
-        for c in problems {
-            if let Some(fix) = &c.fix {
-                out.push_str(&format!(
-                    "  {} {}: {fix}\n",
-                    c.host.as_deref().unwrap_or("-"),
-                    c.check
-                ));
-            }
-        }
-    }
-    let (fails, warns) = (
-        checks.iter().filter(|c| c.status == Status::Fail).count(),
-        checks.iter().filter(|c| c.status == Status::Warn).count(),
-    );
-    out.push_str(&format!(
-        "\n{} checks: {fails} failed, {warns} warnings\n",
-        checks.len()
-    ));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

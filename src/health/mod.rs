@@ -10,8 +10,6 @@ use crate::exec::{net, Answers, Asked};
 use crate::facts;
 use crate::inventory::{Cache, Host, Inventory};
 use crate::plan::Probe;
-use crate::ui::summary::short;
-use crate::ui::table;
 
 /// `fleet cache nix-config`: the `nix.settings` a host should have, tiers in order, ready to
 /// paste into its NixOS configuration. A host does not list the cache it serves itself.
@@ -40,7 +38,7 @@ pub fn nix_config(inv: &Inventory, host: Option<&Host>) -> String {
 }
 
 /// A cache tier as seen from this machine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TierCheck {
     pub cache: String,
     pub url: String,
@@ -48,6 +46,33 @@ pub struct TierCheck {
     pub from_here: Result<(u128, facts::CacheInfo), String>,
     /// For a cache served by an inventory host: its info over each of the host's addresses.
     pub addresses: Vec<(String, Result<u128, String>)>,
+}
+
+/// As JSON: `from_here` is `{latency_ms, info}` or `{error}`, and each address
+/// `{address, latency_ms}` or `{address, error}`.
+impl Serialize for TierCheck {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde_json::json;
+        let from_here = match &self.from_here {
+            Ok((ms, info)) => json!({ "latency_ms": ms, "info": info }),
+            Err(e) => json!({ "error": e }),
+        };
+        let addresses: Vec<serde_json::Value> = self
+            .addresses
+            .iter()
+            .map(|(address, r)| match r {
+                Ok(ms) => json!({ "address": address, "latency_ms": ms }),
+                Err(e) => json!({ "address": address, "error": e }),
+            })
+            .collect();
+        json!({
+            "cache": self.cache,
+            "url": self.url,
+            "from_here": from_here,
+            "addresses": addresses,
+        })
+        .serialize(serializer)
+    }
 }
 
 /// Checks every cache tier from here, and a host-served cache over each of its host's addresses.
@@ -81,54 +106,6 @@ pub fn check_tiers(inv: &Inventory) -> Vec<TierCheck> {
             }
         })
         .collect()
-}
-
-/// `fleet cache status`, first part: the tiers from here.
-pub fn render_tiers(tiers: &[TierCheck]) -> String {
-    let rows: Vec<Vec<String>> = tiers
-        .iter()
-        .map(|t| {
-            let (reach, latency, info) = match &t.from_here {
-                Ok((ms, info)) => (
-                    "yes".to_string(),
-                    format!("{ms} ms"),
-                    format!(
-                        "StoreDir {}, Priority {}, WantMassQuery {}",
-                        info.store_dir.as_deref().unwrap_or("?"),
-                        info.priority.map_or("?".into(), |p| p.to_string()),
-                        info.want_mass_query
-                            .map_or("?", |w| if w { "yes" } else { "no" })
-                    ),
-                ),
-                Err(e) => ("no".to_string(), "-".to_string(), e.clone()),
-            };
-            let over = t
-                .addresses
-                .iter()
-                .map(|(a, r)| format!("{a} {}", if r.is_ok() { "ok" } else { "down" }))
-                .collect::<Vec<_>>()
-                .join(", ");
-            vec![
-                t.cache.clone(),
-                t.url.clone(),
-                reach,
-                latency,
-                if over.is_empty() { "-".into() } else { over },
-                info,
-            ]
-        })
-        .collect();
-    table::render(
-        &[
-            "CACHE",
-            "URL",
-            "FROM HERE",
-            "LATENCY",
-            "OVER ADDRESSES",
-            "INFO",
-        ],
-        &rows,
-    )
 }
 
 /// One host's view of one cache.
@@ -166,51 +143,6 @@ pub fn cache_view(cache: &Cache, answers: &Answers) -> CacheView {
 /// not have the probe path.
 pub fn reached(f: &crate::exec::run::Finished) -> bool {
     f.success() || f.tail.iter().any(|l| l.contains("is not valid"))
-}
-
-/// `fleet cache status`, second part: hosts × caches.
-pub fn render_matrix(inv: &Inventory, asked: &Asked) -> String {
-    let mut headers = vec!["HOST".to_string()];
-    headers.extend(inv.caches.iter().map(|c| c.name.clone()));
-    let rows: Vec<Vec<String>> = asked
-        .hosts
-        .iter()
-        .map(|a| {
-            let mut row = vec![a.host.clone()];
-            let host = inv.host(&a.host);
-            for c in &inv.caches {
-                let cell = if let Some(why) = &a.unreachable {
-                    let _ = why;
-                    "host unreachable".to_string()
-                } else if c.host.as_deref() == Some(a.host.as_str()) {
-                    "serves it".to_string()
-                } else if host.is_some_and(|h| !h.caches.contains(&c.name)) {
-                    "not used".to_string()
-                } else {
-                    let v = cache_view(c, a);
-                    let mut missing = Vec::new();
-                    if v.listed == Some(false) {
-                        missing.push("not listed");
-                    }
-                    if v.trusted == Some(false) {
-                        missing.push("key not trusted");
-                    }
-                    if v.reaches == Some(false) {
-                        missing.push("unreachable");
-                    }
-                    if missing.is_empty() {
-                        "ok".to_string()
-                    } else {
-                        missing.join(", ")
-                    }
-                };
-                row.push(cell);
-            }
-            row
-        })
-        .collect();
-    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-    table::render(&headers, &rows)
 }
 
 /// One line of `fleet status`.
@@ -256,53 +188,4 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
             }
         })
         .collect()
-}
-
-pub fn render_status(lines: &[StatusLine]) -> String {
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            if l.unreachable.is_some() {
-                return vec![
-                    l.host.clone(),
-                    "unreachable".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                ];
-            }
-            vec![
-                l.host.clone(),
-                l.address.clone().unwrap_or_else(|| "here".into()),
-                l.generation
-                    .as_ref()
-                    .map_or("?".into(), |g| format!("{} ({})", g.number, g.date)),
-                match l.up_to_date {
-                    Some(true) => "yes".into(),
-                    Some(false) => format!(
-                        "no: runs {}",
-                        l.running.as_deref().map(short).unwrap_or_default()
-                    ),
-                    None => "?".into(),
-                },
-                l.store_kib.map_or("?".into(), facts::kib),
-                l.nix_free_kib.map_or("?".into(), facts::kib),
-                l.uptime_secs.map_or("?".into(), facts::duration),
-            ]
-        })
-        .collect();
-    table::render(
-        &[
-            "HOST",
-            "REACHED AT",
-            "GENERATION",
-            "UP TO DATE",
-            "STORE",
-            "FREE ON /nix",
-            "UPTIME",
-        ],
-        &rows,
-    )
 }

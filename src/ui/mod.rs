@@ -1,5 +1,7 @@
 //! What fleet shows people: plans, tables, errors. Nothing here runs anything.
 
+pub mod commands;
+pub mod health;
 pub mod plan;
 pub mod progress;
 pub mod summary;

@@ -1,0 +1,215 @@
+//! What every command shares: the inventory and this machine read once (`Session`), running a
+//! plan and recording it, printing. The only place that reads this machine's state (hostname,
+//! uid, working directory); each subcommand's own steps are in `command/`.
+
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::cli::Global;
+use crate::error::{exit, Error};
+use crate::exec::{self, Executed};
+use crate::inventory::{names, Inventory};
+use crate::plan::{Context, Gate, Plan};
+use crate::ui::progress::Progress;
+use crate::{history, ui};
+
+/// Overrides the hostname fleet uses to recognise the machine it runs on.
+pub const HOSTNAME_ENV: &str = "FLEET_HOSTNAME";
+
+/// What a command works with: the inventory, this machine, and the options every command takes.
+pub struct Session<'a> {
+    pub inv: Inventory,
+    pub ctx: Context,
+    pub global: &'a Global,
+}
+
+impl<'a> Session<'a> {
+    /// Finds and loads the inventory, and reads this machine's name and uid.
+    pub fn open(global: &'a Global) -> Result<Session<'a>, Error> {
+        Ok(Session {
+            inv: load_inventory(global)?,
+            ctx: detect_context(),
+            global,
+        })
+    }
+
+    /// Magic rollback's window, or `None` when it is off.
+    pub fn confirm_timeout(&self) -> Option<u64> {
+        (!self.global.no_rollback).then_some(self.global.confirm_timeout)
+    }
+
+    /// The executor's options for this command line.
+    fn options(&self) -> exec::Options {
+        exec::Options {
+            yes: self.global.yes,
+            log_root: state_dir().join("logs"),
+            verbose: self.global.verbose,
+        }
+    }
+
+    /// Runs a plan with the progress view, records it in the history if its command does;
+    /// returns what it did and the exit code its report means.
+    pub fn execute(&self, plan: &Plan) -> Result<(Executed, u8), Error> {
+        if plan.gate == Gate::AllBuiltThenConfirm
+            && !self.global.yes
+            && !std::io::stdin().is_terminal()
+        {
+            return Err(Error::usage(
+                format!(
+                    "`fleet {}` asks before deploying, and there is no terminal to ask",
+                    plan.command
+                ),
+                "pass --yes to deploy the changed hosts without asking",
+            ));
+        }
+        let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
+        let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
+        let executed =
+            runtime()?.block_on(exec::execute(plan, &self.inv, &self.options(), &progress));
+        drop(progress);
+        let executed = executed?;
+        let report = &executed.report;
+        if plan.command.records_history() {
+            let entries = history::entries(report, &who());
+            if let Err(e) = history::append(&state_dir(), &entries) {
+                eprintln!(
+                    "warning: could not record this deployment in {}: {e}",
+                    state_dir().join(history::FILE_NAME).display()
+                );
+            }
+        }
+        let code = if report.interrupted {
+            exit::INTERRUPTED
+        } else if report.success() {
+            exit::OK
+        } else {
+            exit::HOST_FAILED
+        };
+        Ok((executed, code))
+    }
+
+    /// Runs a plan and prints its summary (or the report as JSON).
+    pub fn execute_and_summarise(&self, plan: &Plan) -> Result<u8, Error> {
+        let (executed, code) = self.execute(plan)?;
+        if self.global.json {
+            write_json(&executed.report)?;
+        } else {
+            write_stdout(&ui::summary::render(&executed.report))?;
+        }
+        Ok(code)
+    }
+
+    /// Asks the hosts of a question-only plan; only `-v` shows progress, so the table is what
+    /// one reads.
+    pub fn ask(&self, plan: &Plan) -> Result<exec::Asked, Error> {
+        let progress = if self.global.verbose > 0 {
+            let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
+            Progress::new(&hosts, false, ui::color())
+        } else {
+            Progress::quiet()
+        };
+        let asked = runtime()?.block_on(exec::ask(plan, &self.inv, &self.options(), &progress));
+        drop(progress);
+        asked
+    }
+
+    /// With `--dry-run`, prints the plan (as JSON with `--json`) and says so.
+    pub fn dry_run(&self, plan: &Plan) -> Result<Option<u8>, Error> {
+        if !self.global.dry_run {
+            return Ok(None);
+        }
+        let text = if self.global.json {
+            serde_json::to_string_pretty(plan).context("rendering the plan as JSON")? + "\n"
+        } else {
+            ui::plan::render(plan)
+        };
+        write_stdout(&text)?;
+        Ok(Some(exit::OK))
+    }
+}
+
+/// Where fleet keeps logs and history: `$FLEET_STATE_DIR`, else `$XDG_STATE_HOME/fleet`, else
+/// `~/.local/state/fleet`.
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FLEET_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("fleet");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/fleet")
+}
+
+/// The async runtime the executor runs on: two workers suit the machines fleet runs on, and
+/// its work is waiting on processes anyway.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?)
+}
+
+/// `user@machine`, for the history.
+fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "?".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{user}@{}", host.trim())
+}
+
+/// Finds, loads and checks the inventory, then applies `--flake`.
+fn load_inventory(g: &Global) -> Result<Inventory, Error> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let path = crate::inventory::discover(g.inventory.as_deref(), None, &cwd)?;
+    let mut inv = Inventory::load(&path)?;
+    if let Some(flake) = &g.flake {
+        if let Some(why) = names::flake_problem(flake) {
+            return Err(Error::usage(
+                format!("--flake {}: {why}", flake.escape_debug()),
+                "pass a flake path or reference, like . or github:owner/repo",
+            ));
+        }
+        inv.flake = if flake.contains(':') {
+            flake.clone()
+        } else {
+            cwd.join(flake).display().to_string()
+        };
+    }
+    Ok(inv)
+}
+
+/// This machine's name and whether fleet runs as root.
+fn detect_context() -> Context {
+    let hostname = std::env::var(HOSTNAME_ENV)
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
+        .filter(|h| !h.is_empty());
+    let is_root = std::fs::metadata(Path::new("/proc/self")).is_ok_and(|m| m.uid() == 0);
+    Context { hostname, is_root }
+}
+
+/// `value` as pretty JSON on stdout.
+pub fn write_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).context("rendering JSON")?;
+    write_stdout(&(text + "\n"))
+}
+
+pub fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`fleet hosts | head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other
+            .context("writing to standard output")
+            .map_err(Error::from),
+    }
+}

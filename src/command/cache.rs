@@ -1,0 +1,126 @@
+//! `cache status`, `cache push` and `cache nix-config`: the cache tiers seen from here and from
+//! each host, pushing built systems to a cache, and the nix settings that use the tiers.
+
+use crate::app::{write_json, write_stdout, Session};
+use crate::cli::CacheCommand;
+use crate::error::{exit, Error};
+use crate::health;
+use crate::inventory::Inventory;
+use crate::plan::{self, PushTo};
+use crate::select::{select, WhenEmpty};
+use crate::ui;
+
+pub fn run(s: &Session, command: &CacheCommand) -> Result<u8, Error> {
+    let (inv, ctx, g) = (&s.inv, &s.ctx, s.global);
+    match command {
+        CacheCommand::NixConfig { host } => {
+            let host = match host {
+                Some(h) => Some(select(inv, std::slice::from_ref(h), WhenEmpty::Refuse)?[0]),
+                None => None,
+            };
+            write_stdout(&health::nix_config(inv, host))?;
+            Ok(exit::OK)
+        }
+        CacheCommand::Status { hosts } => {
+            let hosts = select(inv, &hosts.hosts, WhenEmpty::All)?;
+            let plan = plan::cache_status(inv, ctx, &hosts);
+            if let Some(code) = s.dry_run(&plan)? {
+                return Ok(code);
+            }
+            let tiers = health::check_tiers(inv);
+            let asked = s.ask(&plan)?;
+            if g.json {
+                let matrix: Vec<serde_json::Value> = asked
+                    .hosts
+                    .iter()
+                    .map(|a| {
+                        let views: serde_json::Map<String, serde_json::Value> = inv
+                            .caches
+                            .iter()
+                            .map(|c| (c.name.clone(), serde_json::to_value(health::cache_view(c, a)).unwrap_or_default()))
+                            .collect();
+                        serde_json::json!({ "host": a.host, "unreachable": a.unreachable, "caches": views })
+                    })
+                    .collect();
+                write_json(&serde_json::json!({ "tiers": tiers, "hosts": matrix }))?;
+            } else {
+                let mut text = ui::health::tiers(&tiers);
+                text.push('\n');
+                text.push_str(&ui::health::matrix(inv, &asked));
+                write_stdout(&text)?;
+            }
+            let bad = tiers.iter().any(|t| t.from_here.is_err())
+                || asked.hosts.iter().any(|a| a.unreachable.is_some());
+            Ok(if bad { exit::HOST_FAILED } else { exit::OK })
+        }
+        CacheCommand::Push { hosts, to } => {
+            let hosts = select(inv, &hosts.hosts, WhenEmpty::Refuse)?;
+            let to = push_target(inv, to.as_deref())?;
+            let plan = plan::cache_push(inv, ctx, hosts, &to)?;
+            if let Some(code) = s.dry_run(&plan)? {
+                return Ok(code);
+            }
+            s.execute_and_summarise(&plan)
+        }
+    }
+}
+
+/// `--to`: a [caches] name or a store URL; a Cachix cache is pushed with `cachix`.
+fn push_target(inv: &Inventory, to: Option<&str>) -> Result<PushTo, Error> {
+    let url = match to {
+        Some(name) if inv.cache(name).is_some() => {
+            inv.cache(name).map(|c| c.url.clone()).unwrap_or_default()
+        }
+        Some(url) if url.contains("://") => {
+            if let Some(why) =
+                crate::inventory::names::cache_url_problem(url.split('?').next().unwrap_or(url))
+            {
+                return Err(Error::usage(
+                    format!("--to {url}: {why}"),
+                    "give a [caches] name or a Nix store URL",
+                ));
+            }
+            url.to_string()
+        }
+        Some(other) => {
+            return Err(Error::usage(
+                format!("--to {other}: not a cache of the inventory, nor a store URL"),
+                format!(
+                    "caches: {}",
+                    inv.caches
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
+        None => match inv.caches.iter().find(|c| cachix_name(&c.url).is_some()) {
+            Some(c) => c.url.clone(),
+            None => {
+                return Err(Error::usage(
+                    "no cache to push to",
+                    "pass --to CACHE (a [caches] name, or a store URL like file:///srv/cache)",
+                ))
+            }
+        },
+    };
+    match cachix_name(&url) {
+        Some(name) => {
+            which::which("cachix").map_err(|_| {
+                Error::usage(
+                    format!("{url} is a Cachix cache, and cachix is not installed here"),
+                    "install cachix (nix profile install nixpkgs#cachix) and set CACHIX_AUTH_TOKEN",
+                )
+            })?;
+            Ok(PushTo::Cachix(name))
+        }
+        None => Ok(PushTo::Store(url)),
+    }
+}
+
+/// `https://NAME.cachix.org` → NAME.
+fn cachix_name(url: &str) -> Option<String> {
+    let host = url.strip_prefix("https://")?.split('/').next()?;
+    host.strip_suffix(".cachix.org").map(String::from)
+}

@@ -1,0 +1,26 @@
+//! `status`: what every host runs, whether it is what the flake says, its store and uptime.
+
+use crate::app::{write_json, write_stdout, Session};
+use crate::error::{exit, Error};
+use crate::select::{select, WhenEmpty};
+use crate::{health, plan, ui};
+
+pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
+    let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
+    let plan = plan::status(&s.inv, &s.ctx, &hosts);
+    if let Some(code) = s.dry_run(&plan)? {
+        return Ok(code);
+    }
+    let asked = s.ask(&plan)?;
+    let lines = health::status_lines(&asked);
+    if s.global.json {
+        write_json(&lines)?;
+    } else {
+        write_stdout(&ui::health::status(&lines))?;
+    }
+    Ok(if lines.iter().all(|l| l.unreachable.is_none()) {
+        exit::OK
+    } else {
+        exit::HOST_FAILED
+    })
+}

@@ -1,0 +1,167 @@
+//! The plain-text output of commands whose output is not the summary table alone: diff,
+//! validate, update-flake, history, hosts, and gc's dry run.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::exec::run::System;
+use crate::exec::Asked;
+use crate::flake::Moved;
+use crate::health::gc::Decision;
+use crate::history::Entry;
+use crate::inventory::Host;
+use crate::plan::{Context, Probe};
+use crate::report::{Outcome, RunReport};
+
+use super::{summary, table};
+
+/// `diff`: each host's package changes, then the summary.
+pub fn diff(report: &RunReport) -> String {
+    let mut text = String::new();
+    for h in &report.hosts {
+        match (&h.output, h.outcome) {
+            (Some(d), _) if d.trim().is_empty() => text.push_str(&format!(
+                "{}: the closures differ only in paths, not in packages\n",
+                h.host
+            )),
+            (Some(d), _) => text.push_str(&format!("{}:\n{d}\n", h.host)),
+            (None, Outcome::Unchanged) => text.push_str(&format!(
+                "{}: runs the evaluated system already; nothing would change\n",
+                h.host
+            )),
+            _ => {}
+        }
+    }
+    text.push('\n');
+    text.push_str(&summary::render(report));
+    text
+}
+
+/// `validate`: each host's evaluated system.
+pub fn evaluated(systems: &HashMap<String, System>) -> String {
+    let mut names: Vec<&String> = systems.keys().collect();
+    names.sort();
+    let mut text = String::new();
+    for name in &names {
+        text.push_str(&format!("{name}  {}\n", systems[*name].out));
+    }
+    let n = names.len();
+    text.push_str(&format!(
+        "{n} host{} evaluated\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    text
+}
+
+/// `update-flake`: the inputs that moved, from which revision to which.
+pub fn moved(moved: &[Moved]) -> String {
+    if moved.is_empty() {
+        return "no input moved\n".into();
+    }
+    let short = |r: &Option<String>| {
+        r.as_deref()
+            .map_or("(none)".to_string(), |r| r.chars().take(12).collect())
+    };
+    moved
+        .iter()
+        .map(|m| format!("{}: {} -> {}\n", m.input, short(&m.from), short(&m.to)))
+        .collect()
+}
+
+/// `history`: one row a deployment, or where none were found.
+pub fn history(entries: &[Entry], state_dir: &Path) -> String {
+    if entries.is_empty() {
+        return format!("no deployments recorded in {}\n", state_dir.display());
+    }
+    let gen = |g: Option<u32>, s: &Option<String>| match (g, s) {
+        (Some(g), _) => format!("gen {g}"),
+        (None, Some(s)) => summary::short(s),
+        (None, None) => "-".into(),
+    };
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.time.clone(),
+                e.host.clone(),
+                format!("{} {}", e.command, e.action.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_string(),
+                e.result.clone(),
+                gen(e.from_generation, &e.from_system),
+                gen(e.to_generation, &e.to_system),
+                e.who.clone(),
+                e.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "TIME", "HOST", "COMMAND", "RESULT", "FROM", "TO", "WHO", "ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// `hosts`: one row a host.
+pub fn hosts(ctx: &Context, hosts: &[&Host]) -> String {
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            let local = h.local || ctx.hostname.as_deref() == Some(h.name.as_str());
+            let role = match (h.builder, local) {
+                (true, true) => "builder, this machine",
+                (false, true) => "this machine",
+                _ => h.role(),
+            };
+            vec![
+                h.name.clone(),
+                h.addresses.join(", "),
+                role.to_string(),
+                h.via.clone().unwrap_or_else(|| "-".into()),
+                h.user.clone().unwrap_or_else(|| "-".into()),
+                h.tags
+                    .iter()
+                    .map(|t| format!("@{t}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        })
+        .collect();
+    table::render(&["HOST", "ADDRESSES", "ROLE", "VIA", "USER", "TAGS"], &rows)
+}
+
+/// `gc --dry-run`: per host, what would be deleted and what is kept.
+pub fn gc_dry_run(
+    asked: &Asked,
+    decisions: &[(String, Option<String>, Decision)],
+    older_than: u64,
+) -> String {
+    let mut text = String::new();
+    for (a, (host, unreachable, d)) in asked.hosts.iter().zip(decisions) {
+        if let Some(why) = unreachable {
+            text.push_str(&format!("{host}: {why}\n"));
+            continue;
+        }
+        let dead = a.ok(&Probe::Dead).map(|s| s.lines().count()).unwrap_or(0);
+        text.push_str(&format!(
+            "{host}: would delete generations [{}] (older than {older_than}d){}; {dead} store paths are dead now\n",
+            d.delete.iter().map(u32::to_string).collect::<Vec<_>>().join(" "),
+            kept(d)
+        ));
+    }
+    text.push_str("Dry run: nothing was deleted.\n");
+    text
+}
+
+fn kept(d: &Decision) -> String {
+    if d.kept.is_empty() {
+        return String::new();
+    }
+    let kept: Vec<String> = d
+        .kept
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(", keeping {}", kept.join(", "))
+}
