@@ -65,6 +65,16 @@ pub enum Machine {
     Host(String),
 }
 
+impl Machine {
+    /// Where, as a sentence says it: "here", "on p620".
+    pub fn place(&self) -> String {
+        match self {
+            Machine::Local => "here".into(),
+            Machine::Host(h) => format!("on {h}"),
+        }
+    }
+}
+
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -5,7 +5,8 @@
 use crate::app::{write_stdout, Session};
 use crate::error::{exit, Error};
 use crate::health::gc;
-use crate::plan::{self, HostPlan, Plan};
+use crate::inventory::Host;
+use crate::plan;
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 
@@ -29,33 +30,13 @@ pub fn run(s: &Session, selectors: &[String], older_than: u64) -> Result<u8, Err
         write_stdout(&ui::commands::gc_dry_run(&asked, &decisions, older_than))?;
         return Ok(exit::OK);
     }
-    let mut collect = Plan {
-        command: plan::Command::Gc,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: hosts.len().max(1),
-        gate: plan::Gate::None,
-        only_changed: false,
-        prepare: Vec::new(),
-        hosts: Vec::new(),
-    };
-    for (host, (_, unreachable, d)) in hosts.iter().zip(&decisions) {
-        if unreachable.is_some() {
-            continue;
-        }
-        let target = ctx.machine(host);
-        let sudo = ctx.sudo(host);
-        collect.hosts.push(HostPlan {
-            host: host.name.clone(),
-            attribute: host.attribute.clone(),
-            build_on: target.clone(),
-            deploy: plan::gc_collect(host, &target, &d.delete, sudo),
-            target,
-            inspect: Vec::new(),
-            build: Vec::new(),
-            if_builder_down: None,
-        });
-    }
+    let reached: Vec<(&Host, &[u32])> = hosts
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, (_, unreachable, _))| unreachable.is_none())
+        .map(|(host, (_, _, d))| (*host, d.delete.as_slice()))
+        .collect();
+    let collect = plan::gc_collect_all(inv, ctx, &reached);
     let code = s.execute_and_summarise(&collect)?;
     let unreachable: Vec<&str> = decisions
         .iter()

@@ -115,10 +115,7 @@ impl<T: Transport> HostContext<'_, T> {
                         let note = format!(
                             "{} is down: built {} instead",
                             alt.builder,
-                            match &alt.build_on {
-                                Machine::Local => "here".to_string(),
-                                Machine::Host(h) => format!("on {h}"),
-                            }
+                            alt.build_on.place()
                         );
                         self.events.note(Some(&hp.host), &note);
                         prepared.notes.push(note);

@@ -23,21 +23,7 @@ pub const ROLLBACK_SLACK: u64 = 300;
 /// dropped connection does not kill it: under systemd-run where the host runs systemd (as
 /// nixos-rebuild does), else in a new session. `/bin/sh` and the caller's PATH because a
 /// transient unit on NixOS has neither on its own PATH. Arguments: DIR SYSTEM ACTION.
-const LAUNCH: &str = r#"d=$1; system=$2; action=$3
-umask 077
-if [ ! -x "$system/bin/switch-to-configuration" ]; then
-  echo "fleet: $system/bin/switch-to-configuration is missing or not executable" >&2
-  exit 127
-fi
-mkdir -p "$d" && rm -f "$d/exit" "$d/log" && : > "$d/started" || exit 1
-run='"$2/bin/switch-to-configuration" "$3" > "$1/log" 2>&1; echo $? > "$1/exit.new" && mv "$1/exit.new" "$1/exit"'
-if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
-  systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-activate-${d##*/}" \
-    /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" && exit 0
-  # Not launched: say so where the activation's end is awaited, so nothing waits for it.
-  code=$?; echo "$code" > "$d/exit"; exit "$code"
-fi
-setsid /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" < /dev/null > /dev/null 2>&1 &"#;
+const LAUNCH: &str = include_str!("scripts/launch.sh");
 
 /// Magic rollback's watchdog. Armed before the system profile changes, it records the
 /// generation to return to, then waits: for the activation to start, for it to end, then
@@ -46,71 +32,16 @@ setsid /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" < /dev/null > /
 /// acts even when no one can log in any more. An activation under way is always waited for:
 /// two switch-to-configuration at once would break the host. Arguments: DIR SECS
 /// START_LIMIT ACTIVATION_LIMIT.
-const WATCHDOG: &str = r#"d=$1; secs=$2; start_limit=$3; activation_limit=$4
-umask 077
-profile=/nix/var/nix/profiles/system
-link=$(readlink "$profile") || {
-  echo "fleet: $profile is not a profile link, so there is nothing to roll back to" >&2; exit 1; }
-gen=${link##*/}; gen=${gen#system-}; gen=${gen%-link}
-case $gen in
-  ''|*[!0-9]*) echo "fleet: cannot tell the generation of $profile ($link)" >&2; exit 1 ;;
-esac
-mkdir -p "$d" && rm -f "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" || exit 1
-echo "$gen" > "$d/previous" && echo armed > "$d/watchdog" || exit 1
-watch='d=$1; secs=$2; start_limit=$3; activation_limit=$4; gen=$5
-profile=/nix/var/nix/profiles/system
-wait_for() {
-  i=0
-  while [ ! -e "$2" ] && [ "$i" -lt "$1" ]; do
-    if [ "${3:-}" = or-rollback ] && [ -e "$d/rollback" ]; then return; fi
-    sleep 1; i=$((i + 1))
-  done
-}
-wait_for "$start_limit" "$d/started" or-rollback
-[ -e "$d/started" ] && wait_for "$activation_limit" "$d/exit"
-[ -e "$d/exit" ] && wait_for "$secs" "$d/confirmed" or-rollback
-if [ -e "$d/confirmed" ] && [ ! -e "$d/rollback" ]; then echo confirmed > "$d/watchdog"; exit 0; fi
-echo rolling-back > "$d/watchdog"
-now=$(readlink "$profile")
-if [ "${now##*/}" = "system-$gen-link" ] && [ "$(readlink -f /run/current-system)" = "$(readlink -f "$profile")" ]; then
-  echo "nothing to undo: generation $gen is the profile and runs" > "$d/rollback.log"; code=0
-else
-  { nix-env -p "$profile" --switch-generation "$gen" && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
-  code=$?
-fi
-echo rolled-back > "$d/watchdog"
-echo "$code" > "$d/rollback-exit.new" && mv "$d/rollback-exit.new" "$d/rollback-exit"'
-if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
-  exec systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-watchdog-${d##*/}" \
-    /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen"
-fi
-setsid /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" < /dev/null > /dev/null 2>&1 &"#;
+const WATCHDOG: &str = include_str!("scripts/watchdog.sh");
 
 /// Confirms a deployment and waits (a second or so) for the watchdog to acknowledge it: a
 /// confirmation that comes as the watchdog's time runs out must not count. Arguments: DIR.
-const CONFIRM: &str = r#"d=$1
-: > "$d/confirmed" || exit 1
-i=0
-while [ "$i" -lt 50 ]; do
-  case $(cat "$d/watchdog" 2>/dev/null) in
-    confirmed) echo confirmed; exit 0 ;;
-    rolling-back|rolled-back) echo "fleet: too late, the host is rolling itself back" >&2; exit 5 ;;
-  esac
-  sleep 0.2; i=$((i + 1))
-done
-echo "fleet: the rollback watchdog did not answer" >&2
-exit 6"#;
+const CONFIRM: &str = include_str!("scripts/confirm.sh");
 
 /// Waits until FILE is not empty and prints it; exits 2 after LIMIT seconds, and 3 at once
 /// when MARKER (if given) is missing: whatever would write FILE was never started here.
 /// Arguments: FILE LIMIT [MARKER].
-const AWAIT: &str = r#"f=$1; ticks=$(($2 * 5)); i=0
-while [ ! -s "$f" ]; do
-  if [ -n "${3:-}" ] && [ ! -e "$3" ]; then echo "fleet: nothing was started here ($3 is missing)" >&2; exit 3; fi
-  if [ "$i" -ge "$ticks" ]; then echo "fleet: gave up waiting for $f after $2 s" >&2; exit 2; fi
-  sleep 0.2; i=$((i + 1))
-done
-cat "$f""#;
+const AWAIT: &str = include_str!("scripts/await.sh");
 
 fn script(text: &str, name: &str, args: Vec<Arg>) -> Vec<Arg> {
     let mut argv = lits(&["sh", "-c", text, name]);
@@ -189,21 +120,10 @@ pub fn roll_back_now(host: &str) -> Vec<Arg> {
 mod tests {
     use super::*;
 
-    /// The scripts parse as POSIX shell (`sh -n`), so a typo fails here, not on a host.
+    /// The scripts parse as POSIX shell (`sh -n`), so a typo fails here, not on a host; and
+    /// where shellcheck is installed, it finds nothing in them.
     #[test]
     fn scripts_are_valid_shell() {
-        for (name, text) in [
-            ("launch", LAUNCH),
-            ("watchdog", WATCHDOG),
-            ("confirm", CONFIRM),
-            ("await", AWAIT),
-        ] {
-            let status = std::process::Command::new("sh")
-                .args(["-n", "-c", text])
-                .status()
-                .expect("sh");
-            assert!(status.success(), "{name} is not valid shell");
-        }
         // The watchdog's inner script is a quoted string to the outer one: check it too.
         let inner = WATCHDOG
             .split_once("watch='")
@@ -214,13 +134,40 @@ mod tests {
             !inner.contains('\''),
             "the inner script cannot hold a quote"
         );
-        let status = std::process::Command::new("sh")
-            .args(["-n", "-c", inner])
-            .status()
-            .expect("sh");
-        assert!(
-            status.success(),
-            "the watchdog's inner script is not valid shell"
-        );
+        let scripts = [
+            ("launch", LAUNCH),
+            ("watchdog", WATCHDOG),
+            ("watchdog's inner script", inner),
+            ("confirm", CONFIRM),
+            ("await", AWAIT),
+        ];
+        for (name, text) in scripts {
+            let status = std::process::Command::new("sh")
+                .args(["-n", "-c", text])
+                .status()
+                .expect("sh");
+            assert!(status.success(), "{name} is not valid shell");
+        }
+        if which::which("shellcheck").is_err() {
+            return;
+        }
+        for (name, text) in scripts {
+            // SC2016: the inner scripts are single-quoted on purpose; they expand where they run.
+            let mut child = std::process::Command::new("shellcheck")
+                .args(["--shell=sh", "--exclude=SC2016", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("shellcheck");
+            if let Some(mut stdin) = child.stdin.take() {
+                std::io::Write::write_all(&mut stdin, text.as_bytes()).expect("write");
+            }
+            let out = child.wait_with_output().expect("shellcheck");
+            assert!(
+                out.status.success(),
+                "shellcheck on {name}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
     }
 }

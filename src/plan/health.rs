@@ -167,6 +167,37 @@ pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool)
     })
 }
 
+/// `gc`, second part: on each host that answered the survey, delete the generations decided
+/// on, then collect garbage.
+pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32])]) -> Plan {
+    let hosts = deletions
+        .iter()
+        .map(|&(host, generations)| {
+            let target = ctx.machine(host);
+            HostPlan {
+                host: host.name.clone(),
+                attribute: host.attribute.clone(),
+                build_on: target.clone(),
+                deploy: gc_collect(host, &target, generations, ctx.sudo(host)),
+                target,
+                inspect: Vec::new(),
+                build: Vec::new(),
+                if_builder_down: None,
+            }
+        })
+        .collect();
+    Plan {
+        command: Command::Gc,
+        flake: inv.flake.clone(),
+        action: None,
+        max_parallel: deletions.len().max(1),
+        gate: Gate::None,
+        only_changed: false,
+        prepare: Vec::new(),
+        hosts,
+    }
+}
+
 /// `gc`, second part for one host: delete these generations, then collect garbage.
 pub fn gc_collect(
     host: &Host,

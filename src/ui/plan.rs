@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Arg, Gate, HostPlan, Machine, Plan, Step};
+use crate::plan::{Arg, Gate, HostPlan, Plan, Step};
 
 use super::show_argv;
 
@@ -62,13 +62,13 @@ pub fn render(plan: &Plan) -> String {
 fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
     let mut what = Vec::new();
     if !host.build.is_empty() {
-        what.push(format!("build {}", where_(&host.build_on)));
+        what.push(format!("build {}", host.build_on.place()));
     }
     if host.deploy.iter().any(|s| s.kind.is_activation()) {
-        what.push(format!("activate {}", where_(&host.target)));
+        what.push(format!("activate {}", host.target.place()));
     }
     if what.is_empty() {
-        what.push(format!("ask {}", where_(&host.target)));
+        what.push(format!("ask {}", host.target.place()));
     }
     let _ = write!(out, "\n{}: {}", host.host, what.join(", "));
     if host.attribute != host.host {
@@ -96,7 +96,7 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
             out,
             "  if {} cannot be reached, instead of its steps: build {}",
             alt.builder,
-            where_(&alt.build_on)
+            alt.build_on.place()
         );
         for step in alt.build.iter().chain(&alt.copy) {
             render_step(out, n, step);
@@ -109,13 +109,6 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
             "  then steps 1-{} again, to report the end state",
             host.inspect.len()
         );
-    }
-}
-
-fn where_(m: &Machine) -> String {
-    match m {
-        Machine::Local => "here".into(),
-        Machine::Host(h) => format!("on {h}"),
     }
 }
 

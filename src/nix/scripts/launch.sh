@@ -1,0 +1,15 @@
+d=$1; system=$2; action=$3
+umask 077
+if [ ! -x "$system/bin/switch-to-configuration" ]; then
+  echo "fleet: $system/bin/switch-to-configuration is missing or not executable" >&2
+  exit 127
+fi
+mkdir -p "$d" && rm -f "$d/exit" "$d/log" && : > "$d/started" || exit 1
+run='"$2/bin/switch-to-configuration" "$3" > "$1/log" 2>&1; echo $? > "$1/exit.new" && mv "$1/exit.new" "$1/exit"'
+if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
+  systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-activate-${d##*/}" \
+    /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" && exit 0
+  # Not launched: say so where the activation's end is awaited, so nothing waits for it.
+  code=$?; echo "$code" > "$d/exit"; exit "$code"
+fi
+setsid /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" < /dev/null > /dev/null 2>&1 &
