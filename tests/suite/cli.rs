@@ -1,9 +1,7 @@
 //! The binary's command line, without any host: dry runs, refusals, help, completions.
 //! Each dry run and refusal also proves that fleet started no process.
 
-mod support;
-
-use support::Test;
+use crate::support::Test;
 
 #[test]
 fn dry_run_prints_the_plan_and_starts_nothing() {
@@ -341,4 +339,31 @@ fn completion_in_a_real_bash() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn refusals_say_exactly_what_is_wrong_and_what_to_do() {
+    Test::example()
+        .args(["deploy", "samsnug"])
+        .run()
+        .status(2)
+        .stderr_is(
+            "error: host `samsnug`: no such host in the inventory\n  help: did you mean `samsung`? Hosts: p620, p510, razer, samsung\n",
+        )
+        .started_nothing();
+    Test::example()
+        .args(["deploy", "@lapto"])
+        .run()
+        .status(2)
+        .stderr_is("error: no host has the tag `@lapto`\n  help: did you mean `@laptop`?\n")
+        .started_nothing();
+    Test::example()
+        .args(["quick-all"])
+        .run()
+        .status(2)
+        .stderr_is(
+            "error: `fleet quick-all` asks before deploying, and there is no terminal to ask\n  help: pass --yes to deploy the changed hosts without asking\n",
+        )
+        .stdout_is("")
+        .started_nothing();
 }

@@ -1,15 +1,14 @@
 //! The lab from tests: bring it up once, reset it before each test, run the real fleet against
 //! it, and read each host's state from its own directory (no SSH, so login counts stay exact).
 
-// Each test binary uses part of the harness.
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+use super::Run;
 
 static UP: Once = Once::new();
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -22,27 +21,6 @@ pub struct Lab {
     _turn: MutexGuard<'static, ()>,
     /// Held while the test runs: other test processes on this machine share the lab.
     _lock: std::fs::File,
-}
-
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn status(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
-    }
 }
 
 /// One line of a host's activation log.
@@ -142,11 +120,7 @@ impl Lab {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run fleet");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(&out)
     }
 
     /// Runs fleet as a shell runs a job (a process group of its own) and, once `when` holds,
@@ -225,6 +199,7 @@ impl Lab {
             code: status.code().unwrap_or(-1),
             stdout: read(&out),
             stderr: read(&err),
+            sandbox: None,
         };
         (run, pressed)
     }
@@ -251,11 +226,7 @@ impl Lab {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run fleet on a lab host");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(&out)
     }
 
     /// A copy of the lab's inventory in which `host` logs in as `user`; returns its path.

@@ -2,7 +2,7 @@
 //! line, and what came out. Every run puts recording stand-ins for nix, ssh and sudo first on
 //! PATH, so a test can prove that nothing was started.
 
-#![allow(dead_code)]
+pub mod lab;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -28,10 +28,16 @@ pub struct Test {
     cwd: Option<PathBuf>,
 }
 
+/// What one run of fleet did: its exit code and output, and for a `Test` its sandbox (the
+/// stand-ins' call log and the test directory, removed when the run is dropped).
 pub struct Run {
-    pub output: Output,
+    pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    pub(crate) sandbox: Option<Sandbox>,
+}
+
+pub(crate) struct Sandbox {
     calls: PathBuf,
     dir: PathBuf,
 }
@@ -61,7 +67,7 @@ impl Test {
 
     /// The example inventory from the repository, as `hosts.toml` in the test directory.
     pub fn example() -> Test {
-        Test::new().inventory(include_str!("../../hosts.toml"))
+        Test::new().inventory(include_str!("../../../hosts.toml"))
     }
 
     pub fn inventory(self, text: &str) -> Test {
@@ -120,33 +126,64 @@ impl Test {
         // Keep the directory alive until the Run is dropped.
         let calls = dir.join("calls.log");
         std::mem::forget(self.dir);
-        Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            output,
-            calls,
-            dir,
-        }
+        let mut run = Run::from_output(&output);
+        run.sandbox = Some(Sandbox { calls, dir });
+        run
     }
 }
 
 impl Run {
-    pub fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
+    /// What a finished fleet process left.
+    pub fn from_output(output: &Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            sandbox: None,
+        }
     }
 
     /// Asserts the exit code, showing what fleet printed when it differs.
+    #[track_caller]
     pub fn status(self, code: i32) -> Run {
         assert_eq!(
-            self.code(),
-            code,
+            self.code, code,
             "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// Asserts stdout is exactly `expected`, showing both when it is not.
+    #[track_caller]
+    pub fn stdout_is(self, expected: &str) -> Run {
+        assert!(
+            self.stdout == expected,
+            "stdout differs\n--- expected\n{expected}\n--- got\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts stderr is exactly `expected`, showing both when it is not.
+    #[track_caller]
+    pub fn stderr_is(self, expected: &str) -> Run {
+        assert!(
+            self.stderr == expected,
+            "stderr differs\n--- expected\n{expected}\n--- got\n{}",
             self.stderr
         );
         self
     }
 
+    #[track_caller]
     pub fn stdout_has(self, needle: &str) -> Run {
         assert!(
             self.stdout.contains(needle),
@@ -156,6 +193,7 @@ impl Run {
         self
     }
 
+    #[track_caller]
     pub fn stderr_has(self, needle: &str) -> Run {
         assert!(
             self.stderr.contains(needle),
@@ -166,21 +204,30 @@ impl Run {
     }
 
     /// Asserts that fleet started none of the watched programs.
+    #[track_caller]
     pub fn started_nothing(self) -> Run {
-        let calls = std::fs::read_to_string(&self.calls).unwrap_or_default();
+        let calls = self
+            .sandbox
+            .as_ref()
+            .and_then(|s| std::fs::read_to_string(&s.calls).ok())
+            .unwrap_or_default();
         assert!(calls.is_empty(), "fleet started processes:\n{calls}");
         self
     }
 
     /// stdout with the test directory replaced by `[DIR]`, for snapshots.
     pub fn stdout_normalized(&self) -> String {
-        self.stdout
-            .replace(&self.dir.display().to_string(), "[DIR]")
+        match &self.sandbox {
+            Some(s) => self.stdout.replace(&s.dir.display().to_string(), "[DIR]"),
+            None => self.stdout.clone(),
+        }
     }
 }
 
 impl Drop for Run {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(s) = &self.sandbox {
+            let _ = std::fs::remove_dir_all(&s.dir);
+        }
     }
 }

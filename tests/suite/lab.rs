@@ -2,10 +2,7 @@
 //! (profiles, /run/current-system, stores, activation logs, sshd logins, bytes on the wire),
 //! never on fleet's printed words alone.
 
-#[path = "support/lab.rs"]
-mod lab;
-
-use lab::{wait_until, Lab};
+use crate::support::lab::{wait_until, Lab};
 use serde_json::json;
 
 #[test]

@@ -1,13 +1,11 @@
 //! Caches and fleet health against the lab: cache status, doctor, cache push, status, gc.
 //! Assertions are on what the hosts really are (their nix.conf, stores, profiles).
 
-#[path = "support/lab.rs"]
-mod lab;
-
-use lab::Lab;
+use crate::support::lab::Lab;
+use crate::support::Run;
 use serde_json::Value;
 
-fn checks(run: &lab::Run) -> Vec<Value> {
+fn checks(run: &Run) -> Vec<Value> {
     run.json().as_array().cloned().unwrap_or_default()
 }
 

@@ -1,0 +1,8 @@
+//! fleet's one test binary: the command line (`cli`, no process started on any host), and
+//! the lab (`lab`, `health`: real sshd, real nix, assertions on host state). One `Run`
+//! harness serves both (`support`).
+
+mod cli;
+mod health;
+mod lab;
+mod support;
