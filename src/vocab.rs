@@ -103,7 +103,7 @@ pub enum Arg {
     Store {
         store: String,
     },
-    /// The system the host runs now, read from it when needed.
+    /// The system the host runs now, as the plan's `read-running-of` step read it.
     Running {
         running: String,
     },

@@ -66,10 +66,10 @@ pub async fn ask_with<T: Transport>(
     events: &dyn Events,
 ) -> Result<Asked, Error> {
     let run = RunDirs::new(plan, opts);
-    let systems = prepare(plan, transport, opts, events, &run).await?;
+    let known = prepare(plan, transport, opts, events, &run).await?;
     let runner = Runner {
         transport,
-        systems: &systems,
+        known: &known,
         verbose: opts.verbose,
         events,
         run_id: &run.id,
@@ -90,7 +90,7 @@ pub async fn ask_with<T: Transport>(
     }
     Ok(Asked {
         hosts,
-        systems,
+        systems: known.systems,
         log_dir: run.log_dir,
     })
 }

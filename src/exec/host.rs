@@ -100,7 +100,12 @@ impl<T: Transport> HostContext<'_, T> {
         let hp = prepared.hp;
         if !hp.inspect.is_empty() {
             let state = self.inspect(hp, &prepared.log).await?;
-            let out = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+            let out = self
+                .runner
+                .known
+                .systems
+                .get(&hp.host)
+                .map(|s| s.out.as_str());
             prepared.unchanged = self.plan.only_changed && state.system.as_deref() == out;
             prepared.before = Some(state);
             if prepared.unchanged {
@@ -297,11 +302,20 @@ impl<T: Transport> HostContext<'_, T> {
 
     /// The host's system derivation, once evaluated.
     fn drv(&self, hp: &HostPlan) -> Option<&str> {
-        self.runner.systems.get(&hp.host).map(|s| s.drv.as_str())
+        self.runner
+            .known
+            .systems
+            .get(&hp.host)
+            .map(|s| s.drv.as_str())
     }
 
     pub(super) fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {
-        let new = self.runner.systems.get(&hp.host).map(|s| s.out.as_str());
+        let new = self
+            .runner
+            .known
+            .systems
+            .get(&hp.host)
+            .map(|s| s.out.as_str());
         match end.and_then(|e| e.system.as_deref()) {
             Some(now) if Some(now) == new => format!("; {} now runs the new system", hp.host),
             Some(now) => format!("; {} still runs {}", hp.host, short(now)),
@@ -411,7 +425,12 @@ impl<T: Transport> HostContext<'_, T> {
             outcome,
             address: transport.reached(&hp.host).map(|r| r.address),
             built_on,
-            system: self.runner.systems.get(&hp.host).map(|s| s.out.clone()),
+            system: self
+                .runner
+                .known
+                .systems
+                .get(&hp.host)
+                .map(|s| s.out.clone()),
             before: prepared.before,
             after,
             seconds,

@@ -36,7 +36,7 @@ use failure::prepare_failure;
 use host::HostContext;
 use interrupt::{Interrupts, Stop};
 use machines::Machines;
-use run::{Log, Runner, System};
+use run::{Finished, Known, Log, Runner, System};
 use transport::Transport;
 
 /// How a run behaves, beyond the plan.
@@ -91,15 +91,15 @@ pub async fn execute_with<T: Transport>(
 ) -> Result<Executed, Error> {
     let started = Instant::now();
     let run = RunDirs::new(plan, opts);
-    let systems = tokio::select! {
-        systems = prepare(plan, transport, opts, events, &run) => systems?,
+    let known = tokio::select! {
+        known = prepare(plan, transport, opts, events, &run) => known?,
         () = interrupts.until(Stop::Winding) => return Err(Error::Interrupted(
             "interrupted before any host was worked on; nothing was changed".into(),
         )),
     };
     let runner = Runner {
         transport,
-        systems: &systems,
+        known: &known,
         verbose: opts.verbose,
         events,
         run_id: &run.id,
@@ -128,7 +128,7 @@ pub async fn execute_with<T: Transport>(
             seconds: started.elapsed().as_secs_f64(),
             interrupted: interrupts.at(Stop::Winding),
         },
-        systems,
+        systems: known.systems,
     })
 }
 
@@ -149,37 +149,52 @@ impl RunDirs {
     }
 }
 
-/// Runs the plan's `prepare` steps (the evaluation, flake checks); returns the evaluated systems.
+/// Runs the plan's `prepare` steps (the evaluation, flake checks, what builders run); returns
+/// what they learnt.
 async fn prepare<T: Transport>(
     plan: &Plan,
     transport: &T,
     opts: &Options,
     events: &dyn Events,
     run: &RunDirs,
-) -> Result<HashMap<String, System>, Error> {
+) -> Result<Known, Error> {
     let log = Log::create(run.log_dir.join("fleet.log"), None);
-    let mut systems = HashMap::new();
+    let mut known = Known::default();
     for step in &plan.prepare {
         events.step(None, &step.title);
         let runner = Runner {
             transport,
-            systems: &systems,
+            known: &known,
             verbose: opts.verbose,
             events,
             run_id: &run.id,
         };
-        match runner.run(&step.run, &log).await {
-            Ok(f) if f.success() => {
-                if step.kind == StepKind::Evaluate {
-                    systems = parse_systems(&f.stdout, plan).map_err(|e| {
-                        Error::HostsFailed(format!("{e}\n  log: {}", log.path.display()))
-                    })?;
+        let result = runner.run(&step.run, &log).await;
+        match (&step.kind, result) {
+            (StepKind::Evaluate, Ok(f)) if f.success() => {
+                known.systems = parse_systems(&f.stdout, plan).map_err(|e| {
+                    Error::HostsFailed(format!("{e}\n  log: {}", log.path.display()))
+                })?;
+            }
+            // Not fatal: the steps that needed it are left unasked, and say why.
+            (StepKind::ReadRunningOf(host), result) => {
+                match result.ok().filter(Finished::success).map(|f| f.stdout) {
+                    Some(path) if plain_store_path(path.trim()) => {
+                        known.running.insert(host.clone(), path.trim().to_string());
+                    }
+                    _ => log.line(&format!("--- what {host} runs could not be read")),
                 }
             }
-            other => return Err(Error::HostsFailed(prepare_failure(step, other, &log))),
+            (_, Ok(f)) if f.success() => {}
+            (_, other) => return Err(Error::HostsFailed(prepare_failure(step, other, &log))),
         }
     }
-    Ok(systems)
+    Ok(known)
+}
+
+/// A store path with nothing else in it: no whitespace or control characters.
+fn plain_store_path(p: &str) -> bool {
+    p.starts_with("/nix/store/") && !p.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 /// `system-42-link` → 42.
@@ -197,9 +212,7 @@ fn parse_systems(stdout: &str, plan: &Plan) -> Result<HashMap<String, System>, S
     let systems: HashMap<String, System> = serde_json::from_str(stdout).map_err(|e| {
         format!("the evaluation printed something that is not the expected JSON: {e}")
     })?;
-    let plain = |p: &str| {
-        p.starts_with("/nix/store/") && !p.contains(|c: char| c.is_whitespace() || c.is_control())
-    };
+    let plain = plain_store_path;
     for host in &plan.hosts {
         match systems.get(&host.host) {
             Some(s) if plain(&s.drv) && plain(&s.out) => {}

@@ -23,6 +23,15 @@ pub struct System {
     pub out: String,
 }
 
+/// What the plan's `prepare` steps learnt, for placeholders to resolve to.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Each host's system, from the evaluation.
+    pub systems: HashMap<String, System>,
+    /// What hosts run, as `read-running-of` steps read it.
+    pub running: HashMap<String, String>,
+}
+
 /// What a finished command left behind.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -91,7 +100,7 @@ impl Log {
 /// Everything an invocation may need at run time.
 pub struct Runner<'a, T> {
     pub transport: &'a T,
-    pub systems: &'a HashMap<String, System>,
+    pub known: &'a Known,
     /// `-v`: show commands; `-vv`: and their output.
     pub verbose: u8,
     pub events: &'a dyn Events,
@@ -158,7 +167,11 @@ impl<T: Transport> Runner<'_, T> {
                 Arg::Drv { drv } => self.system(drv)?.drv.clone(),
                 Arg::Out { out, suffix } => format!("{}{suffix}", self.system(out)?.out),
                 Arg::Store { store } => self.transport.store_url(store).await?,
-                Arg::Running { running } => self.running_system(running).await?,
+                Arg::Running { running } => {
+                    self.known.running.get(running).cloned().ok_or_else(|| {
+                        RunError::Resolve(format!("what {running} runs could not be read"))
+                    })?
+                }
                 Arg::RunDir { run_dir, file } => {
                     format!("{}/{}-{run_dir}{file}", crate::nix::RUN_DIR, self.run_id)
                 }
@@ -168,27 +181,9 @@ impl<T: Transport> Runner<'_, T> {
         Ok(out)
     }
 
-    /// What `host` runs now (`readlink -f /run/current-system` over its connection).
-    async fn running_system(&self, host: &str) -> Result<String, RunError> {
-        let quiet = Log::create(std::path::PathBuf::new(), None);
-        let output = Output::new(&quiet, None);
-        let argv = ["readlink", "-f", crate::nix::CURRENT_SYSTEM].map(String::from);
-        self.transport
-            .run(&Machine::Host(host.to_string()), &argv, &output)
-            .await?;
-        let (stdout, _) = output.into_parts();
-        let path = stdout.trim().to_string();
-        if path.starts_with("/nix/store/") && !path.contains(char::is_whitespace) {
-            Ok(path)
-        } else {
-            Err(RunError::Resolve(format!(
-                "{host} does not say what it runs"
-            )))
-        }
-    }
-
     pub fn system(&self, host: &str) -> Result<&System, RunError> {
-        self.systems
+        self.known
+            .systems
             .get(host)
             .ok_or_else(|| RunError::Resolve(format!("the evaluation gave no system for {host}")))
     }

@@ -115,7 +115,7 @@ pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `doctor`: everything `cache status` and `status` ask, plus the builders' cache services and
 /// a signature check of each builder cache on each host that uses it.
 pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, Command::Doctor, hosts, false, |h, t| {
+    let mut plan = asking(inv, ctx, Command::Doctor, hosts, false, |h, t| {
         let mut probes = vec![
             Probe::NixVersion,
             Probe::Space,
@@ -143,7 +143,26 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             ));
         }
         steps
-    })
+    });
+    // What each of those builders runs, read once before the hosts are asked.
+    let mut builders: Vec<&Host> = hosts
+        .iter()
+        .flat_map(|h| host_caches(inv, h))
+        .filter_map(|c| inv.host(c.host.as_deref()?))
+        .collect();
+    builders.sort_by(|a, b| a.name.cmp(&b.name));
+    builders.dedup_by(|a, b| a.name == b.name);
+    plan.prepare.extend(builders.into_iter().map(|b| {
+        Step::new(
+            StepKind::ReadRunningOf(b.name.clone()),
+            &format!(
+                "read the system {} runs (its cache serves it, signed)",
+                b.name
+            ),
+            Invocation::new(ctx.machine(b), nix::read_current_system()),
+        )
+    }));
+    plan
 }
 
 /// `gc`, first part: what each host has (generations, running and booted systems), and with

@@ -118,6 +118,9 @@ pub enum StepKind {
     ReadRunning,
     /// Read the system profile's current generation.
     ReadGeneration,
+    /// Read the system this host runs, for `Arg::Running` placeholders of other steps (a
+    /// builder's: its cache serves it, signed). Failing leaves those steps unasked.
+    ReadRunningOf(String),
     /// Send the system's derivations to where it will be built.
     CopyDerivations,
     /// Realise the system derivation.

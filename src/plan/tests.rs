@@ -745,3 +745,86 @@ fn wake_asks_each_host_what_it_runs_and_refuses_hosts_without_a_mac() {
     let e = wake(&inv, &on("p620", true), &[p620]).expect_err("this machine");
     assert!(e.to_string().contains("the machine fleet runs on"), "{e}");
 }
+
+#[test]
+fn doctor_reads_what_the_builder_runs_as_a_planned_step() {
+    let inv = inv();
+    let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
+    let plan = doctor(&inv, &laptop(), &hosts);
+    let reads: Vec<(&StepKind, String)> = plan
+        .prepare
+        .iter()
+        .map(|s| (&s.kind, format!("{}$ {}", s.run.on, show_argv(&s.run.argv))))
+        .collect();
+    assert_eq!(
+        reads,
+        [(
+            &StepKind::ReadRunningOf("p620".into()),
+            "p620$ readlink -f /run/current-system".to_string()
+        )]
+    );
+}
+
+/// Every command fleet may run on a host is in the plan: what follows a detached activation
+/// and what undoes a switch, each with the sudo it runs through.
+#[test]
+fn follow_up_commands_are_planned_with_their_privilege() {
+    let inv = inv();
+    let req = DeployRequest {
+        confirm_timeout: Some(30),
+        ..deploy_req(&inv, &["samsung"], Some("p620"), Action::Switch)
+    };
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let deploy = &plan.hosts[0].deploy;
+    let follow = |kind: fn(&StepKind) -> bool| {
+        deploy
+            .iter()
+            .find(|s| kind(&s.kind))
+            .and_then(|s| s.follow.clone())
+            .expect("a step with commands that follow it")
+    };
+    let Follow::Watchdog {
+        roll_back_now,
+        await_rollback,
+    } = follow(|k| matches!(k, StepKind::ArmWatchdog(_)))
+    else {
+        panic!("the watchdog's follow-ups")
+    };
+    let Follow::Activation {
+        runs,
+        await_exit,
+        read_log,
+    } = follow(|k| matches!(k, StepKind::Activate(_)))
+    else {
+        panic!("the activation's follow-ups")
+    };
+    for run in [&roll_back_now, &await_rollback, &await_exit, &read_log] {
+        assert_eq!(run.on, Machine::Host("samsung".into()));
+        assert_eq!(run.sudo, Some(Sudo::NonInteractive), "{run:?}");
+    }
+    assert_eq!(
+        show_argv(&roll_back_now.argv),
+        "touch /run/fleet/{run}-samsung/rollback"
+    );
+    assert_eq!(
+        show_argv(&read_log.argv),
+        "cat /run/fleet/{run}-samsung/log"
+    );
+    assert_eq!(await_exit.wait_limit(), Some(crate::nix::ACTIVATION_LIMIT));
+    assert_eq!(
+        await_rollback.wait_limit(),
+        Some(30 + crate::nix::ROLLBACK_SLACK)
+    );
+    assert_eq!(
+        show_argv(&runs),
+        "{samsung.out}/bin/switch-to-configuration switch"
+    );
+    // Nothing in any argv says sudo: privilege is the invocation's `sudo`, not words.
+    for step in deploy {
+        assert!(
+            !step.run.argv.contains(&Arg::from("sudo")),
+            "{}",
+            step.title
+        );
+    }
+}
