@@ -30,6 +30,18 @@ pub(super) struct Prepared<'p> {
     builder_down: bool,
 }
 
+/// How a host's deploy steps ended before their end.
+enum Ended<'p> {
+    /// Ctrl-C came before the host was changed.
+    Skipped(String),
+    /// `step` failed; `armed` is the watchdog's step, if one was armed before it.
+    Failed {
+        step: &'p Step,
+        armed: Option<&'p Step>,
+        failure: Failure,
+    },
+}
+
 /// A step that succeeded: the fallback it needed, if any, and what it printed.
 pub(super) struct StepDone {
     pub fallback: Option<String>,
@@ -157,10 +169,17 @@ impl<T: Transport> HostContext<'_, T> {
             return self.skipped(prepared, "interrupted (Ctrl-C) before deploying");
         }
         let busy_from = Instant::now();
-        if let Err(report) = self.deploy_steps(&mut prepared, busy_from).await {
-            return report;
-        }
+        let ended = self.deploy_steps(&mut prepared).await;
         prepared.busy += busy_from.elapsed();
+        match ended {
+            Ok(()) => {}
+            Err(Ended::Skipped(why)) => return self.skipped(prepared, &why),
+            Err(Ended::Failed {
+                step,
+                armed,
+                failure,
+            }) => return self.deploy_failed(prepared, step, armed, failure).await,
+        }
         match success {
             Outcome::Deployed => {
                 let read_from = Instant::now();
@@ -178,14 +197,10 @@ impl<T: Transport> HostContext<'_, T> {
     }
 
     /// The deploy steps in order (the fallback builder's copy steps in place of the plan's
-    /// when the builder was down). `Err` is the host's report, when it ended early.
-    async fn deploy_steps(
-        &self,
-        prepared: &mut Prepared<'_>,
-        busy_from: Instant,
-    ) -> Result<(), HostReport> {
+    /// when the builder was down). `Err` says how they ended early.
+    async fn deploy_steps<'p>(&self, prepared: &mut Prepared<'p>) -> Result<(), Ended<'p>> {
         let hp = prepared.hp;
-        let steps: Vec<&Step> = match (&hp.if_builder_down, prepared.builder_down) {
+        let steps: Vec<&'p Step> = match (&hp.if_builder_down, prepared.builder_down) {
             (Some(alt), true) => alt
                 .copy
                 .iter()
@@ -194,14 +209,14 @@ impl<T: Transport> HostContext<'_, T> {
             _ => hp.deploy.iter().collect(),
         };
         // The armed watchdog's step, once it is: from then on a failure rolls the host back.
-        let mut armed: Option<&Step> = None;
+        let mut armed: Option<&'p Step> = None;
         // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
         let mut changing = false;
         for step in steps {
             changing |= step.kind.changes_host();
             if !changing && self.interrupts.at(Stop::Winding) {
                 let why = "interrupted (Ctrl-C) before it was changed";
-                return Err(self.skipped(self.take(prepared, busy_from), why));
+                return Err(Ended::Skipped(why.into()));
             }
             let run = self.deploy_step(hp, step, armed, &prepared.log);
             let result = if changing {
@@ -214,7 +229,7 @@ impl<T: Transport> HostContext<'_, T> {
                             "aborted (Ctrl-C) during: {}; nothing was changed on it",
                             step.title
                         );
-                        return Err(self.skipped(self.take(prepared, busy_from), &why));
+                        return Err(Ended::Skipped(why));
                     }
                 }
             };
@@ -228,9 +243,12 @@ impl<T: Transport> HostContext<'_, T> {
                         prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
                     }
                 }
-                Err(f) => {
-                    let taken = self.take(prepared, busy_from);
-                    return Err(self.deploy_failed(taken, step, armed, f).await);
+                Err(failure) => {
+                    return Err(Ended::Failed {
+                        step,
+                        armed,
+                        failure,
+                    })
                 }
             }
         }
@@ -267,37 +285,20 @@ impl<T: Transport> HostContext<'_, T> {
     /// now is read back, since the exit code alone does not say.
     async fn deploy_failed(
         &self,
-        taken: Prepared<'_>,
+        prepared: Prepared<'_>,
         step: &Step,
         armed: Option<&Step>,
         mut f: Failure,
     ) -> HostReport {
         if let Some(watchdog) = armed {
-            return self.roll_back(taken, watchdog, f).await;
+            return self.roll_back(prepared, watchdog, f).await;
         }
-        let end = self.inspect(taken.hp, &taken.log).await.ok();
+        let end = self.inspect(prepared.hp, &prepared.log).await.ok();
         if step.kind.is_activation() {
-            f.message.push_str(&self.end_state(taken.hp, end.as_ref()));
+            f.message
+                .push_str(&self.end_state(prepared.hp, end.as_ref()));
         }
-        self.failed(taken, f, end)
-    }
-
-    /// Moves the host's record out to end it early, with the time spent deploying since
-    /// `busy_from`; an empty record stays behind.
-    fn take<'p>(&self, prepared: &mut Prepared<'p>, busy_from: Instant) -> Prepared<'p> {
-        prepared.busy += busy_from.elapsed();
-        let empty = Prepared {
-            hp: prepared.hp,
-            log: prepared.log.clone(),
-            started: prepared.started,
-            busy: Duration::ZERO,
-            before: None,
-            unchanged: false,
-            notes: Vec::new(),
-            output: None,
-            builder_down: false,
-        };
-        std::mem::replace(prepared, empty)
+        self.failed(prepared, f, end)
     }
 
     /// The host's system derivation, once evaluated.
