@@ -93,11 +93,20 @@ impl<'a> Session<'a> {
 
     /// Runs a plan and prints its summary (or the report as JSON).
     pub fn execute_and_summarise(&self, plan: &Plan) -> Result<u8, Error> {
+        self.execute_and_show(plan, |executed| ui::summary::render(&executed.report))
+    }
+
+    /// Runs a plan and prints what `text` makes of it (or the report as JSON).
+    pub fn execute_and_show(
+        &self,
+        plan: &Plan,
+        text: impl FnOnce(&Executed) -> String,
+    ) -> Result<u8, Error> {
         let (executed, code) = self.execute(plan)?;
         if self.global.json {
             write_json(&executed.report)?;
         } else {
-            write_stdout(&ui::summary::render(&executed.report))?;
+            write_stdout(&text(&executed))?;
         }
         Ok(code)
     }

@@ -1,7 +1,7 @@
 //! `diff`: copy the new closure to each host as a deploy would, then compare it there with
 //! what the host runs (`nix store diff-closures`). Nothing is activated.
 
-use crate::app::{write_json, write_stdout, Session};
+use crate::app::Session;
 use crate::error::Error;
 use crate::plan;
 use crate::select::{select, WhenEmpty};
@@ -13,11 +13,5 @@ pub fn run(s: &Session, selectors: &[String], via: Option<&str>) -> Result<u8, E
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }
-    let (executed, code) = s.execute(&plan)?;
-    if s.global.json {
-        write_json(&executed.report)?;
-    } else {
-        write_stdout(&ui::commands::diff(&executed.report))?;
-    }
-    Ok(code)
+    s.execute_and_show(&plan, |executed| ui::commands::diff(&executed.report))
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::app::{write_json, write_stdout, Session};
+use crate::app::Session;
 use crate::error::Error;
 use crate::{flake, plan, ui};
 
@@ -13,12 +13,8 @@ pub fn run(s: &Session, inputs: &[String]) -> Result<u8, Error> {
     }
     let lock_path = Path::new(&plan.flake).join("flake.lock");
     let before = std::fs::read_to_string(&lock_path).unwrap_or_default();
-    let (executed, code) = s.execute(&plan)?;
-    if s.global.json {
-        write_json(&executed.report)?;
-    } else {
+    s.execute_and_show(&plan, |_| {
         let after = std::fs::read_to_string(&lock_path).unwrap_or_default();
-        write_stdout(&ui::commands::moved(&flake::moved(&before, &after)))?;
-    }
-    Ok(code)
+        ui::commands::moved(&flake::moved(&before, &after))
+    })
 }
