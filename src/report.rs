@@ -66,6 +66,9 @@ pub struct SystemState {
     pub generation: Option<u32>,
     /// The running system's store path.
     pub system: Option<String>,
+    /// The store path the system profile points at: what the host boots next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// Why a host failed: where, what ran, what it said, and what to do.

@@ -32,6 +32,19 @@ impl Action {
         }
     }
 
+    /// Whether a host that runs `running` and whose profile is `profile` has nothing left to
+    /// do for this action with system `new`: a switch needs both, boot the profile, test the
+    /// running system. (After `--action test`, a switch still has the profile to set.)
+    pub fn already_done(self, running: Option<&str>, profile: Option<&str>, new: &str) -> bool {
+        let runs = running == Some(new);
+        let boots = profile == Some(new);
+        match self {
+            Action::Switch => runs && boots,
+            Action::Boot => boots,
+            Action::Test | Action::DryActivate => runs,
+        }
+    }
+
     /// Switch and boot make the new system the profile's current generation; test and
     /// dry-activate leave the profile alone, as on NixOS.
     pub fn sets_profile(self) -> bool {

@@ -118,7 +118,11 @@ impl<T: Transport> HostContext<'_, T> {
                 .systems
                 .get(&hp.host)
                 .map(|s| s.out.as_str());
-            prepared.unchanged = self.plan.only_changed && state.system.as_deref() == out;
+            let action = self.plan.action.unwrap_or(crate::vocab::Action::Switch);
+            prepared.unchanged = self.plan.only_changed
+                && out.is_some_and(|new| {
+                    action.already_done(state.system.as_deref(), state.profile.as_deref(), new)
+                });
             prepared.before = Some(state);
             if prepared.unchanged {
                 return Ok(());
@@ -341,6 +345,9 @@ impl<T: Transport> HostContext<'_, T> {
                     state.system = Some(value).filter(|v| v.starts_with("/nix/store/"))
                 }
                 StepKind::ReadGeneration => state.generation = super::parse_generation(&value),
+                StepKind::ReadProfile => {
+                    state.profile = Some(value).filter(|v| v.starts_with("/nix/store/"))
+                }
                 _ => {}
             }
         }

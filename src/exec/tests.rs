@@ -286,7 +286,7 @@ fn the_gate_deploys_nothing_when_any_build_fails() {
 #[test]
 fn the_gate_deploys_the_changed_hosts_on_yes_and_nothing_on_no() {
     let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
-    // razer runs the new system already: unchanged, never asked about.
+    // razer runs and boots the new system already: unchanged, never asked about.
     let running = |call: &str| {
         (call.starts_with("razer$ readlink -f"))
             .then(|| Reply::Print("/nix/store/new-razer".into()))
@@ -470,5 +470,53 @@ fn sudo_is_put_before_root_commands_as_they_run() {
                 "{call}"
             );
         }
+    }
+}
+
+#[test]
+fn unchanged_means_unchanged_for_the_action() {
+    // After `deploy --action test`: samsung runs the new system, its profile is the old one.
+    let tested = |call: &str| {
+        if call.starts_with("samsung$ readlink -f /run/current-system") {
+            Some(Reply::Print("/nix/store/new-samsung".into()))
+        } else if call.starts_with("samsung$ readlink -f /nix/var/nix/profiles/system") {
+            Some(Reply::Print("/nix/store/old-system".into()))
+        } else {
+            None
+        }
+    };
+    let quick = |action| {
+        let inv = inventory();
+        let ctx = Context {
+            hostname: Some("thinkpad".into()),
+            is_root: false,
+        };
+        plan::deploy(
+            &inv,
+            &ctx,
+            &DeployRequest {
+                command: Command::QuickDeploy,
+                hosts: inv.host("samsung").into_iter().collect(),
+                via: None,
+                action,
+                only_changed: true,
+                gate: Gate::None,
+                max_parallel: None,
+                fallback: None,
+                confirm_timeout: None,
+            },
+        )
+        .expect("plan")
+    };
+    for (action, outcome) in [
+        (Action::Switch, Outcome::Deployed),
+        (Action::Boot, Outcome::Deployed),
+        (Action::Test, Outcome::Unchanged),
+    ] {
+        let fake = Fake::new(tested);
+        let executed = run(&quick(action), &fake, &Interrupts::default(), false);
+        assert_eq!(host(&executed, "samsung").outcome, outcome, "{action}");
+        let set = fake.calls_with("--set /nix/store/new-samsung").len();
+        assert_eq!(set, usize::from(outcome == Outcome::Deployed), "{action}");
     }
 }

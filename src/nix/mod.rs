@@ -133,6 +133,11 @@ pub fn read_system_generation() -> Vec<Arg> {
     lits(&["readlink", SYSTEM_PROFILE])
 }
 
+/// The store path the system profile points at.
+pub fn read_profile_system() -> Vec<Arg> {
+    lits(&["readlink", "-f", SYSTEM_PROFILE])
+}
+
 /// What changes between the running system's closure and `host`'s new one: package versions
 /// and sizes. Both must be in the store of the machine this runs on.
 pub fn diff_closures(host: &str) -> Vec<Arg> {

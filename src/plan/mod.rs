@@ -118,6 +118,9 @@ pub enum StepKind {
     ReadRunning,
     /// Read the system profile's current generation.
     ReadGeneration,
+    /// Read the system the profile points at (what the host boots next): with the running
+    /// system, it says whether an action has anything left to do.
+    ReadProfile,
     /// Read the system this host runs, for `Arg::Running` placeholders of other steps (a
     /// builder's: its cache serves it, signed). Failing leaves those steps unasked.
     ReadRunningOf(String),

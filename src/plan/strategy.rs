@@ -384,6 +384,12 @@ fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
             target.clone(),
             nix::read_system_generation(),
         ),
+        step(
+            StepKind::ReadProfile,
+            "read the system the profile boots",
+            target.clone(),
+            nix::read_profile_system(),
+        ),
     ]
 }
 

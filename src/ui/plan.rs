@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Arg, Gate, HostPlan, Plan, Step};
+use crate::plan::{Action, Arg, Gate, HostPlan, Plan, Step};
 
 use super::show_argv;
 
@@ -53,13 +53,13 @@ pub fn render(plan: &Plan) -> String {
         );
     }
     for host in &plan.hosts {
-        render_host(&mut out, host, plan.only_changed);
+        render_host(&mut out, host, plan.only_changed, plan.action);
     }
     let _ = writeln!(out, "\nDry run: nothing was run.");
     out
 }
 
-fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
+fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Option<Action>) {
     let mut what = Vec::new();
     if !host.build.is_empty() {
         what.push(format!("build {}", host.build_on.place()));
@@ -81,9 +81,14 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool) {
         n += 1;
     }
     if only_changed && !host.inspect.is_empty() {
+        let has = match action {
+            Some(Action::Switch) | None => "runs and boots",
+            Some(Action::Boot) => "boots",
+            Some(Action::Test | Action::DryActivate) => "runs",
+        };
         let _ = writeln!(
             out,
-            "     if {} runs {{{}.out}} already: unchanged, nothing more is done",
+            "     if {} {has} {{{}.out}} already: unchanged, nothing more is done",
             host.host, host.host
         );
     }

@@ -162,6 +162,45 @@ fn quick_all_deploys_exactly_the_changed_hosts() {
     );
 }
 
+/// After `--action test` the host runs the new system but boots the old one: for quick
+/// deployments that is not "unchanged" for a switch (the profile and boot entry are still to
+/// set), and it is for a test.
+#[test]
+fn unchanged_means_unchanged_for_the_action() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer", "--action", "test"])
+        .status(0);
+    assert_eq!(lab.running("razer"), new);
+    assert_eq!(lab.generation("razer"), 1);
+
+    let run = lab
+        .fleet(&["quick-deploy", "razer", "--action", "test", "--json"])
+        .status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "unchanged");
+
+    let run = lab.fleet(&["quick-deploy", "razer", "--json"]).status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "deployed");
+    assert_eq!(lab.generation("razer"), 2);
+    assert_eq!(lab.profile("razer"), new);
+    assert_eq!(lab.boot_entry("razer"), new);
+
+    let switches = lab.activations("razer").len();
+    let run = lab.fleet(&["quick-all", "--yes", "--json"]).status(0);
+    let razer = run.json()["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == "razer").cloned())
+        .expect("razer");
+    assert_eq!(razer["outcome"], "unchanged");
+    assert_eq!(razer["after"]["profile"], serde_json::json!(new));
+    assert_eq!(
+        lab.activations("razer").len(),
+        switches,
+        "razer was activated"
+    );
+}
+
 #[test]
 fn quick_all_with_a_failed_build_deploys_nothing() {
     let lab = Lab::new();
