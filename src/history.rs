@@ -38,7 +38,12 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
     report
         .hosts
         .iter()
-        .filter(|h| matches!(h.outcome, Outcome::Deployed | Outcome::Failed))
+        .filter(|h| {
+            matches!(
+                h.outcome,
+                Outcome::Deployed | Outcome::Failed | Outcome::UnitsFailed | Outcome::RolledBack
+            )
+        })
         .map(|h| Entry {
             time: time.clone(),
             host: h.host.clone(),

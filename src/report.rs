@@ -20,6 +20,8 @@ pub enum Outcome {
     Pushed,
     /// Old generations deleted and garbage collected (`gc`).
     Collected,
+    /// Switched, and kept, but some units failed (`switch-to-configuration` exited 4).
+    UnitsFailed,
     /// Activated, then rolled back by the host itself (magic rollback).
     RolledBack,
     /// Answers SSH (`wake`).
@@ -38,6 +40,7 @@ impl Outcome {
             Outcome::Compared => "compared",
             Outcome::Pushed => "pushed",
             Outcome::Collected => "collected",
+            Outcome::UnitsFailed => "units failed",
             Outcome::RolledBack => "rolled back",
             Outcome::Awake => "awake",
             Outcome::Failed => "failed",

@@ -200,6 +200,19 @@ impl From<String> for Arg {
     }
 }
 
+/// What to do with a host whose switch happened but left units failed
+/// (`switch-to-configuration` exits 4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailedUnits {
+    /// Keep the new system, as nixos-rebuild does, when the confirmation login and the health
+    /// checks pass; report the failed units.
+    #[default]
+    Keep,
+    /// Roll the host back, as for any failed activation.
+    Rollback,
+}
+
 /// Which hosts that answer on none of their addresses a run wakes (wake-on-LAN) and waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -61,10 +61,7 @@ impl<T: Transport> HostContext<'_, T> {
             shown: format!("{host}$ {shown} (detached)"),
         };
         if finished.success() {
-            return Ok(StepDone {
-                fallback: None,
-                stdout: output,
-            });
+            return Ok(StepDone::ran(output));
         }
         let mut f = failure(hp, step, Ok(finished), None);
         if let Some(why) = unread {
@@ -105,10 +102,7 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Result<StepDone, Failure> {
         self.events.step(Some(&hp.host), &step.title);
         match self.runner.run_on_new_login(&step.run, log).await {
-            Ok(f) if f.success() => Ok(StepDone {
-                fallback: None,
-                stdout: f.stdout,
-            }),
+            Ok(f) if f.success() => Ok(StepDone::ran(f.stdout)),
             Err(RunError::Connect(e)) => {
                 let on = step.run.on.to_string();
                 let mut f = failure(hp, step, Err(RunError::Connect(e.clone())), None);

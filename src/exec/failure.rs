@@ -95,6 +95,9 @@ pub(super) fn failure(
                 hp.host
             ),
             StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
+            StepKind::PreActivate => format!(
+                "nothing was activated on {on}: fix this pre_activate command (hosts.toml) or what it needs there, then deploy again"
+            ),
             StepKind::Activate(_) => format!(
                 "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
             ),
@@ -118,5 +121,55 @@ pub(super) fn failure(
         output,
         next,
         unreachable,
+    }
+}
+
+/// The units a switch reports failed ("the following units failed: a.service, b.service",
+/// as NixOS's switch-to-configuration says), from its last output lines.
+pub(super) fn failed_units(output: &[String]) -> Vec<String> {
+    output
+        .iter()
+        .filter_map(|l| l.split_once("units failed:").map(|(_, units)| units))
+        .flat_map(|units| units.split([',', ' ']))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A switch that happened and left units failed (exit 4), kept as the host's settings say:
+/// reported as what it is, not as a failed activation.
+pub(super) fn units_failed(hp: &HostPlan, mut f: Failure) -> Failure {
+    let units = failed_units(&f.output);
+    let host = &hp.host;
+    f.message = if units.is_empty() {
+        format!("{host} switched to the new system, but some units failed")
+    } else {
+        format!(
+            "{host} switched to the new system, but these units failed: {}",
+            units.join(", ")
+        )
+    };
+    f.next = format!(
+        "the new system is kept (failed_units = \"keep\"): see `systemctl --failed` and `journalctl -u UNIT` on {host}, fix and deploy again, or `fleet rollback {host}`; failed_units = \"rollback\" in hosts.toml rolls such a switch back"
+    );
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_units_are_read_from_the_switch_output() {
+        let out = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            failed_units(&out(&[
+                "activating the configuration...",
+                "warning: the following units failed: lab-broken.service, user@1000.service",
+            ])),
+            ["lab-broken.service", "user@1000.service"]
+        );
+        assert!(failed_units(&out(&["all fine"])).is_empty());
     }
 }

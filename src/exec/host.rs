@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::events::Events;
-use super::failure::failure;
+use super::failure::{failure, units_failed};
 use super::interrupt::{Interrupts, Stop};
 use super::run::{Log, Runner};
 use super::transport::Transport;
-use crate::plan::{HostPlan, Machine, Plan, Step, StepKind};
+use crate::plan::{Action, FailedUnits, HostPlan, Machine, Plan, Step, StepKind};
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
@@ -28,6 +28,8 @@ pub(super) struct Prepared<'p> {
     output: Option<String>,
     /// The builder was down and the system was built as `if_builder_down` says.
     builder_down: bool,
+    /// The switch happened and left units failed, and the host keeps it.
+    units_failed: Option<Failure>,
 }
 
 /// How a host's deploy steps ended before their end.
@@ -46,6 +48,18 @@ enum Ended<'p> {
 pub(super) struct StepDone {
     pub fallback: Option<String>,
     pub stdout: String,
+    /// An activation that switched but left units failed, kept as the host's settings say.
+    pub units_failed: Option<Failure>,
+}
+
+impl StepDone {
+    pub fn ran(stdout: String) -> StepDone {
+        StepDone {
+            fallback: None,
+            stdout,
+            units_failed: None,
+        }
+    }
 }
 
 /// What every host of a run shares.
@@ -88,6 +102,7 @@ impl<T: Transport> HostContext<'_, T> {
             notes: Vec::new(),
             output: None,
             builder_down: false,
+            units_failed: None,
         };
         if self.interrupts.at(Stop::Winding) {
             return Err(self.skipped(prepared, "interrupted (Ctrl-C) before it started"));
@@ -189,7 +204,10 @@ impl<T: Transport> HostContext<'_, T> {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
-                self.finish(prepared, Outcome::Deployed, after)
+                match prepared.units_failed.take() {
+                    Some(f) => self.report(prepared, Outcome::UnitsFailed, after, Some(f)),
+                    None => self.finish(prepared, Outcome::Deployed, after),
+                }
             }
             // `diff` changed nothing on the host: what it runs is what it ran.
             Outcome::Compared => {
@@ -240,6 +258,10 @@ impl<T: Transport> HostContext<'_, T> {
             match result {
                 Ok(done) => {
                     prepared.notes.extend(done.fallback);
+                    if let Some(f) = done.units_failed {
+                        self.events.note(Some(&hp.host), &f.message);
+                        prepared.units_failed = Some(f);
+                    }
                     if matches!(step.kind, StepKind::ArmWatchdog(_)) {
                         armed = Some(step);
                     }
@@ -259,8 +281,39 @@ impl<T: Transport> HostContext<'_, T> {
         Ok(())
     }
 
-    /// One deploy step, run as its kind asks.
+    /// One deploy step, run as its kind asks. A switch that happened but left units failed
+    /// (exit 4) is kept or failed as the host's `on_failed_units` says.
     async fn deploy_step(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        armed: Option<&Step>,
+        log: &Log,
+    ) -> Result<StepDone, Failure> {
+        let result = self.run_deploy_step(hp, step, armed, log).await;
+        let switched = matches!(step.kind, StepKind::Activate(Action::Switch | Action::Test));
+        match result {
+            Err(f) if switched && f.exit_code == Some(4) => match hp.on_failed_units {
+                FailedUnits::Keep => Ok(StepDone {
+                    units_failed: Some(units_failed(hp, f)),
+                    ..StepDone::ran(String::new())
+                }),
+                FailedUnits::Rollback => {
+                    let kept = units_failed(hp, f);
+                    Err(Failure {
+                        message: format!(
+                            "{}; hosts.toml says failed_units = \"rollback\"",
+                            kept.message
+                        ),
+                        ..kept
+                    })
+                }
+            },
+            other => other,
+        }
+    }
+
+    async fn run_deploy_step(
         &self,
         hp: &HostPlan,
         step: &Step,
@@ -363,12 +416,7 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Result<StepDone, Failure> {
         self.events.step(Some(&hp.host), &step.title);
         let mut last = match self.runner.run(&step.run, log).await {
-            Ok(f) if f.success() => {
-                return Ok(StepDone {
-                    fallback: None,
-                    stdout: f.stdout,
-                })
-            }
+            Ok(f) if f.success() => return Ok(StepDone::ran(f.stdout)),
             other => failure(hp, step, other, self.drv(hp)),
         };
         for fallback in &step.fallbacks {
@@ -383,7 +431,7 @@ impl<T: Transport> HostContext<'_, T> {
                 Ok(f) if f.success() => {
                     return Ok(StepDone {
                         fallback: Some(format!("used fallback: {}", fallback.title)),
-                        stdout: f.stdout,
+                        ..StepDone::ran(f.stdout)
                     })
                 }
                 other => last = failure(hp, step, other, self.drv(hp)),
@@ -392,7 +440,7 @@ impl<T: Transport> HostContext<'_, T> {
         Err(last)
     }
 
-    fn report(
+    pub(super) fn report(
         &self,
         prepared: Prepared,
         outcome: Outcome,

@@ -520,3 +520,94 @@ fn unchanged_means_unchanged_for_the_action() {
         assert_eq!(set, usize::from(outcome == Outcome::Deployed), "{action}");
     }
 }
+
+/// A switch that exits 4 (switched, units failed): kept when the confirmation and health
+/// checks pass, reported as such; rolled back when the host's settings say so.
+#[test]
+fn a_switch_with_failed_units_is_kept_or_rolled_back_as_the_host_says() {
+    let units_failed = |call: &str| {
+        if call.contains("/exit") && call.contains("fleet-await") {
+            Some(Reply::Print("4".into()))
+        } else if call.contains("cat /run/fleet/") {
+            Some(Reply::Print(
+                "warning: the following units failed: user@1000.service".into(),
+            ))
+        } else if call.contains("/rollback-exit") {
+            Some(Reply::Print("0".into()))
+        } else {
+            None
+        }
+    };
+    let plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    let fake = Fake::new(units_failed);
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let p510 = host(&executed, "p510");
+    assert_eq!(p510.outcome, Outcome::UnitsFailed, "{p510:?}");
+    let failure = p510.failure.as_ref().expect("the units, reported");
+    assert_eq!(
+        failure.message,
+        "p510 switched to the new system, but these units failed: user@1000.service"
+    );
+    assert_eq!(failure.exit_code, Some(4));
+    assert!(!executed.report.success());
+    assert_eq!(fake.calls_with("systemctl is-system-running").len(), 1);
+    assert_eq!(fake.calls_with("(new login)").len(), 1, "confirmed");
+    assert!(
+        fake.calls_with("$ touch /run/fleet/").is_empty(),
+        "rolled back"
+    );
+
+    let mut plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    plan.hosts[0].on_failed_units = crate::vocab::FailedUnits::Rollback;
+    let fake = Fake::new(units_failed);
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    assert_eq!(host(&executed, "p510").outcome, Outcome::RolledBack);
+    assert!(fake.calls_with("(new login)").is_empty(), "confirmed");
+}
+
+#[test]
+fn pre_activation_commands_run_as_root_before_anything_changes() {
+    let mut inv = inventory();
+    if let Some(h) = inv.hosts.iter_mut().find(|h| h.name == "samsung") {
+        h.pre_activate = vec![vec![
+            "loginctl".into(),
+            "terminate-user".into(),
+            "olaf".into(),
+        ]];
+    }
+    let ctx = Context {
+        hostname: Some("thinkpad".into()),
+        is_root: false,
+    };
+    let request = DeployRequest {
+        command: Command::Deploy,
+        hosts: inv.host("samsung").into_iter().collect(),
+        via: None,
+        action: Action::Switch,
+        only_changed: false,
+        gate: Gate::None,
+        max_parallel: None,
+        fallback: None,
+        confirm_timeout: Some(30),
+    };
+    let plan = plan::deploy(&inv, &ctx, &request).expect("plan");
+    let fake = Fake::new(|_| None);
+    run(&plan, &fake, &Interrupts::default(), false);
+    let calls = fake.calls_with("samsung$");
+    let first_change = calls
+        .iter()
+        .position(|c| c.contains("fleet-watchdog") || c.contains("--set"))
+        .expect("a change");
+    let cleared = calls
+        .iter()
+        .position(|c| c == "samsung$ sudo -n -- loginctl terminate-user olaf")
+        .expect("the command, as root");
+    assert!(cleared < first_change, "{calls:#?}");
+
+    let fake = Fake::new(|call| call.contains("loginctl").then_some(Reply::Exit(1)));
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Failed);
+    assert!(fake.calls_with("fleet-watchdog").is_empty());
+    assert!(fake.calls_with("--set").is_empty());
+}

@@ -71,6 +71,11 @@ pub struct Host {
     /// Commands run on the host, as its deploy user, after a switch or test: a failure is a
     /// failed activation (rolled back when magic rollback is on).
     pub health_checks: Vec<Vec<String>>,
+    /// Commands run on the host, as root, after the new system is on it and before anything
+    /// changes (like ending stale sessions): a failure stops the deployment there.
+    pub pre_activate: Vec<Vec<String>>,
+    /// A switch that left units failed: keep it (the default) or roll back.
+    pub failed_units: crate::vocab::FailedUnits,
 }
 
 /// How to wake a host that sleeps.

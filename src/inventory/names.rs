@@ -93,18 +93,24 @@ pub fn flake_problem(s: &str) -> Option<String> {
 /// would read as syntax is taken, so a check never means one thing here and another there.
 /// The program cannot start with `-`; its arguments may (`--wait`).
 pub fn check_word_problem(word: &str, index: usize) -> Option<String> {
+    command_word_problem("a health check", word, index)
+}
+
+/// Why `word` (the `index`th of a command `what` names, like "a health check") cannot be one
+/// of its argv words, if it cannot.
+pub fn command_word_problem(what: &str, word: &str, index: usize) -> Option<String> {
     if word.is_empty() {
-        return Some("a health check's words cannot be empty".into());
+        return Some(format!("{what}'s words cannot be empty"));
     }
     if index == 0 && word.starts_with('-') {
-        return Some("a health check's program cannot start with `-`".into());
+        return Some(format!("{what}'s program cannot start with `-`"));
     }
     if let Some(c) = word
         .chars()
         .find(|c| c.is_control() || "`$;|&<>\"'\\(){}*?![]#~".contains(*c))
     {
         return Some(format!(
-            "a health check cannot hold {} (its words are argv, not shell)",
+            "{what} cannot hold {} (its words are argv, not shell)",
             describe_char(c)
         ));
     }

@@ -61,4 +61,8 @@ pub struct RawHost {
     pub wake: Option<Spanned<bool>>,
     /// Commands (argv) run on the host after activation, each a list of words.
     pub health_checks: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+    /// Commands (argv) run on the host, as root, before activation.
+    pub pre_activate: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+    /// "keep" or "rollback": a switch that left units failed.
+    pub failed_units: Option<Spanned<String>>,
 }

@@ -358,3 +358,31 @@ fn wake_on_lan_needs_a_mac_and_takes_a_broadcast_address() {
         "{e}"
     );
 }
+
+#[test]
+fn pre_activation_commands_and_the_failed_units_policy() {
+    let inv = load(
+        "[hosts.p510]\npre_activate = [[\"loginctl\", \"terminate-user\", \"olaf\"]]\nfailed_units = \"rollback\"\n[hosts.razer]\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        inv.hosts[0].pre_activate,
+        [vec!["loginctl", "terminate-user", "olaf"]]
+    );
+    assert_eq!(
+        inv.hosts[0].failed_units,
+        crate::vocab::FailedUnits::Rollback
+    );
+    assert!(inv.hosts[1].pre_activate.is_empty());
+    assert_eq!(inv.hosts[1].failed_units, crate::vocab::FailedUnits::Keep);
+
+    let e = refused("[hosts.a]\npre_activate = [[\"pkill\", \"-u\", \"$(whoami)\"]]\n");
+    assert!(e.contains("hosts.a.pre_activate"), "{e}");
+    assert!(e.contains("a pre-activation command cannot hold"), "{e}");
+    let e = refused("[hosts.a]\nfailed_units = \"ignore\"\n");
+    assert!(
+        e.contains("`ignore` is not what to do with failed units"),
+        "{e}"
+    );
+    assert!(e.contains("\"keep\""), "{e}");
+}

@@ -10,6 +10,7 @@ use super::error::{key_at, InventoryError, Problem};
 use super::names::{self, is_identifier};
 use super::raw::{RawCache, RawHost, RawInventory};
 use super::{Cache, Host, Inventory};
+use crate::vocab::FailedUnits;
 
 const DEFAULT_MAX_PARALLEL: usize = 4;
 
@@ -251,7 +252,21 @@ fn resolve_host(
 
     let wake = wake(n, host, problems);
 
-    let health_checks = health_checks(n, host, problems);
+    let health_checks = commands(
+        n,
+        "health_checks",
+        "a health check",
+        host.health_checks.as_ref(),
+        problems,
+    );
+    let pre_activate = commands(
+        n,
+        "pre_activate",
+        "a pre-activation command",
+        host.pre_activate.as_ref(),
+        problems,
+    );
+    let failed_units = failed_units(n, host, problems);
 
     let sudo = host
         .sudo
@@ -272,6 +287,8 @@ fn resolve_host(
         fallback: host.fallback,
         wake,
         health_checks,
+        pre_activate,
+        failed_units,
     }
 }
 
@@ -432,33 +449,64 @@ fn wake(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Option<crate::i
     }
 }
 
-fn health_checks(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Vec<Vec<String>> {
-    let key = |k: &str| format!("hosts.{n}.{k}");
-    let mut health_checks = Vec::new();
-    if let Some(checks) = &host.health_checks {
-        if checks.get_ref().iter().any(Vec::is_empty) {
-            problems.push(
-                Problem::new(span(checks), key("health_checks"), "a health check is empty")
-                    .help("write each check as a list of words, like [\"systemctl\", \"is-system-running\", \"--wait\"]"),
-            );
+/// A list of commands, each a list of argv words (`health_checks`, `pre_activate`).
+fn commands(
+    n: &str,
+    k: &str,
+    what: &str,
+    value: Option<&Spanned<Vec<Vec<Spanned<String>>>>>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Vec<String>> {
+    let key = format!("hosts.{n}.{k}");
+    let mut commands = Vec::new();
+    let Some(list) = value else {
+        return commands;
+    };
+    if list.get_ref().iter().any(Vec::is_empty) {
+        problems.push(
+            Problem::new(span(list), key.clone(), format!("{what} is empty"))
+                .help("write each command as a list of words, like [\"systemctl\", \"is-system-running\", \"--wait\"]"),
+        );
+    }
+    for command in list.get_ref().iter().filter(|c| !c.is_empty()) {
+        let mut ok = true;
+        for (i, word) in command.iter().enumerate() {
+            if let Some(why) = names::command_word_problem(what, word.get_ref(), i) {
+                problems.push(
+                    Problem::new(span(word), key.clone(), why)
+                        .help("list the program and each argument as its own word; for shell syntax, put a script in the system and call it"),
+                );
+                ok = false;
+            }
         }
-        for check in checks.get_ref().iter().filter(|c| !c.is_empty()) {
-            let mut ok = true;
-            for (i, word) in check.iter().enumerate() {
-                if let Some(why) = names::check_word_problem(word.get_ref(), i) {
-                    problems.push(
-                        Problem::new(span(word), key("health_checks"), why)
-                            .help("list the program and each argument as its own word; for shell syntax, put a script in the system and call it"),
-                    );
-                    ok = false;
-                }
-            }
-            if ok {
-                health_checks.push(check.iter().map(|w| w.get_ref().clone()).collect());
-            }
+        if ok {
+            commands.push(command.iter().map(|w| w.get_ref().clone()).collect());
         }
     }
-    health_checks
+    commands
+}
+
+/// `failed_units`: "keep" (the default) or "rollback".
+fn failed_units(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> FailedUnits {
+    match host
+        .failed_units
+        .as_ref()
+        .map(|v| (v, v.get_ref().as_str()))
+    {
+        None | Some((_, "keep")) => FailedUnits::Keep,
+        Some((_, "rollback")) => FailedUnits::Rollback,
+        Some((v, other)) => {
+            problems.push(
+                Problem::new(
+                    span(v),
+                    format!("hosts.{n}.failed_units"),
+                    format!("`{}` is not what to do with failed units", other.escape_debug()),
+                )
+                .help("write \"keep\" (keep the switched system and report the units) or \"rollback\""),
+            );
+            FailedUnits::Keep
+        }
+    }
 }
 
 fn name_problem<T: AsRef<str>>(value: &Spanned<T>, key: &str, what: &str) -> Problem {

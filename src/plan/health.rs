@@ -5,7 +5,10 @@ use crate::inventory::{Host, Inventory};
 use crate::nix;
 
 use super::settings::Context;
-use super::{Arg, Command, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo};
+use super::{
+    Arg, Command, FailedUnits, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind,
+    Sudo,
+};
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
     let url = match &probe {
@@ -54,6 +57,7 @@ fn asking(
                 build: Vec::new(),
                 deploy: Vec::new(),
                 if_builder_down: None,
+                on_failed_units: FailedUnits::Keep,
             }
         })
         .collect();
@@ -202,6 +206,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
                 inspect: Vec::new(),
                 build: Vec::new(),
                 if_builder_down: None,
+                on_failed_units: FailedUnits::Keep,
             }
         })
         .collect();

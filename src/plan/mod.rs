@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::report::Outcome;
-pub use crate::vocab::{Action, Arg, FallbackTo, Machine, Probe, Sudo, Waking};
+pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
 
 pub use health::{cache_status, doctor, gc_collect, gc_collect_all, gc_survey, status};
 pub use settings::Context;
@@ -130,6 +130,8 @@ pub enum StepKind {
     Build,
     /// Get the built closure onto the target.
     CopyClosure,
+    /// One of the host's `pre_activate` commands, as root, before anything else changes.
+    PreActivate,
     /// Point the system profile at the new system (a new generation).
     SetProfile,
     /// Run `switch-to-configuration`.
@@ -163,7 +165,10 @@ impl StepKind {
         self.is_activation()
             || matches!(
                 self,
-                StepKind::ArmWatchdog(_) | StepKind::DeleteGenerations | StepKind::CollectGarbage
+                StepKind::PreActivate
+                    | StepKind::ArmWatchdog(_)
+                    | StepKind::DeleteGenerations
+                    | StepKind::CollectGarbage
             )
     }
 
@@ -241,6 +246,8 @@ pub struct HostPlan {
     /// When the builder cannot be reached: build elsewhere (`--fallback`, or the inventory's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub if_builder_down: Option<BuilderDown>,
+    /// A switch that leaves units failed (exit 4): keep it, or roll the host back.
+    pub on_failed_units: FailedUnits,
 }
 
 /// What a plan does: the subcommand it was made for. The executor and the app ask it

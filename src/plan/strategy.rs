@@ -8,8 +8,8 @@ use crate::nix;
 use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
-    Action, Arg, BuilderDown, Command, Fallback, FallbackTo, Follow, Gate, HostPlan, Invocation,
-    Machine, Plan, Step, StepKind, Sudo,
+    Action, Arg, BuilderDown, Command, FailedUnits, Fallback, FallbackTo, Follow, Gate, HostPlan,
+    Invocation, Machine, Plan, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
@@ -69,6 +69,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 build: build_steps(hs.host, &hs.build_on),
                 deploy,
                 if_builder_down: builder_down(inv, hs, true),
+                on_failed_units: hs.host.failed_units,
                 build_on: hs.build_on.clone(),
                 target: hs.target.clone(),
             }
@@ -155,6 +156,7 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
         inspect: inspect_steps(host, &target),
         build: Vec::new(),
         if_builder_down: None,
+        on_failed_units: FailedUnits::Keep,
         deploy,
         target,
     }
@@ -278,6 +280,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
             attribute: hs.host.attribute.clone(),
             build: build_steps(hs.host, &hs.build_on),
             if_builder_down: builder_down(inv, hs, false),
+            on_failed_units: FailedUnits::Keep,
             build_on: hs.build_on.clone(),
             target: hs.target.clone(),
             inspect: Vec::new(),
@@ -593,7 +596,17 @@ fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
     let watchdog = hs
         .confirm_timeout
         .filter(|_| remote && action == Action::Switch);
-    let mut steps = Vec::new();
+    let mut steps: Vec<Step> = host
+        .pre_activate
+        .iter()
+        .map(|command| {
+            Step::new(
+                StepKind::PreActivate,
+                &format!("before activating: {}", command.join(" ")),
+                as_root(command.iter().map(|w| Arg::from(w.as_str())).collect()),
+            )
+        })
+        .collect();
     if let Some(secs) = watchdog {
         let mut arm = Step::new(
             StepKind::ArmWatchdog(secs),

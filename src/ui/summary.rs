@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::report::{HostReport, RunReport, SystemState};
+use crate::report::{HostReport, Outcome, RunReport, SystemState};
 
 use super::table;
 pub use crate::vocab::short;
@@ -70,7 +70,13 @@ fn failure(h: &HostReport) -> String {
     let Some(f) = &h.failure else {
         return String::new();
     };
-    let mut out = format!("{} failed at: {}\n  {}\n", h.host, f.step, f.message);
+    let mut out = match h.outcome {
+        Outcome::UnitsFailed => format!(
+            "{} kept the switch, with failed units\n  {}\n",
+            h.host, f.message
+        ),
+        _ => format!("{} failed at: {}\n  {}\n", h.host, f.step, f.message),
+    };
     if let Some(cmd) = &f.command {
         let _ = writeln!(out, "  command: {cmd}");
     }

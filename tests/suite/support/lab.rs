@@ -77,7 +77,7 @@ impl Lab {
         }
     }
 
-    fn host_dir(&self, host: &str) -> PathBuf {
+    pub fn host_dir(&self, host: &str) -> PathBuf {
         self.dir.join("hosts").join(host)
     }
 
