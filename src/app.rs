@@ -14,6 +14,7 @@ use crate::exec::{self, Executed};
 use crate::inventory::{names, Inventory};
 use crate::plan::{Context, Gate, Plan};
 use crate::ui::progress::Progress;
+use crate::vocab::NixOptions;
 use crate::{history, ui};
 
 /// Overrides the hostname fleet uses to recognise the machine it runs on.
@@ -174,11 +175,43 @@ fn who() -> String {
     format!("{user}@{}", host.trim())
 }
 
-/// Finds, loads and checks the inventory, then applies `--flake`.
+/// The command line's options for Nix, checked as hosts.toml's are.
+fn nix_options(g: &Global) -> Result<NixOptions, Error> {
+    let mut options = Vec::new();
+    for pair in g.nix_option.chunks(2) {
+        let [name, value] = pair else {
+            return Err(Error::usage(
+                "--option takes a name and a value",
+                "write --option NAME VALUE, like --option max-jobs 4",
+            ));
+        };
+        if let Some(why) =
+            names::nix_option_name_problem(name).or_else(|| names::nix_option_value_problem(value))
+        {
+            return Err(Error::usage(
+                format!("--option {}: {why}", name.escape_debug()),
+                "write --option NAME VALUE, like --option max-jobs 4",
+            ));
+        }
+        options.push((name.clone(), value.clone()));
+    }
+    Ok(NixOptions {
+        accept_flake_config: g.accept_flake_config,
+        show_trace: g.show_trace,
+        print_build_logs: g.print_build_logs,
+        impure: g.impure,
+        keep_going: g.keep_going,
+        options,
+    })
+}
+
+/// Finds, loads and checks the inventory, then applies `--flake` and the command line's Nix
+/// options (on top of `[fleet.nix]`).
 fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let path = crate::inventory::discover(g.inventory.as_deref(), None, &cwd)?;
     let mut inv = Inventory::load(&path)?;
+    inv.nix = inv.nix.with(&nix_options(g)?);
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {
             return Err(Error::usage(

@@ -69,6 +69,32 @@ pub struct Global {
     /// it rolls itself back
     #[arg(long, global = true, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
     pub confirm_timeout: u64,
+    /// Use the flake's nixConfig (its extra caches and keys) [default: [fleet.nix] in
+    /// hosts.toml]
+    #[arg(long, global = true, help_heading = "Nix")]
+    pub accept_flake_config: bool,
+    /// Show the whole evaluation trace on an error
+    #[arg(long, global = true, help_heading = "Nix")]
+    pub show_trace: bool,
+    /// Print build logs in full
+    #[arg(short = 'L', long, global = true, help_heading = "Nix")]
+    pub print_build_logs: bool,
+    /// Allow an impure evaluation (environment, files outside the flake)
+    #[arg(long, global = true, help_heading = "Nix")]
+    pub impure: bool,
+    /// Build what can be built when a derivation fails
+    #[arg(long, global = true, help_heading = "Nix")]
+    pub keep_going: bool,
+    /// Set a nix setting for this run (repeatable), like --option max-jobs 4
+    #[arg(
+        long = "option",
+        global = true,
+        num_args = 2,
+        value_names = ["NAME", "VALUE"],
+        action = clap::ArgAction::Append,
+        help_heading = "Nix"
+    )]
+    pub nix_option: Vec<String>,
     /// Answer yes to questions (quick-all's "deploy these hosts?")
     #[arg(short, long, global = true)]
     pub yes: bool,

@@ -213,6 +213,83 @@ pub enum FailedUnits {
     Rollback,
 }
 
+/// Options for Nix itself, from `[fleet.nix]` and the command line, each passed where Nix
+/// accepts it: the evaluation, builds, flake checks and updates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NixOptions {
+    /// `--accept-flake-config`: use the flake's `nixConfig` (its extra caches and keys).
+    pub accept_flake_config: bool,
+    /// `--show-trace`: the whole evaluation trace on an error.
+    pub show_trace: bool,
+    /// `-L`: build logs in full, not their last lines.
+    pub print_build_logs: bool,
+    /// `--impure`: an evaluation that may read the environment and files outside the flake.
+    pub impure: bool,
+    /// `--keep-going`: build what can be built when something fails.
+    pub keep_going: bool,
+    /// `--option NAME VALUE`, in order.
+    pub options: Vec<(String, String)>,
+}
+
+impl NixOptions {
+    /// These options, then `more`'s on top: flags set in either are set; `more`'s options
+    /// come last, so Nix takes them over the same option set here.
+    pub fn with(&self, more: &NixOptions) -> NixOptions {
+        NixOptions {
+            accept_flake_config: self.accept_flake_config || more.accept_flake_config,
+            show_trace: self.show_trace || more.show_trace,
+            print_build_logs: self.print_build_logs || more.print_build_logs,
+            impure: self.impure || more.impure,
+            keep_going: self.keep_going || more.keep_going,
+            options: self.options.iter().chain(&more.options).cloned().collect(),
+        }
+    }
+
+    fn flags(&self, which: &[(&'static str, bool)]) -> Vec<String> {
+        let mut argv: Vec<String> = which
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(flag, _)| flag.to_string())
+            .collect();
+        for (name, value) in &self.options {
+            argv.extend(["--option".into(), name.clone(), value.clone()]);
+        }
+        argv
+    }
+
+    /// For `nix eval` of the flake (which builds what import-from-derivation needs).
+    pub fn for_evaluation(&self) -> Vec<String> {
+        self.flags(&[
+            ("--accept-flake-config", self.accept_flake_config),
+            ("--show-trace", self.show_trace),
+            ("--print-build-logs", self.print_build_logs),
+            ("--impure", self.impure),
+        ])
+    }
+
+    /// For `nix-store --realise`, which takes no flake or evaluation flags (and prints build
+    /// logs in full anyway).
+    pub fn for_build(&self) -> Vec<String> {
+        self.flags(&[("--keep-going", self.keep_going)])
+    }
+
+    /// For `nix flake check`, which evaluates and builds.
+    pub fn for_flake_check(&self) -> Vec<String> {
+        self.flags(&[
+            ("--accept-flake-config", self.accept_flake_config),
+            ("--show-trace", self.show_trace),
+            ("--print-build-logs", self.print_build_logs),
+            ("--impure", self.impure),
+            ("--keep-going", self.keep_going),
+        ])
+    }
+
+    /// For `nix flake update` and `nix flake lock`.
+    pub fn for_flake_lock(&self) -> Vec<String> {
+        self.flags(&[("--accept-flake-config", self.accept_flake_config)])
+    }
+}
+
 /// Which hosts that answer on none of their addresses a run wakes (wake-on-LAN) and waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -27,6 +27,8 @@ pub struct Inventory {
     pub max_parallel: usize,
     /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
     pub ssh_config: Option<PathBuf>,
+    /// `[fleet.nix]`: options for Nix on every run (the command line adds to them).
+    pub nix: crate::vocab::NixOptions,
     /// Cache tiers, in the order users want them tried.
     pub caches: Vec<Cache>,
     pub hosts: Vec<Host>,

@@ -117,6 +117,27 @@ pub fn command_word_problem(what: &str, word: &str, index: usize) -> Option<Stri
     None
 }
 
+/// Why `name` cannot be a Nix setting's name (`--option NAME VALUE`), if it cannot.
+pub fn nix_option_name_problem(name: &str) -> Option<String> {
+    let plain = !name.is_empty()
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (!plain).then(|| {
+        format!(
+            "`{}` is not a nix setting's name (letters, digits and `-`, like max-jobs)",
+            name.escape_debug()
+        )
+    })
+}
+
+/// Why `value` cannot be a Nix setting's value, if it cannot: one line, no control characters.
+pub fn nix_option_value_problem(value: &str) -> Option<String> {
+    value
+        .chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("a nix setting's value cannot hold {}", describe_char(c)))
+}
+
 /// A MAC address written `aa:bb:cc:dd:ee:ff` (or with `-`), as its six bytes.
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = s.split([':', '-']).collect();

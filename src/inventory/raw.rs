@@ -24,6 +24,27 @@ pub struct RawFleet {
     pub flake: Option<Spanned<String>>,
     pub max_parallel: Option<Spanned<i64>>,
     pub ssh_config: Option<Spanned<String>>,
+    /// `[fleet.nix]`: options for Nix on every run.
+    pub nix: Option<RawNix>,
+}
+
+/// `[fleet.nix]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNix {
+    #[serde(default)]
+    pub accept_flake_config: bool,
+    #[serde(default)]
+    pub show_trace: bool,
+    #[serde(default)]
+    pub print_build_logs: bool,
+    #[serde(default)]
+    pub impure: bool,
+    #[serde(default)]
+    pub keep_going: bool,
+    /// `--option NAME VALUE` for each entry, in order.
+    #[serde(default)]
+    pub options: IndexMap<Spanned<String>, Spanned<String>>,
 }
 
 /// `[caches.NAME]`: one binary cache tier.

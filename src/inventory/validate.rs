@@ -8,9 +8,9 @@ use toml::Spanned;
 
 use super::error::{key_at, InventoryError, Problem};
 use super::names::{self, is_identifier};
-use super::raw::{RawCache, RawHost, RawInventory};
+use super::raw::{RawCache, RawHost, RawInventory, RawNix};
 use super::{Cache, Host, Inventory};
-use crate::vocab::FailedUnits;
+use crate::vocab::{FailedUnits, NixOptions};
 
 const DEFAULT_MAX_PARALLEL: usize = 4;
 
@@ -105,6 +105,13 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         }
     });
 
+    let nix = raw
+        .fleet
+        .nix
+        .as_ref()
+        .map(|n| nix_options(n, problems))
+        .unwrap_or_default();
+
     let caches = raw
         .caches
         .iter()
@@ -136,6 +143,7 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         flake,
         max_parallel,
         ssh_config,
+        nix,
         caches,
         hosts,
     }
@@ -446,6 +454,34 @@ fn wake(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Option<crate::i
             on_demand,
         }),
         _ => None,
+    }
+}
+
+/// `[fleet.nix]`, checked: every option's name and value.
+fn nix_options(raw: &RawNix, problems: &mut Vec<Problem>) -> NixOptions {
+    let mut options = Vec::new();
+    for (name, value) in &raw.options {
+        let key = format!("fleet.nix.options.{}", name.get_ref());
+        let problem = names::nix_option_name_problem(name.get_ref())
+            .map(|why| (span(name), why))
+            .or_else(|| {
+                names::nix_option_value_problem(value.get_ref()).map(|why| (span(value), why))
+            });
+        match problem {
+            Some((at, why)) => problems.push(
+                Problem::new(at, key, why)
+                    .help("write options as NAME = \"VALUE\", like max-jobs = \"4\""),
+            ),
+            None => options.push((name.get_ref().clone(), value.get_ref().clone())),
+        }
+    }
+    NixOptions {
+        accept_flake_config: raw.accept_flake_config,
+        show_trace: raw.show_trace,
+        print_build_logs: raw.print_build_logs,
+        impure: raw.impure,
+        keep_going: raw.keep_going,
+        options,
     }
 }
 

@@ -5,7 +5,7 @@ mod activation;
 
 pub use activation::*;
 
-use crate::vocab::{Action, Arg, Probe};
+use crate::vocab::{Action, Arg, NixOptions, Probe};
 
 /// The system profile, as NixOS lays it out.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
@@ -29,7 +29,7 @@ fn nix(args: &[&str]) -> Vec<Arg> {
 /// One `nix eval` for every selected host: a JSON object from host name to its system's
 /// `drv` and `out` paths. Names and attributes are checked identifiers, so quoting them in the
 /// Nix expression is safe.
-pub fn eval_systems(flake: &str, hosts: &[(&str, &str)]) -> Vec<Arg> {
+pub fn eval_systems(flake: &str, hosts: &[(&str, &str)], options: &NixOptions) -> Vec<Arg> {
     let body: Vec<String> = hosts
         .iter()
         .map(|(name, attribute)| {
@@ -41,6 +41,7 @@ pub fn eval_systems(flake: &str, hosts: &[(&str, &str)]) -> Vec<Arg> {
         .collect();
     let apply = format!("c: {{ {} }}", body.join(" "));
     let mut argv = nix(&["eval", "--json"]);
+    argv.extend(options.for_evaluation().into_iter().map(Arg::from));
     argv.push(format!("{flake}#nixosConfigurations").into());
     argv.push("--apply".into());
     argv.push(apply.into());
@@ -55,8 +56,9 @@ pub fn copy_derivation(store: Arg, drv: Arg) -> Vec<Arg> {
 }
 
 /// Build (or substitute) a derivation's outputs in the local store of wherever this runs.
-pub fn realise(drv: Arg) -> Vec<Arg> {
+pub fn realise(drv: Arg, options: &NixOptions) -> Vec<Arg> {
     let mut argv = lits(&["nix-store", "--realise"]);
+    argv.extend(options.for_build().into_iter().map(Arg::from));
     argv.push(drv);
     argv
 }
@@ -147,21 +149,25 @@ pub fn diff_closures(host: &str) -> Vec<Arg> {
 }
 
 /// `nix flake check`, which evaluates (and builds) the flake's checks.
-pub fn flake_check(flake: &str) -> Vec<Arg> {
+pub fn flake_check(flake: &str, options: &NixOptions) -> Vec<Arg> {
     let mut argv = nix(&["flake", "check"]);
+    argv.extend(options.for_flake_check().into_iter().map(Arg::from));
     argv.push(flake.into());
     argv
 }
 
 /// Update all inputs, or just the named ones (`nix flake lock --update-input`, the form
 /// Nix 2.8 knows; newer Nix accepts it too).
-pub fn flake_update(flake: &str, inputs: &[String]) -> Vec<Arg> {
+pub fn flake_update(flake: &str, inputs: &[String], options: &NixOptions) -> Vec<Arg> {
+    let extra = options.for_flake_lock().into_iter().map(Arg::from);
     if inputs.is_empty() {
         let mut argv = nix(&["flake", "update"]);
+        argv.extend(extra);
         argv.push(flake.into());
         return argv;
     }
     let mut argv = nix(&["flake", "lock"]);
+    argv.extend(extra);
     argv.push(flake.into());
     for input in inputs {
         argv.push("--update-input".into());

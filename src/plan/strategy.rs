@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::inventory::{names, Host, Inventory};
 use crate::nix;
+use crate::vocab::NixOptions;
 
 use super::settings::{self, Context, HostSettings, Overrides};
 
@@ -66,7 +67,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 host: hs.host.name.clone(),
                 attribute: hs.host.attribute.clone(),
                 inspect: inspect_steps(hs.host, &hs.target),
-                build: build_steps(hs.host, &hs.build_on),
+                build: build_steps(hs.host, &hs.build_on, &inv.nix),
                 deploy,
                 if_builder_down: builder_down(inv, hs, true),
                 on_failed_units: hs.host.failed_units,
@@ -278,7 +279,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         .map(|hs| HostPlan {
             host: hs.host.name.clone(),
             attribute: hs.host.attribute.clone(),
-            build: build_steps(hs.host, &hs.build_on),
+            build: build_steps(hs.host, &hs.build_on, &inv.nix),
             if_builder_down: builder_down(inv, hs, false),
             on_failed_units: FailedUnits::Keep,
             build_on: hs.build_on.clone(),
@@ -307,7 +308,7 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
             StepKind::CheckFlake,
             "check the flake (nix flake check)",
             Machine::Local,
-            nix::flake_check(&inv.flake),
+            nix::flake_check(&inv.flake, &inv.nix),
         ));
     }
     Plan {
@@ -353,7 +354,7 @@ pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
             StepKind::UpdateFlake,
             &what,
             Machine::Local,
-            nix::flake_update(&inv.flake, inputs),
+            nix::flake_update(&inv.flake, inputs, &inv.nix),
         )],
         hosts: Vec::new(),
     })
@@ -369,7 +370,7 @@ pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
         StepKind::Evaluate,
         &format!("evaluate {}", names.join(", ")),
         Machine::Local,
-        nix::eval_systems(&inv.flake, &pairs),
+        nix::eval_systems(&inv.flake, &pairs, &inv.nix),
     )
 }
 
@@ -396,7 +397,7 @@ fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
     ]
 }
 
-fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
+fn build_steps(host: &Host, build_on: &Machine, options: &NixOptions) -> Vec<Step> {
     let name = host.name.as_str();
     match build_on {
         // The evaluation wrote the derivations here already.
@@ -404,7 +405,7 @@ fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
             StepKind::Build,
             "build here",
             Machine::Local,
-            nix::realise(Arg::drv(name)),
+            nix::realise(Arg::drv(name), options),
         )],
         Machine::Host(b) => vec![
             step(
@@ -417,7 +418,7 @@ fn build_steps(host: &Host, build_on: &Machine) -> Vec<Step> {
                 StepKind::Build,
                 &format!("build on {b}"),
                 build_on.clone(),
-                nix::realise(Arg::drv(name)),
+                nix::realise(Arg::drv(name), options),
             ),
         ],
     }
@@ -446,7 +447,7 @@ fn builder_down(inv: &Inventory, hs: &HostSettings, deploying: bool) -> Option<B
         .filter(|c| c.host.as_deref() != Some(builder.as_str()))
         .map(|c| c.url.as_str())
         .collect();
-    let mut build = build_steps(host, &alt);
+    let mut build = build_steps(host, &alt, &inv.nix);
     for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
         s.title = format!("{} ({builder} is down)", s.title);
         s.run.argv.extend([

@@ -367,3 +367,91 @@ fn refusals_say_exactly_what_is_wrong_and_what_to_do() {
         .stdout_is("")
         .started_nothing();
 }
+
+#[test]
+fn nix_options_from_hosts_toml_and_the_command_line_reach_evaluation_and_builds() {
+    let inventory = format!(
+        "{}\n[fleet.nix]\naccept_flake_config = true\noptions = {{ cores = \"8\" }}\n",
+        include_str!("../../hosts.toml")
+    );
+    let inventory = inventory.replacen("[fleet]\n", "[fleet]\n", 1);
+    let run = Test::new()
+        .inventory(&inventory)
+        .args([
+            "--dry-run",
+            "--json",
+            "deploy",
+            "samsung",
+            "--show-trace",
+            "-L",
+            "--impure",
+            "--keep-going",
+            "--option",
+            "max-jobs",
+            "4",
+        ])
+        .run()
+        .status(0)
+        .started_nothing();
+    let plan = run.json();
+    let argv = |step: &serde_json::Value| -> Vec<String> {
+        step["run"]["argv"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect()
+    };
+    let eval = argv(&plan["prepare"][0]);
+    for flag in [
+        "--accept-flake-config",
+        "--show-trace",
+        "--print-build-logs",
+        "--impure",
+    ] {
+        assert!(eval.contains(&flag.to_string()), "{flag}: {eval:?}");
+    }
+    let options = |argv: &[String]| -> Vec<String> {
+        argv.windows(3)
+            .filter(|w| w[0] == "--option")
+            .map(|w| format!("{}={}", w[1], w[2]))
+            .collect()
+    };
+    assert_eq!(options(&eval), ["cores=8", "max-jobs=4"]);
+    let build = plan["hosts"][0]["build"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["kind"] == "build"))
+        .map(argv)
+        .expect("the build step");
+    assert_eq!(build[..3], ["nix-store", "--realise", "--keep-going"]);
+    assert_eq!(options(&build), ["cores=8", "max-jobs=4"]);
+    assert!(!build.contains(&"--impure".to_string()), "{build:?}");
+}
+
+#[test]
+fn bad_nix_options_are_refused_before_anything_runs() {
+    Test::example()
+        .args(["deploy", "samsung", "--option", "max jobs", "4"])
+        .run()
+        .status(2)
+        .stderr_is("error: --option max jobs: `max jobs` is not a nix setting's name (letters, digits and `-`, like max-jobs)\n  help: write --option NAME VALUE, like --option max-jobs 4\n")
+        .started_nothing();
+    let run = Test::new()
+        .inventory("[fleet.nix]\noptions = { \"-oops\" = \"1\" }\n[hosts.a]\n")
+        .args(["deploy", "a"])
+        .run()
+        .status(2)
+        .started_nothing();
+    assert!(
+        run.stderr.contains("fleet.nix.options.-oops"),
+        "{}",
+        run.stderr
+    );
+    let run = Test::new()
+        .inventory("[fleet.nix]\nshow_trace = \"yes\"\n[hosts.a]\n")
+        .args(["deploy", "a"])
+        .run()
+        .status(2)
+        .started_nothing();
+    assert!(run.stderr.contains("show_trace"), "{}", run.stderr);
+}
