@@ -374,7 +374,6 @@ fn nix_options_from_hosts_toml_and_the_command_line_reach_evaluation_and_builds(
         "{}\n[fleet.nix]\naccept_flake_config = true\noptions = {{ cores = \"8\" }}\n",
         include_str!("../../hosts.toml")
     );
-    let inventory = inventory.replacen("[fleet]\n", "[fleet]\n", 1);
     let run = Test::new()
         .inventory(&inventory)
         .args([
