@@ -135,9 +135,8 @@ pub enum Command {
     Build {
         #[command(flatten)]
         hosts: RequiredHosts,
-        /// Build on this builder [default: where `deploy` would build]
-        #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
-        on: Option<String>,
+        #[command(flatten)]
+        via: Via,
     },
     /// Deploy only the hosts whose system changed (compared with what they run, no build needed)
     QuickDeploy {
@@ -163,9 +162,8 @@ pub enum Command {
     BuildAllParallel {
         #[command(flatten)]
         hosts: OptionalHosts,
-        /// Build on this builder [default: where `deploy` would build]
-        #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
-        on: Option<String>,
+        #[command(flatten)]
+        via: Via,
         #[command(flatten)]
         parallel: Parallel,
     },
@@ -173,6 +171,8 @@ pub enum Command {
     QuickAll {
         #[command(flatten)]
         hosts: OptionalHosts,
+        #[command(flatten)]
+        via: Via,
         #[command(flatten)]
         action: ActionArg,
         #[command(flatten)]
@@ -305,8 +305,9 @@ pub struct OptionalHosts {
 
 #[derive(Debug, Args)]
 pub struct Via {
-    /// Build on this builder instead of the host's `via` (or the host itself)
-    #[arg(long, value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+    /// Build on this builder instead of the host's `via` (or the host itself); `--on` is the
+    /// same
+    #[arg(long, visible_alias = "on", value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
     pub via: Option<String>,
 }
 

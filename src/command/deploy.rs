@@ -77,6 +77,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
         },
         cli::Command::QuickAll {
             hosts,
+            via,
             action,
             parallel,
         } => Shape {
@@ -87,7 +88,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
                 Command::QuickAll,
                 &hosts.hosts,
                 WhenEmpty::All,
-                None,
+                via.via.as_deref(),
                 action,
             )
         },

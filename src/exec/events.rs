@@ -28,6 +28,8 @@ pub trait Events: Sync {
 pub struct DeployQuestion {
     pub action: Action,
     pub hosts: Vec<Changed>,
+    /// Hosts that could not be reached, skipped (laptops asleep).
+    pub unreachable: Vec<String>,
     /// `--yes`: answered already; say what happens, ask nothing.
     pub answered_yes: bool,
 }

@@ -13,8 +13,9 @@ use crate::report::{HostReport, Outcome};
 use crate::vocab::Action;
 
 impl<T: Transport> HostContext<'_, T> {
-    /// quick-all: every host inspected and built first; deploy only if all succeeded and the
-    /// user says yes.
+    /// quick-all: every host inspected and built first; deploy only if every build succeeded
+    /// and the user says yes. A host that cannot be reached at all (a laptop asleep) is
+    /// skipped, and does not hold the others back; a failed build stops everything.
     pub(super) async fn gated(&self, yes: bool) -> Vec<HostReport> {
         let results = join_all(
             self.plan
@@ -23,16 +24,21 @@ impl<T: Transport> HostContext<'_, T> {
                 .map(|hp| self.build(hp, Instant::now())),
         )
         .await;
-        let failed: Vec<String> = results
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(|h| h.host.clone()))
-            .collect();
         let mut ready = Vec::new();
         let mut reports = Vec::new();
+        let mut failed = Vec::new();
+        let mut unreachable = Vec::new();
         for r in results {
             match r {
                 Ok(x) => ready.push(x),
-                Err(report) => reports.push(report),
+                Err(report) if asleep(&report) => {
+                    unreachable.push(report.host.clone());
+                    reports.push(skip_asleep(report));
+                }
+                Err(report) => {
+                    failed.push(report.host.clone());
+                    reports.push(report);
+                }
             }
         }
         if !failed.is_empty() {
@@ -48,7 +54,7 @@ impl<T: Transport> HostContext<'_, T> {
         );
         let go = !changed.is_empty()
             && !self.interrupts.at(Stop::Winding)
-            && self.confirm(&changed, yes).await;
+            && self.confirm(&changed, &unreachable, yes).await;
         if !changed.is_empty() && !go {
             let why = if self.interrupts.at(Stop::Winding) {
                 "interrupted (Ctrl-C): not deployed"
@@ -68,8 +74,9 @@ impl<T: Transport> HostContext<'_, T> {
         reports
     }
 
-    /// Lists the changed hosts and asks (or takes `--yes`); Ctrl-C meanwhile is a no.
-    async fn confirm(&self, changed: &[Prepared<'_>], yes: bool) -> bool {
+    /// Lists the changed hosts (and those skipped as unreachable) and asks (or takes `--yes`);
+    /// Ctrl-C meanwhile is a no.
+    async fn confirm(&self, changed: &[Prepared<'_>], unreachable: &[String], yes: bool) -> bool {
         let question = DeployQuestion {
             action: self.plan.action.unwrap_or(Action::Switch),
             hosts: changed
@@ -85,6 +92,7 @@ impl<T: Transport> HostContext<'_, T> {
                         .map(|s| s.out.clone()),
                 })
                 .collect(),
+            unreachable: unreachable.to_vec(),
             answered_yes: yes,
         };
         let answer = self.events.ask_to_deploy(&question);
@@ -95,4 +103,21 @@ impl<T: Transport> HostContext<'_, T> {
         self.events.question_settled(yes.is_some());
         yes.unwrap_or(false)
     }
+}
+
+/// A host that failed because it could not be reached at all, before anything was built.
+fn asleep(report: &HostReport) -> bool {
+    report
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.unreachable.as_deref() == Some(report.host.as_str()))
+}
+
+/// An unreachable host's report: skipped, with why, rather than failed.
+fn skip_asleep(mut report: HostReport) -> HostReport {
+    if let Some(f) = report.failure.take() {
+        report.notes.push(format!("skipped: {}", f.message));
+    }
+    report.outcome = Outcome::Skipped;
+    report
 }

@@ -611,3 +611,22 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
     assert!(fake.calls_with("fleet-watchdog").is_empty());
     assert!(fake.calls_with("--set").is_empty());
 }
+
+#[test]
+fn the_gate_skips_an_unreachable_host_and_deploys_the_rest() {
+    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    let fake = Fake::new(|call| call.starts_with("razer$").then_some(Reply::Unreachable));
+    let executed = run(&plan, &fake, &Interrupts::default(), true);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Skipped);
+    assert!(razer.failure.is_none());
+    assert_eq!(
+        razer.notes,
+        ["skipped: razer is unreachable: razer.lan: timed out"]
+    );
+    assert!(
+        !executed.report.success(),
+        "a skipped host is not a success"
+    );
+}

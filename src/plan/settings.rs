@@ -43,8 +43,7 @@ impl Context {
 /// What the command line says, where it says anything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides<'a> {
-    /// `--via BUILDER` (`--on` for builds: the flag named in errors): build every selected
-    /// host there.
+    /// `--via BUILDER`, and the flag as errors name it: build every selected host there.
     pub builder: Option<(&'a str, &'static str)>,
     /// `--fallback`: where to build when a host's builder is down.
     pub fallback: Option<FallbackTo>,

@@ -48,8 +48,8 @@ impl DeployRequest<'_> {
 pub struct BuildRequest<'a> {
     pub command: Command,
     pub hosts: Vec<&'a Host>,
-    /// `--on`: build every selected host here (overrides where deploy would build).
-    pub on: Option<&'a str>,
+    /// `--via`: build every selected host here (overrides where deploy would build).
+    pub via: Option<&'a str>,
     pub max_parallel: Option<usize>,
     pub fallback: Option<FallbackTo>,
 }
@@ -229,7 +229,7 @@ pub fn cache_push(
         &BuildRequest {
             command: Command::CachePush,
             hosts,
-            on: None,
+            via: None,
             max_parallel: None,
             fallback: None,
         },
@@ -267,7 +267,7 @@ pub fn cache_push(
 /// Plans a build: evaluate once, then per host build where asked (or where deploy would).
 pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan, Error> {
     let overrides = Overrides {
-        builder: req.on.map(|b| (b, "--on")),
+        builder: req.via.map(|b| (b, "--via")),
         fallback: req.fallback,
         max_parallel: req.max_parallel,
         confirm_timeout: None,

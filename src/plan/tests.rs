@@ -340,13 +340,13 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
 #[test]
 fn build_only_activates_nothing() {
     let inv = inv();
-    let req = |on| BuildRequest {
+    let req = |via| BuildRequest {
         command: Command::Build,
         hosts: vec![
             inv.host("razer").expect("razer"),
             inv.host("samsung").expect("samsung"),
         ],
-        on,
+        via,
         max_parallel: None,
         fallback: None,
     };
@@ -398,14 +398,15 @@ fn builders_on_the_command_line_are_checked() {
     let req = BuildRequest {
         command: Command::Build,
         hosts: vec![],
-        on: Some("razer"),
+        via: Some("razer"),
         max_parallel: None,
         fallback: None,
     };
+    // `--via` has one meaning for every command (`--on` is its alias).
     assert!(build(&inv, &laptop(), &req)
         .expect_err("no builder")
         .to_string()
-        .contains("--on razer"));
+        .contains("--via razer"));
 }
 
 #[test]

@@ -37,6 +37,12 @@ pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
         let to = h.to.as_deref().map(summary::short).unwrap_or_default();
         text.push_str(&format!("  {:<12} {from} -> {to}\n", h.host));
     }
+    if !q.unreachable.is_empty() {
+        text.push_str(&format!(
+            "not reachable, skipped: {}\n",
+            q.unreachable.join(", ")
+        ));
+    }
     text
 }
 

@@ -1040,3 +1040,52 @@ fn a_switch_nobody_confirms_is_rolled_back_by_the_host_alone() {
     );
     assert_consistent(&lab, &["lab6"]);
 }
+
+/// A laptop asleep does not hold back quick-all: it is skipped, named, and the other changed
+/// hosts are deployed.
+#[test]
+fn quick_all_skips_a_sleeping_host_and_deploys_the_rest() {
+    let lab = Lab::new();
+    lab.bump("lab5");
+    lab.bump("lab6");
+    lab.stop_host("lab6");
+    let run = lab.fleet(&["quick-all", "--yes", "--json"]).status(1);
+    let report = run.json();
+    let outcome = |name: &str| {
+        report["hosts"]
+            .as_array()
+            .and_then(|hosts| hosts.iter().find(|h| h["host"] == name).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome("lab5")["outcome"], "deployed");
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+    let lab6 = outcome("lab6");
+    assert_eq!(lab6["outcome"], "skipped", "{lab6}");
+    assert!(
+        lab6["notes"].to_string().contains("lab6 is unreachable"),
+        "{lab6}"
+    );
+    assert!(
+        run.stderr.contains("not reachable, skipped: lab6"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(outcome("razer")["outcome"], "unchanged");
+}
+
+/// `--via` means the same on quick-all and build as on deploy (`--on` is its alias).
+#[test]
+fn via_works_on_quick_all_and_build() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["build", "razer", "--via", "p620"]).status(0);
+    assert!(lab.has_path("p620", &new));
+    assert!(!lab.has_path("razer", &new));
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["quick-all", "razer", "--via", "p620", "--yes"])
+        .status(0);
+    assert!(lab.has_path("p620", &new), "built on p620");
+    assert_eq!(lab.running("razer"), new);
+}
