@@ -42,12 +42,13 @@ impl<'a> Session<'a> {
         (!self.global.no_rollback).then_some(self.global.confirm_timeout)
     }
 
-    /// The executor's options for this command line.
-    fn options(&self) -> exec::Options {
+    /// The executor's options for this command line and `plan`.
+    fn options(&self, plan: &Plan) -> exec::Options {
         exec::Options {
             yes: self.global.yes,
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
+            answer_within: plan.command.answer_within(),
         }
     }
 
@@ -68,8 +69,12 @@ impl<'a> Session<'a> {
         }
         let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
         let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
-        let executed =
-            runtime()?.block_on(exec::execute(plan, &self.inv, &self.options(), &progress));
+        let executed = runtime()?.block_on(exec::execute(
+            plan,
+            &self.inv,
+            &self.options(plan),
+            &progress,
+        ));
         drop(progress);
         let executed = executed?;
         let report = &executed.report;
@@ -121,7 +126,7 @@ impl<'a> Session<'a> {
         } else {
             Progress::quiet()
         };
-        let asked = runtime()?.block_on(exec::ask(plan, &self.inv, &self.options(), &progress));
+        let asked = runtime()?.block_on(exec::ask(plan, &self.inv, &self.options(plan), &progress));
         drop(progress);
         asked
     }

@@ -338,8 +338,6 @@ pub enum Probe {
     Settings,
     /// Free space on /nix and /boot.
     Space,
-    /// The size of /nix/store.
-    StoreSize,
     Uptime,
     NixVersion,
     /// Whether the host runs systemd.

@@ -16,7 +16,7 @@ pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
     if s.global.json {
         write_json(&lines)?;
     } else {
-        write_stdout(&ui::health::status(&lines))?;
+        write_stdout(&ui::health::status(&lines, &asked.missed))?;
     }
     Ok(if lines.iter().all(|l| l.unreachable.is_none()) {
         exit::OK

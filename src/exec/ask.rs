@@ -28,6 +28,17 @@ pub struct Answers {
 }
 
 impl Answers {
+    /// No answers yet.
+    pub fn new(host: &str) -> Answers {
+        Answers {
+            host: host.to_string(),
+            address: None,
+            unreachable: None,
+            answers: HashMap::new(),
+            unasked: HashMap::new(),
+        }
+    }
+
     /// A probe's output, if it ran and succeeded.
     pub fn ok(&self, probe: &Probe) -> Option<&str> {
         self.answers
@@ -42,6 +53,8 @@ pub struct Asked {
     pub hosts: Vec<Answers>,
     pub systems: HashMap<String, System>,
     pub log_dir: PathBuf,
+    /// What best-effort steps could not tell (the evaluation, for `status`), and why.
+    pub missed: Vec<String>,
 }
 
 /// Runs a plan whose hosts only have `inspect` steps of kind `Probe`, over SSH.
@@ -74,11 +87,23 @@ pub async fn ask_with<T: Transport>(
         events,
         run_id: &run.id,
     };
-    let hosts = join_all(
-        plan.hosts
-            .iter()
-            .map(|hp| ask_host(&runner, hp, &run.log_dir)),
-    )
+    let hosts = join_all(plan.hosts.iter().map(|hp| async {
+        let asking = ask_host(&runner, hp, &run.log_dir);
+        let Some(limit) = opts.answer_within else {
+            return asking.await;
+        };
+        match tokio::time::timeout(limit, asking).await {
+            Ok(answers) => answers,
+            Err(_) => Answers {
+                unreachable: Some(format!(
+                    "{} did not answer within {} s",
+                    hp.host,
+                    limit.as_secs()
+                )),
+                ..Answers::new(&hp.host)
+            },
+        }
+    }))
     .await;
     for a in &hosts {
         let outcome = if a.unreachable.is_some() {
@@ -92,6 +117,7 @@ pub async fn ask_with<T: Transport>(
         hosts,
         systems: known.systems,
         log_dir: run.log_dir,
+        missed: known.missed,
     })
 }
 
@@ -101,13 +127,7 @@ async fn ask_host<T: Transport>(
     log_dir: &std::path::Path,
 ) -> Answers {
     let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));
-    let mut a = Answers {
-        host: hp.host.clone(),
-        address: None,
-        unreachable: None,
-        answers: HashMap::new(),
-        unasked: HashMap::new(),
-    };
+    let mut a = Answers::new(&hp.host);
     for step in &hp.inspect {
         let StepKind::Probe(probe) = &step.kind else {
             continue;

@@ -36,7 +36,7 @@ use failure::prepare_failure;
 use host::HostContext;
 use interrupt::{Interrupts, Stop};
 use machines::Machines;
-use run::{Finished, Known, Log, Runner, System};
+use run::{Known, Log, Runner, System};
 use transport::Transport;
 
 /// How a run behaves, beyond the plan.
@@ -47,6 +47,8 @@ pub struct Options {
     pub log_root: PathBuf,
     /// `-v`: show commands; `-vv`: and their output.
     pub verbose: u8,
+    /// How long each host may take to answer a question-only plan (`None`: no bound).
+    pub answer_within: Option<std::time::Duration>,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -170,23 +172,31 @@ async fn prepare<T: Transport>(
             run_id: &run.id,
         };
         let result = runner.run(&step.run, &log).await;
-        match (&step.kind, result) {
-            (StepKind::Evaluate, Ok(f)) if f.success() => {
-                known.systems = parse_systems(&f.stdout, plan).map_err(|e| {
-                    Error::HostsFailed(format!("{e}\n  log: {}", log.path.display()))
-                })?;
-            }
-            // Not fatal: the steps that needed it are left unasked, and say why.
-            (StepKind::ReadRunningOf(host), result) => {
-                match result.ok().filter(Finished::success).map(|f| f.stdout) {
-                    Some(path) if plain_store_path(path.trim()) => {
-                        known.running.insert(host.clone(), path.trim().to_string());
-                    }
-                    _ => log.line(&format!("--- what {host} runs could not be read")),
+        let told = match (&step.kind, result) {
+            (StepKind::Evaluate, Ok(f)) if f.success() => parse_systems(&f.stdout, plan)
+                .map(|systems| known.systems = systems)
+                .map_err(|e| format!("{e}\n  log: {}", log.path.display())),
+            (StepKind::ReadRunningOf(host), Ok(f)) if f.success() => {
+                let path = f.stdout.trim();
+                if plain_store_path(path) {
+                    known.running.insert(host.clone(), path.to_string());
+                    Ok(())
+                } else {
+                    Err(format!("{host} does not say what it runs"))
                 }
             }
-            (_, Ok(f)) if f.success() => {}
-            (_, other) => return Err(Error::HostsFailed(prepare_failure(step, other, &log))),
+            (_, Ok(f)) if f.success() => Ok(()),
+            (_, other) => Err(prepare_failure(step, other, &log)),
+        };
+        match told {
+            Ok(()) => {}
+            // Not fatal: what needed it says it is unknown.
+            Err(why) if step.best_effort => {
+                log.line(&format!("--- {} failed; going on without it", step.title));
+                events.note(None, &format!("{} failed; going on without it", step.title));
+                known.missed.push(why);
+            }
+            Err(why) => return Err(Error::HostsFailed(why)),
         }
     }
     Ok(known)

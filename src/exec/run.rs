@@ -30,6 +30,8 @@ pub struct Known {
     pub systems: HashMap<String, System>,
     /// What hosts run, as `read-running-of` steps read it.
     pub running: HashMap<String, String>,
+    /// Why best-effort steps told nothing, for what needed them to say it is unknown.
+    pub missed: Vec<String>,
 }
 
 /// What a finished command left behind.

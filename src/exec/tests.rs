@@ -184,6 +184,7 @@ fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed
         yes,
         log_root: logs.path().to_path_buf(),
         verbose: 0,
+        answer_within: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -629,4 +630,53 @@ fn the_gate_skips_an_unreachable_host_and_deploys_the_rest() {
         !executed.report.success(),
         "a skipped host is not a success"
     );
+}
+
+/// `status` shows every host even when the flake does not evaluate, and a host that hangs is
+/// reported within the bound rather than holding the others up.
+#[test]
+fn status_answers_without_the_evaluation_and_bounds_each_host() {
+    let inv = inventory();
+    let ctx = Context {
+        hostname: Some("thinkpad".into()),
+        is_root: false,
+    };
+    let hosts: Vec<&crate::inventory::Host> = ["samsung", "razer"]
+        .iter()
+        .filter_map(|h| inv.host(h))
+        .collect();
+    let plan = plan::status(&inv, &ctx, &hosts);
+    let fake = Fake::new(|call| {
+        if call.contains(" eval --json ") {
+            Some(Reply::Exit(1))
+        } else if call.starts_with("razer$ df") {
+            Some(Reply::Pending)
+        } else {
+            None
+        }
+    });
+    let logs = tempfile::tempdir().expect("temp dir");
+    let opts = Options {
+        yes: false,
+        log_root: logs.path().to_path_buf(),
+        verbose: 0,
+        answer_within: Some(std::time::Duration::from_secs(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let asked = runtime
+        .block_on(super::ask_with(&plan, &fake, &opts, &Silent))
+        .expect("asked, without the evaluation");
+    assert!(asked.systems.is_empty());
+    assert_eq!(asked.missed.len(), 1, "{:?}", asked.missed);
+    let samsung = &asked.hosts[0];
+    assert!(samsung.unreachable.is_none());
+    assert!(samsung.ok(&crate::plan::Probe::Running).is_some());
+    assert_eq!(
+        asked.hosts[1].unreachable.as_deref(),
+        Some("razer did not answer within 1 s")
+    );
+    assert!(fake.calls_with("du ").is_empty(), "the store was walked");
 }

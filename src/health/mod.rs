@@ -155,7 +155,9 @@ pub struct StatusLine {
     pub running: Option<String>,
     /// Whether it runs what the flake now says.
     pub up_to_date: Option<bool>,
-    pub store_kib: Option<u64>,
+    /// Used and free on the filesystem that holds /nix, from `df` (walking a builder's store
+    /// with `du` takes minutes).
+    pub nix_used_kib: Option<u64>,
     pub nix_free_kib: Option<u64>,
     pub uptime_secs: Option<f64>,
 }
@@ -167,6 +169,9 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
         .map(|a| {
             let running = a.ok(&Probe::Running).map(|s| s.trim().to_string());
             let evaluated = asked.systems.get(&a.host).map(|s| s.out.as_str());
+            let nix_space = a
+                .ok(&Probe::Space)
+                .and_then(|s| facts::disk_space(s).into_iter().next());
             StatusLine {
                 host: a.host.clone(),
                 address: a.address.clone(),
@@ -177,13 +182,8 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
                     .and_then(|g| g.into_iter().find(|g| g.current)),
                 up_to_date: running.as_deref().zip(evaluated).map(|(r, e)| r == e),
                 running,
-                store_kib: a
-                    .ok(&Probe::StoreSize)
-                    .and_then(|s| s.split_whitespace().next()?.parse().ok()),
-                nix_free_kib: a
-                    .ok(&Probe::Space)
-                    .map(facts::disk_space)
-                    .and_then(|s| s.into_iter().next().map(|s| s.free_kib)),
+                nix_used_kib: nix_space.as_ref().map(|s| s.used_kib),
+                nix_free_kib: nix_space.as_ref().map(|s| s.free_kib),
                 uptime_secs: a.ok(&Probe::Uptime).and_then(facts::uptime),
             }
         })

@@ -194,7 +194,6 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
         Probe::Generations => lits(&["nix-env", "-p", SYSTEM_PROFILE, "--list-generations"]),
         Probe::Settings => nix(&["show-config", "--json"]),
         Probe::Space => lits(&["df", "-Pk", "/nix", "/boot"]),
-        Probe::StoreSize => lits(&["du", "-sk", "/nix/store"]),
         Probe::Uptime => lits(&["cat", "/proc/uptime"]),
         Probe::NixVersion => lits(&["nix", "--version"]),
         Probe::Systemd => lits(&["test", "-d", "/run/systemd/system"]),

@@ -21,7 +21,6 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::Generations => "list the system generations".to_string(),
         Probe::Settings => "read the nix settings".to_string(),
         Probe::Space => "read free space on /nix and /boot".to_string(),
-        Probe::StoreSize => "measure /nix/store".to_string(),
         Probe::Uptime => "read the uptime".to_string(),
         Probe::NixVersion => "read the nix version".to_string(),
         Probe::Systemd => "check for systemd".to_string(),
@@ -69,8 +68,10 @@ fn asking(
         max_parallel: hosts.len().max(1),
         gate: Gate::None,
         only_changed: false,
+        // What the flake says is for the drift column only: what hosts run is worth showing
+        // even when the flake does not evaluate.
         prepare: if evaluate {
-            vec![super::strategy::evaluate(inv, hosts)]
+            vec![super::strategy::evaluate(inv, hosts).best_effort()]
         } else {
             Vec::new()
         },
@@ -85,7 +86,6 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             Probe::Running,
             Probe::Generations,
             Probe::Space,
-            Probe::StoreSize,
             Probe::Uptime,
         ]
         .into_iter()

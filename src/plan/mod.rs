@@ -197,6 +197,9 @@ pub struct Step {
     /// What may run on the host after this step (following it, or undoing it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow: Option<Follow>,
+    /// When it fails, the run goes on without what it would have told, and says so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub best_effort: bool,
 }
 
 impl Step {
@@ -208,7 +211,14 @@ impl Step {
             run,
             fallbacks: Vec::new(),
             follow: None,
+            best_effort: false,
         }
+    }
+
+    /// The same step, whose failure does not end the run.
+    pub fn best_effort(mut self) -> Step {
+        self.best_effort = true;
+        self
     }
 }
 
@@ -338,6 +348,15 @@ impl Command {
             Command::Wake => Waking::Always,
             Command::Status | Command::Doctor | Command::CacheStatus | Command::Gc => Waking::Never,
             _ => Waking::OnDemand,
+        }
+    }
+
+    /// How long each host may take to answer all of this command's questions: `status` is
+    /// the quick look at the whole fleet, and one hung host must not hold it up.
+    pub fn answer_within(self) -> Option<std::time::Duration> {
+        match self {
+            Command::Status => Some(std::time::Duration::from_secs(20)),
+            _ => None,
         }
     }
 

@@ -500,6 +500,7 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                         run: relay,
                     }],
                     follow: None,
+                    best_effort: false,
                 }],
                 None => vec![Step {
                     kind: StepKind::CopyClosure,
@@ -507,6 +508,7 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                     run: relay,
                     fallbacks: Vec::new(),
                     follow: None,
+                    best_effort: false,
                 }],
             }
         }
@@ -538,6 +540,7 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                         relay,
                     ],
                     follow: None,
+                    best_effort: false,
                 },
                 None => Step {
                     kind: StepKind::CopyClosure,
@@ -545,6 +548,7 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
                     run: push.run,
                     fallbacks: vec![relay],
                     follow: None,
+                    best_effort: false,
                 },
             };
             vec![step]

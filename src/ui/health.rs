@@ -102,8 +102,9 @@ pub fn matrix(inv: &Inventory, asked: &Asked) -> String {
     table::render(&headers, &rows)
 }
 
-/// `fleet status`: one row a host.
-pub fn status(lines: &[StatusLine]) -> String {
+/// `fleet status`: one row a host, then what could not be known (drift, when the flake did
+/// not evaluate).
+pub fn status(lines: &[StatusLine], missed: &[String]) -> String {
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| {
@@ -132,24 +133,31 @@ pub fn status(lines: &[StatusLine]) -> String {
                     ),
                     None => "?".into(),
                 },
-                l.store_kib.map_or("?".into(), facts::kib),
+                l.nix_used_kib.map_or("?".into(), facts::kib),
                 l.nix_free_kib.map_or("?".into(), facts::kib),
                 l.uptime_secs.map_or("?".into(), facts::duration),
             ]
         })
         .collect();
-    table::render(
+    let mut out = table::render(
         &[
             "HOST",
             "REACHED AT",
             "GENERATION",
             "UP TO DATE",
-            "STORE",
+            "USED ON /nix",
             "FREE ON /nix",
             "UPTIME",
         ],
         &rows,
-    )
+    );
+    for why in missed {
+        let first = why.lines().next().unwrap_or_default();
+        out.push_str(&format!(
+            "\nUP TO DATE is unknown: {first}\n  `fleet validate` shows why the flake does not evaluate\n"
+        ));
+    }
+    out
 }
 
 /// The checks as a table, then the fixes of what did not pass.

@@ -118,7 +118,12 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
 }
 
 fn render_step(out: &mut String, n: usize, step: &Step) {
-    let _ = writeln!(out, "  {n}. {}", step.title);
+    let best_effort = if step.best_effort {
+        " (if it fails, the run goes on without it)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  {n}. {}{best_effort}", step.title);
     let _ = writeln!(
         out,
         "       {}$ {}",

@@ -186,6 +186,30 @@ fn status_shows_every_host_and_spots_one_not_running_the_flake() {
     }
 }
 
+/// The ping-hosts replacement works when the flake does not: every host's facts, drift
+/// unknown, and no walk of the store (`du` on a builder takes minutes).
+#[test]
+fn status_shows_every_host_when_the_flake_does_not_evaluate() {
+    let lab = Lab::new();
+    lab.set("samsung", "version", serde_json::Value::Null);
+    let run = lab.fleet(&["status", "--json"]).status(0);
+    let lines = run.json().as_array().cloned().unwrap_or_default();
+    assert_eq!(lines.len(), 8);
+    for l in &lines {
+        assert!(l["unreachable"].is_null(), "{l}");
+        assert!(l["up_to_date"].is_null(), "{l}");
+        assert_eq!(l["generation"]["number"], 1, "{l}");
+        assert!(l["nix_used_kib"].as_u64().is_some(), "{l}");
+    }
+    let run = lab.fleet(&["status", "-v"]).status(0);
+    assert!(
+        run.stdout.contains("UP TO DATE is unknown: evaluate"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("du -sk"), "{}", run.stderr);
+}
+
 #[test]
 fn gc_removes_dead_paths_and_keeps_the_running_and_booted_systems() {
     let lab = Lab::new();
