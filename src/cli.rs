@@ -137,6 +137,10 @@ pub enum Command {
         hosts: RequiredHosts,
         #[command(flatten)]
         via: Via,
+        /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a
+        /// builder are kept there, as a GC root, for their targets)
+        #[arg(short = 'o', long, value_name = "PATH")]
+        out_link: Option<String>,
     },
     /// Deploy only the hosts whose system changed (compared with what they run, no build needed)
     QuickDeploy {
@@ -164,6 +168,10 @@ pub enum Command {
         hosts: OptionalHosts,
         #[command(flatten)]
         via: Via,
+        /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a
+        /// builder are kept there, as a GC root, for their targets)
+        #[arg(short = 'o', long, value_name = "PATH")]
+        out_link: Option<String>,
         #[command(flatten)]
         parallel: Parallel,
     },

@@ -1,34 +1,58 @@
-//! `build` and `build-all-parallel`: build where deploy would (or `--via`), activate nothing.
+//! `build` and `build-all-parallel`: build where deploy would (or `--via`), activate nothing;
+//! then say where each system is (and, with `--out-link`, link the ones built here).
 
 use crate::app::Session;
 use crate::error::Error;
+use crate::inventory::Host;
 use crate::plan::{self, BuildRequest, Command};
 use crate::select::{select, WhenEmpty};
+use crate::ui;
 
-/// `fleet build HOST... [--via BUILDER]`.
-pub fn run(s: &Session, selectors: &[String], via: Option<&str>) -> Result<u8, Error> {
+/// `fleet build HOST... [--via BUILDER] [-o PATH]`.
+pub fn run(
+    s: &Session,
+    selectors: &[String],
+    via: Option<&str>,
+    out_link: Option<&str>,
+    max_parallel: Option<u16>,
+) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    build(s, Command::Build, hosts, via, None)
+    build(s, Command::Build, hosts, via, out_link, max_parallel)
 }
 
-/// `fleet build-all-parallel [HOST...] [--via BUILDER] [-j N]`.
+/// `fleet build-all-parallel [HOST...] [--via BUILDER] [-o PATH] [-j N]`.
 pub fn run_all(
     s: &Session,
     selectors: &[String],
     via: Option<&str>,
+    out_link: Option<&str>,
     max_parallel: Option<u16>,
 ) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
-    build(s, Command::BuildAllParallel, hosts, via, max_parallel)
+    build(
+        s,
+        Command::BuildAllParallel,
+        hosts,
+        via,
+        out_link,
+        max_parallel,
+    )
 }
 
 fn build(
     s: &Session,
     command: Command,
-    hosts: Vec<&crate::inventory::Host>,
+    hosts: Vec<&Host>,
     via: Option<&str>,
+    out_link: Option<&str>,
     max_parallel: Option<u16>,
 ) -> Result<u8, Error> {
+    if let Some(link) = out_link.filter(|l| l.is_empty() || l.chars().any(char::is_control)) {
+        return Err(Error::usage(
+            format!("--out-link {}: not a path", link.escape_debug()),
+            "give a path like ./result; each system built here is linked at PATH-HOST",
+        ));
+    }
     let plan = plan::build(
         &s.inv,
         &s.ctx,
@@ -38,10 +62,13 @@ fn build(
             via,
             max_parallel: max_parallel.map(usize::from),
             fallback: s.global.fallback,
+            out_link,
         },
     )?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }
-    s.execute_and_summarise(&plan)
+    s.execute_and_show(&plan, |executed| {
+        ui::commands::built(&executed.report, out_link)
+    })
 }

@@ -45,12 +45,29 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         | Command::QuickDeploy { .. }
         | Command::DeployAllParallel { .. }
         | Command::QuickAll { .. } => deploy::run(&s, &cli.command),
-        Command::Build { hosts, via } => build::run(&s, &hosts.hosts, via.via.as_deref()),
+        Command::Build {
+            hosts,
+            via,
+            out_link,
+        } => build::run(
+            &s,
+            &hosts.hosts,
+            via.via.as_deref(),
+            out_link.as_deref(),
+            None,
+        ),
         Command::BuildAllParallel {
             hosts,
             via,
+            out_link,
             parallel,
-        } => build::run_all(&s, &hosts.hosts, via.via.as_deref(), parallel.max_parallel),
+        } => build::run_all(
+            &s,
+            &hosts.hosts,
+            via.via.as_deref(),
+            out_link.as_deref(),
+            parallel.max_parallel,
+        ),
         Command::Diff { hosts, via } => diff::run(&s, &hosts.hosts, via.via.as_deref()),
         Command::Status { hosts } => status::run(&s, &hosts.hosts),
         Command::Doctor { hosts } => doctor::run(&s, &hosts.hosts),

@@ -12,6 +12,11 @@ pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
 /// A store path no cache has: asking a cache for it shows whether the cache answers.
 pub const REACH_PROBE_PATH: &str = "/nix/store/00000000000000000000000000000000-fleet-reach-probe";
 
+/// Where a builder keeps its GC roots for the systems it built, below the deploy user's home:
+/// one link per host, replaced by the next build, so a garbage collection on the builder
+/// does not take a system its targets have yet to fetch.
+pub const BUILDER_ROOTS: &str = ".local/state/fleet/gcroots";
+
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
 
@@ -56,9 +61,16 @@ pub fn copy_derivation(store: Arg, drv: Arg) -> Vec<Arg> {
 }
 
 /// Build (or substitute) a derivation's outputs in the local store of wherever this runs.
-pub fn realise(drv: Arg, options: &NixOptions) -> Vec<Arg> {
+///
+/// With `root`, the output is kept as an indirect GC root at that path (created with its
+/// directories, replaced atomically); Nix 2.8 needs `--indirect` for a root outside
+/// /nix/var/nix/gcroots, and newer Nix accepts it.
+pub fn realise(drv: Arg, options: &NixOptions, root: Option<String>) -> Vec<Arg> {
     let mut argv = lits(&["nix-store", "--realise"]);
     argv.extend(options.for_build().into_iter().map(Arg::from));
+    if let Some(root) = root {
+        argv.extend([Arg::from("--add-root"), root.into(), "--indirect".into()]);
+    }
     argv.push(drv);
     argv
 }

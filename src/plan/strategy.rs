@@ -52,6 +52,8 @@ pub struct BuildRequest<'a> {
     pub via: Option<&'a str>,
     pub max_parallel: Option<usize>,
     pub fallback: Option<FallbackTo>,
+    /// `--out-link PATH`: a `result`-style link `PATH-HOST` for each system built here.
+    pub out_link: Option<&'a str>,
 }
 
 /// Plans a deployment: evaluate once, then per host check (if asked), build, copy, activate.
@@ -67,7 +69,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 host: hs.host.name.clone(),
                 attribute: hs.host.attribute.clone(),
                 inspect: inspect_steps(hs.host, &hs.target),
-                build: build_steps(hs.host, &hs.build_on, &inv.nix),
+                build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, None),
                 deploy,
                 if_builder_down: builder_down(inv, hs, true),
                 on_failed_units: hs.host.failed_units,
@@ -232,6 +234,7 @@ pub fn cache_push(
             via: None,
             max_parallel: None,
             fallback: None,
+            out_link: None,
         },
     )?;
     for hp in &mut plan.hosts {
@@ -279,7 +282,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         .map(|hs| HostPlan {
             host: hs.host.name.clone(),
             attribute: hs.host.attribute.clone(),
-            build: build_steps(hs.host, &hs.build_on, &inv.nix),
+            build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, req.out_link),
             if_builder_down: builder_down(inv, hs, false),
             on_failed_units: FailedUnits::Keep,
             build_on: hs.build_on.clone(),
@@ -397,15 +400,30 @@ fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
     ]
 }
 
-fn build_steps(host: &Host, build_on: &Machine, options: &NixOptions) -> Vec<Step> {
+/// How a host's system is built where `build_on` says. On a builder (another machine than
+/// `target`) it is kept as a GC root there (one per host, replaced by the next build) until
+/// its target has fetched it; here, only when `out_link` asks for a `result`-style link
+/// (`PATH-HOST`).
+fn build_steps(
+    host: &Host,
+    build_on: &Machine,
+    target: &Machine,
+    options: &NixOptions,
+    out_link: Option<&str>,
+) -> Vec<Step> {
     let name = host.name.as_str();
+    let builder_root = (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS));
     match build_on {
         // The evaluation wrote the derivations here already.
         Machine::Local => vec![step(
             StepKind::Build,
             "build here",
             Machine::Local,
-            nix::realise(Arg::drv(name), options),
+            nix::realise(
+                Arg::drv(name),
+                options,
+                out_link.map(|p| format!("{p}-{name}")),
+            ),
         )],
         Machine::Host(b) => vec![
             step(
@@ -418,7 +436,7 @@ fn build_steps(host: &Host, build_on: &Machine, options: &NixOptions) -> Vec<Ste
                 StepKind::Build,
                 &format!("build on {b}"),
                 build_on.clone(),
-                nix::realise(Arg::drv(name), options),
+                nix::realise(Arg::drv(name), options, builder_root),
             ),
         ],
     }
@@ -447,7 +465,7 @@ fn builder_down(inv: &Inventory, hs: &HostSettings, deploying: bool) -> Option<B
         .filter(|c| c.host.as_deref() != Some(builder.as_str()))
         .map(|c| c.url.as_str())
         .collect();
-    let mut build = build_steps(host, &alt, &inv.nix);
+    let mut build = build_steps(host, &alt, target, &inv.nix, None);
     for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
         s.title = format!("{} ({builder} is down)", s.title);
         s.run.argv.extend([

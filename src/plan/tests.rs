@@ -86,7 +86,7 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
         lines(&plan, "samsung"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
-            "p620$ nix-store --realise {samsung.drv}".into(),
+            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
             format!("samsung$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
@@ -125,7 +125,7 @@ fn via_on_the_command_line_overrides_the_host() {
     assert_eq!(plan.hosts[0].build_on, Machine::Host("p620".into()));
     assert_eq!(
         lines(&plan, "razer")[1],
-        "p620$ nix-store --realise {razer.drv}"
+        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
 }
 
@@ -198,7 +198,7 @@ fn a_local_target_fetches_from_the_builders_cache() {
         lines(&plan, "samsung"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
-            "p620$ nix-store --realise {samsung.drv}".into(),
+            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
             format!("here$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
@@ -349,6 +349,7 @@ fn build_only_activates_nothing() {
         via,
         max_parallel: None,
         fallback: None,
+        out_link: None,
     };
     let plan = build(&inv, &laptop(), &req(Some("p620"))).expect("plan");
     assert!(plan
@@ -357,7 +358,7 @@ fn build_only_activates_nothing() {
         .all(|h| h.deploy.is_empty() && h.inspect.is_empty()));
     assert_eq!(
         lines(&plan, "razer")[1],
-        "p620$ nix-store --realise {razer.drv}"
+        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
     assert_eq!(plan.action, None);
     // Without --on: where deploy would build.
@@ -368,7 +369,7 @@ fn build_only_activates_nothing() {
     );
     assert_eq!(
         lines(&plan, "samsung")[1],
-        "p620$ nix-store --realise {samsung.drv}"
+        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}"
     );
 }
 
@@ -401,6 +402,7 @@ fn builders_on_the_command_line_are_checked() {
         via: Some("razer"),
         max_parallel: None,
         fallback: None,
+        out_link: None,
     };
     // `--via` has one meaning for every command (`--on` is its alias).
     assert!(build(&inv, &laptop(), &req)
@@ -454,7 +456,7 @@ fn diff_copies_like_deploy_then_compares_on_the_target_without_activating() {
     .expect("plan");
     assert!(plan.only_changed && plan.action.is_none());
     let l = lines(&plan, "samsung");
-    assert_eq!(l[1], "p620$ nix-store --realise {samsung.drv}");
+    assert_eq!(l[1], "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}");
     assert!(
         l[2].starts_with("samsung$ ")
             && l[2].contains("copy --option narinfo-cache-negative-ttl 0 --from"),
@@ -828,4 +830,28 @@ fn follow_up_commands_are_planned_with_their_privilege() {
             step.title
         );
     }
+}
+
+#[test]
+fn a_build_here_leaves_a_result_link_only_when_asked() {
+    let inv = inv();
+    let req = |out_link| BuildRequest {
+        command: Command::Build,
+        hosts: vec![inv.host("p620").expect("p620")],
+        via: None,
+        max_parallel: None,
+        fallback: None,
+        out_link,
+    };
+    let ctx = on("p620", true);
+    let plan = build(&inv, &ctx, &req(Some("result"))).expect("plan");
+    assert_eq!(
+        lines(&plan, "p620"),
+        ["here$ nix-store --realise --add-root result-p620 --indirect {p620.drv}"]
+    );
+    let plan = build(&inv, &ctx, &req(None)).expect("plan");
+    assert_eq!(
+        lines(&plan, "p620"),
+        ["here$ nix-store --realise {p620.drv}"]
+    );
 }

@@ -37,6 +37,34 @@ pub fn diff(report: &RunReport) -> String {
     text
 }
 
+/// `build`: the summary, then each built system, where it is, and what keeps it.
+pub fn built(report: &RunReport, out_link: Option<&str>) -> String {
+    let mut text = summary::render(report);
+    let built: Vec<_> = report
+        .hosts
+        .iter()
+        .filter(|h| h.outcome == Outcome::Built)
+        .collect();
+    if built.is_empty() {
+        return text;
+    }
+    text.push('\n');
+    for h in built {
+        let system = h.system.as_deref().unwrap_or("?");
+        let kept = match (h.built_on.as_str(), out_link) {
+            ("here", Some(link)) => format!("here, linked at {link}-{}", h.host),
+            ("here", None) => "here (no link: pass --out-link to keep it)".to_string(),
+            (builder, _) => format!(
+                "on {builder}, kept there at ~/{}/{}",
+                crate::nix::BUILDER_ROOTS,
+                h.host
+            ),
+        };
+        text.push_str(&format!("{}  {system}  {kept}\n", h.host));
+    }
+    text
+}
+
 /// `validate`: each host's evaluated system.
 pub fn evaluated(systems: &HashMap<String, System>) -> String {
     let mut names: Vec<&String> = systems.keys().collect();

@@ -58,6 +58,48 @@ fn build_on_a_builder_activates_nothing() {
     assert!(lab.activations("razer").is_empty());
 }
 
+/// A system built on the builder is a GC root there (one per host, replaced by the next
+/// build): the builder's garbage collection does not take it before its target fetches it.
+/// `fleet build` says each out path and where it is kept.
+#[test]
+fn builds_on_the_builder_survive_its_garbage_collection() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let first = lab.evaluated("razer");
+    let run = lab.fleet(&["build", "razer", "--via", "p620"]).status(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "razer  {first}  on p620, kept there at ~/.local/state/fleet/gcroots/razer"
+        )),
+        "{}",
+        run.stdout
+    );
+    let root = lab
+        .host_dir("p620")
+        .join("root/.local/state/fleet/gcroots/razer");
+    assert_eq!(
+        std::fs::read_link(&root)
+            .map(|p| p.display().to_string())
+            .ok(),
+        Some(first.clone())
+    );
+    lab.ssh("10.213.1.10", "nix-store --gc > /dev/null 2>&1");
+    assert!(
+        lab.has_path("p620", &first),
+        "collected before razer had it"
+    );
+
+    lab.bump("razer");
+    let second = lab.evaluated("razer");
+    lab.fleet(&["build", "razer", "--via", "p620"]).status(0);
+    lab.ssh("10.213.1.10", "nix-store --gc > /dev/null 2>&1");
+    assert!(lab.has_path("p620", &second));
+    assert!(
+        !lab.has_path("p620", &first),
+        "the previous build's root was not replaced"
+    );
+}
+
 #[test]
 fn quick_deploy_of_an_unchanged_host_does_nothing_over_one_login() {
     let lab = Lab::new();
