@@ -3,8 +3,11 @@
 
 use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
-use crate::exec::net;
+use std::path::Path;
+
+use crate::exec::{net, ssh_config};
 use crate::health::{self, doctor};
+use crate::inventory::Host;
 use crate::plan::{self, Machine};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
@@ -20,14 +23,9 @@ pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
         .iter()
         .filter(|h| !matches!(s.ctx.machine(h), Machine::Local))
         .flat_map(|h| {
-            h.addresses.iter().map(move |a| {
-                let port = h.port.unwrap_or(22);
-                (
-                    h.name.clone(),
-                    a.clone(),
-                    net::tcp_check(a, port).map(|d| d.as_millis()),
-                )
-            })
+            h.addresses
+                .iter()
+                .map(move |a| address_check(s.inv.ssh_config.as_deref(), h, a))
         })
         .collect();
     let asked = s.ask(&plan)?;
@@ -39,4 +37,27 @@ pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
     }
     let failed = checks.iter().any(|c| c.status == doctor::Status::Fail);
     Ok(if failed { exit::HOST_FAILED } else { exit::OK })
+}
+
+/// Whether `host`'s SSH port answers at `address`, reached as ssh reaches it (an alias of the
+/// ssh config resolves to its HostName and Port; a ProxyJump is not checked directly).
+fn address_check(config: Option<&Path>, host: &Host, address: &str) -> doctor::AddressCheck {
+    let view = ssh_config::view(config, host, address);
+    let shown = if view.hostname == address {
+        address.to_string()
+    } else {
+        format!("{} ({address})", view.hostname)
+    };
+    let reach = match view.proxy_jump {
+        Some(jump) => doctor::Reach::Through(jump),
+        None => match net::tcp_check(&view.hostname, view.port) {
+            Ok(d) => doctor::Reach::Answered(d.as_millis()),
+            Err(e) => doctor::Reach::Failed(e),
+        },
+    };
+    doctor::AddressCheck {
+        host: host.name.clone(),
+        address: shown,
+        reach,
+    }
 }

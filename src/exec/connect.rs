@@ -270,6 +270,20 @@ impl<'p> Connections<'p> {
         })
     }
 
+    /// `host`'s store URL for a command that runs on another machine, where this machine's ssh
+    /// config (and its aliases) does not apply: the host name ssh resolves here, with the
+    /// inventory's user (the other machine's ssh picks its own otherwise, as before).
+    pub async fn store_url_elsewhere(&self, host: &str) -> Result<String, ConnectError> {
+        let conn = self.get(host).await?;
+        let (_, h) = self.lookup(host)?;
+        let view =
+            super::ssh_config::view_async(self.ssh_config.as_deref(), h, &conn.address).await;
+        Ok(match &conn.user {
+            Some(u) => format!("ssh-ng://{u}@{}", view.hostname),
+            None => format!("ssh-ng://{}", view.hostname),
+        })
+    }
+
     /// `NIX_SSHOPTS` that make nix's own ssh reuse the masters: `%n` is the address as given,
     /// which names the link to that address's master socket.
     pub fn nix_sshopts(&self) -> String {
@@ -296,30 +310,12 @@ impl<'p> Connections<'p> {
     }
 }
 
-/// The host-key policy the user's ssh config gives this host, asked of `ssh -G` (which reads
-/// the config and connects nowhere). "ask" becomes strict: there is no one to ask. Only a
-/// config that says so accepts new or changed keys.
+/// The host-key policy the user's ssh config gives this host (see `ssh_config`). "ask"
+/// becomes strict: there is no one to ask. Only a config that says so accepts new or changed
+/// keys.
 async fn host_key_policy(config: Option<&Path>, host: &Host, address: &str) -> KnownHosts {
-    let mut cmd = tokio::process::Command::new("ssh");
-    cmd.arg("-G");
-    if let Some(cfg) = config {
-        cmd.arg("-F").arg(cfg);
-    }
-    if let Some(user) = &host.user {
-        cmd.arg("-l").arg(user);
-    }
-    cmd.arg("--").arg(address);
-    let Ok(out) = cmd.output().await else {
-        return KnownHosts::Strict;
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = text
-        .lines()
-        .find_map(|l| l.strip_prefix("stricthostkeychecking "))
-        .unwrap_or("ask")
-        .trim()
-        .to_ascii_lowercase();
-    match value.as_str() {
+    let view = super::ssh_config::view_async(config, host, address).await;
+    match view.strict_host_key_checking.as_str() {
         "accept-new" => KnownHosts::Add,
         "no" | "off" | "false" => KnownHosts::Accept,
         _ => KnownHosts::Strict,

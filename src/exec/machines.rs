@@ -116,8 +116,11 @@ impl Transport for Machines<'_> {
         self.connections.reconnect(host).await.map(|_| ())
     }
 
-    async fn store_url(&self, host: &str) -> Result<String, ConnectError> {
-        Ok(self.connections.get(host).await?.store_url())
+    async fn store_url(&self, host: &str, from: &Machine) -> Result<String, ConnectError> {
+        match from {
+            Machine::Local => Ok(self.connections.get(host).await?.store_url()),
+            Machine::Host(_) => self.connections.store_url_elsewhere(host).await,
+        }
     }
 
     fn reached(&self, host: &str) -> Option<Reached> {

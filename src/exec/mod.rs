@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod machines;
 pub mod net;
 pub mod run;
+pub mod ssh_config;
 pub mod transport;
 pub mod wake;
 

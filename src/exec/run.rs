@@ -131,7 +131,7 @@ impl<T: Transport> Runner<'_, T> {
         log: &Log,
         new_login: bool,
     ) -> Result<Finished, RunError> {
-        let argv = self.resolve(&inv.full_argv()).await?;
+        let argv = self.resolve_on(&inv.full_argv(), &inv.on).await?;
         let shown = format!("{}$ {}", inv.on, quote_argv(&argv));
         log.line(&format!("--- {shown}"));
         if self.verbose >= 1 {
@@ -159,16 +159,21 @@ impl<T: Transport> Runner<'_, T> {
         })
     }
 
-    /// Turns typed arguments into strings: store paths from the evaluation, store URLs from
-    /// the connection that answered.
+    /// Turns typed arguments into strings, for a command that runs here (messages).
     pub async fn resolve(&self, argv: &[Arg]) -> Result<Vec<String>, RunError> {
+        self.resolve_on(argv, &Machine::Local).await
+    }
+
+    /// Turns typed arguments into strings for a command that runs on `on`: store paths from
+    /// the evaluation, store URLs from the connection that answered.
+    async fn resolve_on(&self, argv: &[Arg], on: &Machine) -> Result<Vec<String>, RunError> {
         let mut out = Vec::with_capacity(argv.len());
         for arg in argv {
             out.push(match arg {
                 Arg::Lit(s) => s.clone(),
                 Arg::Drv { drv } => self.system(drv)?.drv.clone(),
                 Arg::Out { out, suffix } => format!("{}{suffix}", self.system(out)?.out),
-                Arg::Store { store } => self.transport.store_url(store).await?,
+                Arg::Store { store } => self.transport.store_url(store, on).await?,
                 Arg::Running { running } => {
                     self.known.running.get(running).cloned().ok_or_else(|| {
                         RunError::Resolve(format!("what {running} runs could not be read"))

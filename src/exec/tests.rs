@@ -129,7 +129,7 @@ impl Transport for Fake<'_> {
         Ok(())
     }
 
-    async fn store_url(&self, host: &str) -> Result<String, ConnectError> {
+    async fn store_url(&self, host: &str, _: &Machine) -> Result<String, ConnectError> {
         Ok(format!("ssh-ng://{host}.lan"))
     }
 

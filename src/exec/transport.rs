@@ -35,8 +35,10 @@ pub trait Transport {
     /// Opens `host`'s shared connection again (after it dropped).
     async fn reconnect(&self, host: &str) -> Result<(), ConnectError>;
 
-    /// `ssh-ng://[user@]ADDRESS` for `host`, with the address that answered.
-    async fn store_url(&self, host: &str) -> Result<String, ConnectError>;
+    /// `ssh-ng://[user@]ADDRESS` for `host`, with the address that answered, for a command
+    /// that runs on `from`: elsewhere than here, the address as ssh resolves it here (an
+    /// alias of this machine's ssh config means nothing there).
+    async fn store_url(&self, host: &str, from: &Machine) -> Result<String, ConnectError>;
 
     /// How `host` was reached in this run, if it was (never opens a connection).
     fn reached(&self, host: &str) -> Option<Reached>;

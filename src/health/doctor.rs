@@ -45,7 +45,22 @@ fn check(
 }
 
 /// Reachability of one host address from here, on its SSH port.
-pub type AddressCheck = (String, String, Result<u128, String>);
+pub struct AddressCheck {
+    pub host: String,
+    /// The address as hosts.toml gives it, with what ssh resolves it to when that differs.
+    pub address: String,
+    pub reach: Reach,
+}
+
+/// Whether a host's SSH port answers at an address.
+pub enum Reach {
+    /// In that many milliseconds.
+    Answered(u128),
+    /// Why not.
+    Failed(String),
+    /// ssh goes through this jump host: not checked directly (the SSH login check is).
+    Through(String),
+}
 
 /// Every check, in a stable order: caches from here, then each host.
 pub fn checks(
@@ -81,12 +96,15 @@ pub fn checks(
             });
         }
     }
-    for (host, addr, r) in addresses {
-        out.push(match r {
-            Ok(ms) => check(Some(host), &format!("reachable at {addr}"), Status::Pass, format!("SSH port answers in {ms} ms"), None),
-            Err(e) => check(
+    for a in addresses {
+        let (host, addr) = (a.host.as_str(), a.address.as_str());
+        let name = format!("reachable at {addr}");
+        out.push(match &a.reach {
+            Reach::Answered(ms) => check(Some(host), &name, Status::Pass, format!("SSH port answers in {ms} ms"), None),
+            Reach::Through(jump) => check(Some(host), &name, Status::Pass, format!("through ProxyJump {jump}: checked by the SSH login, not directly"), None),
+            Reach::Failed(e) => check(
                 Some(host),
-                &format!("reachable at {addr}"),
+                &name,
                 Status::Warn,
                 e.clone(),
                 Some(format!("fine if {host} is away from that network; otherwise check it is up and the address is right")),

@@ -6,7 +6,7 @@ pub mod gc;
 
 use serde::Serialize;
 
-use crate::exec::{net, Answers, Asked};
+use crate::exec::{net, ssh_config, Answers, Asked};
 use crate::facts;
 use crate::inventory::{Cache, Host, Inventory};
 use crate::plan::Probe;
@@ -87,13 +87,20 @@ pub fn check_tiers(inv: &Inventory) -> Vec<TierCheck> {
                 c.host.as_deref().and_then(|h| inv.host(h)),
                 net::host_port(&c.url),
             ) {
+                // Each address as ssh resolves it: hosts known by ssh-config aliases only.
                 (Some(host), Some((_, port))) if c.url.starts_with("http") => host
                     .addresses
                     .iter()
                     .map(|a| {
+                        let view = ssh_config::view(inv.ssh_config.as_deref(), host, a);
                         let scheme = c.url.split("://").next().unwrap_or("http");
-                        let url = format!("{scheme}://{a}:{port}/nix-cache-info");
-                        (a.clone(), net::get(&url).map(|f| f.latency.as_millis()))
+                        let url = format!("{scheme}://{}:{port}/nix-cache-info", view.hostname);
+                        let shown = if view.hostname == *a {
+                            a.clone()
+                        } else {
+                            format!("{} ({a})", view.hostname)
+                        };
+                        (shown, net::get(&url).map(|f| f.latency.as_millis()))
                     })
                     .collect(),
                 _ => Vec::new(),
