@@ -13,5 +13,6 @@ echo "$health" > "$out/health"
 printf '%s' "$switchScript" \
   | sed -e "s|@out@|$out|g" -e "s|@sleep@|$activationSleep|g" \
         -e "s|@exit@|$activationExit|g" -e "s|@lockout@|$lockout|g" \
+        -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

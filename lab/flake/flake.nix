@@ -7,6 +7,8 @@
 #   lockout           activating it locks root's SSH key out (for rollback tests)
 #   healthy           the system's `health` file says "ok" (true) or "failing" (for health checks)
 #   build_fail        the build itself fails
+#   restarts_cache    switching it restarts the builder's cache service, away for that many
+#                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -44,6 +46,8 @@
         lockout = if s.lockout then "1" else "";
         health = if s.healthy or true then "ok" else "failing";
         buildFail = if s.build_fail then "1" else "";
+        restartsCache = toString (s.restarts_cache or 0);
+        labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });
     in {

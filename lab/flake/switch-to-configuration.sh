@@ -30,6 +30,14 @@ fi
 echo "activating the configuration..."
 sleep @sleep@
 ln -sfn "$out" /run/current-system
+if [ "@restartsCache@" != 0 ]; then
+  # The builder's cache service restarts with the switch (nix-serve.service changed): it is
+  # away meanwhile. The lab's helper stops it, waits, and starts it again.
+  echo "restarting nix-serve.service"
+  log "cache-down"
+  @labDir@/bin/restart-cache @restartsCache@
+  log "cache-up"
+fi
 keys=/root/.ssh/authorized_keys
 if [ -n "@lockout@" ]; then
   # A configuration that locks the deployer out, as a broken sshd or users.users change would.

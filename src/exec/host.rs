@@ -10,7 +10,7 @@ use super::failure::{failure, units_failed};
 use super::interrupt::{Interrupts, Stop};
 use super::run::{Log, Runner};
 use super::transport::Transport;
-use crate::plan::{Action, FailedUnits, HostPlan, Machine, Plan, Step, StepKind};
+use crate::plan::{Action, FailedUnits, HostPlan, Machine, Milestone, Plan, Step, StepKind};
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
@@ -70,6 +70,8 @@ pub(super) struct HostContext<'a, T> {
     pub log_dir: &'a std::path::Path,
     pub limit: Semaphore,
     pub interrupts: &'a Interrupts,
+    /// How far each host has got, for hosts that activate after others.
+    pub milestones: super::milestones::Milestones,
 }
 
 impl<T: Transport> HostContext<'_, T> {
@@ -183,12 +185,13 @@ impl<T: Transport> HostContext<'_, T> {
                 .filter(|_| success == Outcome::Awake);
             return self.finish(prepared, success, after);
         }
-        let _permit = self.limit.acquire().await;
+        let mut permit = self.limit.acquire().await.ok();
         if self.interrupts.at(Stop::Winding) {
             return self.skipped(prepared, "interrupted (Ctrl-C) before deploying");
         }
         let busy_from = Instant::now();
-        let ended = self.deploy_steps(&mut prepared).await;
+        let ended = self.deploy_steps(&mut prepared, &mut permit).await;
+        drop(permit);
         prepared.busy += busy_from.elapsed();
         match ended {
             Ok(()) => {}
@@ -220,7 +223,11 @@ impl<T: Transport> HostContext<'_, T> {
 
     /// The deploy steps in order (the fallback builder's copy steps in place of the plan's
     /// when the builder was down). `Err` says how they ended early.
-    async fn deploy_steps<'p>(&self, prepared: &mut Prepared<'p>) -> Result<(), Ended<'p>> {
+    async fn deploy_steps<'s, 'p>(
+        &'s self,
+        prepared: &mut Prepared<'p>,
+        permit: &mut Option<tokio::sync::SemaphorePermit<'s>>,
+    ) -> Result<(), Ended<'p>> {
         let hp = prepared.hp;
         let steps: Vec<&'p Step> = match (&hp.if_builder_down, prepared.builder_down) {
             (Some(alt), true) => alt
@@ -235,6 +242,9 @@ impl<T: Transport> HostContext<'_, T> {
         // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
         let mut changing = false;
         for step in steps {
+            if !changing && step.kind.changes_host() {
+                self.wait_for_others(hp, permit).await?;
+            }
             changing |= step.kind.changes_host();
             if !changing && self.interrupts.at(Stop::Winding) {
                 let why = "interrupted (Ctrl-C) before it was changed";
@@ -257,6 +267,9 @@ impl<T: Transport> HostContext<'_, T> {
             };
             match result {
                 Ok(done) => {
+                    if step.kind == StepKind::CopyClosure {
+                        self.milestones.reached(&hp.host, Milestone::HasClosure);
+                    }
                     prepared.notes.extend(done.fallback);
                     if let Some(f) = done.units_failed {
                         self.events.note(Some(&hp.host), &f.message);
@@ -278,6 +291,38 @@ impl<T: Transport> HostContext<'_, T> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Before `hp`'s host changes: the hosts it must activate after (see
+    /// `HostPlan::activate_after`) get that far first. Its place among the hosts worked on
+    /// at once is given up meanwhile, so the hosts it waits for can take it.
+    async fn wait_for_others<'s, 'p>(
+        &'s self,
+        hp: &HostPlan,
+        permit: &mut Option<tokio::sync::SemaphorePermit<'s>>,
+    ) -> Result<(), Ended<'p>> {
+        if hp.activate_after.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = hp.activate_after.iter().map(|a| a.host.as_str()).collect();
+        let why = if hp.target == Machine::Local {
+            "it is this machine, which goes last".to_string()
+        } else {
+            "they get their system from it".to_string()
+        };
+        self.events.step(
+            Some(&hp.host),
+            &format!("waiting for {} ({why})", names.join(", ")),
+        );
+        drop(permit.take());
+        tokio::select! {
+            () = self.milestones.all(&hp.activate_after) => {}
+            () = self.interrupts.until(Stop::Winding) => {
+                return Err(Ended::Skipped("interrupted (Ctrl-C) before it was changed".into()));
+            }
+        }
+        *permit = self.limit.acquire().await.ok();
         Ok(())
     }
 
@@ -448,6 +493,7 @@ impl<T: Transport> HostContext<'_, T> {
         failure: Option<Failure>,
     ) -> HostReport {
         let hp = prepared.hp;
+        self.milestones.reached(&hp.host, Milestone::Done);
         let mut notes = prepared.notes;
         // A host woken for this run, or its builder: worth knowing (it may go back to sleep).
         let builder = match &hp.build_on {

@@ -12,6 +12,7 @@ mod gate;
 mod host;
 pub mod interrupt;
 pub mod machines;
+mod milestones;
 pub mod net;
 pub mod run;
 pub mod ssh_config;
@@ -114,6 +115,7 @@ pub async fn execute_with<T: Transport>(
         log_dir: &run.log_dir,
         limit: Semaphore::new(plan.max_parallel.max(1)),
         interrupts,
+        milestones: milestones::Milestones::new(plan),
     };
     let hosts = match plan.gate {
         Gate::None => join_all(plan.hosts.iter().map(|hp| ctx.build_then_deploy(hp))).await,

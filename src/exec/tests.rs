@@ -680,3 +680,75 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
     );
     assert!(fake.calls_with("du ").is_empty(), "the store was walked");
 }
+
+/// The position of the first call that satisfies `what`.
+fn first(calls: &[String], what: impl Fn(&str) -> bool) -> usize {
+    calls
+        .iter()
+        .position(|c| what(c))
+        .unwrap_or_else(|| panic!("no such call in {calls:#?}"))
+}
+
+#[test]
+fn a_builder_changes_only_after_the_hosts_it_serves_have_their_systems() {
+    // p620 first and one host at a time: the order most likely to switch p620 too early.
+    let plan = deploy_plan(
+        Command::DeployAllParallel,
+        &["p620", "samsung", "p510"],
+        true,
+        1,
+    );
+    let fake = Fake::new(|_| None);
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    for h in ["p620", "samsung", "p510"] {
+        assert_eq!(host(&executed, h).outcome, Outcome::Deployed, "{h}");
+    }
+    let calls = fake.calls();
+    let p620_changes = first(&calls, |c| {
+        c.starts_with("p620$") && (c.contains("fleet-watchdog") || c.contains("--set"))
+    });
+    for target in ["samsung", "p510"] {
+        let fetched = first(&calls, |c| {
+            c.starts_with(&format!("{target}$"))
+                && c.contains(" copy ")
+                && c.contains("--from http://")
+        });
+        assert!(fetched < p620_changes, "{target}: {calls:#?}");
+    }
+}
+
+#[test]
+fn the_machine_fleet_runs_on_activates_last() {
+    let inv = inventory();
+    let ctx = Context {
+        hostname: Some("p620".into()),
+        is_root: true,
+    };
+    let plan = plan::deploy(
+        &inv,
+        &ctx,
+        &DeployRequest {
+            command: Command::DeployAllParallel,
+            hosts: ["p620", "razer"]
+                .iter()
+                .filter_map(|h| inv.host(h))
+                .collect(),
+            via: None,
+            action: Action::Switch,
+            only_changed: false,
+            gate: Gate::None,
+            max_parallel: Some(2),
+            fallback: None,
+            confirm_timeout: Some(30),
+        },
+    )
+    .expect("plan");
+    let fake = Fake::new(|_| None);
+    run(&plan, &fake, &Interrupts::default(), false);
+    let calls = fake.calls();
+    let here_switches = first(&calls, |c| {
+        c.starts_with("here$") && c.contains("switch-to-configuration switch")
+    });
+    let razer_confirmed = first(&calls, |c| c.starts_with("razer$ (new login)"));
+    assert!(razer_confirmed < here_switches, "{calls:#?}");
+}

@@ -57,6 +57,7 @@ fn asking(
                 deploy: Vec::new(),
                 if_builder_down: None,
                 on_failed_units: FailedUnits::Keep,
+                activate_after: Vec::new(),
             }
         })
         .collect();
@@ -207,6 +208,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
                 build: Vec::new(),
                 if_builder_down: None,
                 on_failed_units: FailedUnits::Keep,
+                activate_after: Vec::new(),
             }
         })
         .collect();

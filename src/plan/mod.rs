@@ -258,6 +258,28 @@ pub struct HostPlan {
     pub if_builder_down: Option<BuilderDown>,
     /// A switch that leaves units failed (exit 4): keep it, or roll the host back.
     pub on_failed_units: FailedUnits,
+    /// Hosts of this run that must reach a point before this one starts to change: those
+    /// that fetch from it (its cache or store) until they have their closure, since its
+    /// switch may restart the cache; every other host, for the machine fleet runs on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub activate_after: Vec<Awaited>,
+}
+
+/// A host of the run, and how far it must have got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Awaited {
+    pub host: String,
+    pub until: Milestone,
+}
+
+/// How far a host's deployment has got; each implies the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Milestone {
+    /// Its closure is on it (or it will never fetch it: it ended early).
+    HasClosure,
+    /// Its deployment ended, whatever the outcome.
+    Done,
 }
 
 /// What a plan does: the subcommand it was made for. The executor and the app ask it

@@ -9,8 +9,8 @@ use crate::vocab::NixOptions;
 use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
-    Action, Arg, BuilderDown, Command, FailedUnits, Fallback, FallbackTo, Follow, Gate, HostPlan,
-    Invocation, Machine, Plan, Step, StepKind, Sudo,
+    Action, Arg, Awaited, BuilderDown, Command, FailedUnits, Fallback, FallbackTo, Follow, Gate,
+    HostPlan, Invocation, Machine, Milestone, Plan, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
@@ -73,11 +73,13 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 deploy,
                 if_builder_down: builder_down(inv, hs, true),
                 on_failed_units: hs.host.failed_units,
+                activate_after: Vec::new(),
                 build_on: hs.build_on.clone(),
                 target: hs.target.clone(),
             }
         })
         .collect();
+    let hosts = in_safe_order(hosts);
     Ok(Plan {
         command: req.command,
         flake: inv.flake.clone(),
@@ -88,6 +90,36 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         prepare: vec![evaluate(inv, &req.hosts)],
         hosts,
     })
+}
+
+/// Which hosts each host activates after: a host whose store or cache others in the run get
+/// their system from (a builder: its switch may restart nix-serve) waits until they have it;
+/// the machine fleet runs on goes last, when every other host is done.
+fn in_safe_order(mut hosts: Vec<HostPlan>) -> Vec<HostPlan> {
+    let machines: Vec<(String, Machine, Machine)> = hosts
+        .iter()
+        .map(|h| (h.host.clone(), h.build_on.clone(), h.target.clone()))
+        .collect();
+    for hp in &mut hosts {
+        hp.activate_after = machines
+            .iter()
+            .filter(|(other, _, target)| *other != hp.host && *target != hp.target)
+            .filter_map(|(other, build_on, _)| {
+                let until = if hp.target == Machine::Local {
+                    Milestone::Done
+                } else if *build_on == hp.target {
+                    Milestone::HasClosure
+                } else {
+                    return None;
+                };
+                Some(Awaited {
+                    host: other.clone(),
+                    until,
+                })
+            })
+            .collect();
+    }
+    hosts
 }
 
 /// Plans `diff`: like a quick deploy up to the copy (the new closure lands on the target, as
@@ -114,6 +146,7 @@ pub fn diff(
     plan.action = None;
     for hp in &mut plan.hosts {
         hp.deploy.retain(|s| s.kind == StepKind::CopyClosure);
+        hp.activate_after.clear();
         hp.deploy.push(step(
             StepKind::DiffClosures,
             &format!("compare the running system with the new one on {}", hp.host),
@@ -160,6 +193,7 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
         build: Vec::new(),
         if_builder_down: None,
         on_failed_units: FailedUnits::Keep,
+        activate_after: Vec::new(),
         deploy,
         target,
     }
@@ -285,6 +319,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
             build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, req.out_link),
             if_builder_down: builder_down(inv, hs, false),
             on_failed_units: FailedUnits::Keep,
+            activate_after: Vec::new(),
             build_on: hs.build_on.clone(),
             target: hs.target.clone(),
             inspect: Vec::new(),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Arg, Gate, HostPlan, Plan, Step};
+use crate::plan::{Action, Arg, Gate, HostPlan, Milestone, Plan, Step};
 
 use super::show_argv;
 
@@ -92,7 +92,27 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
             host.host, host.host
         );
     }
-    for step in host.build.iter().chain(&host.deploy) {
+    for step in &host.build {
+        render_step(out, n, step);
+        n += 1;
+    }
+    if !host.activate_after.is_empty() {
+        let names: Vec<&str> = host
+            .activate_after
+            .iter()
+            .map(|a| a.host.as_str())
+            .collect();
+        let until = match host.activate_after[0].until {
+            Milestone::HasClosure => "have their systems (they get them from it)",
+            Milestone::Done => "are done (this machine goes last)",
+        };
+        let _ = writeln!(
+            out,
+            "     changes nothing until {} {until}",
+            names.join(", ")
+        );
+    }
+    for step in &host.deploy {
         render_step(out, n, step);
         n += 1;
     }

@@ -573,6 +573,86 @@ fn this_machine_is_deployed_and_builds_without_ssh_to_itself() {
     assert_eq!(lab.logins("samsung") - samsung, 2);
 }
 
+/// The builder's switch restarts its cache service (nix-serve), as NixOS does when the unit
+/// changed. With the builder in the run, it switches only once the hosts fetching from its
+/// cache have their systems: they fetch from the cache, with no fallback, and the switch
+/// comes after.
+#[test]
+fn the_builder_switches_after_the_hosts_that_fetch_from_its_cache() {
+    let lab = Lab::new();
+    for h in ["p620", "samsung", "p510"] {
+        lab.bump(h);
+    }
+    lab.set("p620", "restarts_cache", json!(3));
+    let run = lab
+        .fleet(&[
+            "deploy-all-parallel",
+            "p620",
+            "samsung",
+            "p510",
+            "-j",
+            "1",
+            "--json",
+        ])
+        .status(0);
+    let report = run.json();
+    for h in report["hosts"].as_array().expect("hosts") {
+        assert_eq!(h["outcome"], "deployed", "{h}");
+        assert!(
+            !h["notes"].to_string().contains("fallback"),
+            "{} did not fetch from the cache: {h}",
+            h["host"]
+        );
+    }
+    let switched = lab
+        .activations("p620")
+        .iter()
+        .find(|a| a.event == "cache-down")
+        .map(|a| a.at)
+        .expect("p620's switch restarted its cache");
+    for h in ["samsung", "p510"] {
+        let new = lab.evaluated(h);
+        let json = lab.ssh(
+            if h == "samsung" {
+                "10.213.1.11"
+            } else {
+                "10.213.1.13"
+            },
+            &format!("nix --extra-experimental-features nix-command path-info --json {new}"),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).expect("path-info JSON");
+        let registered = v[0]["registrationTime"].as_f64().expect("registrationTime");
+        assert!(
+            registered <= switched,
+            "{h} got its system at {registered}, after p620's cache went down at {switched}"
+        );
+    }
+}
+
+/// fleet running on p620 deploys p620 itself last: its own switch (a builder's may restart
+/// sshd or the network) comes when every other host is done.
+#[test]
+fn the_machine_fleet_runs_on_activates_last() {
+    let lab = Lab::new();
+    lab.bump("p620");
+    lab.bump("razer");
+    lab.fleet_on("p620", &["deploy-all-parallel", "p620", "razer", "-j", "2"])
+        .status(0);
+    let p620 = lab.activations("p620");
+    let razer = lab.activations("razer");
+    let p620_start = p620
+        .iter()
+        .find(|a| a.event == "start-switch")
+        .map(|a| a.at);
+    let razer_end = razer.iter().find(|a| a.event == "end-switch").map(|a| a.at);
+    assert!(
+        razer_end.expect("razer switched") <= p620_start.expect("p620 switched"),
+        "p620 switched before razer was done: {p620:?} {razer:?}"
+    );
+    assert_eq!(lab.running("p620"), lab.evaluated("p620"));
+    assert_eq!(lab.running("razer"), lab.evaluated("razer"));
+}
+
 #[test]
 fn a_non_root_user_activates_through_sudo() {
     let lab = Lab::new();
