@@ -37,11 +37,6 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Magic rollback's window, or `None` when it is off.
-    pub fn confirm_timeout(&self) -> Option<u64> {
-        (!self.global.no_rollback).then_some(self.global.confirm_timeout)
-    }
-
     /// The executor's options for this command line and `plan`.
     fn options(&self, plan: &Plan) -> exec::Options {
         exec::Options {
@@ -219,9 +214,23 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     inv.nix = inv.nix.with(&nix_options(g)?);
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {
+            let help = match flake.split_once('#') {
+                Some((flake, host)) => format!(
+                    "pass --flake {} and name the host as an argument: `fleet deploy {host} --flake {}`",
+                    if flake.is_empty() { "." } else { flake },
+                    if flake.is_empty() { "." } else { flake },
+                ),
+                None => "pass a flake path or reference, like . or github:owner/repo".to_string(),
+            };
             return Err(Error::usage(
                 format!("--flake {}: {why}", flake.escape_debug()),
-                "pass a flake path or reference, like . or github:owner/repo",
+                help,
+            ));
+        }
+        if !flake.contains(':') && !cwd.join(flake).is_dir() {
+            return Err(Error::usage(
+                format!("--flake {}: {} is not a directory", flake.escape_debug(), cwd.join(flake).display()),
+                "pass the checkout with your flake.nix, or a flake reference like github:owner/repo",
             ));
         }
         inv.flake = if flake.contains(':') {

@@ -56,19 +56,6 @@ pub struct Global {
     /// Show more: each command as it runs (-v), and its output (-vv)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When a host's builder is down: build on the target, or here [default: the host's
-    /// `fallback` in hosts.toml, else fail]
-    #[arg(long, global = true, value_enum, value_name = "WHERE")]
-    pub fallback: Option<crate::plan::FallbackTo>,
-    /// Do not guard switches with magic rollback (a host-side watchdog that switches back to
-    /// the previous generation unless fleet confirms, over a new SSH login, that the host is
-    /// reachable and its health checks passed)
-    #[arg(long, global = true)]
-    pub no_rollback: bool,
-    /// Seconds a switched host waits for fleet's confirmation over a new SSH connection before
-    /// it rolls itself back
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
-    pub confirm_timeout: u64,
     /// Use the flake's nixConfig (its extra caches and keys) [default: [fleet.nix] in
     /// hosts.toml]
     #[arg(long, global = true, help_heading = "Nix")]
@@ -119,7 +106,7 @@ pub enum Command {
         #[command(flatten)]
         via: Via,
         #[command(flatten)]
-        action: ActionArg,
+        deployment: Deployment,
     },
     /// The same as `deploy HOST... --via BUILDER`
     DeployVia {
@@ -129,7 +116,7 @@ pub enum Command {
         #[command(flatten)]
         hosts: RequiredHosts,
         #[command(flatten)]
-        action: ActionArg,
+        deployment: Deployment,
     },
     /// Build hosts' systems without activating them
     Build {
@@ -141,6 +128,8 @@ pub enum Command {
         /// builder are kept there, as a GC root, for their targets)
         #[arg(short = 'o', long, value_name = "PATH")]
         out_link: Option<String>,
+        #[command(flatten)]
+        fallback: Fallback,
     },
     /// Deploy only the hosts whose system changed (compared with what they run, no build needed)
     QuickDeploy {
@@ -149,7 +138,7 @@ pub enum Command {
         #[command(flatten)]
         via: Via,
         #[command(flatten)]
-        action: ActionArg,
+        deployment: Deployment,
     },
     /// Deploy every host (or the selected ones) in parallel
     DeployAllParallel {
@@ -158,7 +147,7 @@ pub enum Command {
         #[command(flatten)]
         via: Via,
         #[command(flatten)]
-        action: ActionArg,
+        deployment: Deployment,
         #[command(flatten)]
         parallel: Parallel,
     },
@@ -174,6 +163,8 @@ pub enum Command {
         out_link: Option<String>,
         #[command(flatten)]
         parallel: Parallel,
+        #[command(flatten)]
+        fallback: Fallback,
     },
     /// Build every host; if all succeed, show what changed, ask, and deploy the changed ones in parallel
     QuickAll {
@@ -182,7 +173,7 @@ pub enum Command {
         #[command(flatten)]
         via: Via,
         #[command(flatten)]
-        action: ActionArg,
+        deployment: Deployment,
         #[command(flatten)]
         parallel: Parallel,
     },
@@ -251,7 +242,7 @@ pub enum Command {
     /// Update the flake's inputs (all, or the named ones) and say which moved
     UpdateFlake {
         /// Inputs to update [default: all]
-        #[arg(value_name = "INPUT")]
+        #[arg(value_name = "INPUT", add = ArgValueCandidates::new(complete::flake_inputs))]
         inputs: Vec<String>,
     },
     /// Print the shell completion script (host names and @tags complete from the inventory)
@@ -275,7 +266,7 @@ pub enum CacheCommand {
         hosts: RequiredHosts,
         /// A [caches] name or a Nix store URL (file://, ssh://, s3://...) [default: the
         /// inventory's Cachix cache]
-        #[arg(long, value_name = "CACHE")]
+        #[arg(long, value_name = "CACHE", add = ArgValueCandidates::new(complete::writable_caches))]
         to: Option<String>,
     },
     /// The nix.settings a host should have (substituters and keys in tier order), to paste
@@ -317,6 +308,47 @@ pub struct Via {
     /// same
     #[arg(long, visible_alias = "on", value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
     pub via: Option<String>,
+}
+
+/// What every deployment command takes: the action, magic rollback, the builder-down fallback.
+#[derive(Debug, Args)]
+pub struct Deployment {
+    #[command(flatten)]
+    pub action: ActionArg,
+    #[command(flatten)]
+    pub rollback: Rollback,
+    #[command(flatten)]
+    pub fallback: Fallback,
+}
+
+/// Where to build when a host's builder is down (deployments and builds).
+#[derive(Debug, Args)]
+pub struct Fallback {
+    /// When a host's builder is down: build on the target, or here [default: the host's
+    /// `fallback` in hosts.toml, else fail]
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub fallback: Option<crate::vocab::FallbackTo>,
+}
+
+/// Magic rollback (deployments).
+#[derive(Debug, Args)]
+pub struct Rollback {
+    /// Do not guard switches with magic rollback (a host-side watchdog that switches back to
+    /// the previous generation unless fleet confirms, over a new SSH login, that the host is
+    /// reachable and its health checks passed)
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Seconds a switched host waits for fleet's confirmation over a new SSH connection before
+    /// it rolls itself back
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub confirm_timeout: u64,
+}
+
+impl Rollback {
+    /// Magic rollback's window, or `None` when it is off.
+    pub fn window(&self) -> Option<u64> {
+        (!self.no_rollback).then_some(self.confirm_timeout)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -30,11 +30,52 @@ pub fn script(shell: &str, out: &mut dyn Write) -> std::io::Result<()> {
     completer.write_registration(ENV, "fleet", "fleet", "fleet", out)
 }
 
+/// The inventory the command line being completed would use: its `-i`/`--inventory`, else
+/// `$FLEET_INVENTORY`, else the nearest `hosts.toml`.
 fn inventory() -> Option<Inventory> {
     let cwd = std::env::current_dir().ok()?;
+    let words: Vec<String> = std::env::args().collect();
+    let flag = words.windows(2).find_map(|w| match w[0].as_str() {
+        "-i" | "--inventory" => Some(w[1].clone()),
+        _ => None,
+    });
+    let joined = words.iter().find_map(|w| {
+        w.strip_prefix("--inventory=")
+            .or_else(|| w.strip_prefix("-i").filter(|p| !p.is_empty()))
+            .map(String::from)
+    });
+    let given = flag.or(joined).map(std::path::PathBuf::from);
     let env = std::env::var_os(inventory::ENV_VAR).map(std::path::PathBuf::from);
-    let path = inventory::discover(None, env.as_deref(), &cwd).ok()?;
+    let path = inventory::discover(given.as_deref(), env.as_deref(), &cwd).ok()?;
     Inventory::load(&path).ok()
+}
+
+/// Caches `cache push` may push to.
+pub fn writable_caches() -> Vec<CompletionCandidate> {
+    inventory()
+        .map(|inv| {
+            inv.caches
+                .iter()
+                .filter(|c| c.writable)
+                .map(|c| CompletionCandidate::new(&c.name).help(Some(c.url.clone().into())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The flake's inputs, from its lock file (`update-flake`).
+pub fn flake_inputs() -> Vec<CompletionCandidate> {
+    let Some(inv) = inventory() else {
+        return Vec::new();
+    };
+    let lock = std::path::Path::new(&inv.flake).join("flake.lock");
+    let Ok(text) = std::fs::read_to_string(lock) else {
+        return Vec::new();
+    };
+    crate::flake::root_inputs(&text)
+        .into_iter()
+        .map(CompletionCandidate::new)
+        .collect()
 }
 
 /// Host names, then @tags.

@@ -33,6 +33,18 @@ fn locked(lock: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The flake's own inputs (the root node's), as `update-flake` takes them.
+pub fn root_inputs(lock: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(lock) else {
+        return Vec::new();
+    };
+    let root = v.get("root").and_then(Value::as_str).unwrap_or("root");
+    v.pointer(&format!("/nodes/{root}/inputs"))
+        .and_then(Value::as_object)
+        .map(|inputs| inputs.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// The inputs whose locked revision differs between two lock files' texts.
 pub fn moved(before: &str, after: &str) -> Vec<Moved> {
     let (b, a) = (locked(before), locked(after));
@@ -53,6 +65,15 @@ pub fn moved(before: &str, after: &str) -> Vec<Moved> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_inputs_are_the_flakes_own() {
+        let lock = r#"{"nodes": {"root": {"inputs": {"nixpkgs": "nixpkgs", "home-manager": "home-manager"}},
+            "nixpkgs": {"locked": {"rev": "a"}}, "home-manager": {"inputs": {"nixpkgs": ["nixpkgs"]}}},
+            "root": "root", "version": 7}"#;
+        assert_eq!(root_inputs(lock), ["nixpkgs", "home-manager"]);
+        assert!(root_inputs("not json").is_empty());
+    }
 
     fn lock(rev: &str) -> String {
         format!(

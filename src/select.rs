@@ -74,6 +74,9 @@ fn check_name(selector: &str, name: &str) -> Result<(), Error> {
 pub fn unknown_host(inv: &Inventory, name: &str, what: &str) -> Error {
     let all: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
     let help = match names::closest(name, all.iter().copied()) {
+        _ if inv.tags().contains(&name) => {
+            format!("did you mean `@{name}`? (a tag; hosts: {})", all.join(", "))
+        }
         Some(s) => format!("did you mean `{s}`? Hosts: {}", all.join(", ")),
         None if all.is_empty() => format!("{} defines no hosts yet", inv.source.display()),
         None => format!("hosts in {}: {}", inv.source.display(), all.join(", ")),

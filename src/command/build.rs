@@ -7,44 +7,33 @@ use crate::inventory::Host;
 use crate::plan::{self, BuildRequest, Command};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
+use crate::vocab::FallbackTo;
 
-/// `fleet build HOST... [--via BUILDER] [-o PATH]`.
-pub fn run(
-    s: &Session,
-    selectors: &[String],
-    via: Option<&str>,
-    out_link: Option<&str>,
-    max_parallel: Option<u16>,
-) -> Result<u8, Error> {
+/// `fleet build HOST... [--via BUILDER] [-o PATH] [--fallback WHERE]`.
+pub fn run(s: &Session, selectors: &[String], place: Where) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    build(s, Command::Build, hosts, via, out_link, max_parallel)
+    build(s, Command::Build, hosts, place, None)
 }
 
-/// `fleet build-all-parallel [HOST...] [--via BUILDER] [-o PATH] [-j N]`.
+/// `fleet build-all-parallel [HOST...] [--via BUILDER] [-o PATH] [--fallback WHERE] [-j N]`.
 pub fn run_all(
     s: &Session,
     selectors: &[String],
-    via: Option<&str>,
-    out_link: Option<&str>,
+    place: Where,
     max_parallel: Option<u16>,
 ) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
-    build(
-        s,
-        Command::BuildAllParallel,
-        hosts,
-        via,
-        out_link,
-        max_parallel,
-    )
+    build(s, Command::BuildAllParallel, hosts, place, max_parallel)
 }
+
+/// Where to build, the link to leave, and where to build when the builder is down.
+pub type Where<'a> = (Option<&'a str>, Option<&'a str>, Option<FallbackTo>);
 
 fn build(
     s: &Session,
     command: Command,
     hosts: Vec<&Host>,
-    via: Option<&str>,
-    out_link: Option<&str>,
+    (via, out_link, fallback): Where,
     max_parallel: Option<u16>,
 ) -> Result<u8, Error> {
     if let Some(link) = out_link.filter(|l| l.is_empty() || l.chars().any(char::is_control)) {
@@ -61,7 +50,7 @@ fn build(
             hosts,
             via,
             max_parallel: max_parallel.map(usize::from),
-            fallback: s.global.fallback,
+            fallback,
             out_link,
         },
     )?;

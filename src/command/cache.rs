@@ -14,11 +14,27 @@ pub fn run(s: &Session, command: &CacheCommand) -> Result<u8, Error> {
     let (inv, ctx, g) = (&s.inv, &s.ctx, s.global);
     match command {
         CacheCommand::NixConfig { host } => {
-            let host = match host {
-                Some(h) => Some(select(inv, std::slice::from_ref(h), WhenEmpty::Refuse)?[0]),
-                None => None,
+            let text = match host {
+                None => health::nix_config(inv, None),
+                // One snippet per host of a tag, each headed by its name.
+                Some(h) => {
+                    let hosts = select(inv, std::slice::from_ref(h), WhenEmpty::Refuse)?;
+                    let one = hosts.len() == 1;
+                    hosts
+                        .iter()
+                        .map(|host| {
+                            let config = health::nix_config(inv, Some(host));
+                            if one {
+                                config
+                            } else {
+                                format!("# {}\n{config}", host.name)
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
             };
-            write_stdout(&health::nix_config(inv, host))?;
+            write_stdout(&text)?;
             Ok(exit::OK)
         }
         CacheCommand::Status { hosts } => {
@@ -65,42 +81,37 @@ pub fn run(s: &Session, command: &CacheCommand) -> Result<u8, Error> {
     }
 }
 
-/// `--to`: a [caches] name or a store URL; a Cachix cache is pushed with `cachix`.
+/// `--to`: a cache of the inventory marked `writable`, or a store URL that is not one of its
+/// read-only caches; by default the first writable cache. A Cachix cache is pushed with
+/// `cachix`.
 fn push_target(inv: &Inventory, to: Option<&str>) -> Result<PushTo, Error> {
+    let writable: Vec<&str> = inv
+        .caches
+        .iter()
+        .filter(|c| c.writable)
+        .map(|c| c.name.as_str())
+        .collect();
+    let read_only = |name: &str| {
+        Error::usage(
+            format!("cache {name} is not marked writable in hosts.toml"),
+            format!(
+                "add writable = true to [caches.{name}] if this machine may push there; writable caches: {}",
+                if writable.is_empty() { "none".to_string() } else { writable.join(", ") }
+            ),
+        )
+    };
     let url = match to {
-        Some(name) if inv.cache(name).is_some() => {
-            inv.cache(name).map(|c| c.url.clone()).unwrap_or_default()
-        }
-        Some(url) if url.contains("://") => {
-            if let Some(why) =
-                crate::inventory::names::cache_url_problem(url.split('?').next().unwrap_or(url))
-            {
-                return Err(Error::usage(
-                    format!("--to {url}: {why}"),
-                    "give a [caches] name or a Nix store URL",
-                ));
-            }
-            url.to_string()
-        }
-        Some(other) => {
-            return Err(Error::usage(
-                format!("--to {other}: not a cache of the inventory, nor a store URL"),
-                format!(
-                    "caches: {}",
-                    inv.caches
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ))
-        }
-        None => match inv.caches.iter().find(|c| cachix_name(&c.url).is_some()) {
+        Some(name) => match inv.cache(name).or_else(|| inv.caches.iter().find(|c| c.url == name)) {
+            Some(c) if c.writable => c.url.clone(),
+            Some(c) => return Err(read_only(&c.name)),
+            None => store_url(inv, name)?,
+        },
+        None => match inv.caches.iter().find(|c| c.writable) {
             Some(c) => c.url.clone(),
             None => {
                 return Err(Error::usage(
-                    "no cache to push to",
-                    "pass --to CACHE (a [caches] name, or a store URL like file:///srv/cache)",
+                    "no cache to push to: none is marked writable in hosts.toml",
+                    "add writable = true to the [caches.NAME] this machine may push to, or pass --to URL (like file:///srv/cache)",
                 ))
             }
         },
@@ -117,6 +128,26 @@ fn push_target(inv: &Inventory, to: Option<&str>) -> Result<PushTo, Error> {
         }
         None => Ok(PushTo::Store(url)),
     }
+}
+
+/// `--to` that names no cache of the inventory: a store URL, checked.
+fn store_url(inv: &Inventory, to: &str) -> Result<String, Error> {
+    if !to.contains("://") {
+        let caches: Vec<&str> = inv.caches.iter().map(|c| c.name.as_str()).collect();
+        return Err(Error::usage(
+            format!("--to {to}: not a cache of the inventory, nor a store URL"),
+            format!("caches: {}", caches.join(", ")),
+        ));
+    }
+    if let Some(why) =
+        crate::inventory::names::cache_url_problem(to.split('?').next().unwrap_or(to))
+    {
+        return Err(Error::usage(
+            format!("--to {to}: {why}"),
+            "give a [caches] name or a Nix store URL",
+        ));
+    }
+    Ok(to.to_string())
 }
 
 /// `https://NAME.cachix.org` → NAME.

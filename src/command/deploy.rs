@@ -3,9 +3,12 @@
 
 use crate::app::Session;
 use crate::cli;
-use crate::error::Error;
+use std::io::IsTerminal;
+
+use crate::error::{exit, Error};
 use crate::plan::{self, Command, DeployRequest, Gate};
 use crate::select::{select, WhenEmpty};
+use crate::ui;
 
 /// How each deployment command differs: which command, an empty selection, the builder,
 /// whether only changed hosts are deployed, the gate, and `-j`.
@@ -14,56 +17,65 @@ struct Shape<'c> {
     selectors: &'c [String],
     when_empty: WhenEmpty,
     via: Option<&'c str>,
-    action: plan::Action,
     only_changed: bool,
     gate: Gate,
     max_parallel: Option<u16>,
+    deployment: &'c cli::Deployment,
 }
 
 fn shape(command: &cli::Command) -> Option<Shape<'_>> {
-    let base = |command, selectors, when_empty, via, action: &cli::ActionArg| Shape {
+    let base = |command, selectors, when_empty, via, deployment| Shape {
         command,
         selectors,
         when_empty,
         via,
-        action: action.action,
         only_changed: false,
         gate: Gate::None,
         max_parallel: None,
+        deployment,
     };
+    let refuse = WhenEmpty::Refuse;
     Some(match command {
-        cli::Command::Deploy { hosts, via, action } => base(
+        cli::Command::Deploy {
+            hosts,
+            via,
+            deployment,
+        } => base(
             Command::Deploy,
             &hosts.hosts,
-            WhenEmpty::Refuse,
+            refuse,
             via.via.as_deref(),
-            action,
+            deployment,
         ),
         cli::Command::DeployVia {
             builder,
             hosts,
-            action,
+            deployment,
         } => base(
             Command::DeployVia,
             &hosts.hosts,
-            WhenEmpty::Refuse,
+            refuse,
             Some(builder),
-            action,
+            deployment,
         ),
-        cli::Command::QuickDeploy { hosts, via, action } => Shape {
+        cli::Command::QuickDeploy {
+            hosts,
+            via,
+            deployment,
+        } => Shape {
             only_changed: true,
             ..base(
                 Command::QuickDeploy,
                 &hosts.hosts,
-                WhenEmpty::Refuse,
+                refuse,
                 via.via.as_deref(),
-                action,
+                deployment,
             )
         },
         cli::Command::DeployAllParallel {
             hosts,
             via,
-            action,
+            deployment,
             parallel,
         } => Shape {
             max_parallel: parallel.max_parallel,
@@ -72,13 +84,13 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
                 &hosts.hosts,
                 WhenEmpty::All,
                 via.via.as_deref(),
-                action,
+                deployment,
             )
         },
         cli::Command::QuickAll {
             hosts,
             via,
-            action,
+            deployment,
             parallel,
         } => Shape {
             only_changed: true,
@@ -89,7 +101,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
                 &hosts.hosts,
                 WhenEmpty::All,
                 via.via.as_deref(),
-                action,
+                deployment,
             )
         },
         _ => return None,
@@ -101,7 +113,6 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
     let Some(shape) = shape(command) else {
         return Err(Error::Other(anyhow::anyhow!("not a deployment command")));
     };
-    let g = s.global;
     let plan = plan::deploy(
         &s.inv,
         &s.ctx,
@@ -109,16 +120,31 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
             command: shape.command,
             hosts: select(&s.inv, shape.selectors, shape.when_empty)?,
             via: shape.via,
-            action: shape.action,
+            action: shape.deployment.action.action,
             only_changed: shape.only_changed,
             gate: shape.gate,
             max_parallel: shape.max_parallel.map(usize::from),
-            fallback: g.fallback,
-            confirm_timeout: s.confirm_timeout(),
+            fallback: shape.deployment.fallback.fallback,
+            confirm_timeout: shape.deployment.rollback.window(),
         },
     )?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
+    }
+    // Changing every host at once deserves a question, as the justfile's "Are you sure?" was,
+    // where someone can answer it (quick-all asks its own, after building).
+    let several = plan.hosts.len() > 1 && shape.command == Command::DeployAllParallel;
+    if several && !s.global.yes && std::io::stdin().is_terminal() {
+        let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+        let action = shape.deployment.action.action;
+        if !ui::ask_yes_no(&format!(
+            "Deploy {} hosts ({action}): {}?",
+            hosts.len(),
+            hosts.join(", ")
+        )) {
+            ui::say("Not deployed: nothing was changed.");
+            return Ok(exit::OK);
+        }
     }
     s.execute_and_summarise(&plan)
 }

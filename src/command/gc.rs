@@ -2,7 +2,7 @@
 //! generations (never the current or booted one) and collect garbage. `--dry-run` asks and
 //! says what would go.
 
-use crate::app::{write_stdout, Session};
+use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
 use crate::health::gc;
 use crate::inventory::Host;
@@ -26,9 +26,33 @@ pub fn run(s: &Session, selectors: &[String], older_than: u64) -> Result<u8, Err
             )
         })
         .collect();
+    let unreachable = decisions.iter().any(|(_, u, _)| u.is_some());
     if g.dry_run {
-        write_stdout(&ui::commands::gc_dry_run(&asked, &decisions, older_than))?;
-        return Ok(exit::OK);
+        if g.json {
+            let hosts: Vec<serde_json::Value> = asked
+                .hosts
+                .iter()
+                .zip(&decisions)
+                .map(|(a, (host, unreachable, d))| {
+                    let dead = a.ok(&plan::Probe::Dead).map(|s| s.lines().count());
+                    serde_json::json!({
+                        "host": host,
+                        "unreachable": unreachable,
+                        "would_delete": d.delete,
+                        "kept": d.kept,
+                        "dead_paths": dead,
+                    })
+                })
+                .collect();
+            write_json(&hosts)?;
+        } else {
+            write_stdout(&ui::commands::gc_dry_run(&asked, &decisions, older_than))?;
+        }
+        return Ok(if unreachable {
+            exit::HOST_FAILED
+        } else {
+            exit::OK
+        });
     }
     let reached: Vec<(&Host, &[u32])> = hosts
         .iter()

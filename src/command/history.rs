@@ -1,13 +1,29 @@
-//! `history`: the deployments recorded here, oldest first, all or one host's.
+//! `history`: the deployments recorded here, oldest first: all, or those of a host or @tag.
 
 use crate::app::{state_dir, write_json, write_stdout, Session};
 use crate::error::{exit, Error};
+use crate::select::{select, WhenEmpty};
 use crate::{history, ui};
 
-pub fn run(s: &Session, host: Option<&str>) -> Result<u8, Error> {
-    let entries: Vec<history::Entry> = history::read(&state_dir())
+/// All entries, or those of the hosts `selector` names (a host or `@tag`). A name the
+/// inventory no longer has still shows its entries, if there are any.
+pub fn run(s: &Session, selector: Option<&str>) -> Result<u8, Error> {
+    let all = history::read(&state_dir());
+    let hosts: Option<Vec<String>> = match selector {
+        None => None,
+        Some(name) if all.iter().any(|e| e.host == name) && s.inv.host(name).is_none() => {
+            Some(vec![name.to_string()])
+        }
+        Some(name) => Some(
+            select(&s.inv, &[name.to_string()], WhenEmpty::Refuse)?
+                .iter()
+                .map(|h| h.name.clone())
+                .collect(),
+        ),
+    };
+    let entries: Vec<history::Entry> = all
         .into_iter()
-        .filter(|e| host.is_none_or(|h| e.host == h))
+        .filter(|e| hosts.as_ref().is_none_or(|hs| hs.contains(&e.host)))
         .collect();
     if s.global.json {
         write_json(&entries)?;

@@ -2,13 +2,23 @@
 
 use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
+use crate::inventory::Host;
+use crate::plan::Machine;
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 
 pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
     if s.global.json {
-        write_json(&hosts)?;
+        // `local` as this run sees it: set in hosts.toml, or this machine's hostname.
+        let seen: Vec<Host> = hosts
+            .iter()
+            .map(|h| Host {
+                local: s.ctx.machine(h) == Machine::Local,
+                ..(*h).clone()
+            })
+            .collect();
+        write_json(&seen)?;
     } else {
         write_stdout(&ui::commands::hosts(&s.ctx, &hosts))?;
     }

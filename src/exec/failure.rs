@@ -11,6 +11,8 @@ pub(super) fn prepare_failure(
     log: &Log,
 ) -> String {
     let mut text = format!("{} failed", step.title);
+    let missing =
+        matches!(&outcome, Err(RunError::Spawn { reason, .. }) if reason.contains("No such file"));
     match outcome {
         Ok(f) => {
             text.push_str(&format!(
@@ -25,6 +27,9 @@ pub(super) fn prepare_failure(
         Err(e) => text.push_str(&format!(": {e}\n")),
     }
     let next = match &step.kind {
+        _ if missing => {
+            "install Nix on this machine (fleet runs `nix` here to evaluate and copy), or put it on PATH"
+        }
         StepKind::Evaluate => {
             "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
         }

@@ -146,10 +146,11 @@ struct RunDirs {
 impl RunDirs {
     fn new(plan: &Plan, opts: &Options) -> RunDirs {
         let name = plan.command.name().replace(' ', "-");
-        let stamp = crate::time::stamp_now();
+        let id = format!("{}-{}", crate::time::stamp_now(), std::process::id());
+        // The process id keeps runs started in the same second apart.
         RunDirs {
-            id: format!("{stamp}-{}", std::process::id()),
-            log_dir: opts.log_root.join(format!("{stamp}-{name}")),
+            log_dir: opts.log_root.join(format!("{id}-{name}")),
+            id,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Cache {
     pub public_key: Option<String>,
     /// The inventory host that serves this cache (like p620's nix-serve), if any.
     pub host: Option<String>,
+    /// `fleet cache push` may push to it (a read-only nix-serve or cache.nixos.org may not).
+    pub writable: bool,
 }
 
 /// One machine of the fleet.
@@ -98,7 +100,7 @@ impl Inventory {
             path: path.to_path_buf(),
             source,
         })?;
-        Inventory::parse(&text, path)
+        validate::parse_with(&text, path, true)
     }
 
     /// Checks `text` as if read from `path` (which resolves relative paths and names the file

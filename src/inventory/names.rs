@@ -84,6 +84,12 @@ pub fn flake_problem(s: &str) -> Option<String> {
             describe_char(c)
         ));
     }
+    if s.contains('#') {
+        return Some(
+            "name the flake only, without `#`: fleet picks each host's nixosConfigurations.HOST itself"
+                .into(),
+        );
+    }
     None
 }
 

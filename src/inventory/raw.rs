@@ -54,6 +54,9 @@ pub struct RawCache {
     pub url: Spanned<String>,
     pub public_key: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
+    /// This machine may push to it (`fleet cache push`).
+    #[serde(default)]
+    pub writable: bool,
 }
 
 /// `[hosts.NAME]`: one machine.

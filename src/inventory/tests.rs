@@ -66,13 +66,14 @@ fn defaults_for_a_minimal_host() {
 
 #[test]
 fn relative_paths_resolve_against_the_inventory() {
-    let inv = load("[fleet]\nflake = \"../flake\"\nssh_config = \"ssh/config\"\n").expect("valid");
+    let inv = load("[fleet]\nflake = \"../flake\"\nssh_config = \"ssh/config\"\n[hosts.a]\n")
+        .expect("valid");
     assert_eq!(inv.flake, "/home/olaf/flake");
     assert_eq!(
         inv.ssh_config.as_deref(),
         Some(Path::new("/home/olaf/nixos/ssh/config"))
     );
-    let inv = load("[fleet]\nflake = \"github:olaf/nixos\"\n").expect("valid");
+    let inv = load("[fleet]\nflake = \"github:olaf/nixos\"\n[hosts.a]\n").expect("valid");
     assert_eq!(inv.flake, "github:olaf/nixos");
 }
 
@@ -385,4 +386,41 @@ fn pre_activation_commands_and_the_failed_units_policy() {
         "{e}"
     );
     assert!(e.contains("\"keep\""), "{e}");
+}
+
+#[test]
+fn every_unknown_key_and_wrong_type_at_once() {
+    let e = refused(
+        "[fleet]\nmax_parallel = \"4\"\n[hosts.a]\nfallback = \"p620\"\nadresses = [\"x\"]\n[hosts.b]\nport = \"22\"\nbogus = 1\n",
+    );
+    assert!(e.contains("5 problems"), "{e}");
+    assert!(
+        e.contains("fleet.max_parallel: invalid type: string \"4\", expected a whole number"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hosts.a.fallback: unknown variant `p620`, expected `target` or `local`"),
+        "{e}"
+    );
+    assert!(!e.contains("not valid TOML"), "{e}");
+    assert!(e.contains("hosts.a.adresses: unknown field"), "{e}");
+    assert!(e.contains("hosts.b.port"), "{e}");
+    assert!(e.contains("hosts.b.bogus"), "{e}");
+    assert!(!e.contains("i64"), "{e}");
+}
+
+#[test]
+fn no_hosts_a_host_named_here_and_user_at_host_are_refused() {
+    let e = refused("[fleet]\nflake = \".\"\n");
+    assert!(e.contains("the inventory defines no hosts"), "{e}");
+    let e = refused("[hosts.here]\n");
+    assert!(
+        e.contains("`here` is fleet's word for the machine it runs on"),
+        "{e}"
+    );
+    let e = refused("[hosts.razer]\naddresses = [\"olaf@razer.lan\"]\n");
+    assert!(
+        e.contains("user = \"olaf\" in [hosts.razer], and \"razer.lan\" here"),
+        "{e}"
+    );
 }

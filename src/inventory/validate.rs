@@ -8,17 +8,28 @@ use toml::Spanned;
 
 use super::error::{key_at, InventoryError, Problem};
 use super::names::{self, is_identifier};
-use super::raw::{RawCache, RawHost, RawInventory, RawNix};
+use super::raw::{RawCache, RawFleet, RawHost, RawInventory, RawNix};
 use super::{Cache, Host, Inventory};
 use crate::vocab::{FailedUnits, NixOptions};
 
 const DEFAULT_MAX_PARALLEL: usize = 4;
 
 pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
-    let raw: RawInventory = toml::from_str(text).map_err(|e| {
-        InventoryError::invalid(path.to_path_buf(), text, vec![serde_problem(text, &e)])
-    })?;
+    parse_with(text, path, false)
+}
+
+/// `parse`, and with `files`, the local files the inventory names must exist (the flake's
+/// directory, the ssh config).
+pub fn parse_with(text: &str, path: &Path, files: bool) -> Result<Inventory, InventoryError> {
     let mut problems = Vec::new();
+    let raw = read_tables(text, &mut problems).ok_or_else(|| {
+        let mut problems = std::mem::take(&mut problems);
+        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+        InventoryError::invalid(path.to_path_buf(), text, problems)
+    })?;
+    if files {
+        check_files(&raw, path, &mut problems);
+    }
     let inventory = resolve(raw, path, &mut problems);
     if problems.is_empty() {
         Ok(inventory)
@@ -28,10 +39,156 @@ pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
     }
 }
 
+/// The file's tables, each read on its own, so that every unknown key and wrongly typed value
+/// is reported in one go (serde stops at the first). `None` when any was refused.
+fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> {
+    use toml::de::{DeTable, DeValue};
+
+    let root = match DeTable::parse(text) {
+        Ok(root) => root.into_inner(),
+        Err(e) => {
+            problems.push(serde_problem(text, &e));
+            return None;
+        }
+    };
+    let before = problems.len();
+    let mut raw = RawInventory {
+        fleet: Default::default(),
+        caches: Default::default(),
+        hosts: Default::default(),
+    };
+    for (key, value) in root {
+        let name = key.get_ref().as_ref().to_string();
+        match name.as_str() {
+            "fleet" => {
+                if let Some(f) = read_one::<RawFleet>(text, value, problems) {
+                    raw.fleet = f;
+                }
+            }
+            "caches" | "hosts" => {
+                let span = value.span();
+                let DeValue::Table(entries) = value.into_inner() else {
+                    problems.push(
+                        Problem::new(
+                            span,
+                            name.clone(),
+                            format!("`{name}` must be a table of tables"),
+                        )
+                        .help(format!("write [{name}.NAME] sections")),
+                    );
+                    continue;
+                };
+                for (entry, value) in entries {
+                    let entry = Spanned::new(entry.span(), entry.get_ref().as_ref().to_string());
+                    if name == "caches" {
+                        if let Some(c) = read_one::<RawCache>(text, value, problems) {
+                            raw.caches.insert(entry, c);
+                        }
+                    } else if let Some(h) = read_one::<RawHost>(text, value, problems) {
+                        raw.hosts.insert(entry, h);
+                    }
+                }
+            }
+            other => {
+                let help = match names::closest(other, ["fleet", "caches", "hosts"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "the tables are [fleet], [caches.NAME] and [hosts.NAME]".to_string(),
+                };
+                problems.push(
+                    Problem::new(
+                        key.span(),
+                        other.to_string(),
+                        format!(
+                            "unknown field `{other}`, expected one of `fleet`, `caches`, `hosts`"
+                        ),
+                    )
+                    .help(help),
+                );
+            }
+        }
+    }
+    (problems.len() == before).then_some(raw)
+}
+
+/// The flake's directory (a local path) and the ssh config must exist: found now, not when a
+/// command fails half-way.
+fn check_files(raw: &RawInventory, path: &Path, problems: &mut Vec<Problem>) {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let flake = raw.fleet.flake.as_ref();
+    let flake_dir = flake.map_or_else(|| base.to_path_buf(), |f| base.join(f.get_ref()));
+    // A flake that is not even a valid reference is reported as that, once.
+    let local = flake
+        .is_none_or(|f| !f.get_ref().contains(':') && names::flake_problem(f.get_ref()).is_none());
+    if local && !flake_dir.is_dir() {
+        problems.push(
+            Problem::new(
+                flake.map_or(0..0, span),
+                "fleet.flake",
+                format!("{} is not a directory", normalize(&flake_dir).display()),
+            )
+            .help("point flake at the checkout with your flake.nix (relative to hosts.toml), or a flake reference like github:owner/repo"),
+        );
+    }
+    if let Some(cfg) = &raw.fleet.ssh_config {
+        let file = base.join(cfg.get_ref());
+        let valid = !cfg.get_ref().is_empty() && !cfg.get_ref().chars().any(char::is_control);
+        if valid && !file.is_file() {
+            problems.push(
+                Problem::new(
+                    span(cfg),
+                    "fleet.ssh_config",
+                    format!("{} is not a file", normalize(&file).display()),
+                )
+                .help("point ssh_config at your ssh config (relative to hosts.toml), or remove it to use ~/.ssh/config"),
+            );
+        }
+    }
+}
+
+/// One table of the file read as `T`; its problems recorded when it cannot be: each key is
+/// tried on its own, so every unknown key and wrong type in it is named, not only the first.
+fn read_one<'i, T: serde::Deserialize<'i>>(
+    text: &str,
+    value: Spanned<toml::de::DeValue<'i>>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    use toml::de::{DeTable, DeValue, ValueDeserializer};
+    let whole = match T::deserialize(ValueDeserializer::from(value.clone())) {
+        Ok(t) => return Some(t),
+        Err(e) => e,
+    };
+    let span = value.span();
+    let mut each = Vec::new();
+    if let DeValue::Table(table) = value.into_inner() {
+        for (key, v) in table {
+            let mut one = DeTable::new();
+            one.insert(key, v);
+            let one = Spanned::new(span.clone(), DeValue::Table(one));
+            // A key alone lacks the table's required keys: that is not its problem.
+            if let Err(e) = T::deserialize(ValueDeserializer::from(one)) {
+                if !e.message().starts_with("missing field") {
+                    each.push(serde_problem(text, &e));
+                }
+            }
+        }
+    }
+    if each.is_empty() {
+        problems.push(serde_problem(text, &whole));
+    } else {
+        problems.extend(each);
+    }
+    None
+}
+
 /// A syntax or type error from the TOML reader, with the key it is about and a fix.
 fn serde_problem(text: &str, e: &toml::de::Error) -> Problem {
     let span = e.span().unwrap_or(0..0);
-    let message = e.message().trim().to_string();
+    // Rust's type names mean nothing in hosts.toml.
+    let message = e
+        .message()
+        .trim()
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u16", "expected a whole number");
     let key = key_at(text, span.start);
     let mut problem = Problem::new(span, key, message.clone());
     if let Some(rest) = message.strip_prefix("unknown field `") {
@@ -47,6 +204,8 @@ fn serde_problem(text: &str, e: &toml::de::Error) -> Problem {
         };
     } else if message.starts_with("invalid type") {
         problem = problem.help("fix the value's type (strings are quoted, lists are [\"a\", \"b\"], booleans are true/false)");
+    } else if message.starts_with("unknown variant") {
+        problem = problem.help("use one of the values listed");
     } else if message.starts_with("missing field") {
         problem = problem.help("add the key to that table");
     } else {
@@ -124,6 +283,18 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         .map(|(name, host)| resolve_host(name, host, &raw, &host_names, &cache_names, problems))
         .collect();
 
+    if hosts.is_empty() {
+        problems.push(
+            Problem::new(0..0, "hosts", "the inventory defines no hosts")
+                .help("add a [hosts.NAME] section for each machine, with its addresses"),
+        );
+    }
+    for (name, _) in raw.hosts.iter().filter(|(n, _)| n.get_ref() == "here") {
+        problems.push(
+            Problem::new(span(name), "hosts.here", "`here` is fleet's word for the machine it runs on")
+                .help("name the host as its hostname says, like p620; set `local = true` if fleet runs on it"),
+        );
+    }
     if hosts.iter().filter(|h| h.local).count() > 1 {
         let mut locals = raw.hosts.iter().filter(|(_, h)| h.local).map(|(n, _)| n);
         if let (Some(_), Some(second)) = (locals.next(), locals.next()) {
@@ -189,6 +360,7 @@ fn resolve_cache(
         url: cache.url.get_ref().clone(),
         public_key: cache.public_key.as_ref().map(|k| k.get_ref().clone()),
         host,
+        writable: cache.writable,
     }
 }
 
@@ -316,9 +488,13 @@ fn addresses(name: &Spanned<String>, host: &RawHost, problems: &mut Vec<Problem>
             .iter()
             .filter_map(|a| match names::address_problem(a.get_ref()) {
                 Some(why) => {
-                    problems.push(Problem::new(span(a), key("addresses"), why).help(
-                        "write a plain host name or IP address; ssh options belong in the ssh config",
-                    ));
+                    let help = match a.get_ref().split_once('@') {
+                        Some((user, address)) => format!(
+                            "write the user apart: user = \"{user}\" in [hosts.{n}], and \"{address}\" here"
+                        ),
+                        None => "write a plain host name or IP address; ssh options belong in the ssh config".to_string(),
+                    };
+                    problems.push(Problem::new(span(a), key("addresses"), why).help(help));
                     None
                 }
                 None => Some(a.get_ref().clone()),

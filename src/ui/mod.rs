@@ -57,6 +57,19 @@ pub fn set_color(on: bool) {
     COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Asks `question` on the terminal; only "y" or "yes" is a yes.
+pub fn ask_yes_no(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// A line for the person at the terminal, beside the command's output.
+pub fn say(text: &str) {
+    eprintln!("{text}");
+}
+
 /// The one place errors are printed.
 pub fn print_error(e: &crate::error::Error) {
     let label = if color() {

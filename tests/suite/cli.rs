@@ -454,3 +454,102 @@ fn bad_nix_options_are_refused_before_anything_runs() {
         .started_nothing();
     assert!(run.stderr.contains("show_trace"), "{}", run.stderr);
 }
+
+#[test]
+fn completion_follows_dash_i_and_completes_caches_and_flake_inputs() {
+    let complete = |test: Test, words: &[&str]| {
+        test.env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", &words.len().to_string())
+            .env("_CLAP_IFS", "\n")
+            .args(["--", "fleet"])
+            .args(words.iter().copied())
+            .run()
+            .status(0)
+            .started_nothing()
+            .stdout
+            .lines()
+            .filter(|c| !c.starts_with('-'))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let other = || {
+        Test::example().file(
+            "other/hosts.toml",
+            "[caches.attic]\nurl = \"https://attic.example/main\"\nwritable = true\n[caches.ro]\nurl = \"http://ro.lan:5000\"\n[hosts.zephyr]\n",
+        )
+    };
+    assert_eq!(
+        complete(other(), &["-i", "other/hosts.toml", "deploy", ""]),
+        ["zephyr"]
+    );
+    assert_eq!(
+        complete(
+            other(),
+            &[
+                "--inventory",
+                "other/hosts.toml",
+                "cache",
+                "push",
+                "zephyr",
+                "--to",
+                ""
+            ]
+        ),
+        ["attic"]
+    );
+    let with_lock = Test::example().file(
+        "flake.lock",
+        r#"{"nodes": {"root": {"inputs": {"nixpkgs": "nixpkgs", "home-manager": "home-manager"}}}, "root": "root", "version": 7}"#,
+    );
+    assert_eq!(
+        complete(with_lock, &["update-flake", ""]),
+        ["nixpkgs", "home-manager"]
+    );
+}
+
+/// On a terminal, deploy-all-parallel asks before changing every host, as the justfile's
+/// "Are you sure?" did; a no changes nothing and starts nothing.
+#[test]
+fn deploy_all_parallel_asks_on_a_terminal() {
+    let test = Test::example();
+    let dir = test.dir().to_path_buf();
+    let fleet = assert_cmd::cargo::cargo_bin("fleet");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} deploy-all-parallel", fleet.display()),
+            "/dev/null",
+        ])
+        .current_dir(&dir)
+        .env("FLEET_HOSTNAME", "thinkpad")
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", dir.join("watch-bin").display()),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            if let Some(stdin) = child.stdin.as_mut() {
+                stdin.write_all(b"n\n")?;
+            }
+            child.wait_with_output()
+        })
+        .expect("run fleet under script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Deploy 4 hosts (switch): p620, p510, razer, samsung? [y/N]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Not deployed: nothing was changed."),
+        "{text}"
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !dir.join("calls.log").exists(),
+        "processes were started: {:?}",
+        std::fs::read_to_string(dir.join("calls.log"))
+    );
+}
