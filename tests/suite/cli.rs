@@ -553,3 +553,176 @@ fn deploy_all_parallel_asks_on_a_terminal() {
         std::fs::read_to_string(dir.join("calls.log"))
     );
 }
+
+#[test]
+fn the_smaller_refusals_say_what_to_write() {
+    Test::example()
+        .args(["deploy", "razer", "--flake", ".#razer"])
+        .run()
+        .status(2)
+        .stderr_is("error: --flake .#razer: name the flake only, without `#`: fleet picks each host's nixosConfigurations.HOST itself\n  help: pass --flake . and name the host as an argument: `fleet deploy razer --flake .`\n")
+        .started_nothing();
+    Test::example()
+        .args(["deploy", "laptop"])
+        .run()
+        .status(2)
+        .stderr_has("did you mean `@laptop`? (a tag; hosts: p620, p510, razer, samsung)")
+        .started_nothing();
+    let run = Test::new()
+        .inventory("[fleet]\nflake = \"../nowhere\"\nssh_config = \"ssh/missing\"\n[hosts.a]\n")
+        .args(["hosts"])
+        .run()
+        .status(2)
+        .started_nothing();
+    assert!(run.stderr.contains("fleet.flake: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nowhere is not a directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("fleet.ssh_config: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ssh/missing is not a file"),
+        "{}",
+        run.stderr
+    );
+    // Deployment-only flags belong to deployments.
+    let run = Test::example().args(["status", "--help"]).run().status(0);
+    assert!(!run.stdout.contains("--no-rollback"), "{}", run.stdout);
+    assert!(!run.stdout.contains("--confirm-timeout"), "{}", run.stdout);
+    let run = Test::example().args(["deploy", "--help"]).run().status(0);
+    assert!(run.stdout.contains("--no-rollback"), "{}", run.stdout);
+}
+
+#[test]
+fn history_and_nix_config_take_tags_and_refuse_unknown_names() {
+    let history = r#"{"time":"2026-11-01T10:00:00Z","host":"razer","command":"deploy","action":"switch","result":"deployed","who":"olaf@t","seconds":1.0}
+{"time":"2026-11-01T10:00:00Z","host":"p620","command":"deploy","action":"switch","result":"deployed","who":"olaf@t","seconds":1.0}
+{"time":"2026-11-01T10:00:00Z","host":"oldbox","command":"deploy","action":"switch","result":"deployed","who":"olaf@t","seconds":1.0}
+"#;
+    let state = tempfile::tempdir().expect("state dir");
+    std::fs::write(state.path().join("history.jsonl"), history).expect("history");
+    let state_dir = state.path().display().to_string();
+    let with_history = || Test::example().env("FLEET_STATE_DIR", &state_dir);
+    let run = with_history()
+        .args(["history", "@laptop", "--json"])
+        .run()
+        .status(0);
+    let hosts: Vec<String> = run
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["host"].as_str().map(String::from))
+        .collect();
+    assert_eq!(hosts, ["razer"]);
+    with_history()
+        .args(["history", "nosuchhost"])
+        .run()
+        .status(2)
+        .stderr_has("no such host in the inventory");
+    // A host no longer in the inventory still shows what was recorded.
+    let run = with_history()
+        .args(["history", "oldbox", "--json"])
+        .run()
+        .status(0);
+    assert_eq!(run.json().as_array().map(Vec::len), Some(1));
+
+    let run = Test::example()
+        .args(["cache", "nix-config", "@laptop"])
+        .run()
+        .status(0);
+    assert!(run.stdout.contains("# razer\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("# samsung\n"), "{}", run.stdout);
+}
+
+#[test]
+fn cache_push_only_to_writable_caches() {
+    Test::example()
+        .args(["-n", "cache", "push", "samsung"])
+        .run()
+        .status(2)
+        .stderr_has("no cache to push to: none is marked writable in hosts.toml")
+        .started_nothing();
+    for to in ["p620", "nixos", "https://cache.nixos.org"] {
+        Test::example()
+            .args(["-n", "cache", "push", "samsung", "--to", to])
+            .run()
+            .status(2)
+            .stderr_has("is not marked writable in hosts.toml")
+            .started_nothing();
+    }
+    let inventory = include_str!("../../hosts.toml").replace(
+        "[caches.nix-community]",
+        "[caches.attic]\nurl = \"s3://attic?region=eu\"\nwritable = true\n\n[caches.nix-community]",
+    );
+    Test::new()
+        .inventory(&inventory)
+        .args(["-n", "cache", "push", "samsung"])
+        .run()
+        .status(0)
+        .stdout_has("push the system to s3://attic?region=eu")
+        .started_nothing();
+}
+
+#[test]
+fn hosts_json_says_local_as_the_table_does() {
+    let run = Test::example()
+        .env("FLEET_HOSTNAME", "p620")
+        .args(["hosts", "p620", "razer", "--json"])
+        .run()
+        .status(0);
+    let v = run.json();
+    assert_eq!(v[0]["local"], true);
+    assert_eq!(v[1]["local"], false);
+}
+
+#[test]
+fn gc_dry_run_reports_unreachable_hosts_and_speaks_json() {
+    // The stand-in ssh refuses every connection: each host is unreachable.
+    let run = Test::example()
+        .args(["-n", "gc", "razer", "--json"])
+        .run()
+        .status(1);
+    let v = run.json();
+    assert_eq!(v[0]["host"], "razer");
+    assert!(v[0]["unreachable"].is_string(), "{v}");
+}
+
+#[test]
+fn runs_in_the_same_second_keep_their_own_logs_and_a_missing_nix_is_named() {
+    let state = tempfile::tempdir().expect("state dir");
+    let state_dir = state.path().display().to_string();
+    // Two runs at once (the stand-in nix fails them at once): one log directory each.
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let state_dir = state_dir.clone();
+            std::thread::spawn(move || {
+                Test::example()
+                    .env("FLEET_STATE_DIR", &state_dir)
+                    .args(["validate"])
+                    .run()
+                    .status(1);
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().expect("run");
+    }
+    let logs = std::fs::read_dir(state.path().join("logs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(logs, 2, "the runs shared a log directory");
+    // No nix on PATH at all: the hint says to install it, not to fix the flake.
+    let run = Test::example()
+        .env("PATH", "/nonexistent")
+        .env("FLEET_STATE_DIR", &state_dir)
+        .args(["validate"])
+        .run()
+        .status(1);
+    assert!(
+        run.stderr.contains("next: install Nix on this machine"),
+        "{}",
+        run.stderr
+    );
+}
