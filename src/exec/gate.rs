@@ -84,12 +84,7 @@ impl<T: Transport> HostContext<'_, T> {
                 .map(|r| Changed {
                     host: r.hp.host.clone(),
                     from: r.before.as_ref().and_then(|b| b.system.clone()),
-                    to: self
-                        .runner
-                        .known
-                        .systems
-                        .get(&r.hp.host)
-                        .map(|s| s.out.clone()),
+                    to: self.runner.known.out(&r.hp.host).map(String::from),
                 })
                 .collect(),
             unreachable: unreachable.to_vec(),

@@ -129,12 +129,7 @@ impl<T: Transport> HostContext<'_, T> {
         let hp = prepared.hp;
         if !hp.inspect.is_empty() {
             let state = self.inspect(hp, &prepared.log).await?;
-            let out = self
-                .runner
-                .known
-                .systems
-                .get(&hp.host)
-                .map(|s| s.out.as_str());
+            let out = self.runner.known.out(&hp.host);
             let action = self.plan.action.unwrap_or(crate::vocab::Action::Switch);
             prepared.unchanged = self.plan.only_changed
                 && out.is_some_and(|new| {
@@ -403,22 +398,8 @@ impl<T: Transport> HostContext<'_, T> {
         self.failed(prepared, f, end)
     }
 
-    /// The host's system derivation, once evaluated.
-    fn drv(&self, hp: &HostPlan) -> Option<&str> {
-        self.runner
-            .known
-            .systems
-            .get(&hp.host)
-            .map(|s| s.drv.as_str())
-    }
-
     pub(super) fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {
-        let new = self
-            .runner
-            .known
-            .systems
-            .get(&hp.host)
-            .map(|s| s.out.as_str());
+        let new = self.runner.known.out(&hp.host);
         match end.and_then(|e| e.system.as_deref()) {
             Some(now) if Some(now) == new => format!("; {} now runs the new system", hp.host),
             Some(now) => format!("; {} still runs {}", hp.host, short(now)),
@@ -462,7 +443,7 @@ impl<T: Transport> HostContext<'_, T> {
         self.events.step(Some(&hp.host), &step.title);
         let mut last = match self.runner.run(&step.run, log).await {
             Ok(f) if f.success() => return Ok(StepDone::ran(f.stdout)),
-            other => failure(hp, step, other, self.drv(hp)),
+            other => failure(hp, step, other, self.runner.known.drv(&hp.host)),
         };
         for fallback in &step.fallbacks {
             self.events.note(
@@ -479,7 +460,7 @@ impl<T: Transport> HostContext<'_, T> {
                         ..StepDone::ran(f.stdout)
                     })
                 }
-                other => last = failure(hp, step, other, self.drv(hp)),
+                other => last = failure(hp, step, other, self.runner.known.drv(&hp.host)),
             }
         }
         Err(last)
@@ -527,12 +508,7 @@ impl<T: Transport> HostContext<'_, T> {
             outcome,
             address: transport.reached(&hp.host).map(|r| r.address),
             built_on,
-            system: self
-                .runner
-                .known
-                .systems
-                .get(&hp.host)
-                .map(|s| s.out.clone()),
+            system: self.runner.known.out(&hp.host).map(String::from),
             before: prepared.before,
             after,
             seconds,

@@ -34,6 +34,18 @@ pub struct Known {
     pub missed: Vec<String>,
 }
 
+impl Known {
+    /// The out path the evaluation gave `host`.
+    pub fn out(&self, host: &str) -> Option<&str> {
+        self.systems.get(host).map(|s| s.out.as_str())
+    }
+
+    /// The derivation the evaluation gave `host`.
+    pub fn drv(&self, host: &str) -> Option<&str> {
+        self.systems.get(host).map(|s| s.drv.as_str())
+    }
+}
+
 /// What a finished command left behind.
 #[derive(Debug, Clone)]
 pub struct Finished {
