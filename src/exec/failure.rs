@@ -39,7 +39,10 @@ pub(super) fn prepare_failure(
         }
         _ => "see the log",
     };
-    text.push_str(&format!("  log: {}\n  next: {next}", log.path.display()));
+    if log.is_open() {
+        text.push_str(&format!("  log: {}\n", log.path.display()));
+    }
+    text.push_str(&format!("  next: {next}"));
     text
 }
 

@@ -515,7 +515,7 @@ impl<T: Transport> HostContext<'_, T> {
             notes,
             failure,
             output: prepared.output,
-            log: Some(prepared.log.path.clone()),
+            log: Some(prepared.log.path.clone()).filter(|_| prepared.log.is_open()),
         }
     }
 

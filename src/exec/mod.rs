@@ -129,7 +129,7 @@ pub async fn execute_with<T: Transport>(
             command: plan.command.name().to_string(),
             action: plan.action.map(|a| a.as_str().to_string()),
             hosts,
-            log_dir: Some(run.log_dir),
+            log_dir: Some(run.log_dir).filter(|d| d.is_dir()),
             seconds: started.elapsed().as_secs_f64(),
             interrupted: interrupts.at(Stop::Winding),
         },
@@ -165,6 +165,15 @@ async fn prepare<T: Transport>(
     run: &RunDirs,
 ) -> Result<Known, Error> {
     let log = Log::create(run.log_dir.join("fleet.log"), None);
+    if !log.is_open() {
+        events.note(
+            None,
+            &format!(
+                "warning: cannot write logs in {}; the run goes on without them",
+                run.log_dir.display()
+            ),
+        );
+    }
     let mut known = Known::default();
     for step in &plan.prepare {
         events.step(None, &step.title);
@@ -179,7 +188,10 @@ async fn prepare<T: Transport>(
         let told = match (&step.kind, result) {
             (StepKind::Evaluate, Ok(f)) if f.success() => parse_systems(&f.stdout, plan)
                 .map(|systems| known.systems = systems)
-                .map_err(|e| format!("{e}\n  log: {}", log.path.display())),
+                .map_err(|e| match log.is_open() {
+                    true => format!("{e}\n  log: {}", log.path.display()),
+                    false => e,
+                }),
             (StepKind::ReadRunningOf(host), Ok(f)) if f.success() => {
                 let path = f.stdout.trim();
                 if plain_store_path(path) {

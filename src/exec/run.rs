@@ -102,6 +102,11 @@ impl Log {
         }
     }
 
+    /// Whether the log file could be made (a log that could not is never named to the user).
+    pub fn is_open(&self) -> bool {
+        self.file.lock().is_ok_and(|f| f.is_some())
+    }
+
     pub fn line(&self, text: &str) {
         if let Ok(mut guard) = self.file.lock() {
             if let Some(f) = guard.as_mut() {
@@ -192,7 +197,11 @@ impl<T: Transport> Runner<'_, T> {
                     })?
                 }
                 Arg::RunDir { run_dir, file } => {
-                    format!("{}/{}-{run_dir}{file}", crate::nix::RUN_DIR, self.run_id)
+                    format!(
+                        "{}/{}{file}",
+                        crate::nix::RUN_DIR,
+                        run_dir_name(self.run_id, run_dir)
+                    )
                 }
                 Arg::SecondsLeft { seconds_left } => seconds_left.to_string(),
             });
@@ -205,5 +214,38 @@ impl<T: Transport> Runner<'_, T> {
             .systems
             .get(host)
             .ok_or_else(|| RunError::Resolve(format!("the evaluation gave no system for {host}")))
+    }
+}
+
+/// The name of a run's state directory for `host` on it: `RUN-HOST`, with a long host name
+/// cut and a hash of it added, so the name (and the systemd unit names made from it) stays
+/// far below the file system's 255 bytes whatever the inventory calls the host.
+pub fn run_dir_name(run_id: &str, host: &str) -> String {
+    const KEEP: usize = 48;
+    if host.len() <= KEEP {
+        return format!("{run_id}-{host}");
+    }
+    // FNV-1a: stable across runs and machines, which the name must be within one run only.
+    let hash = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let cut: String = host.chars().take(KEEP).collect();
+    format!("{run_id}-{cut}-{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_directory_names_stay_short() {
+        assert_eq!(run_dir_name("R", "razer"), "R-razer");
+        let long = "h".repeat(240);
+        let name = run_dir_name("2026-11-25T16-00-00Z-123", &long);
+        assert!(name.len() < 100, "{name}");
+        assert_ne!(
+            name,
+            run_dir_name("2026-11-25T16-00-00Z-123", &"h".repeat(239))
+        );
     }
 }

@@ -93,13 +93,35 @@ pub struct Wake {
     pub on_demand: bool,
 }
 
+/// The largest inventory fleet reads (a household's is a few KiB).
+pub const MAX_SIZE: u64 = 1 << 20;
+
 impl Inventory {
     /// Reads and checks the inventory at `path`.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        let refuse = |why: &str| InventoryError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(why.to_string()),
+        };
+        // A FIFO would block the read for ever, /dev/zero fill memory, a link loop fail late.
+        let meta = std::fs::metadata(path).map_err(|source| InventoryError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        if !meta.is_file() {
+            return Err(refuse("it is not a regular file"));
+        }
+        if meta.len() > MAX_SIZE {
+            return Err(refuse(&format!(
+                "it is {} bytes; an inventory is at most {MAX_SIZE}",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|source| InventoryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| refuse("it is not UTF-8 text"))?;
         validate::parse_with(&text, path, true)
     }
 
@@ -156,9 +178,11 @@ pub fn discover(
     if let Some(p) = explicit.or(env) {
         return Ok(cwd.join(p));
     }
+    // The nearest hosts.toml that exists at all: a broken link or a link loop is that
+    // directory's inventory, refused when loaded, never passed over for a parent's.
     cwd.ancestors()
         .map(|dir| dir.join(FILE_NAME))
-        .find(|candidate| candidate.is_file())
+        .find(|candidate| candidate.symlink_metadata().is_ok())
         .ok_or_else(|| InventoryError::NotFound {
             start: cwd.to_path_buf(),
         })

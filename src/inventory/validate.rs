@@ -110,6 +110,34 @@ fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> 
     (problems.len() == before).then_some(raw)
 }
 
+/// `[fleet] flake`, resolved against the inventory's directory, and checked.
+fn flake(given: Option<&Spanned<String>>, base: &Path, problems: &mut Vec<Problem>) -> String {
+    let flake = match given {
+        None => normalize(base).display().to_string(),
+        Some(f) => match names::flake_problem(f.get_ref()) {
+            Some(why) => {
+                problems.push(Problem::new(span(f), "fleet.flake", why));
+                String::new()
+            }
+            None => resolve_flake(f.get_ref(), base),
+        },
+    };
+
+    // A path Nix cannot take as a flake reference is refused now, not when `nix` fails.
+    if flake.contains(char::is_whitespace) {
+        problems.push(
+            Problem::new(
+                given.map_or(0..0, span),
+                "fleet.flake",
+                format!("the flake's path `{flake}` holds a space, which Nix cannot take in a flake reference"),
+            )
+            .help("move the checkout to a path without spaces, or use a reference like git+file:///path"),
+        );
+    }
+
+    flake
+}
+
 /// The flake's directory (a local path) and the ssh config must exist: found now, not when a
 /// command fails half-way.
 fn check_files(raw: &RawInventory, path: &Path, problems: &mut Vec<Problem>) {
@@ -223,16 +251,7 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
     let host_names: Vec<&str> = raw.hosts.keys().map(|k| k.get_ref().as_str()).collect();
     let cache_names: Vec<&str> = raw.caches.keys().map(|k| k.get_ref().as_str()).collect();
 
-    let flake = match &raw.fleet.flake {
-        None => normalize(base).display().to_string(),
-        Some(f) => match names::flake_problem(f.get_ref()) {
-            Some(why) => {
-                problems.push(Problem::new(span(f), "fleet.flake", why));
-                String::new()
-            }
-            None => resolve_flake(f.get_ref(), base),
-        },
-    };
+    let flake = flake(raw.fleet.flake.as_ref(), base, problems);
 
     let max_parallel = match &raw.fleet.max_parallel {
         None => DEFAULT_MAX_PARALLEL,

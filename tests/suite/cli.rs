@@ -726,3 +726,65 @@ fn runs_in_the_same_second_keep_their_own_logs_and_a_missing_nix_is_named() {
         run.stderr
     );
 }
+
+/// What is not a plain, small inventory file is refused at once: a FIFO would block the read,
+/// /dev/zero fill memory, and a link loop must not fall back to a parent directory's file.
+#[test]
+fn odd_inventory_files_are_refused_at_once() {
+    let test = Test::example();
+    let fifo = test.dir().join("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    test.args(["-i", "fifo.toml", "hosts"])
+        .run()
+        .status(2)
+        .stderr_has("it is not a regular file")
+        .started_nothing();
+    Test::example()
+        .args(["-i", "/dev/zero", "hosts"])
+        .run()
+        .status(2)
+        .stderr_has("it is not a regular file")
+        .started_nothing();
+    // hosts.toml in a subdirectory that links to itself; the parent's inventory is valid.
+    let test = Test::example();
+    let sub = test.dir().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    std::os::unix::fs::symlink("hosts.toml", sub.join("hosts.toml")).expect("link");
+    test.cwd("sub")
+        .args(["hosts"])
+        .run()
+        .status(2)
+        .stderr_has("sub/hosts.toml")
+        .started_nothing();
+}
+
+#[test]
+fn a_flake_path_with_a_space_and_logs_that_cannot_be_written_are_said_at_once() {
+    let run = Test::example()
+        .file("my nixos/hosts.toml", "[hosts.a]\n")
+        .args(["-i", "my nixos/hosts.toml", "hosts"])
+        .run()
+        .status(2)
+        .started_nothing();
+    assert!(
+        run.stderr.contains("holds a space, which Nix cannot take"),
+        "{}",
+        run.stderr
+    );
+    // The stand-in nix fails the evaluation; the logs could not be written anywhere.
+    let run = Test::example()
+        .env("FLEET_STATE_DIR", "/proc/fleet-cannot-write-here")
+        .args(["validate"])
+        .run()
+        .status(1);
+    assert!(
+        run.stderr
+            .contains("warning: cannot write logs in /proc/fleet-cannot-write-here"),
+        "{}",
+        run.stderr
+    );
+}

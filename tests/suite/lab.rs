@@ -1211,3 +1211,30 @@ fn via_works_on_quick_all_and_build() {
     assert!(lab.has_path("p620", &new), "built on p620");
     assert_eq!(lab.running("razer"), new);
 }
+
+/// A host name far longer than a file name may be: its run directory on the host (and the
+/// units named after it) stay short, so nothing fails half-way after the profile is set.
+#[test]
+fn a_long_host_name_deploys_whole() {
+    let lab = Lab::new();
+    lab.bump("lab7");
+    let new = lab.evaluated("lab7");
+    let long = format!("lab7-{}", "x".repeat(250));
+    let text = std::fs::read_to_string(lab.dir.join("hosts.toml")).expect("hosts.toml");
+    let text = text.replace(
+        "[hosts.lab7]\n",
+        &format!("[hosts.{long}]\nattribute = \"lab7\"\n"),
+    );
+    let inventory = lab.dir.join("hosts-long-name.toml");
+    std::fs::write(&inventory, text).expect("write inventory");
+    let inventory = inventory.display().to_string();
+    lab.fleet(&["-i", &inventory, "deploy", &long, "--no-rollback"])
+        .status(0);
+    assert_eq!(lab.running("lab7"), new);
+    assert_eq!(lab.profile("lab7"), new);
+    lab.bump("lab7");
+    let newer = lab.evaluated("lab7");
+    lab.fleet(&["-i", &inventory, "deploy", &long]).status(0);
+    assert_eq!(lab.running("lab7"), newer);
+    assert_eq!(lab.generation("lab7"), 3);
+}
