@@ -332,6 +332,8 @@ pub enum Probe {
     Running,
     /// `readlink -f /run/booted-system`.
     Booted,
+    /// `readlink -f /nix/var/nix/profiles/system`: what the host boots next.
+    Profile,
     /// The system profile's generations, with dates.
     Generations,
     /// `nix show-config --json`: substituters and trusted keys.

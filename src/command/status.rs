@@ -18,9 +18,12 @@ pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
     } else {
         write_stdout(&ui::health::status(&lines, &asked.missed))?;
     }
-    Ok(if lines.iter().all(|l| l.unreachable.is_none()) {
-        exit::OK
-    } else {
-        exit::HOST_FAILED
-    })
+    let consistent = lines.iter().all(|l| !l.profile_differs);
+    Ok(
+        if consistent && lines.iter().all(|l| l.unreachable.is_none()) {
+            exit::OK
+        } else {
+            exit::HOST_FAILED
+        },
+    )
 }

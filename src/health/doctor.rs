@@ -153,6 +153,7 @@ fn host_checks(inv: &Inventory, a: &Answers) -> Vec<Check> {
         out.push(check(Some(h), "nix version", Status::Pass, v, None));
     }
     out.extend(space_checks(h, a));
+    out.extend(profile_check(h, a));
     let Some(host) = inv.host(h) else {
         return out;
     };
@@ -291,6 +292,32 @@ fn cache_checks(h: &str, c: &crate::inventory::Cache, a: &Answers) -> Vec<Check>
         }
     }
     out
+}
+
+/// The running system and the profile agree: a host that runs one and boots another changes
+/// at its next reboot (after `--action test`, or a switch or rollback cut short).
+fn profile_check(h: &str, a: &Answers) -> Option<Check> {
+    let running = a.ok(&Probe::Running)?.trim();
+    let profile = a.ok(&Probe::Profile)?.trim();
+    Some(if running == profile {
+        check(
+            Some(h),
+            "profile and running system",
+            Status::Pass,
+            "they agree".into(),
+            None,
+        )
+    } else {
+        check(
+            Some(h),
+            "profile and running system",
+            Status::Fail,
+            format!("{h} runs {running} but boots {profile}"),
+            Some(format!(
+                "`fleet deploy {h}` to run and boot what the flake says, or `fleet rollback {h}`"
+            )),
+        )
+    })
 }
 
 fn space_checks(h: &str, a: &Answers) -> Vec<Check> {

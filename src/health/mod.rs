@@ -160,6 +160,11 @@ pub struct StatusLine {
     pub unreachable: Option<String>,
     pub generation: Option<facts::Generation>,
     pub running: Option<String>,
+    /// The system its profile points at: what it boots next.
+    pub profile: Option<String>,
+    /// It runs one system and boots another (after `--action test`, or a switch or rollback
+    /// cut short): `fleet deploy` (or `fleet rollback`) makes them one.
+    pub profile_differs: bool,
     /// Whether it runs what the flake now says.
     pub up_to_date: Option<bool>,
     /// Used and free on the filesystem that holds /nix, from `df` (walking a builder's store
@@ -175,6 +180,7 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
         .iter()
         .map(|a| {
             let running = a.ok(&Probe::Running).map(|s| s.trim().to_string());
+            let profile = a.ok(&Probe::Profile).map(|s| s.trim().to_string());
             let evaluated = asked.systems.get(&a.host).map(|s| s.out.as_str());
             let nix_space = a
                 .ok(&Probe::Space)
@@ -188,7 +194,9 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
                     .map(facts::generations)
                     .and_then(|g| g.into_iter().find(|g| g.current)),
                 up_to_date: running.as_deref().zip(evaluated).map(|(r, e)| r == e),
+                profile_differs: profile.is_some() && running.is_some() && profile != running,
                 running,
+                profile,
                 nix_used_kib: nix_space.as_ref().map(|s| s.used_kib),
                 nix_free_kib: nix_space.as_ref().map(|s| s.free_kib),
                 uptime_secs: a.ok(&Probe::Uptime).and_then(facts::uptime),

@@ -203,6 +203,7 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
     match probe {
         Probe::Running => read_current_system(),
         Probe::Booted => lits(&["readlink", "-f", "/run/booted-system"]),
+        Probe::Profile => read_profile_system(),
         Probe::Generations => lits(&["nix-env", "-p", SYSTEM_PROFILE, "--list-generations"]),
         Probe::Settings => nix(&["show-config", "--json"]),
         Probe::Space => lits(&["df", "-Pk", "/nix", "/boot"]),

@@ -18,6 +18,7 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
     let title = match &probe {
         Probe::Running => "read the running system".to_string(),
         Probe::Booted => "read the booted system".to_string(),
+        Probe::Profile => "read the system the profile boots".to_string(),
         Probe::Generations => "list the system generations".to_string(),
         Probe::Settings => "read the nix settings".to_string(),
         Probe::Space => "read free space on /nix and /boot".to_string(),
@@ -85,6 +86,7 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
     asking(inv, ctx, Command::Status, hosts, true, |_, t| {
         [
             Probe::Running,
+            Probe::Profile,
             Probe::Generations,
             Probe::Space,
             Probe::Uptime,
@@ -123,6 +125,8 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
     let mut plan = asking(inv, ctx, Command::Doctor, hosts, false, |h, t| {
         let mut probes = vec![
             Probe::NixVersion,
+            Probe::Running,
+            Probe::Profile,
             Probe::Space,
             Probe::Settings,
             Probe::Systemd,

@@ -151,6 +151,16 @@ pub fn status(lines: &[StatusLine], missed: &[String]) -> String {
         ],
         &rows,
     );
+    for l in lines.iter().filter(|l| l.profile_differs) {
+        let (runs, boots) = (
+            l.running.as_deref().map(short).unwrap_or_default(),
+            l.profile.as_deref().map(short).unwrap_or_default(),
+        );
+        out.push_str(&format!(
+            "\n{host} runs {runs} but boots {boots} (its profile): a reboot would change what it runs\n  fix: `fleet deploy {host}` to run and boot what the flake says, or `fleet rollback {host}`\n",
+            host = l.host
+        ));
+    }
     for why in missed {
         let first = why.lines().next().unwrap_or_default();
         out.push_str(&format!(

@@ -255,3 +255,37 @@ fn gc_removes_dead_paths_and_keeps_the_running_and_booted_systems() {
     assert_eq!(lab.running("razer"), third);
     assert_eq!(lab.generation("razer"), 3);
 }
+
+/// A host that runs one system and boots another (here after `--action test`; after a switch
+/// or rollback cut short too) is named by status and doctor, with the fix, and exit 1.
+#[test]
+fn status_and_doctor_name_a_host_that_runs_one_system_and_boots_another() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let new = lab.evaluated("razer");
+    lab.fleet(&["deploy", "razer", "--action", "test"])
+        .status(0);
+    assert_eq!(lab.running("razer"), new);
+    let run = lab.fleet(&["status", "razer", "--json"]).status(1);
+    let line = &run.json()[0];
+    assert_eq!(line["profile_differs"], true, "{line}");
+    assert_eq!(line["running"], new.as_str());
+    let run = lab.fleet(&["status"]).status(1);
+    assert!(
+        run.stdout
+            .contains("fix: `fleet deploy razer` to run and boot what the flake says"),
+        "{}",
+        run.stdout
+    );
+    let run = lab.fleet(&["doctor", "razer", "--json"]).status(1);
+    let checks = checks(&run);
+    assert!(
+        failed(&checks, Some("razer"))
+            .iter()
+            .any(|c| c["check"] == "profile and running system"),
+        "{checks:#?}"
+    );
+    // Made one again: both agree, and status is clean.
+    lab.fleet(&["deploy", "razer"]).status(0);
+    lab.fleet(&["status", "razer"]).status(0);
+}
