@@ -5,6 +5,14 @@ if [ -n "$buildFail" ]; then
   echo "lab: the system of $hostName fails to build on purpose" >&2
   exit 1
 fi
+if [ -n "$oddOutput" ]; then
+  printf 'lab: an odd byte \377 in the build output\n' >&2
+  i=0
+  while [ "$i" -lt 3000 ]; do
+    echo "lab: build output line $i after the odd byte, enough to fill a pipe's buffer" >&2
+    i=$((i + 1))
+  done
+fi
 mkdir -p "$out/bin"
 ln -s "$payload" "$out/sw"
 echo "$hostName" > "$out/hostname"
@@ -14,5 +22,6 @@ printf '%s' "$switchScript" \
   | sed -e "s|@out@|$out|g" -e "s|@sleep@|$activationSleep|g" \
         -e "s|@exit@|$activationExit|g" -e "s|@lockout@|$lockout|g" \
         -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
+        -e "s|@odd@|$oddOutput|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

@@ -7,6 +7,8 @@
 #   lockout           activating it locks root's SSH key out (for rollback tests)
 #   healthy           the system's `health` file says "ok" (true) or "failing" (for health checks)
 #   build_fail        the build itself fails
+#   odd_output        the build and the activation print a byte that is not UTF-8, then
+#                     plenty more (a reader that stops there would block the writer)
 #   restarts_cache    switching it restarts the builder's cache service, away for that many
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
@@ -47,6 +49,7 @@
         health = if s.healthy or true then "ok" else "failing";
         buildFail = if s.build_fail then "1" else "";
         restartsCache = toString (s.restarts_cache or 0);
+        oddOutput = if s.odd_output or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });

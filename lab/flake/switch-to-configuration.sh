@@ -28,6 +28,9 @@ if [ "$action" = boot ]; then
   exit 0
 fi
 echo "activating the configuration..."
+if [ -n "@odd@" ]; then
+  printf 'setting up /etc: an odd byte \377 in a file name\n'
+fi
 sleep @sleep@
 ln -sfn "$out" /run/current-system
 if [ "@restartsCache@" != 0 ]; then

@@ -1238,3 +1238,30 @@ fn a_long_host_name_deploys_whole() {
     assert_eq!(lab.running("lab7"), newer);
     assert_eq!(lab.generation("lab7"), 3);
 }
+
+/// Output that is not UTF-8 is read to its end, decoded leniently: a build that prints an odd
+/// byte and then plenty more does not stall (its writer blocked on a pipe no one reads), and an
+/// activation's failed units after such a byte are still named.
+#[test]
+fn output_that_is_not_utf8_is_read_to_its_end() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.set("samsung", "odd_output", json!(true));
+    let new = lab.evaluated("samsung");
+    lab.fleet(&["deploy", "samsung", "--via", "p620"]).status(0);
+    assert_eq!(lab.running("samsung"), new);
+
+    lab.bump("p510");
+    lab.set("p510", "odd_output", json!(true));
+    lab.set("p510", "activation_exit", json!(4));
+    let run = lab.fleet(&["deploy", "p510", "--json"]).status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "units-failed", "{host}");
+    assert_eq!(
+        host["failure"]["message"],
+        "p510 switched to the new system, but these units failed: lab-broken.service"
+    );
+    let log = std::fs::read(host["log"].as_str().expect("log")).expect("read log");
+    let log = String::from_utf8_lossy(&log);
+    assert!(log.contains("an odd byte \u{fffd} in a file name"), "{log}");
+}
