@@ -44,6 +44,7 @@ impl<'a> Session<'a> {
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
             answer_within: plan.command.answer_within(),
+            before_change: plan.command.records_history().then(|| record_start(plan)),
         }
     }
 
@@ -164,6 +165,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .enable_all()
         .build()
         .context("starting the async runtime")?)
+}
+
+/// Writes a host's `started` history line just before fleet changes it, so a run that dies
+/// half-way still shows in `fleet history`.
+fn record_start(plan: &Plan) -> Box<exec::BeforeChange> {
+    let command = plan.command.name();
+    let action = plan.action.map(|a| a.as_str());
+    let who = who();
+    Box::new(move |run, host| {
+        let entry = history::Entry::started(run, host, command, action, &who);
+        if let Err(e) = history::append(&state_dir(), &[entry]) {
+            eprintln!(
+                "warning: could not record the deployment of {host} in {}: {e}",
+                state_dir().join(history::FILE_NAME).display()
+            );
+        }
+    })
 }
 
 /// `user@machine`, for the history.

@@ -1,8 +1,11 @@
 //! The deployment history: every deployment fleet made, one JSON line per host, appended to
 //! `history.jsonl` in the state directory. One `write` per line on an append-only file,
-//! then fsync: a crash can at worst leave a torn last line, which reading skips.
+//! then fsync: a crash can at worst leave a torn last line, which reading skips. A host's
+//! line is written before fleet changes it (`started`) and again when it is done, so a run
+//! that died half-way still shows. Reading is lenient (any bytes) and bounded (the last
+//! `READ_LIMIT` bytes of a regular file).
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::report::{Outcome, RunReport};
 
 pub const FILE_NAME: &str = "history.jsonl";
+/// How much of the history is read: its most recent lines (years of a household's runs).
+pub const READ_LIMIT: u64 = 16 << 20;
+/// The result of a host's line written before it changed; its end replaces it.
+pub const STARTED: &str = "started";
 
 /// One host's deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +36,30 @@ pub struct Entry {
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The run this line belongs to: a host's `started` line and its end share it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run: Option<String>,
+}
+
+impl Entry {
+    /// The line written just before fleet changes `host` in run `run`.
+    pub fn started(run: &str, host: &str, command: &str, action: Option<&str>, who: &str) -> Entry {
+        Entry {
+            time: crate::time::iso_now(),
+            host: host.to_string(),
+            command: command.to_string(),
+            action: action.map(String::from),
+            result: STARTED.to_string(),
+            from_generation: None,
+            from_system: None,
+            to_generation: None,
+            to_system: None,
+            who: who.to_string(),
+            seconds: 0.0,
+            error: None,
+            run: Some(run.to_string()),
+        }
+    }
 }
 
 /// The entries a run adds: hosts that were deployed, rolled back, or failed trying; not hosts
@@ -64,6 +95,7 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
                 .failure
                 .as_ref()
                 .map(|f| format!("{}: {}", f.step, f.message)),
+            run: Some(report.run.clone()),
         })
         .collect()
 }
@@ -75,14 +107,22 @@ pub fn append(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     let path = dir.join(FILE_NAME);
-    // After a torn write, start on a line of our own.
-    let torn = std::fs::read(&path)
-        .map(|b| b.last().is_some_and(|c| *c != b'\n'))
-        .unwrap_or(false);
+    if path.symlink_metadata().is_ok_and(|m| !m.is_file()) {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(&path)?;
+    // After a torn write, start on a line of our own.
+    let mut last = [0u8; 1];
+    let torn = file.seek(SeekFrom::End(-1)).is_ok()
+        && file.read_exact(&mut last).is_ok()
+        && last[0] != b'\n';
     if torn {
         file.write_all(b"\n")?;
     }
@@ -94,13 +134,56 @@ pub fn append(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Every readable entry, oldest first; torn or foreign lines are skipped.
+/// Every readable entry, oldest first: torn or foreign lines skipped, bytes that are not
+/// UTF-8 replaced, a host's `started` line replaced by its end when there is one. Only a
+/// regular file is read, and only its last `READ_LIMIT` bytes.
 pub fn read(dir: &Path) -> Vec<Entry> {
-    std::fs::read_to_string(dir.join(FILE_NAME))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    let path = dir.join(FILE_NAME);
+    let Ok(mut file) = std::fs::File::open(&path) else {
+        return Vec::new();
+    };
+    let Ok(meta) = file.metadata() else {
+        return Vec::new();
+    };
+    if !meta.is_file() {
+        return Vec::new();
+    }
+    let skip = meta.len().saturating_sub(READ_LIMIT);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(skip)).is_err()
+        || file.take(READ_LIMIT).read_to_end(&mut bytes).is_err()
+    {
+        return Vec::new();
+    }
+    let mut entries: Vec<Entry> = bytes
+        .split(|b| *b == b'\n')
+        // After a cut, the first line may be a part of one.
+        .skip(usize::from(skip > 0))
+        .filter_map(|l| serde_json::from_str(&String::from_utf8_lossy(l)).ok())
+        .collect();
+    // A host's end replaces its `started` line of the same run, in the started line's place.
+    let mut ended: Vec<usize> = Vec::new();
+    for i in 0..entries.len() {
+        if entries[i].result == STARTED {
+            continue;
+        }
+        let start = entries[..i].iter().position(|s| {
+            s.result == STARTED
+                && s.run.is_some()
+                && s.run == entries[i].run
+                && s.host == entries[i].host
+        });
+        if let Some(start) = start {
+            entries[start] = entries[i].clone();
+            ended.push(i);
+        }
+    }
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        !ended.contains(&(i - 1))
+    });
+    entries
 }
 
 #[cfg(test)]
@@ -121,6 +204,7 @@ mod tests {
             who: "olaf@thinkpad".into(),
             seconds: 1.0,
             error: None,
+            run: None,
         }
     }
 
@@ -142,6 +226,56 @@ mod tests {
         append(&dir, &[entry("razer")]).expect("append");
         let hosts: Vec<String> = read(&dir).into_iter().map(|e| e.host).collect();
         assert_eq!(hosts, ["samsung", "razer"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn odd_bytes_do_not_hide_the_history_and_an_end_replaces_its_start() {
+        let dir = std::env::temp_dir().join(format!("fleet-history-odd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = Entry::started("R1", "razer", "deploy", Some("switch"), "olaf@t");
+        append(&dir, &[started, entry("samsung")]).expect("append");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(FILE_NAME))
+            .expect("open");
+        f.write_all(b"\xff\xfe not a line of ours\n")
+            .expect("odd bytes");
+        drop(f);
+        let hosts: Vec<(String, String)> =
+            read(&dir).into_iter().map(|e| (e.host, e.result)).collect();
+        assert_eq!(
+            hosts,
+            [
+                ("razer".into(), "started".into()),
+                ("samsung".into(), "deployed".into())
+            ]
+        );
+        let done = Entry {
+            run: Some("R1".into()),
+            ..entry("razer")
+        };
+        append(&dir, &[done]).expect("append");
+        let hosts: Vec<(String, String)> =
+            read(&dir).into_iter().map(|e| (e.host, e.result)).collect();
+        assert_eq!(
+            hosts,
+            [
+                ("razer".into(), "deployed".into()),
+                ("samsung".into(), "deployed".into())
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_special_file_is_neither_read_nor_written() {
+        let dir = std::env::temp_dir().join(format!("fleet-history-dev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::os::unix::fs::symlink("/dev/zero", dir.join(FILE_NAME)).expect("link");
+        assert!(read(&dir).is_empty());
+        assert!(append(&dir, &[entry("razer")]).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

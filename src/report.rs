@@ -113,6 +113,8 @@ pub struct HostReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
+    /// This run's id, as its state directories on hosts and its history lines name it.
+    pub run: String,
     pub command: String,
     pub action: Option<String>,
     pub hosts: Vec<HostReport>,

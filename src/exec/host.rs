@@ -65,6 +65,8 @@ impl StepDone {
 /// What every host of a run shares.
 pub(super) struct HostContext<'a, T> {
     pub plan: &'a Plan,
+    /// Told `(run, host)` just before a host is first changed.
+    pub before_change: Option<&'a super::BeforeChange>,
     pub runner: &'a Runner<'a, T>,
     pub events: &'a dyn Events,
     pub log_dir: &'a std::path::Path,
@@ -239,6 +241,9 @@ impl<T: Transport> HostContext<'_, T> {
         for step in steps {
             if !changing && step.kind.changes_host() {
                 self.wait_for_others(hp, permit).await?;
+                if let Some(tell) = self.before_change {
+                    tell(self.runner.run_id, &hp.host);
+                }
             }
             changing |= step.kind.changes_host();
             if !changing && self.interrupts.at(Stop::Winding) {

@@ -41,6 +41,9 @@ use machines::Machines;
 use run::{Known, Log, Runner, System};
 use transport::Transport;
 
+/// Told `(run, host)` just before a host is first changed.
+pub type BeforeChange = dyn Fn(&str, &str) + Send + Sync;
+
 /// How a run behaves, beyond the plan.
 pub struct Options {
     /// Answer yes to the quick-all question.
@@ -51,6 +54,8 @@ pub struct Options {
     pub verbose: u8,
     /// How long each host may take to answer a question-only plan (`None`: no bound).
     pub answer_within: Option<std::time::Duration>,
+    /// Told `(run, host)` just before a host is first changed (the history's `started` line).
+    pub before_change: Option<Box<BeforeChange>>,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -110,6 +115,7 @@ pub async fn execute_with<T: Transport>(
     };
     let ctx = HostContext {
         plan,
+        before_change: opts.before_change.as_deref(),
         runner: &runner,
         events,
         log_dir: &run.log_dir,
@@ -126,6 +132,7 @@ pub async fn execute_with<T: Transport>(
     }
     Ok(Executed {
         report: RunReport {
+            run: run.id.clone(),
             command: plan.command.name().to_string(),
             action: plan.action.map(|a| a.as_str().to_string()),
             hosts,

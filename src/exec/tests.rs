@@ -185,6 +185,7 @@ fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed
         log_root: logs.path().to_path_buf(),
         verbose: 0,
         answer_within: None,
+        before_change: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -661,6 +662,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         log_root: logs.path().to_path_buf(),
         verbose: 0,
         answer_within: Some(std::time::Duration::from_secs(1)),
+        before_change: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -115,7 +115,11 @@ pub fn history(entries: &[Entry], state_dir: &Path) -> String {
                 format!("{} {}", e.command, e.action.as_deref().unwrap_or(""))
                     .trim()
                     .to_string(),
-                e.result.clone(),
+                if e.result == crate::history::STARTED {
+                    "started, no end recorded (fleet died?)".to_string()
+                } else {
+                    e.result.clone()
+                },
                 gen(e.from_generation, &e.from_system),
                 gen(e.to_generation, &e.to_system),
                 e.who.clone(),

@@ -1161,6 +1161,44 @@ fn a_switch_nobody_confirms_is_rolled_back_by_the_host_alone() {
         "the previous system was not switched to again: {events:?}"
     );
     assert_consistent(&lab, &["lab6"]);
+    // The history shows the deployment fleet died in: its line was written before the change.
+    let history = lab.fleet(&["history", "lab6", "--json"]).status(0).json();
+    assert_eq!(history[0]["result"], "started", "{history}");
+}
+
+/// The history survives odd bytes, keeps rolled-back deployments, and a history file that is
+/// not a file (here /dev/zero) costs a warning, not the run.
+#[test]
+fn the_history_is_read_leniently_and_within_bounds() {
+    let lab = Lab::new();
+    lab.bump("lab5");
+    lab.set("lab5", "activation_exit", json!(1));
+    lab.fleet(&["deploy", "lab5"]).status(1);
+    let file = lab.state_dir().join("history.jsonl");
+    let mut bytes = std::fs::read(&file).expect("history");
+    bytes.extend_from_slice(b"\xff\xfe odd bytes from some other tool\n");
+    std::fs::write(&file, bytes).expect("write");
+    let history = lab.fleet(&["history", "--json"]).status(0).json();
+    let results: Vec<&str> = history
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["result"].as_str())
+        .collect();
+    assert_eq!(results, ["rolled back"], "{history}");
+
+    std::fs::remove_file(&file).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &file).expect("link");
+    lab.set("lab5", "activation_exit", json!(0));
+    lab.bump("lab5");
+    let run = lab.fleet(&["deploy", "lab5"]).status(0);
+    assert!(
+        run.stderr.contains("is not a regular file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+    lab.fleet(&["history"]).status(0);
 }
 
 /// A laptop asleep does not hold back quick-all: it is skipped, named, and the other changed

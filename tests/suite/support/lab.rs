@@ -77,6 +77,11 @@ impl Lab {
         }
     }
 
+    /// Where this test's fleet keeps its logs and history.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
     pub fn host_dir(&self, host: &str) -> PathBuf {
         self.dir.join("hosts").join(host)
     }
