@@ -277,6 +277,15 @@ impl<T: Transport> HostContext<'_, T> {
                     }
                     if matches!(step.kind, StepKind::ArmWatchdog(_)) {
                         armed = Some(step);
+                        // What the watchdog's arming settled: older runs' watchdogs retired.
+                        for said in done
+                            .stdout
+                            .lines()
+                            .filter_map(|l| l.strip_prefix("fleet: "))
+                        {
+                            self.events.note(Some(&hp.host), said);
+                            prepared.notes.push(said.to_string());
+                        }
                     }
                     if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
                         prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());

@@ -1303,3 +1303,42 @@ fn output_that_is_not_utf8_is_read_to_its_end() {
     let log = String::from_utf8_lossy(&log);
     assert!(log.contains("an odd byte \u{fffd} in a file name"), "{log}");
 }
+
+/// fleet dies during a switch and the user runs it again: the re-run deploys and confirms,
+/// and the dead run's watchdog, retired by the re-run, never undoes it later. The re-run
+/// says so.
+#[test]
+fn a_dead_runs_watchdog_never_undoes_a_later_success() {
+    let lab = Lab::new();
+    lab.bump("lab6");
+    lab.set("lab6", "activation_sleep", json!(2));
+    let new = lab.evaluated("lab6");
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab6", "--confirm-timeout", "5"],
+        "KILL",
+        1,
+        || lab.saw("lab6", "start-switch"),
+    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    let run = lab
+        .fleet(&["deploy", "lab6", "--confirm-timeout", "5", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("retired the watchdog of an earlier run"),
+        "{host}"
+    );
+    // Longer than the dead run's window and its activation: it would have acted by now.
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    assert_eq!(lab.running("lab6"), new);
+    assert_eq!(lab.profile("lab6"), new);
+    assert!(
+        !lab.activations("lab6")
+            .iter()
+            .any(|a| a.event == "start-switch" && a.system != new),
+        "something switched lab6 back: {:?}",
+        lab.activations("lab6")
+    );
+}

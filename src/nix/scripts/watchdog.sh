@@ -7,24 +7,45 @@ gen=${link##*/}; gen=${gen#system-}; gen=${gen%-link}
 case $gen in
   ''|*[!0-9]*) echo "fleet: cannot tell the generation of $profile ($link)" >&2; exit 1 ;;
 esac
-mkdir -p "$d" && rm -f "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" || exit 1
+highest=$gen
+for l in /nix/var/nix/profiles/system-*-link; do
+  n=${l##*/system-}; n=${n%-link}
+  case $n in ''|*[!0-9]*) continue ;; esac
+  if [ "$n" -gt "$highest" ]; then highest=$n; fi
+done
+mkdir -p "$d" && rm -f "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" "$d/retired" || exit 1
+# This run now answers for the host: an older run's watchdog still waiting (its fleet died)
+# stands down rather than undo this run's work later.
+for other in "${d%/*}"/*; do
+  [ "$other" = "$d" ] && continue
+  if [ "$(cat "$other/watchdog" 2>/dev/null)" = armed ]; then
+    : > "$other/retired" && echo "fleet: retired the watchdog of an earlier run (${other##*/}) that nobody confirmed"
+  fi
+done
 echo "$gen" > "$d/previous" && echo armed > "$d/watchdog" || exit 1
-watch='d=$1; secs=$2; start_limit=$3; activation_limit=$4; gen=$5
+watch='d=$1; secs=$2; start_limit=$3; activation_limit=$4; gen=$5; highest=$6
 profile=/nix/var/nix/profiles/system
 wait_for() {
   i=0
-  while [ ! -e "$2" ] && [ "$i" -lt "$1" ]; do
+  while [ ! -e "$2" ] && [ "$i" -lt "$1" ] && [ ! -e "$d/retired" ]; do
     if [ "${3:-}" = or-rollback ] && [ -e "$d/rollback" ]; then return; fi
-    sleep 1; i=$((i + 1))
+    sleep 0.2; i=$((i + 1))
   done
 }
-wait_for "$start_limit" "$d/started" or-rollback
-[ -e "$d/started" ] && wait_for "$activation_limit" "$d/exit"
-[ -e "$d/exit" ] && wait_for "$secs" "$d/confirmed" or-rollback
+wait_for $((start_limit * 5)) "$d/started" or-rollback
+[ -e "$d/started" ] && wait_for $((activation_limit * 5)) "$d/exit"
+[ -e "$d/exit" ] && wait_for $((secs * 5)) "$d/confirmed" or-rollback
+if [ -e "$d/retired" ]; then echo retired > "$d/watchdog"; exit 0; fi
 if [ -e "$d/confirmed" ] && [ ! -e "$d/rollback" ]; then echo confirmed > "$d/watchdog"; exit 0; fi
+now=$(readlink "$profile"); now=${now##*/}; now=${now#system-}; now=${now%-link}
+# Only the generation of this run (the next after the highest when it was armed) is undone: a
+# profile that moved past it belongs to a later run.
+if [ -n "$highest" ] && [ "$now" -gt $((highest + 1)) ] 2>/dev/null; then
+  echo "retired: the profile moved on to generation $now, past the one of this run" > "$d/rollback.log"
+  echo retired > "$d/watchdog"; exit 0
+fi
 echo rolling-back > "$d/watchdog"
-now=$(readlink "$profile")
-if [ "${now##*/}" = "system-$gen-link" ] && [ "$(readlink -f /run/current-system)" = "$(readlink -f "$profile")" ]; then
+if [ "$now" = "$gen" ] && [ "$(readlink -f /run/current-system)" = "$(readlink -f "$profile")" ]; then
   echo "nothing to undo: generation $gen is the profile and runs" > "$d/rollback.log"; code=0
 else
   { nix-env -p "$profile" --switch-generation "$gen" && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
@@ -34,6 +55,6 @@ echo rolled-back > "$d/watchdog"
 echo "$code" > "$d/rollback-exit.new" && mv "$d/rollback-exit.new" "$d/rollback-exit"'
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
   exec systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-watchdog-${d##*/}" \
-    /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen"
+    /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest"
 fi
-setsid /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" < /dev/null > /dev/null 2>&1 &
+setsid /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest" < /dev/null > /dev/null 2>&1 &
