@@ -268,7 +268,11 @@ fn detect_context() -> Context {
         .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
         .filter(|h| !h.is_empty());
     let is_root = std::fs::metadata(Path::new("/proc/self")).is_ok_and(|m| m.uid() == 0);
-    Context { hostname, is_root }
+    Context {
+        hostname,
+        is_root,
+        who: who(),
+    }
 }
 
 /// `value` as pretty JSON on stdout.

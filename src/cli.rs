@@ -342,6 +342,10 @@ pub struct Rollback {
     /// it rolls itself back
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
     pub confirm_timeout: u64,
+    /// When another run is deploying a host (its deploy lock is held), fail that host at once
+    /// instead of waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 impl Rollback {

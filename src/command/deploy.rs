@@ -126,6 +126,7 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
             max_parallel: shape.max_parallel.map(usize::from),
             fallback: shape.deployment.fallback.fallback,
             confirm_timeout: shape.deployment.rollback.window(),
+            no_wait: shape.deployment.rollback.no_wait,
         },
     )?;
     if let Some(code) = s.dry_run(&plan)? {

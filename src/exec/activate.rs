@@ -19,6 +19,74 @@ use crate::vocab::quote_argv;
 const HEALTH_CHECK_LIMIT: Duration = Duration::from_secs(300);
 
 impl<T: Transport> HostContext<'_, T> {
+    /// The host's deploy lock, taken; while another run holds it, waited for with a line that
+    /// names the holder (or, with `--no-wait`, a failure at once). A lock whose holder died is
+    /// taken over by the script, which says so.
+    pub(super) async fn take_lock(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        log: &Log,
+    ) -> Result<StepDone, Failure> {
+        let wait = matches!(step.follow, Some(Follow::Lock { wait: true, .. }));
+        let mut said = false;
+        loop {
+            self.events.step(Some(&hp.host), &step.title);
+            let f = match self.runner.run(&step.run, log).await {
+                Ok(f) if f.success() => {
+                    for took in f.stdout.lines().filter_map(|l| l.strip_prefix("fleet: ")) {
+                        self.events.note(Some(&hp.host), took);
+                    }
+                    return Ok(StepDone::ran(f.stdout));
+                }
+                Ok(f) if f.code == Some(nix::LOCK_BUSY) => f,
+                other => return Err(failure(hp, step, other, None)),
+            };
+            let holder = holder(&f.stdout);
+            let busy = format!("another run is deploying {} ({holder})", hp.host);
+            if !wait || self.interrupts.at(Stop::Winding) {
+                let mut failed = failure(hp, step, Ok(f), None);
+                failed.message = format!("{busy}; nothing was changed on it");
+                failed.next = format!(
+                    "wait for that run to end (`fleet status {}` tells when), then run again; without --no-wait fleet waits for it",
+                    hp.host
+                );
+                return Err(failed);
+            }
+            if !said {
+                self.events
+                    .note(Some(&hp.host), &format!("waiting: {busy}"));
+                said = true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = self.interrupts.until(Stop::Winding) => {}
+            }
+        }
+    }
+
+    /// Runs `work`, renewing the host's deploy lock (`lease`, once taken) meanwhile.
+    pub(super) async fn with_lease<F: std::future::Future>(
+        &self,
+        lease: Option<&Invocation>,
+        log: &Log,
+        work: F,
+    ) -> F::Output {
+        let Some(renew) = lease else {
+            return work.await;
+        };
+        let renewing = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(nix::LOCK_LEASE / 3)).await;
+                let _ = self.runner.run(renew, log).await;
+            }
+        };
+        tokio::select! {
+            out = work => out,
+            never = renewing => never,
+        }
+    }
+
     /// `switch-to-configuration`, launched detached on `host` and followed there until it
     /// ends; its exit code and output are read back from the host.
     pub(super) async fn activate_detached(
@@ -231,4 +299,19 @@ impl<T: Transport> HostContext<'_, T> {
             }
         }
     }
+}
+
+/// Who holds a deploy lock, from its `owner` file: "run R, user@machine, since T".
+fn holder(owner: &str) -> String {
+    let field = |k: &str| {
+        owner
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+            .unwrap_or("?")
+            .to_string()
+    };
+    let run = field("run=");
+    let run = run.rsplit('/').next().unwrap_or(&run).to_string();
+    format!("run {run}, {}, since {}", field("who="), field("since="))
 }

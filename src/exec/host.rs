@@ -10,7 +10,9 @@ use super::failure::{failure, units_failed};
 use super::interrupt::{Interrupts, Stop};
 use super::run::{Log, Runner};
 use super::transport::Transport;
-use crate::plan::{Action, FailedUnits, HostPlan, Machine, Milestone, Plan, Step, StepKind};
+use crate::plan::{
+    Action, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan, Step, StepKind,
+};
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
@@ -190,6 +192,25 @@ impl<T: Transport> HostContext<'_, T> {
         let ended = self.deploy_steps(&mut prepared, &mut permit).await;
         drop(permit);
         prepared.busy += busy_from.elapsed();
+        let log = prepared.log.clone();
+        let report = self.settle(prepared, ended).await;
+        // Whatever happened, the host's deploy lock is this run's to give back (the script
+        // removes it only if this run holds it).
+        let lock = hp.deploy.iter().find_map(|s| match &s.follow {
+            Some(Follow::Lock { release, .. }) => Some(release),
+            _ => None,
+        });
+        if let Some(release) = lock {
+            let _ = self.runner.run(release, &log).await;
+        }
+        report
+    }
+
+    /// How the deploy steps ended, as the host's report: failed (and rolled back where a
+    /// watchdog was armed), skipped, or done and read back.
+    async fn settle(&self, mut prepared: Prepared<'_>, ended: Result<(), Ended<'_>>) -> HostReport {
+        let hp = prepared.hp;
+        let success = self.plan.command.success();
         match ended {
             Ok(()) => {}
             Err(Ended::Skipped(why)) => return self.skipped(prepared, &why),
@@ -236,6 +257,8 @@ impl<T: Transport> HostContext<'_, T> {
         };
         // The armed watchdog's step, once it is: from then on a failure rolls the host back.
         let mut armed: Option<&'p Step> = None;
+        // The deploy lock's renewal, once it is taken: renewed while every later step runs.
+        let mut lease: Option<&'p Invocation> = None;
         // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
         let mut changing = false;
         for step in steps {
@@ -250,7 +273,11 @@ impl<T: Transport> HostContext<'_, T> {
                 let why = "interrupted (Ctrl-C) before it was changed";
                 return Err(Ended::Skipped(why.into()));
             }
-            let run = self.deploy_step(hp, step, armed, &prepared.log);
+            let run = self.with_lease(
+                lease,
+                &prepared.log,
+                self.deploy_step(hp, step, armed, &prepared.log),
+            );
             let result = if changing {
                 run.await
             } else {
@@ -267,6 +294,9 @@ impl<T: Transport> HostContext<'_, T> {
             };
             match result {
                 Ok(done) => {
+                    if let Some(Follow::Lock { renew, .. }) = &step.follow {
+                        lease = Some(renew);
+                    }
                     if step.kind == StepKind::CopyClosure {
                         self.milestones.reached(&hp.host, Milestone::HasClosure);
                     }
@@ -375,6 +405,7 @@ impl<T: Transport> HostContext<'_, T> {
         log: &Log,
     ) -> Result<StepDone, Failure> {
         match (&step.kind, &step.run.on) {
+            (StepKind::Lock, Machine::Host(_)) => self.take_lock(hp, step, log).await,
             (StepKind::Activate(_), Machine::Host(h)) if step.follow.is_some() => {
                 self.activate_detached(hp, step, h, log).await
             }

@@ -154,6 +154,7 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
     let ctx = Context {
         hostname: Some("thinkpad".into()),
         is_root: false,
+        who: "olaf@thinkpad".into(),
     };
     let quick = command == Command::QuickAll;
     plan::deploy(
@@ -173,6 +174,7 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
             max_parallel: Some(max_parallel),
             fallback: None,
             confirm_timeout: rollback.then_some(30),
+            no_wait: false,
         },
     )
     .expect("plan")
@@ -492,6 +494,7 @@ fn unchanged_means_unchanged_for_the_action() {
         let ctx = Context {
             hostname: Some("thinkpad".into()),
             is_root: false,
+            who: "olaf@thinkpad".into(),
         };
         plan::deploy(
             &inv,
@@ -506,6 +509,7 @@ fn unchanged_means_unchanged_for_the_action() {
                 max_parallel: None,
                 fallback: None,
                 confirm_timeout: None,
+                no_wait: false,
             },
         )
         .expect("plan")
@@ -580,6 +584,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
     let ctx = Context {
         hostname: Some("thinkpad".into()),
         is_root: false,
+        who: "olaf@thinkpad".into(),
     };
     let request = DeployRequest {
         command: Command::Deploy,
@@ -591,6 +596,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
         max_parallel: None,
         fallback: None,
         confirm_timeout: Some(30),
+        no_wait: false,
     };
     let plan = plan::deploy(&inv, &ctx, &request).expect("plan");
     let fake = Fake::new(|_| None);
@@ -641,6 +647,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
     let ctx = Context {
         hostname: Some("thinkpad".into()),
         is_root: false,
+        who: "olaf@thinkpad".into(),
     };
     let hosts: Vec<&crate::inventory::Host> = ["samsung", "razer"]
         .iter()
@@ -725,6 +732,7 @@ fn the_machine_fleet_runs_on_activates_last() {
     let ctx = Context {
         hostname: Some("p620".into()),
         is_root: true,
+        who: "olaf@thinkpad".into(),
     };
     let plan = plan::deploy(
         &inv,
@@ -742,6 +750,7 @@ fn the_machine_fleet_runs_on_activates_last() {
             max_parallel: Some(2),
             fallback: None,
             confirm_timeout: Some(30),
+            no_wait: false,
         },
     )
     .expect("plan");

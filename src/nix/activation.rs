@@ -43,10 +43,38 @@ const CONFIRM: &str = include_str!("scripts/confirm.sh");
 /// Arguments: FILE LIMIT [MARKER].
 const AWAIT: &str = include_str!("scripts/await.sh");
 
+/// A host's deploy lock: taken before fleet first changes the host, renewed while the run
+/// (or its watchdog) works, released at the end; a lock whose lease was not renewed for
+/// `LOCK_LEASE` seconds lost its holder and is taken over. Arguments: LOCK MODE RUN WHO LEASE.
+const LOCK: &str = include_str!("scripts/lock.sh");
+
+/// Where a host's deploy lock lives.
+pub const LOCK_DIR: &str = "/run/fleet/lock";
+/// How long a lock outlives its last renewal (fleet renews it every third of that).
+pub const LOCK_LEASE: u64 = 30;
+/// The exit code of a lock another run holds (the holder on stdout).
+pub const LOCK_BUSY: i32 = 75;
+
 fn script(text: &str, name: &str, args: Vec<Arg>) -> Vec<Arg> {
     let mut argv = lits(&["sh", "-c", text, name]);
     argv.extend(args);
     argv
+}
+
+/// The deploy lock for `host`'s run: `take` it, `renew` its lease, or `release` it. The run
+/// is named by its state directory on the host.
+pub fn lock(host: &str, mode: &str, who: &str) -> Vec<Arg> {
+    script(
+        LOCK,
+        "fleet-lock",
+        vec![
+            LOCK_DIR.into(),
+            mode.into(),
+            Arg::run_dir(host),
+            who.into(),
+            LOCK_LEASE.to_string().into(),
+        ],
+    )
 }
 
 /// Launch `system`'s activation detached (see `LAUNCH`); `system` is the new system's out
@@ -139,6 +167,7 @@ mod tests {
             ("watchdog", WATCHDOG),
             ("watchdog's inner script", inner),
             ("confirm", CONFIRM),
+            ("lock", LOCK),
             ("await", AWAIT),
         ];
         for (name, text) in scripts {

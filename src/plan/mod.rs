@@ -98,6 +98,13 @@ pub enum Follow {
         await_exit: Invocation,
         read_log: Invocation,
     },
+    /// A deploy lock: renewed while the run works on the host, released at its end. When
+    /// another run holds it, this one waits for it (or, with `wait` off, fails at once).
+    Lock {
+        renew: Invocation,
+        release: Invocation,
+        wait: bool,
+    },
     /// An armed watchdog, once a later step fails: tell it to roll back now, then wait for
     /// the host to have rolled back.
     Watchdog {
@@ -130,6 +137,8 @@ pub enum StepKind {
     Build,
     /// Get the built closure onto the target.
     CopyClosure,
+    /// Take the host's deploy lock, so no other run changes it meanwhile.
+    Lock,
     /// One of the host's `pre_activate` commands, as root, before anything else changes.
     PreActivate,
     /// Point the system profile at the new system (a new generation).

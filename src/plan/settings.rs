@@ -14,6 +14,8 @@ pub struct Context {
     pub hostname: Option<String>,
     /// Whether fleet runs as root here (if not, local activation goes through sudo).
     pub is_root: bool,
+    /// `user@machine` running fleet, as a host's deploy lock names its holder.
+    pub who: String,
 }
 
 impl Context {
@@ -51,6 +53,8 @@ pub struct Overrides<'a> {
     pub max_parallel: Option<usize>,
     /// Magic rollback's window (`--confirm-timeout`); `None` with `--no-rollback`.
     pub confirm_timeout: Option<u64>,
+    /// `--no-wait`: a host another run holds fails at once.
+    pub no_wait: bool,
 }
 
 /// One host's settings, resolved.
@@ -67,6 +71,10 @@ pub struct HostSettings<'a> {
     pub sudo: Option<Sudo>,
     /// Seconds its switch waits for confirmation before it rolls back (`None`: no watchdog).
     pub confirm_timeout: Option<u64>,
+    /// Who holds its deploy lock while this run works on it (`user@machine`).
+    pub who: String,
+    /// Fail at once when another run holds the host, instead of waiting.
+    pub no_wait: bool,
 }
 
 /// A run's settings: how many hosts at once, and each host's.
@@ -101,6 +109,8 @@ pub fn resolve<'a>(
             fallback: cli.fallback.or(host.fallback),
             sudo: ctx.sudo(host),
             confirm_timeout: cli.confirm_timeout,
+            who: ctx.who.clone(),
+            no_wait: cli.no_wait,
         })
         .collect();
     Ok(Settings {

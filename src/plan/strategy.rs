@@ -29,6 +29,8 @@ pub struct DeployRequest<'a> {
     pub fallback: Option<FallbackTo>,
     /// Magic rollback: seconds the host waits for confirmation after a switch (`None`: off).
     pub confirm_timeout: Option<u64>,
+    /// `--no-wait`: fail at once on a host another run holds, instead of waiting for it.
+    pub no_wait: bool,
 }
 
 impl DeployRequest<'_> {
@@ -39,6 +41,7 @@ impl DeployRequest<'_> {
             fallback: self.fallback,
             max_parallel: self.max_parallel,
             confirm_timeout: self.confirm_timeout,
+            no_wait: self.no_wait,
         }
     }
 }
@@ -141,6 +144,7 @@ pub fn diff(
         max_parallel: None,
         fallback: None,
         confirm_timeout: None,
+        no_wait: false,
     };
     let mut plan = deploy(inv, ctx, &req)?;
     plan.action = None;
@@ -308,6 +312,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         fallback: req.fallback,
         max_parallel: req.max_parallel,
         confirm_timeout: None,
+        no_wait: false,
     };
     let settings = settings::resolve(inv, ctx, &req.hosts, &overrides)?;
     let hosts = settings
@@ -654,17 +659,27 @@ fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
     let watchdog = hs
         .confirm_timeout
         .filter(|_| remote && action == Action::Switch);
-    let mut steps: Vec<Step> = host
-        .pre_activate
-        .iter()
-        .map(|command| {
-            Step::new(
-                StepKind::PreActivate,
-                &format!("before activating: {}", command.join(" ")),
-                as_root(command.iter().map(|w| Arg::from(w.as_str())).collect()),
-            )
-        })
-        .collect();
+    let mut steps = Vec::new();
+    if remote {
+        let mut lock = Step::new(
+            StepKind::Lock,
+            "take the host's deploy lock",
+            as_root(nix::lock(&host.name, "take", &hs.who)),
+        );
+        lock.follow = Some(Follow::Lock {
+            renew: as_root(nix::lock(&host.name, "renew", &hs.who)),
+            release: as_root(nix::lock(&host.name, "release", &hs.who)),
+            wait: !hs.no_wait,
+        });
+        steps.push(lock);
+    }
+    steps.extend(host.pre_activate.iter().map(|command| {
+        Step::new(
+            StepKind::PreActivate,
+            &format!("before activating: {}", command.join(" ")),
+            as_root(command.iter().map(|w| Arg::from(w.as_str())).collect()),
+        )
+    }));
     if let Some(secs) = watchdog {
         let mut arm = Step::new(
             StepKind::ArmWatchdog(secs),

@@ -22,6 +22,7 @@ fn laptop() -> Context {
     Context {
         hostname: Some("thinkpad".into()),
         is_root: false,
+        who: "olaf@thinkpad".into(),
     }
 }
 
@@ -29,6 +30,7 @@ fn on(host: &str, is_root: bool) -> Context {
     Context {
         hostname: Some(host.into()),
         is_root,
+        who: "olaf@thinkpad".into(),
     }
 }
 
@@ -48,6 +50,7 @@ fn deploy_req<'a>(
         max_parallel: None,
         fallback: None,
         confirm_timeout: None,
+        no_wait: false,
     }
 }
 
@@ -90,6 +93,7 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
             format!("samsung$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
         ]
@@ -113,6 +117,7 @@ fn no_builder_builds_on_the_target() {
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{razer}} {{razer.drv}}"),
             "razer$ nix-store --realise {razer.drv}".into(),
+            "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30".into(),
             "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch".into(),
         ]
@@ -137,6 +142,7 @@ fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{p620.drv}}"),
             "p620$ nix-store --realise {p620.drv}".into(),
+            "p620$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p620 olaf@thinkpad 30".into(),
             "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
             "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch".into(),
         ]
@@ -185,6 +191,7 @@ fn a_local_builder_builds_here_and_pushes() {
         [
             "here$ nix-store --realise {samsung.drv}".to_string(),
             format!("here$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
         ]
@@ -640,19 +647,20 @@ fn a_remote_switch_is_detached_and_guarded_by_magic_rollback() {
     assert_eq!(
         kinds,
         [
+            &StepKind::Lock,
             &StepKind::ArmWatchdog(30),
             &StepKind::SetProfile,
             &StepKind::Activate(Action::Switch),
             &StepKind::Confirm
         ]
     );
-    let watchdog = show_argv(&plan.hosts[0].deploy[0].run.full_argv());
+    let watchdog = show_argv(&plan.hosts[0].deploy[1].run.full_argv());
     assert!(watchdog.starts_with("sudo -n -- sh -c "), "{watchdog}");
     assert!(
         watchdog.ends_with("fleet-watchdog /run/fleet/{run}-razer 30 300 3600"),
         "{watchdog}"
     );
-    let activate = show_argv(&plan.hosts[0].deploy[2].run.full_argv());
+    let activate = show_argv(&plan.hosts[0].deploy[3].run.full_argv());
     assert!(
         activate.ends_with("fleet-activate /run/fleet/{run}-razer {razer.out} switch"),
         "{activate}"
@@ -694,6 +702,7 @@ fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
     assert_eq!(
         lines(&plan, "p510")[5..],
         [
+            "p510$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p510 olaf@thinkpad 30".to_string(),
             "p510$ sh -c <script> fleet-watchdog /run/fleet/{run}-p510 30 300 3600".to_string(),
             "p510$ nix-env -p /nix/var/nix/profiles/system --set {p510.out}".into(),
             "p510$ sh -c <script> fleet-activate /run/fleet/{run}-p510 {p510.out} switch".into(),

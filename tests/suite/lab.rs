@@ -1342,3 +1342,80 @@ fn a_dead_runs_watchdog_never_undoes_a_later_success() {
         lab.activations("lab6")
     );
 }
+
+/// Two runs at once on one host: the second waits for the first's deploy lock, naming its
+/// holder, and switches only when the first is done, so the host ends with its profile and
+/// its running system one. With `--no-wait`, it fails at once and changes nothing.
+#[test]
+fn two_runs_on_one_host_take_turns() {
+    let lab = Lab::new();
+    lab.bump("lab5");
+    lab.set("lab5", "activation_sleep", json!(4));
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| lab.fleet(&["deploy", "lab5", "--json"]));
+        wait_until(60, "the first run's activation started", || {
+            lab.saw("lab5", "start-switch")
+        });
+        let busy = lab
+            .fleet(&["deploy", "lab5", "--no-wait", "--json"])
+            .status(1);
+        let host = &busy.json()["hosts"][0];
+        let message = host["failure"]["message"].to_string();
+        assert!(
+            message.contains("another run is deploying lab5 (run "),
+            "{host}"
+        );
+        assert!(message.contains("since "), "{host}");
+        let second = s.spawn(|| lab.fleet(&["deploy", "lab5", "--json"]));
+        (
+            first.join().expect("first run"),
+            second.join().expect("second run"),
+        )
+    });
+    first.status(0);
+    let second = second.status(0);
+    assert!(
+        second
+            .stderr
+            .contains("waiting: another run is deploying lab5"),
+        "{}",
+        second.stderr
+    );
+    let a = lab.activations("lab5");
+    let ends: Vec<f64> = a
+        .iter()
+        .filter(|x| x.event == "end-switch")
+        .map(|x| x.at)
+        .collect();
+    let starts: Vec<f64> = a
+        .iter()
+        .filter(|x| x.event == "start-switch")
+        .map(|x| x.at)
+        .collect();
+    assert_eq!((starts.len(), ends.len()), (2, 2), "{a:?}");
+    assert!(ends[0] <= starts[1], "the switches overlapped: {a:?}");
+    assert_consistent(&lab, &["lab5"]);
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+}
+
+/// A run killed while it held a host's lock (no watchdog to keep it: --no-rollback) leaves
+/// it behind; the next run takes it over once its lease ran out, and says so.
+#[test]
+fn a_lock_whose_holder_died_is_taken_over() {
+    let lab = Lab::new();
+    lab.bump("lab8");
+    lab.set("lab8", "activation_sleep", json!(2));
+    let (run, _) = lab.fleet_signalled(&["deploy", "lab8", "--no-rollback"], "KILL", 1, || {
+        lab.saw("lab8", "start-switch")
+    });
+    assert_eq!(run.code, -1, "fleet was killed");
+    let run = lab.fleet(&["deploy", "lab8", "--json"]).status(0);
+    assert!(
+        run.stderr
+            .contains("took over a deploy lock its holder left"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.running("lab8"), lab.evaluated("lab8"));
+    assert_consistent(&lab, &["lab8"]);
+}

@@ -25,17 +25,22 @@ done
 echo "$gen" > "$d/previous" && echo armed > "$d/watchdog" || exit 1
 watch='d=$1; secs=$2; start_limit=$3; activation_limit=$4; gen=$5; highest=$6
 profile=/nix/var/nix/profiles/system
+lock=/run/fleet/lock
+# While it waits, the watchdog keeps the deploy lock of its run; a run that died leaves it to
+# the watchdog, which gives it back when it is done.
+held() { grep -qx "run=$d" "$lock/owner" 2>/dev/null; }
 wait_for() {
   i=0
   while [ ! -e "$2" ] && [ "$i" -lt "$1" ] && [ ! -e "$d/retired" ]; do
     if [ "${3:-}" = or-rollback ] && [ -e "$d/rollback" ]; then return; fi
+    if [ $((i % 5)) = 0 ] && held; then : > "$lock/lease"; fi
     sleep 0.2; i=$((i + 1))
   done
 }
 wait_for $((start_limit * 5)) "$d/started" or-rollback
 [ -e "$d/started" ] && wait_for $((activation_limit * 5)) "$d/exit"
 [ -e "$d/exit" ] && wait_for $((secs * 5)) "$d/confirmed" or-rollback
-if [ -e "$d/retired" ]; then echo retired > "$d/watchdog"; exit 0; fi
+if [ -e "$d/retired" ]; then echo retired > "$d/watchdog"; if held; then rm -rf "$lock"; fi; exit 0; fi
 if [ -e "$d/confirmed" ] && [ ! -e "$d/rollback" ]; then echo confirmed > "$d/watchdog"; exit 0; fi
 now=$(readlink "$profile"); now=${now##*/}; now=${now#system-}; now=${now%-link}
 # Only the generation of this run (the next after the highest when it was armed) is undone: a
@@ -52,7 +57,8 @@ else
   code=$?
 fi
 echo rolled-back > "$d/watchdog"
-echo "$code" > "$d/rollback-exit.new" && mv "$d/rollback-exit.new" "$d/rollback-exit"'
+echo "$code" > "$d/rollback-exit.new" && mv "$d/rollback-exit.new" "$d/rollback-exit"
+if held; then rm -rf "$lock"; fi'
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
   exec systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-watchdog-${d##*/}" \
     /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest"
