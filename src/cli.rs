@@ -219,6 +219,8 @@ pub enum Command {
     Rollback {
         #[command(flatten)]
         hosts: RequiredHosts,
+        #[command(flatten)]
+        rollback: Guard,
     },
     /// Every deployment fleet made from this machine: time, host, from, to, result, who
     History {
@@ -316,7 +318,7 @@ pub struct Deployment {
     #[command(flatten)]
     pub action: ActionArg,
     #[command(flatten)]
-    pub rollback: Rollback,
+    pub rollback: Guard,
     #[command(flatten)]
     pub fallback: Fallback,
 }
@@ -330,9 +332,9 @@ pub struct Fallback {
     pub fallback: Option<crate::vocab::FallbackTo>,
 }
 
-/// Magic rollback (deployments).
+/// Magic rollback and the deploy lock (deployments and rollbacks).
 #[derive(Debug, Args)]
-pub struct Rollback {
+pub struct Guard {
     /// Do not guard switches with magic rollback (a host-side watchdog that switches back to
     /// the previous generation unless fleet confirms, over a new SSH login, that the host is
     /// reachable and its health checks passed)
@@ -348,7 +350,7 @@ pub struct Rollback {
     pub no_wait: bool,
 }
 
-impl Rollback {
+impl Guard {
     /// Magic rollback's window, or `None` when it is off.
     pub fn window(&self) -> Option<u64> {
         (!self.no_rollback).then_some(self.confirm_timeout)
@@ -393,4 +395,14 @@ impl Shell {
 /// The clap command, for completion.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the whole command line (unique names, groups, flags), which it
+    /// otherwise makes only when a subcommand is first used.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::command().debug_assert();
+    }
 }

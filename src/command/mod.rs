@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Cache { command } => cache::run(&s, command),
         Command::Gc { hosts, older_than } => gc::run(&s, &hosts.hosts, *older_than),
         Command::Wake { hosts } => wake::run(&s, &hosts.hosts),
-        Command::Rollback { hosts } => rollback::run(&s, &hosts.hosts),
+        Command::Rollback { hosts, rollback } => rollback::run(&s, &hosts.hosts, rollback),
         Command::History { host } => history::run(&s, host.as_deref()),
         Command::Hosts { hosts } => hosts::run(&s, &hosts.hosts),
         Command::Validate { hosts, full } => validate::run(&s, &hosts.hosts, *full),

@@ -2,13 +2,19 @@
 //! with the switch launched detached and followed.
 
 use crate::app::Session;
+use crate::cli;
 use crate::error::Error;
 use crate::plan;
 use crate::select::{select, WhenEmpty};
 
-pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
+pub fn run(s: &Session, selectors: &[String], guard: &cli::Guard) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    let plan = plan::rollback(&s.inv, &s.ctx, &hosts);
+    let overrides = plan::Overrides {
+        confirm_timeout: guard.window(),
+        no_wait: guard.no_wait,
+        ..Default::default()
+    };
+    let plan = plan::rollback(&s.inv, &s.ctx, &hosts, &overrides)?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

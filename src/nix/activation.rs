@@ -48,6 +48,9 @@ const AWAIT: &str = include_str!("scripts/await.sh");
 /// `LOCK_LEASE` seconds lost its holder and is taken over. Arguments: LOCK MODE RUN WHO LEASE.
 const LOCK: &str = include_str!("scripts/lock.sh");
 
+/// The system profile back to the generation before the one that runs. No arguments.
+const BACK: &str = include_str!("scripts/back.sh");
+
 /// Where a host's deploy lock lives.
 pub const LOCK_DIR: &str = "/run/fleet/lock";
 /// How long a lock outlives its last renewal (fleet renews it every third of that).
@@ -75,6 +78,11 @@ pub fn lock(host: &str, mode: &str, who: &str) -> Vec<Arg> {
             LOCK_LEASE.to_string().into(),
         ],
     )
+}
+
+/// See `BACK`.
+pub fn back() -> Vec<Arg> {
+    script(BACK, "fleet-back", Vec::new())
 }
 
 /// Launch `system`'s activation detached (see `LAUNCH`); `system` is the new system's out
@@ -168,6 +176,7 @@ mod tests {
             ("watchdog's inner script", inner),
             ("confirm", CONFIRM),
             ("lock", LOCK),
+            ("back", BACK),
             ("await", AWAIT),
         ];
         for (name, text) in scripts {

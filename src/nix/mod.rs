@@ -123,9 +123,11 @@ pub fn set_system_profile(out: Arg) -> Vec<Arg> {
     argv
 }
 
-/// `nix-env -p /nix/var/nix/profiles/system --rollback`: the previous generation becomes current.
+/// The system profile back to the generation before the one that runs (`nix-env
+/// --switch-generation`; `--rollback` when what runs is no generation of it): unlike a plain
+/// `--rollback`, a retry after a rollback cut short does not go one generation further.
 pub fn rollback_system_profile() -> Vec<Arg> {
-    lits(&["nix-env", "-p", SYSTEM_PROFILE, "--rollback"])
+    activation::back()
 }
 
 /// `SYSTEM/bin/switch-to-configuration ACTION`, where SYSTEM is a system's out path or the

@@ -14,7 +14,7 @@ use crate::report::Outcome;
 pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
 
 pub use health::{cache_status, doctor, gc_collect, gc_collect_all, gc_survey, status};
-pub use settings::Context;
+pub use settings::{Context, Overrides};
 pub use strategy::{
     build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest,
     DeployRequest, PushTo,

@@ -217,33 +217,41 @@ fn without_evaluation(inv: &Inventory, command: Command, hosts: Vec<HostPlan>) -
     }
 }
 
-/// Plans `rollback`: on each host, the system profile goes back one generation and that system
-/// is switched to, as `nixos-rebuild switch --rollback` does. No evaluation or build.
-pub fn rollback(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    let plans = hosts
+/// Plans `rollback`: on each host, the system profile goes to the generation before the one
+/// that runs (so a retry after a rollback cut short does not go one further) and that system
+/// is switched to, guarded as a deployment is (lock, watchdog, confirmation). No evaluation
+/// or build.
+pub fn rollback(
+    inv: &Inventory,
+    ctx: &Context,
+    hosts: &[&Host],
+    guard: &Overrides,
+) -> Result<Plan, Error> {
+    let settings = settings::resolve(inv, ctx, hosts, guard)?;
+    let plans = settings
+        .hosts
         .iter()
-        .map(|host| {
-            let target = ctx.machine(host);
-            let sudo = ctx.sudo(host);
-            let deploy = vec![
+        .map(|hs| {
+            let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
+            let change = vec![
                 Step::new(
                     StepKind::SetProfile,
-                    "roll the system profile back one generation",
+                    "set the system profile to the generation before the one that runs",
                     Invocation::new(target.clone(), nix::rollback_system_profile()).as_root(sudo),
                 ),
                 activation(
                     "switch to the previous system",
-                    &target,
+                    target,
                     sudo,
                     host,
                     nix::SYSTEM_PROFILE.into(),
                     Action::Switch,
                 ),
             ];
-            own_steps(host, target, deploy)
+            own_steps(host, target.clone(), guarded(hs, Action::Switch, change))
         })
         .collect();
-    without_evaluation(inv, Command::Rollback, plans)
+    Ok(without_evaluation(inv, Command::Rollback, plans))
 }
 
 /// Where `cache push` puts systems.
@@ -649,10 +657,41 @@ fn activation(
     launch
 }
 
-/// Activation as NixOS does it, then the host's health checks on the new running system. On
-/// a remote host a switch is guarded by magic rollback: a watchdog armed first rolls the host
-/// back unless fleet confirms over a new login once the checks passed.
+/// Activation as NixOS does it: the profile set (switch, boot), then `switch-to-configuration`,
+/// guarded as every change of a host is (see `guarded`).
 fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
+    let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
+    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
+    let mut change = Vec::new();
+    if action.sets_profile() {
+        change.push(Step::new(
+            StepKind::SetProfile,
+            "set the system profile",
+            as_root(nix::set_system_profile(Arg::out(&host.name))),
+        ));
+    }
+    let title = match action {
+        Action::Switch => "switch to the new system",
+        Action::Boot => "make it the boot default",
+        Action::Test => "activate it without changing the boot default",
+        Action::DryActivate => "show what activation would change",
+    };
+    change.push(activation(
+        title,
+        target,
+        sudo,
+        host,
+        Arg::out(&host.name),
+        action,
+    ));
+    guarded(hs, action, change)
+}
+
+/// `change` (a new system set and activated, or the previous one), guarded: on a remote host
+/// the deploy lock first; the host's `pre_activate` commands; for a switch, magic rollback's
+/// watchdog armed before anything changes and confirmed over a new login once the health
+/// checks passed on the new running system.
+fn guarded(hs: &HostSettings, action: Action, change: Vec<Step>) -> Vec<Step> {
     let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
     let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
     let remote = matches!(target, Machine::Host(_));
@@ -692,27 +731,7 @@ fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
         });
         steps.push(arm);
     }
-    if action.sets_profile() {
-        steps.push(Step::new(
-            StepKind::SetProfile,
-            "set the system profile",
-            as_root(nix::set_system_profile(Arg::out(&host.name))),
-        ));
-    }
-    let title = match action {
-        Action::Switch => "switch to the new system",
-        Action::Boot => "make it the boot default",
-        Action::Test => "activate it without changing the boot default",
-        Action::DryActivate => "show what activation would change",
-    };
-    steps.push(activation(
-        title,
-        target,
-        sudo,
-        host,
-        Arg::out(&host.name),
-        action,
-    ));
+    steps.extend(change);
     // Checks judge the running system: only switch and test make the new one run.
     if matches!(action, Action::Switch | Action::Test) {
         for check in &host.health_checks {

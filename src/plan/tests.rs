@@ -728,12 +728,30 @@ fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
 fn rollback_launches_the_profiles_previous_system_detached() {
     let inv = inv();
     let razer = inv.host("razer").expect("razer");
-    let plan = rollback(&inv, &laptop(), &[razer]);
+    let plan = rollback(&inv, &laptop(), &[razer], &Overrides::default()).expect("plan");
     assert_eq!(
         lines(&plan, "razer"),
         [
-            "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --rollback",
+            "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30",
+            "razer$ sudo -n -- sh -c <script> fleet-back",
             "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer /nix/var/nix/profiles/system switch",
+        ]
+    );
+    // Guarded as a deployment is: a watchdog, and a confirmation over a new login.
+    let guard = Overrides {
+        confirm_timeout: Some(30),
+        ..Overrides::default()
+    };
+    let plan = rollback(&inv, &laptop(), &[razer], &guard).expect("plan");
+    let kinds: Vec<&StepKind> = plan.hosts[0].deploy.iter().map(|s| &s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &StepKind::Lock,
+            &StepKind::ArmWatchdog(30),
+            &StepKind::SetProfile,
+            &StepKind::Activate(Action::Switch),
+            &StepKind::Confirm
         ]
     );
 }

@@ -1304,9 +1304,9 @@ fn output_that_is_not_utf8_is_read_to_its_end() {
     assert!(log.contains("an odd byte \u{fffd} in a file name"), "{log}");
 }
 
-/// fleet dies during a switch and the user runs it again: the re-run deploys and confirms,
-/// and the dead run's watchdog, retired by the re-run, never undoes it later. The re-run
-/// says so.
+/// fleet dies during a switch and the user runs it again: the re-run waits while the dead
+/// run's watchdog holds the host (it rolls the unconfirmed switch back, then lets go), then
+/// deploys and confirms; nothing undoes that success later.
 #[test]
 fn a_dead_runs_watchdog_never_undoes_a_later_success() {
     let lab = Lab::new();
@@ -1323,24 +1323,63 @@ fn a_dead_runs_watchdog_never_undoes_a_later_success() {
     let run = lab
         .fleet(&["deploy", "lab6", "--confirm-timeout", "5", "--json"])
         .status(0);
+    assert!(
+        run.stderr
+            .contains("waiting: another run is deploying lab6"),
+        "{}",
+        run.stderr
+    );
+    let switched = lab
+        .activations("lab6")
+        .iter()
+        .filter(|a| a.event == "start-switch")
+        .map(|a| a.at)
+        .fold(0.0, f64::max);
+    // Longer than any earlier run's window and activation: it would have acted by now.
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    assert_eq!(lab.running("lab6"), new);
+    assert_eq!(lab.profile("lab6"), new);
+    let after: Vec<String> = lab
+        .activations("lab6")
+        .iter()
+        .filter(|a| a.at > switched)
+        .map(|a| format!("{} {}", a.event, a.system))
+        .collect();
+    assert!(
+        after.iter().all(|e| !e.starts_with("start-switch")),
+        "something switched lab6 after the re-run: {after:?}"
+    );
+}
+
+/// A watchdog that outlived its lock (a lock taken over, a run killed between arming and
+/// switching) is retired by the next run that arms one, and that run says so.
+#[test]
+fn arming_a_watchdog_retires_an_older_one_still_waiting() {
+    let lab = Lab::new();
+    lab.bump("lab6");
+    let new = lab.evaluated("lab6");
+    // An older run's watchdog, armed and waiting for an activation that never starts.
+    let stale = "/run/fleet/2026-01-01T00-00-00Z-1-lab6";
+    lab.ssh(
+        "10.213.1.15",
+        &format!("mkdir -p {stale} && echo armed > {stale}/watchdog && echo 1 > {stale}/previous"),
+    );
+    let run = lab
+        .fleet(&["deploy", "lab6", "--confirm-timeout", "5", "--json"])
+        .status(0);
     let host = &run.json()["hosts"][0];
     assert!(
         host["notes"]
             .to_string()
-            .contains("retired the watchdog of an earlier run"),
+            .contains("retired the watchdog of an earlier run (2026-01-01T00-00-00Z-1-lab6)"),
         "{host}"
     );
-    // Longer than the dead run's window and its activation: it would have acted by now.
-    std::thread::sleep(std::time::Duration::from_secs(12));
-    assert_eq!(lab.running("lab6"), new);
-    assert_eq!(lab.profile("lab6"), new);
-    assert!(
-        !lab.activations("lab6")
-            .iter()
-            .any(|a| a.event == "start-switch" && a.system != new),
-        "something switched lab6 back: {:?}",
-        lab.activations("lab6")
+    let retired = lab.ssh(
+        "10.213.1.15",
+        &format!("test -e {stale}/retired && echo yes"),
     );
+    assert_eq!(retired.trim(), "yes");
+    assert_eq!(lab.running("lab6"), new);
 }
 
 /// Two runs at once on one host: the second waits for the first's deploy lock, naming its
@@ -1418,4 +1457,31 @@ fn a_lock_whose_holder_died_is_taken_over() {
     );
     assert_eq!(lab.running("lab8"), lab.evaluated("lab8"));
     assert_consistent(&lab, &["lab8"]);
+}
+
+/// A rollback cut short after it set the profile (fleet killed) leaves the host running one
+/// system and booting the one before: a retry finishes that rollback, to the same generation,
+/// rather than going one further (or failing, as `nix-env --rollback` would at the oldest).
+#[test]
+fn a_rollback_cut_short_is_finished_by_a_retry_not_taken_further() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let second = lab.running("razer");
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let third = lab.running("razer");
+    // The first half of a rollback, as one killed between its two steps leaves it.
+    lab.ssh(
+        "10.213.1.12",
+        "nix-env -p /nix/var/nix/profiles/system --rollback",
+    );
+    assert_eq!(lab.generation("razer"), 2);
+    assert_eq!(lab.running("razer"), third);
+    lab.fleet(&["status", "razer"]).status(1);
+    lab.fleet(&["rollback", "razer"]).status(0);
+    assert_eq!(lab.running("razer"), second);
+    assert_eq!(lab.profile("razer"), second);
+    assert_eq!(lab.generation("razer"), 2);
+    lab.fleet(&["status", "razer"]).status(0);
 }
