@@ -263,23 +263,25 @@ fn checked_in_completions_match_the_binary() {
     }
 }
 
+/// What the shell completion offers for `words` (the last one being completed), as bash asks.
+fn completions(test: Test, words: &[&str]) -> Vec<String> {
+    test.env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", &words.len().to_string())
+        .env("_CLAP_IFS", "\n")
+        .args(["--", "fleet"])
+        .args(words.iter().copied())
+        .run()
+        .status(0)
+        .started_nothing()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn completion_offers_hosts_tags_and_builders_from_the_inventory() {
-    let complete = |words: &[&str]| {
-        Test::example()
-            .env("COMPLETE", "bash")
-            .env("_CLAP_COMPLETE_INDEX", &words.len().to_string())
-            .env("_CLAP_IFS", "\n")
-            .args(["--", "fleet"])
-            .args(words.iter().copied())
-            .run()
-            .status(0)
-            .started_nothing()
-            .stdout
-            .lines()
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
+    let complete = |words: &[&str]| completions(Test::example(), words);
     let offered = complete(&["deploy", ""]);
     for want in [
         "samsung",
@@ -458,18 +460,9 @@ fn bad_nix_options_are_refused_before_anything_runs() {
 #[test]
 fn completion_follows_dash_i_and_completes_caches_and_flake_inputs() {
     let complete = |test: Test, words: &[&str]| {
-        test.env("COMPLETE", "bash")
-            .env("_CLAP_COMPLETE_INDEX", &words.len().to_string())
-            .env("_CLAP_IFS", "\n")
-            .args(["--", "fleet"])
-            .args(words.iter().copied())
-            .run()
-            .status(0)
-            .started_nothing()
-            .stdout
-            .lines()
+        completions(test, words)
+            .into_iter()
             .filter(|c| !c.starts_with('-'))
-            .map(String::from)
             .collect::<Vec<_>>()
     };
     let other = || {
