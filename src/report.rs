@@ -86,6 +86,9 @@ pub struct Failure {
     /// The host that could not be reached, when that is why the step failed.
     #[serde(skip)]
     pub unreachable: Option<String>,
+    /// No other way can succeed (a store that is full): the step's fallbacks are not tried.
+    #[serde(skip)]
+    pub fatal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -72,7 +72,18 @@ pub(super) fn failure(
         Err(e) => (None, None, Vec::new(), e.to_string()),
     };
     let said = |needle: &str| output.iter().any(|l| l.contains(needle));
-    let next = if said("a password is required") || said("a terminal is required") {
+    let full = said("No space left on device");
+    let next = if full {
+        // Where the store filled up: the machine the command wrote to.
+        let full_on = match &step.kind {
+            StepKind::CopyClosure | StepKind::SetProfile => hp.host.clone(),
+            _ => on.clone(),
+        };
+        message = format!("the Nix store on {full_on} is full (No space left on device)");
+        format!(
+            "free space on {full_on}: `fleet gc {full_on}` deletes its old generations and collects garbage (`fleet gc {full_on} --dry-run` shows what would go); then deploy again"
+        )
+    } else if said("a password is required") || said("a terminal is required") {
         message = format!("sudo on {on} wants a password, and fleet cannot give one");
         format!(
             "allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false, or security.sudo.extraRules with NOPASSWD), or deploy as root"
@@ -129,6 +140,7 @@ pub(super) fn failure(
         output,
         next,
         unreachable,
+        fatal: full,
     }
 }
 

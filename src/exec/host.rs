@@ -490,14 +490,25 @@ impl<T: Transport> HostContext<'_, T> {
             Ok(f) if f.success() => return Ok(StepDone::ran(f.stdout)),
             other => failure(hp, step, other, self.runner.known.drv(&hp.host)),
         };
+        // Why each way failed, in its own last words, for the report when none succeeds.
+        let mut tried: Vec<String> = Vec::new();
+        let mut way = step.title.as_str();
         for fallback in &step.fallbacks {
+            if last.fatal {
+                break;
+            }
+            let said = last
+                .output
+                .last()
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default();
+            let why = format!("{}{said}", last.message);
             self.events.note(
                 Some(&hp.host),
-                &format!(
-                    "{} failed ({}); {}",
-                    step.title, last.message, fallback.title
-                ),
+                &format!("{way} failed ({why}); {}", fallback.title),
             );
+            tried.push(format!("{way}: {why}"));
+            way = fallback.title.as_str();
             match self.runner.run(&fallback.run, log).await {
                 Ok(f) if f.success() => {
                     return Ok(StepDone {
@@ -507,6 +518,9 @@ impl<T: Transport> HostContext<'_, T> {
                 }
                 other => last = failure(hp, step, other, self.runner.known.drv(&hp.host)),
             }
+        }
+        if !tried.is_empty() {
+            last.message = format!("{} (tried first: {})", last.message, tried.join("; "));
         }
         Err(last)
     }

@@ -25,6 +25,8 @@ enum Reply {
     Unreachable,
     /// Never ends (a long build, a host that never answers).
     Pending,
+    /// Fails as a command that ran out of disk does.
+    Full,
 }
 
 /// A command as the fake saw it: `machine$ argv`, with `(new login)` for a fresh one.
@@ -76,6 +78,10 @@ impl<'a> Fake<'a> {
                 attempts: vec![(format!("{host}.lan"), "timed out".into())],
             })),
             Reply::Pending => std::future::pending().await,
+            Reply::Full => {
+                output.stderr("error: writing to file: No space left on device");
+                Ok(Some(1))
+            }
         }
     }
 }
@@ -762,4 +768,54 @@ fn the_machine_fleet_runs_on_activates_last() {
     });
     let razer_confirmed = first(&calls, |c| c.starts_with("razer$ (new login)"));
     assert!(razer_confirmed < here_switches, "{calls:#?}");
+}
+
+/// A full store is final: no fallback can put the closure there, so none is tried, and the
+/// hint is to free space with `fleet gc`, not to check keys.
+#[test]
+fn a_full_store_tries_no_fallback_and_points_at_gc() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let full = Fake::new(|call| {
+        (call.starts_with("samsung$") && call.contains(" copy ")).then_some(Reply::Full)
+    });
+    let executed = run(&plan, &full, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Failed);
+    let f = samsung.failure.as_ref().expect("a failure");
+    assert_eq!(
+        f.message,
+        "the Nix store on samsung is full (No space left on device)"
+    );
+    assert!(f.next.contains("`fleet gc samsung`"), "{f:?}");
+    let copies = full
+        .calls_with(" copy ")
+        .into_iter()
+        .filter(|c| !c.contains("--derivation"))
+        .count();
+    assert_eq!(copies, 1, "a fallback was tried: {:#?}", full.calls());
+}
+
+/// When every way fails, the report says why each did.
+#[test]
+fn when_every_way_fails_each_says_why() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let fake = Fake::new(|call| {
+        (call.contains(" copy ") && !call.contains("--derivation")).then_some(Reply::Exit(1))
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let f = host(&executed, "samsung")
+        .failure
+        .clone()
+        .expect("a failure");
+    assert!(
+        f.message.starts_with("exited with code 1 (tried first: samsung fetches the system from cache p620: exited with code 1; "),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("p620 copies it to samsung: exited with code 1)"),
+        "{}",
+        f.message
+    );
 }
