@@ -13,6 +13,9 @@ use tokio::sync::Mutex;
 use super::events::Events;
 use crate::inventory::{Host, Inventory};
 
+/// Where each run's directory of SSH control sockets is made.
+const CONTROL_ROOT: &str = "/tmp";
+
 /// How long one address may take to answer before the next is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a woken host may take to boot and answer SSH.
@@ -71,10 +74,12 @@ impl<'p> Connections<'p> {
         waking: Waking,
         events: Option<&'p dyn Events>,
     ) -> std::io::Result<Connections<'p>> {
-        // Short path: ssh refuses control sockets with paths over ~100 bytes.
+        reap_dead_runs(Path::new(CONTROL_ROOT));
+        // Short path: ssh refuses control sockets with paths over ~100 bytes. The process id
+        // in the name lets a later run tell a directory whose run died (see `reap_dead_runs`).
         let control_dir = tempfile::Builder::new()
-            .prefix("fleet-")
-            .tempdir_in("/tmp")?;
+            .prefix(&format!("fleet-{}-", std::process::id()))
+            .tempdir_in(CONTROL_ROOT)?;
         Ok(Connections {
             ssh_config: inv.ssh_config.clone(),
             waking,
@@ -307,6 +312,57 @@ impl<'p> Connections<'p> {
                 }
             }
         }
+    }
+}
+
+/// A run killed before it could close its masters leaves them running (`ControlPersist`) and
+/// its directory behind: for each `fleet-PID-*` directory of this user whose process is gone,
+/// every master in it is told to exit, and the directory is removed.
+fn reap_dead_runs(root: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("fleet-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dir = entry.path();
+        let ours = entry
+            .metadata()
+            .is_ok_and(|m| Some(m.uid()) == me && m.is_dir());
+        if !ours || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let sockets = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .flat_map(|sub| {
+                std::fs::read_dir(sub.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()));
+        for socket in sockets {
+            let _ = std::process::Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", socket.path().display()))
+                .args(["-O", "exit", "fleet-reap"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

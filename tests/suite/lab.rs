@@ -1485,3 +1485,49 @@ fn a_rollback_cut_short_is_finished_by_a_retry_not_taken_further() {
     assert_eq!(lab.generation("razer"), 2);
     lab.fleet(&["status", "razer"]).status(0);
 }
+
+/// The SSH masters of a run that was killed (they outlive it: ControlPersist) are ended, and
+/// its directory removed, by the next run.
+#[test]
+fn a_killed_runs_ssh_masters_are_ended_by_the_next_run() {
+    let lab = Lab::new();
+    lab.bump("lab7");
+    lab.set("lab7", "activation_sleep", json!(2));
+    let (run, _) = lab.fleet_signalled(&["deploy", "lab7", "--no-rollback"], "KILL", 1, || {
+        lab.saw("lab7", "start-switch")
+    });
+    assert_eq!(run.code, -1, "fleet was killed");
+    let dead: Vec<String> = std::fs::read_dir("/tmp")
+        .expect("/tmp")
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| {
+            p.strip_prefix("/tmp/fleet-")
+                .and_then(|rest| rest.split_once('-'))
+                .is_some_and(|(pid, _)| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .collect();
+    let masters = |dirs: &[String]| -> usize {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .expect("ps");
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .filter(|l| l.starts_with("ssh ") && dirs.iter().any(|d| l.contains(d.as_str())))
+            .count()
+    };
+    assert!(masters(&dead) > 0, "no master outlived the run in {dead:?}");
+    // The detached activation goes on without fleet; once it ends the host is consistent.
+    wait_until(15, "the activation ended", || lab.saw("lab7", "end-switch"));
+    lab.fleet(&["status", "lab7"]).status(0);
+    assert_eq!(
+        masters(&dead),
+        0,
+        "masters of the killed run are still running"
+    );
+    assert!(
+        dead.iter().all(|d| !std::path::Path::new(d).exists()),
+        "{dead:?}"
+    );
+}
