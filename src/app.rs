@@ -44,7 +44,10 @@ impl<'a> Session<'a> {
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
             answer_within: plan.command.answer_within(),
-            before_change: plan.command.records_history().then(|| record_start(plan)),
+            before_change: plan
+                .command
+                .records_history()
+                .then(|| record_start(plan, self.ctx.who.clone())),
         }
     }
 
@@ -75,7 +78,7 @@ impl<'a> Session<'a> {
         let executed = executed?;
         let report = &executed.report;
         if plan.command.records_history() {
-            let entries = history::entries(report, &who());
+            let entries = history::entries(report, &self.ctx.who);
             if let Err(e) = history::append(&state_dir(), &entries) {
                 eprintln!(
                     "warning: could not record this deployment in {}: {e}",
@@ -169,10 +172,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Writes a host's `started` history line just before fleet changes it, so a run that dies
 /// half-way still shows in `fleet history`.
-fn record_start(plan: &Plan) -> Box<exec::BeforeChange> {
+fn record_start(plan: &Plan, who: String) -> Box<exec::BeforeChange> {
     let command = plan.command.name();
     let action = plan.action.map(|a| a.as_str());
-    let who = who();
     Box::new(move |run, host| {
         let entry = history::Entry::started(run, host, command, action, &who);
         if let Err(e) = history::append(&state_dir(), &[entry]) {
@@ -184,7 +186,7 @@ fn record_start(plan: &Plan) -> Box<exec::BeforeChange> {
     })
 }
 
-/// `user@machine`, for the history.
+/// `user@machine`, read once per run into the context: the history and the deploy locks name it.
 fn who() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
