@@ -13,6 +13,11 @@ if [ -n "$oddOutput" ]; then
     i=$((i + 1))
   done
 fi
+if [ "$buildSleep" != 0 ]; then
+  # A slow build: its process id is left where a test can see whether it is still running.
+  echo "$$" > "$labDir/building-$hostName.pid"
+  sleep "$buildSleep"
+fi
 mkdir -p "$out/bin"
 ln -s "$payload" "$out/sw"
 echo "$hostName" > "$out/hostname"

@@ -9,6 +9,7 @@
 #   build_fail        the build itself fails
 #   odd_output        the build and the activation print a byte that is not UTF-8, then
 #                     plenty more (a reader that stops there would block the writer)
+#   build_sleep       seconds the build takes (its process id is left in the lab directory)
 #   restarts_cache    switching it restarts the builder's cache service, away for that many
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
@@ -50,6 +51,7 @@
         buildFail = if s.build_fail then "1" else "";
         restartsCache = toString (s.restarts_cache or 0);
         oddOutput = if s.odd_output or false then "1" else "";
+        buildSleep = toString (s.build_sleep or 0);
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });

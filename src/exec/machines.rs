@@ -6,6 +6,7 @@ use std::process::Stdio;
 use super::connect::{ConnectError, Connection, Connections};
 use super::run::RunError;
 use super::transport::{pump, Output, Reached, Transport};
+use crate::nix::TIE;
 use crate::vocab::Machine;
 
 /// This machine and the inventory's hosts, as one run reaches them.
@@ -46,16 +47,21 @@ impl Machines<'_> {
         Ok(status.code())
     }
 
-    /// A command over `conn`; `arg` shell-quotes each argument for the remote shell.
+    /// A command over `conn`; `arg` shell-quotes each argument for the remote shell. The
+    /// command is tied to this run (`TIE`): its standard input, held open here until it ends,
+    /// is how the host learns that fleet died, and then the command is ended there too.
     async fn run_over(
         conn: &Connection,
         argv: &[String],
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
-        let (program, args) = split(argv)?;
-        let mut cmd = conn.session.command(program.as_str());
-        cmd.args(args)
-            .stdin(openssh::Stdio::null())
+        let (program, _) = split(argv)?;
+        let mut cmd = conn.session.command("sh");
+        cmd.arg("-c")
+            .arg(TIE)
+            .arg("fleet-tie")
+            .args(argv)
+            .stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
         let mut child = cmd.spawn().await.map_err(|e| RunError::Spawn {
@@ -63,8 +69,11 @@ impl Machines<'_> {
             machine: conn.host.clone(),
             reason: e.to_string(),
         })?;
+        let tie = child.stdin().take();
         pump(child.stdout().take(), child.stderr().take(), output).await;
-        Ok(match child.wait().await {
+        let ended = child.wait().await;
+        drop(tie);
+        Ok(match ended {
             Ok(status) => status.code(),
             Err(e) => {
                 output.stderr(&format!("--- connection: {e}"));

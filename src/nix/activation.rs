@@ -50,6 +50,9 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 
 /// The system profile back to the generation before the one that runs. No arguments.
 const BACK: &str = include_str!("scripts/back.sh");
+/// Every command over SSH runs inside this: `sh -c TIE fleet-tie ARGV...` ends the command
+/// when its standard input (held open by fleet) ends, so a killed run leaves nothing running.
+pub const TIE: &str = include_str!("scripts/tie.sh");
 
 /// Where a host's deploy lock lives.
 pub const LOCK_DIR: &str = "/run/fleet/lock";
@@ -178,6 +181,7 @@ mod tests {
             ("lock", LOCK),
             ("back", BACK),
             ("await", AWAIT),
+            ("tie", TIE),
         ];
         for (name, text) in scripts {
             let status = std::process::Command::new("sh")

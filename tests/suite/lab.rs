@@ -1531,3 +1531,30 @@ fn a_killed_runs_ssh_masters_are_ended_by_the_next_run() {
         "{dead:?}"
     );
 }
+
+/// A run killed while its builder builds does not leave the build running there: every
+/// command over SSH is tied to the run, so the builder ends the build once fleet is gone, and
+/// a retry finds no stray build holding the store's locks.
+#[test]
+fn a_killed_runs_build_on_the_builder_is_ended_there() {
+    let lab = Lab::new();
+    let marker = lab.dir.join("building-samsung.pid");
+    let _ = std::fs::remove_file(&marker);
+    lab.bump("samsung");
+    lab.set("samsung", "build_sleep", json!(120));
+    let building = || {
+        std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+    };
+    let (run, _) = lab.fleet_signalled(&["deploy", "samsung"], "KILL", 1, || building().is_some());
+    assert_eq!(run.code, -1, "fleet was killed");
+    let pid = building().expect("the build's process id");
+    wait_until(10, "the builder ended the dead run's build", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    lab.set("samsung", "build_sleep", json!(0));
+    lab.fleet(&["deploy", "samsung"]).status(0);
+    assert_eq!(lab.running("samsung"), lab.evaluated("samsung"));
+    assert_consistent(&lab, &["samsung"]);
+}

@@ -324,12 +324,12 @@ impl Lab {
             .collect()
     }
 
-    /// SSH logins the host's sshd has accepted so far.
     /// Whether the host's activation log has an `event` line ("start-switch", "end-switch").
     pub fn saw(&self, host: &str, event: &str) -> bool {
         self.activations(host).iter().any(|a| a.event == event)
     }
 
+    /// SSH logins the host's sshd has accepted so far.
     pub fn logins(&self, host: &str) -> usize {
         std::fs::read_to_string(self.host_dir(host).join("sshd.log"))
             .unwrap_or_default()
