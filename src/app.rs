@@ -232,6 +232,9 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     let path = crate::inventory::discover(g.inventory.as_deref(), None, &cwd)?;
     let mut inv = Inventory::load(&path)?;
     inv.nix = inv.nix.with(&nix_options(g)?);
+    if let Some(secs) = g.keep_connections {
+        inv.keep_connections = secs;
+    }
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {
             let help = match flake.split_once('#') {

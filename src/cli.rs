@@ -88,6 +88,10 @@ pub struct Global {
     /// When to use colour
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
+    /// Keep each host's SSH connection open this long after the run, for the next one (0: close
+    /// it at the end) [default: [fleet] keep_connections, else 300]
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub keep_connections: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,6 +225,11 @@ pub enum Command {
         hosts: RequiredHosts,
         #[command(flatten)]
         rollback: Guard,
+    },
+    /// Close the SSH connections fleet keeps open between runs (all, or these hosts')
+    Disconnect {
+        #[command(flatten)]
+        hosts: OptionalHosts,
     },
     /// Every deployment fleet made from this machine: time, host, from, to, result, who
     History {

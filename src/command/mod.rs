@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod deploy;
 mod diff;
+mod disconnect;
 mod doctor;
 mod gc;
 mod history;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Wake { hosts } => wake::run(&s, &hosts.hosts),
         Command::Rollback { hosts, rollback } => rollback::run(&s, &hosts.hosts, rollback),
         Command::History { host } => history::run(&s, host.as_deref()),
+        Command::Disconnect { hosts } => disconnect::run(&s, &hosts.hosts),
         Command::Hosts { hosts } => hosts::run(&s, &hosts.hosts),
         Command::Validate { hosts, full } => validate::run(&s, &hosts.hosts, *full),
         Command::UpdateFlake { inputs } => update_flake::run(&s, inputs),

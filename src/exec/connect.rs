@@ -1,16 +1,18 @@
 //! SSH connections: one ControlMaster per host per run, opened on first use and shared by every
 //! step (and every other host's steps) that needs that host. Local `nix copy` to `ssh-ng://`
-//! rides the same master, so a run logs in to each host once.
+//! rides the same master, so a run logs in to each host once, and not at all when an earlier
+//! run's master is kept warm (`master`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::Session;
 use tokio::sync::Mutex;
 
 use super::events::Events;
+use super::master::{self, Dial, Master};
 use crate::inventory::{Host, Inventory};
 
 /// Where each run's directory of SSH control sockets is made.
@@ -30,12 +32,23 @@ pub struct Connection {
     pub address: String,
     /// The user ssh logs in as (from the inventory, or the ssh config).
     pub user: Option<String>,
-    pub session: Session,
+    pub session: Arc<Session>,
+    /// The master and its keeper (`release` at the end of the run).
+    master: Option<Master>,
     /// How the host was woken to answer, if it was.
     pub woken: Option<String>,
 }
 
 impl Connection {
+    /// Ends this run's use of the connection (see `Connections::close`).
+    pub async fn release(mut self) {
+        let master = self.master.take();
+        drop(self.session);
+        if let Some(m) = master {
+            m.release().await;
+        }
+    }
+
     /// The Nix store URL for this host, as seen from here.
     pub fn store_url(&self) -> String {
         match &self.user {
@@ -62,8 +75,13 @@ pub struct Connections<'p> {
     waking: Waking,
     /// Where a wake and the wait for it are told.
     events: Option<&'p dyn Events>,
-    /// Holds the masters' sockets and, per address, a link to its socket for `NIX_SSHOPTS`.
+    /// The run's own directory: per address, a link to its master's socket for
+    /// `NIX_SSHOPTS`; and the masters that are not kept.
     control_dir: tempfile::TempDir,
+    /// Where masters are kept between runs, and for how long once idle (`None`: not kept).
+    kept: Option<(PathBuf, Duration)>,
+    /// Names the confirmation logins' sockets apart.
+    fresh: std::sync::atomic::AtomicUsize,
     hosts: HashMap<String, Host>,
     cells: HashMap<String, Slot>,
 }
@@ -80,11 +98,25 @@ impl<'p> Connections<'p> {
         let control_dir = tempfile::Builder::new()
             .prefix(&format!("fleet-{}-", std::process::id()))
             .tempdir_in(CONTROL_ROOT)?;
+        let kept = match inv.keep_connections {
+            0 => None,
+            secs => match master::kept_dir() {
+                Ok(dir) => Some((dir, Duration::from_secs(secs))),
+                Err(why) => {
+                    if let Some(e) = events {
+                        e.note(None, &why);
+                    }
+                    None
+                }
+            },
+        };
         Ok(Connections {
             ssh_config: inv.ssh_config.clone(),
             waking,
             events,
             control_dir,
+            kept,
+            fresh: std::sync::atomic::AtomicUsize::new(0),
             hosts: inv
                 .hosts
                 .iter()
@@ -240,39 +272,64 @@ impl<'p> Connections<'p> {
         address: &str,
         shared: bool,
     ) -> Result<Connection, String> {
-        let policy = host_key_policy(self.ssh_config.as_deref(), host, address).await;
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(policy)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .server_alive_interval(Duration::from_secs(10))
-            .control_directory(self.control_dir.path());
-        if let Some(cfg) = &self.ssh_config {
-            builder.config_file(cfg);
-        }
-        if let Some(user) = &host.user {
-            builder.user(user.clone());
-        }
-        if let Some(port) = host.port {
-            builder.port(port);
-        }
-        let session = builder
-            .connect_mux(address)
+        let dial = self.dial(host, address).await;
+        let (socket, persist, reuse) = match (&self.kept, shared) {
+            (Some((dir, persist)), true) => (dir.join(dial.socket_name()), *persist, true),
+            (_, true) => (
+                self.control_dir.path().join(dial.socket_name()),
+                master::own_linger(),
+                false,
+            ),
+            (_, false) => {
+                let n = self
+                    .fresh
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (
+                    self.control_dir.path().join(format!("login-{n}")),
+                    master::own_linger(),
+                    false,
+                )
+            }
+        };
+        let opened = master::open(&dial, &socket, persist, reuse, shared)
             .await
-            .map_err(|e| describe_ssh_error(&e))?;
+            .map_err(|said| describe_ssh_error(&said))?;
+        if reuse {
+            master::label(&socket, &host.name, address);
+        }
         if shared {
             let link = self.control_dir.path().join(address);
             let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(session.control_socket(), &link)
+            std::os::unix::fs::symlink(&socket, &link)
                 .map_err(|e| format!("linking the control socket: {e}"))?;
         }
         Ok(Connection {
             host: host.name.clone(),
             address: address.into(),
             user: host.user.clone(),
-            session,
+            session: Arc::clone(&opened.session),
+            master: Some(opened),
             woken: None,
         })
+    }
+
+    /// How ssh reaches `address` of `host`: `ssh -G` with the inventory's user, port and
+    /// config. "ask" becomes strict: there is no one to ask. Only a config that says so
+    /// accepts new or changed keys.
+    async fn dial(&self, host: &Host, address: &str) -> Dial {
+        let view = super::ssh_config::view_async(self.ssh_config.as_deref(), host, address).await;
+        Dial {
+            address: address.to_string(),
+            user: host.user.clone(),
+            port: host.port,
+            config: self.ssh_config.clone(),
+            host_keys: match view.strict_host_key_checking.as_str() {
+                "accept-new" => "accept-new",
+                "no" | "off" | "false" => "no",
+                _ => "yes",
+            },
+            fingerprint: view.fingerprint,
+        }
     }
 
     /// `host`'s store URL for a command that runs on another machine, where this machine's ssh
@@ -303,12 +360,13 @@ impl<'p> Connections<'p> {
         opts.join(" ")
     }
 
-    /// Closes every master.
+    /// Ends the run's use of every master: a kept one lives out its window, the run's own
+    /// are stopped.
     pub async fn close(self) {
         for (_, cell) in self.cells {
             if let Some(Ok(conn)) = cell.into_inner() {
                 if let Ok(conn) = Arc::try_unwrap(conn) {
-                    let _ = conn.session.close().await;
+                    conn.release().await;
                 }
             }
         }
@@ -366,40 +424,19 @@ fn reap_dead_runs(root: &Path) {
     }
 }
 
-/// The host-key policy the user's ssh config gives this host (see `ssh_config`). "ask"
-/// becomes strict: there is no one to ask. Only a config that says so accepts new or changed
-/// keys.
-async fn host_key_policy(config: Option<&Path>, host: &Host, address: &str) -> KnownHosts {
-    let view = super::ssh_config::view_async(config, host, address).await;
-    match view.strict_host_key_checking.as_str() {
-        "accept-new" => KnownHosts::Add,
-        "no" | "off" | "false" => KnownHosts::Accept,
-        _ => KnownHosts::Strict,
-    }
-}
-
 /// How an error that says the host is not there (asleep, off, elsewhere) ends.
 const LOOKS_DOWN: &str = " (is the host up and on this network?)";
 
-fn describe_ssh_error(e: &openssh::Error) -> String {
-    let text = e.to_string();
-    let detail = std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let all = format!("{text} {detail}");
-    let hint = if all.contains("Host key verification failed") {
+/// What ssh said when it could not log in, with what to do about it.
+fn describe_ssh_error(said: &str) -> String {
+    let hint = if said.contains("Host key verification failed") {
         " (the host key is unknown or changed: check it, then add it to known_hosts)"
-    } else if all.contains("Permission denied") {
+    } else if said.contains("Permission denied") {
         " (the key was refused: is your key in the host's authorized_keys?)"
-    } else if all.contains("timed out") || all.contains("No route") || all.contains("refused") {
+    } else if said.contains("timed out") || said.contains("No route") || said.contains("refused") {
         LOOKS_DOWN
     } else {
         ""
     };
-    let detail = detail.trim();
-    if detail.is_empty() || text.contains(detail) {
-        format!("{text}{hint}")
-    } else {
-        format!("{text}: {detail}{hint}")
-    }
+    format!("{said}{hint}")
 }

@@ -117,7 +117,7 @@ impl Transport for Machines<'_> {
     ) -> Result<Option<i32>, RunError> {
         let conn = self.connections.fresh(host).await?;
         let result = Self::run_over(&conn, argv, output).await;
-        let _ = conn.session.close().await;
+        conn.release().await;
         result
     }
 

@@ -12,6 +12,7 @@ mod gate;
 mod host;
 pub mod interrupt;
 pub mod machines;
+pub mod master;
 mod milestones;
 pub mod net;
 pub mod run;

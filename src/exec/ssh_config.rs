@@ -19,6 +19,9 @@ pub struct SshView {
     pub proxy_jump: Option<String>,
     /// `StrictHostKeyChecking`, lowercased.
     pub strict_host_key_checking: String,
+    /// A fingerprint of ssh's whole answer: another config, user, port or address (anything
+    /// that changes how ssh connects) is another fingerprint.
+    pub fingerprint: u64,
 }
 
 impl SshView {
@@ -30,6 +33,7 @@ impl SshView {
             user: host.user.clone(),
             proxy_jump: None,
             strict_host_key_checking: "ask".into(),
+            fingerprint: fingerprint(&format!("{:?} {address}", (&host.user, host.port))),
         }
     }
 }
@@ -50,9 +54,17 @@ fn argv(config: Option<&Path>, host: &Host, address: &str) -> Vec<std::ffi::OsSt
     argv
 }
 
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
 /// `ssh -G`'s output (`keyword value` lines, keywords lowercased) for `address`.
 pub fn parse(text: &str, host: &Host, address: &str) -> SshView {
     let mut view = SshView::plain(host, address);
+    view.fingerprint = fingerprint(&format!("{text}\0{address}"));
     for line in text.lines() {
         let Some((key, value)) = line.split_once(' ') else {
             continue;

@@ -25,6 +25,8 @@ pub struct Inventory {
     /// Flake reference with `nixosConfigurations`; a relative path is already resolved.
     pub flake: String,
     pub max_parallel: usize,
+    /// Seconds each host's SSH master stays open after a run, for the next (0: not kept).
+    pub keep_connections: u64,
     /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
     pub ssh_config: Option<PathBuf>,
     /// `[fleet.nix]`: options for Nix on every run (the command line adds to them).

@@ -23,6 +23,8 @@ pub struct RawInventory {
 pub struct RawFleet {
     pub flake: Option<Spanned<String>>,
     pub max_parallel: Option<Spanned<i64>>,
+    /// Seconds a host's SSH master stays open after a run (0: closed at the end).
+    pub keep_connections: Option<Spanned<i64>>,
     pub ssh_config: Option<Spanned<String>>,
     /// `[fleet.nix]`: options for Nix on every run.
     pub nix: Option<RawNix>,

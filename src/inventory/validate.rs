@@ -13,6 +13,8 @@ use super::{Cache, Host, Inventory};
 use crate::vocab::{FailedUnits, NixOptions};
 
 const DEFAULT_MAX_PARALLEL: usize = 4;
+/// How long a host's SSH master stays open after a run, for the next one (seconds).
+pub const DEFAULT_KEEP_CONNECTIONS: u64 = 300;
 
 pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
     parse_with(text, path, false)
@@ -269,6 +271,22 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         }
     };
 
+    let keep_connections = match &raw.fleet.keep_connections {
+        None => DEFAULT_KEEP_CONNECTIONS,
+        Some(n) if (0..=86_400).contains(n.get_ref()) => *n.get_ref() as u64,
+        Some(n) => {
+            problems.push(
+                Problem::new(
+                    span(n),
+                    "fleet.keep_connections",
+                    "keep_connections must be between 0 and 86400 seconds",
+                )
+                .help("300 keeps each host's connection 5 minutes after a run; 0 closes it at the end"),
+            );
+            DEFAULT_KEEP_CONNECTIONS
+        }
+    };
+
     let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
         let value = p.get_ref();
         if value.is_empty() || value.chars().any(|c| c.is_control()) {
@@ -332,6 +350,7 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         source: path.to_path_buf(),
         flake,
         max_parallel,
+        keep_connections,
         ssh_config,
         nix,
         caches,

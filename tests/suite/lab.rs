@@ -128,12 +128,13 @@ fn one_login_per_host_for_a_whole_deployment() {
         1,
         "derivations copied and built over one login"
     );
-    // With magic rollback, the confirmation is a second login, by design: it proves that
-    // someone can still log in after the switch.
+    // With magic rollback, the confirmation is a login of its own, by design: it proves that
+    // someone can still log in after the switch. The deployment itself rides the master the
+    // first run kept open.
     lab.bump("samsung");
     let samsung = lab.logins("samsung");
     lab.fleet(&["deploy", "samsung"]).status(0);
-    assert_eq!(lab.logins("samsung") - samsung, 2);
+    assert_eq!(lab.logins("samsung") - samsung, 1);
 }
 
 #[test]
@@ -1486,50 +1487,125 @@ fn a_rollback_cut_short_is_finished_by_a_retry_not_taken_further() {
     lab.fleet(&["status", "razer"]).status(0);
 }
 
-/// The SSH masters of a run that was killed (they outlive it: ControlPersist) are ended, and
-/// its directory removed, by the next run.
+/// Every SSH master has a finite life. A killed run's own masters (connections not kept)
+/// end on their own moments later, and its directory goes with the next run; a kept master
+/// ends once its window has passed with no run using it.
 #[test]
-fn a_killed_runs_ssh_masters_are_ended_by_the_next_run() {
+fn a_killed_runs_ssh_masters_end_on_their_own() {
     let lab = Lab::new();
     lab.bump("lab7");
     lab.set("lab7", "activation_sleep", json!(2));
-    let (run, _) = lab.fleet_signalled(&["deploy", "lab7", "--no-rollback"], "KILL", 1, || {
-        lab.saw("lab7", "start-switch")
-    });
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab7", "--no-rollback", "--keep-connections", "0"],
+        "KILL",
+        1,
+        || lab.saw("lab7", "start-switch"),
+    );
     assert_eq!(run.code, -1, "fleet was killed");
-    let dead: Vec<String> = std::fs::read_dir("/tmp")
+    let dead: Vec<std::path::PathBuf> = std::fs::read_dir("/tmp")
         .expect("/tmp")
         .flatten()
-        .map(|e| e.path().display().to_string())
+        .map(|e| e.path())
         .filter(|p| {
-            p.strip_prefix("/tmp/fleet-")
+            p.display()
+                .to_string()
+                .strip_prefix("/tmp/fleet-")
                 .and_then(|rest| rest.split_once('-'))
-                .is_some_and(|(pid, _)| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+                .is_some_and(|(pid, _)| {
+                    pid.parse::<u32>().is_ok()
+                        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                })
         })
         .collect();
-    let masters = |dirs: &[String]| -> usize {
-        let ps = std::process::Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .expect("ps");
-        String::from_utf8_lossy(&ps.stdout)
-            .lines()
-            .filter(|l| l.starts_with("ssh ") && dirs.iter().any(|d| l.contains(d.as_str())))
+    let masters = || dead.iter().map(|d| lab.masters_in(d)).sum::<usize>();
+    assert!(masters() > 0, "no master outlived the run in {dead:?}");
+    wait_until(30, "the killed run's masters ended", || masters() == 0);
+    wait_until(15, "the activation ended", || lab.saw("lab7", "end-switch"));
+    lab.fleet(&["status", "lab7", "--keep-connections", "0"])
+        .status(0);
+    assert!(dead.iter().all(|d| !d.exists()), "{dead:?}");
+
+    // A kept master of a killed run lives out its window (here 3 s), then ends.
+    lab.bump("lab7");
+    let switches = || {
+        lab.activations("lab7")
+            .iter()
+            .filter(|a| a.event == "start-switch")
             .count()
     };
-    assert!(masters(&dead) > 0, "no master outlived the run in {dead:?}");
-    // The detached activation goes on without fleet; once it ends the host is consistent.
-    wait_until(15, "the activation ended", || lab.saw("lab7", "end-switch"));
-    lab.fleet(&["status", "lab7"]).status(0);
-    assert_eq!(
-        masters(&dead),
-        0,
-        "masters of the killed run are still running"
+    let before = switches();
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab7", "--no-rollback", "--keep-connections", "3"],
+        "KILL",
+        1,
+        || switches() > before,
     );
-    assert!(
-        dead.iter().all(|d| !std::path::Path::new(d).exists()),
-        "{dead:?}"
-    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    let kept = lab.state_dir().join("fleet");
+    assert_eq!(lab.masters_in(&kept), 1, "the kept master");
+    wait_until(20, "the kept master ended after its window", || {
+        lab.masters_in(&kept) == 0
+    });
+}
+
+/// A run keeps each host's SSH master open for the next (`keep_connections`), which then
+/// logs in nowhere. The confirmation of magic rollback is still a new login; a master whose
+/// host stopped answering, or whose ssh config changed, is not reused; `fleet disconnect`
+/// ends them; 0 keeps none.
+#[test]
+fn a_warm_connection_serves_the_next_run_without_a_login() {
+    let lab = Lab::new();
+    let before = lab.logins("lab5");
+    let logins = || lab.logins("lab5") - before;
+    lab.fleet(&["status", "lab5"]).status(0);
+    assert_eq!(logins(), 1);
+    lab.fleet(&["status", "lab5"]).status(0);
+    lab.fleet(&["quick-deploy", "lab5"]).status(0);
+    assert_eq!(logins(), 1, "the kept master served both runs");
+    lab.bump("lab5");
+    lab.fleet(&["deploy", "lab5"]).status(0);
+    assert_eq!(logins(), 2, "the confirmation is a login of its own");
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+
+    // The host's end hangs (asleep, say): the kept master is not trusted, a new login is made.
+    assert!(lab.signal_ssh_sessions("lab5", "STOP") > 0);
+    lab.fleet(&["status", "lab5"]).status(0);
+    assert_eq!(logins(), 3);
+    lab.kill_ssh_sessions("lab5");
+
+    // Another ssh config is another master.
+    lab.fleet(&["status", "lab5"]).status(0);
+    assert_eq!(logins(), 4);
+    let config = std::fs::read_to_string(lab.dir.join("ssh/config")).expect("ssh config");
+    std::fs::write(
+        lab.dir.join("ssh/config-changed"),
+        format!("{config}\nHost *\n  ServerAliveCountMax 7\n"),
+    )
+    .expect("write ssh config");
+    let inventory = lab.dir.join("hosts-changed-config.toml");
+    std::fs::write(
+        &inventory,
+        std::fs::read_to_string(lab.dir.join("hosts.toml"))
+            .expect("hosts.toml")
+            .replace(
+                "ssh_config = \"ssh/config\"",
+                "ssh_config = \"ssh/config-changed\"",
+            ),
+    )
+    .expect("write inventory");
+    let inventory = inventory.display().to_string();
+    lab.fleet(&["-i", &inventory, "status", "lab5"]).status(0);
+    assert_eq!(logins(), 5);
+
+    // `fleet disconnect` ends them; with keep_connections 0 nothing is kept.
+    lab.fleet(&["disconnect", "lab5"])
+        .status(0)
+        .stdout_is("closed 2 connections to lab5 (10.213.1.14)\n");
+    lab.fleet(&["status", "lab5", "--keep-connections", "0"])
+        .status(0);
+    lab.fleet(&["status", "lab5"]).status(0);
+    assert_eq!(logins(), 7);
+    assert_eq!(lab.masters_in(&lab.state_dir().join("fleet")), 1);
 }
 
 /// A run killed while its builder builds does not leave the build running there: every

@@ -23,6 +23,13 @@ pub struct Lab {
     _lock: std::fs::File,
 }
 
+/// The test's kept SSH masters end with it.
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.fleet(&["disconnect"]);
+    }
+}
+
 /// One line of a host's activation log.
 #[derive(Debug, Clone)]
 pub struct Activation {
@@ -119,6 +126,8 @@ impl Lab {
         cmd.args(["300", env!("CARGO_BIN_EXE_fleet")])
             .args(args)
             .env("FLEET_STATE_DIR", self.state.path())
+            // Kept connections are the test's own: one test's warm masters never serve another.
+            .env("XDG_RUNTIME_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
             .env_remove("FLEET_INVENTORY");
         for (k, v) in &self.env {
@@ -156,6 +165,7 @@ impl Lab {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
         cmd.args(args)
             .env("FLEET_STATE_DIR", self.state.path())
+            .env("XDG_RUNTIME_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
             .env_remove("FLEET_INVENTORY")
             .stdin(std::process::Stdio::null())
@@ -237,6 +247,19 @@ impl Lab {
     /// A copy of the lab's inventory in which `host` logs in as `user`; returns its path.
     pub fn inventory_with_user(&self, host: &str, user: &str) -> String {
         self.inventory_with(host, &format!("user = \"{user}\""))
+    }
+
+    /// The SSH masters running now whose command line names `dir` (ssh's `-S` socket).
+    pub fn masters_in(&self, dir: &Path) -> usize {
+        let ps = Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .expect("ps");
+        let dir = dir.display().to_string();
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .filter(|l| l.starts_with("ssh ") && l.contains(" -M ") && l.contains(dir.as_str()))
+            .count()
     }
 
     /// A copy of the lab's inventory with `lines` added to `[hosts.HOST]`; returns its path.
@@ -394,6 +417,12 @@ impl Lab {
     /// Kills a host's sshd session processes (not its listener), as a network drop would end
     /// them; returns how many.
     pub fn kill_ssh_sessions(&self, host: &str) -> usize {
+        self.signal_ssh_sessions(host, "KILL")
+    }
+
+    /// Sends `signal` to a host's sshd session processes (`STOP`: the host's end of every
+    /// connection hangs, as a host that went to sleep); returns how many.
+    pub fn signal_ssh_sessions(&self, host: &str, signal: &str) -> usize {
         let out = Command::new("ip")
             .args(["netns", "pids", &format!("fleetlab-{host}")])
             .output()
@@ -403,7 +432,7 @@ impl Lab {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).starts_with("sshd: root") {
                 let ok = Command::new("kill")
-                    .args(["-KILL", pid])
+                    .args([&format!("-{signal}"), pid])
                     .status()
                     .map(|s| s.success())
                     .unwrap_or(false);

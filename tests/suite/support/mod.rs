@@ -115,6 +115,7 @@ impl Test {
         cmd.env_clear()
             .env("PATH", path)
             .env("HOME", self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.dir.path())
             .env("FLEET_HOSTNAME", "thinkpad")
             .current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
             .args(&self.args);
