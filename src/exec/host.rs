@@ -522,6 +522,14 @@ impl<T: Transport> HostContext<'_, T> {
         if !tried.is_empty() {
             last.message = format!("{} (tried first: {})", last.message, tried.join("; "));
         }
+        if let (true, Some(Follow::FreeHalfWritten(free))) = (last.fatal, &step.follow) {
+            if let Ok(f) = self.runner.run(free, log).await {
+                if let Some(said) = f.stdout.lines().find_map(|l| l.strip_prefix("fleet: ")) {
+                    self.events.note(Some(&hp.host), said);
+                    last.next = format!("{said}; {}", last.next);
+                }
+            }
+        }
         Err(last)
     }
 

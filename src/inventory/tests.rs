@@ -30,6 +30,7 @@ fn example_inventory_loads_with_defaults_resolved() {
     let inv = load(text).expect("example hosts.toml is valid");
     assert_eq!(inv.flake, "/home/olaf/nixos");
     assert_eq!(inv.max_parallel, 4);
+    assert_eq!(inv.keep_connections, 300);
     let caches: Vec<&str> = inv.caches.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         caches,
@@ -230,6 +231,11 @@ fn numbers_in_range() {
     let e = refused("[fleet]\nmax_parallel = 0\n");
     assert!(
         e.contains("fleet.max_parallel: max_parallel must be between 1 and 256"),
+        "{e}"
+    );
+    let e = refused("[fleet]\nkeep_connections = -1\n[hosts.a]\n");
+    assert!(
+        e.contains("fleet.keep_connections: keep_connections must be between 0 and 86400 seconds"),
         "{e}"
     );
     let e = refused("[hosts.a]\nport = 70000\n");

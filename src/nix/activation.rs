@@ -50,6 +50,13 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 
 /// The system profile back to the generation before the one that runs. No arguments.
 const BACK: &str = include_str!("scripts/back.sh");
+const FREE: &str = include_str!("scripts/free.sh");
+
+/// After a step failed because the store is full: delete what it left half-written there.
+pub fn free_half_written() -> Vec<Arg> {
+    script(FREE, "fleet-free", Vec::new())
+}
+
 /// Every command over SSH runs inside this: `sh -c TIE fleet-tie ARGV...` ends the command
 /// when its standard input (held open by fleet) ends, so a killed run leaves nothing running.
 pub const TIE: &str = include_str!("scripts/tie.sh");
@@ -182,6 +189,7 @@ mod tests {
             ("back", BACK),
             ("await", AWAIT),
             ("tie", TIE),
+            ("free", FREE),
         ];
         for (name, text) in scripts {
             let status = std::process::Command::new("sh")

@@ -105,6 +105,9 @@ pub enum Follow {
         release: Invocation,
         wait: bool,
     },
+    /// When the step fails because a store is full: delete there what it left half-written
+    /// (store paths that are not valid; nothing alive), so the store is not kept full by it.
+    FreeHalfWritten(Invocation),
     /// An armed watchdog, once a later step fails: tell it to roll back now, then wait for
     /// the host to have rolled back.
     Watchdog {

@@ -461,32 +461,37 @@ fn build_steps(
 ) -> Vec<Step> {
     let name = host.name.as_str();
     let builder_root = (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS));
+    let build = |title: String| {
+        freeing(
+            vec![step(
+                StepKind::Build,
+                &title,
+                build_on.clone(),
+                nix::realise(
+                    Arg::drv(name),
+                    options,
+                    match build_on {
+                        Machine::Local => out_link.map(|p| format!("{p}-{name}")),
+                        Machine::Host(_) => builder_root.clone(),
+                    },
+                ),
+            )],
+            build_on,
+        )
+    };
     match build_on {
         // The evaluation wrote the derivations here already.
-        Machine::Local => vec![step(
-            StepKind::Build,
-            "build here",
-            Machine::Local,
-            nix::realise(
-                Arg::drv(name),
-                options,
-                out_link.map(|p| format!("{p}-{name}")),
-            ),
-        )],
-        Machine::Host(b) => vec![
-            step(
+        Machine::Local => build("build here".into()),
+        Machine::Host(b) => {
+            let mut steps = vec![step(
                 StepKind::CopyDerivations,
                 &format!("copy the derivations to {b}"),
                 Machine::Local,
                 nix::copy_derivation(Arg::store(b), Arg::drv(name)),
-            ),
-            step(
-                StepKind::Build,
-                &format!("build on {b}"),
-                build_on.clone(),
-                nix::realise(Arg::drv(name), options, builder_root),
-            ),
-        ],
+            )];
+            steps.extend(build(format!("build on {b}")));
+            steps
+        }
     }
 }
 
@@ -534,9 +539,25 @@ fn builder_down(inv: &Inventory, hs: &HostSettings, deploying: bool) -> Option<B
     })
 }
 
+/// `steps`, each with what to do when it fails because the store `on` writes to is full:
+/// delete what it left half-written there.
+fn freeing(mut steps: Vec<Step>, on: &Machine) -> Vec<Step> {
+    for s in &mut steps {
+        s.follow = Some(Follow::FreeHalfWritten(Invocation::new(
+            on.clone(),
+            nix::free_half_written(),
+        )));
+    }
+    steps
+}
+
 /// How the built closure reaches the target: the target fetches it from the builder's cache
 /// (signatures checked), else the builder pushes it, else it is relayed through here.
 fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine) -> Vec<Step> {
+    freeing(ways_to_copy(inv, host, build_on, target), target)
+}
+
+fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine) -> Vec<Step> {
     let name = host.name.as_str();
     let out = || Arg::out(name);
     let builder_cache = |b: &str| {

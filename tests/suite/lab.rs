@@ -1634,3 +1634,120 @@ fn a_killed_runs_build_on_the_builder_is_ended_there() {
     assert_eq!(lab.running("samsung"), lab.evaluated("samsung"));
     assert_consistent(&lab, &["samsung"]);
 }
+
+/// A full store on the target (lab8's /nix is a small filesystem of its own, filled here):
+/// the copy from the builder's cache fails, no other way is tried (each would fail the same),
+/// the report says the store is full and points at `fleet gc`, and nothing changed on the
+/// host. Once there is room, the same deploy goes through.
+#[test]
+fn a_full_store_on_the_target_fails_at_once_and_points_at_gc() {
+    let lab = Lab::new();
+    let store = lab.host_dir("lab8").join("nix");
+    let free = || -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&store)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df's answer")
+    };
+    let filler = store.join("var/lab/filler");
+    let leave = 512 * 1024;
+    let status = std::process::Command::new("fallocate")
+        .args(["-l", &(free() - leave).to_string()])
+        .arg(&filler)
+        .status()
+        .expect("fallocate");
+    assert!(status.success(), "could not fill lab8's store");
+    lab.new_payload("lab8", 4096);
+    lab.bump("lab8");
+    let first = lab.running("lab8");
+    let run = lab
+        .fleet(&["deploy", "lab8", "--via", "p620", "--json"])
+        .status(1);
+    let report = run.json();
+    let failure = &report["hosts"][0]["failure"];
+    assert_eq!(
+        failure["message"], "the Nix store on lab8 is full (No space left on device)",
+        "{report:#}"
+    );
+    let next = failure["next"].to_string();
+    assert!(next.contains("`fleet gc lab8`"), "{report:#}");
+    assert!(
+        next.contains("deleted 1 half-written store path(s)"),
+        "{report:#}"
+    );
+    // One way was tried: the target fetching from the builder's cache. Neither the builder's
+    // push nor the relay through this machine ran.
+    let log = std::fs::read_dir(lab.state_dir().join("logs"))
+        .expect("logs")
+        .flatten()
+        .map(|run| std::fs::read_to_string(run.path().join("lab8.log")).unwrap_or_default())
+        .collect::<String>();
+    let copies = log
+        .lines()
+        .filter(|l| l.starts_with("--- ") && l.contains(" copy ") && !l.contains("--derivation"))
+        .count();
+    assert_eq!(copies, 1, "another way was tried:\n{log}");
+    assert_eq!(lab.running("lab8"), first);
+    assert_eq!(lab.generation("lab8"), 1);
+    // What the failed copy left does not keep the store full.
+    assert!(
+        free() >= leave / 2,
+        "only {} bytes free after the failed copy",
+        free()
+    );
+    std::fs::remove_file(&filler).expect("remove the filler");
+    lab.fleet(&["deploy", "lab8", "--via", "p620"]).status(0);
+    assert_eq!(lab.running("lab8"), lab.evaluated("lab8"));
+}
+
+/// fleet killed (SIGKILL) in the middle of `fleet rollback`'s switch: the host finishes the
+/// switch on its own, and since no one confirmed it, its watchdog returns it wholly to the
+/// generation it ran, profile and running system alike. `status` then finds it consistent, and
+/// a retry rolls back as asked.
+#[test]
+fn a_rollback_killed_mid_switch_leaves_the_host_whole() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    lab.set("razer", "activation_sleep", json!(3));
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let second = lab.running("razer");
+    lab.bump("razer");
+    lab.set("razer", "activation_sleep", json!(0));
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let third = lab.running("razer");
+    let switches = || {
+        lab.activations("razer")
+            .iter()
+            .filter(|a| a.event == "start-switch")
+            .count()
+    };
+    let before = switches();
+    let (run, _) = lab.fleet_signalled(
+        &["rollback", "razer", "--confirm-timeout", "5"],
+        "KILL",
+        1,
+        || switches() > before,
+    );
+    assert_eq!(run.code, -1, "fleet was killed: {}", run.stderr);
+    assert_eq!(
+        lab.profile("razer"),
+        second,
+        "killed after the profile was set"
+    );
+    wait_until(20, "the host returned to the generation it ran", || {
+        lab.saw("razer", "end-switch")
+            && lab.running("razer") == third
+            && lab.profile("razer") == third
+    });
+    assert_consistent(&lab, &["razer"]);
+    lab.fleet(&["status", "razer"]).status(0);
+    lab.fleet(&["rollback", "razer"]).status(0);
+    assert_eq!(lab.running("razer"), second);
+    assert_eq!(lab.profile("razer"), second);
+}
