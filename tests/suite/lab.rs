@@ -1635,7 +1635,7 @@ fn a_killed_runs_build_on_the_builder_is_ended_there() {
     assert_consistent(&lab, &["samsung"]);
 }
 
-/// A full store on the target (lab8's /nix is a small filesystem of its own, filled here):
+/// A full store on the target (lab8's /nix is a filesystem of its own, filled here):
 /// the copy from the builder's cache fails, no other way is tried (each would fail the same),
 /// the report says the store is full and points at `fleet gc`, and nothing changed on the
 /// host. Once there is room, the same deploy goes through.
