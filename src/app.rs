@@ -280,6 +280,19 @@ fn detect_context() -> Context {
     }
 }
 
+/// The version of `nix` here, asked once (`nix --version`) by the commands whose form depends
+/// on it; the oldest Nix fleet knows when it cannot be asked.
+pub fn local_nix_version() -> crate::vocab::NixVersion {
+    std::process::Command::new("nix")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| crate::vocab::NixVersion::parse(&String::from_utf8_lossy(&o.stdout)))
+        .unwrap_or(crate::vocab::NixVersion::OLDEST)
+}
+
 /// `value` as pretty JSON on stdout.
 pub fn write_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).context("rendering JSON")?;

@@ -213,6 +213,56 @@ pub enum FailedUnits {
     Rollback,
 }
 
+/// A Nix's version, as `nix --version` says it (`nix (Nix) 2.26.3`, `nix (Lix, like Nix)
+/// 2.91.1`). Lix counts on from 2.90, past the Nix it forked from (2.18), and takes the newer
+/// command-line forms too, so comparing numbers is enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct NixVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl NixVersion {
+    /// The oldest Nix fleet knows (Debian bookworm's), assumed when none could be asked.
+    pub const OLDEST: NixVersion = NixVersion {
+        major: 2,
+        minor: 8,
+        patch: 0,
+    };
+
+    /// The version in `nix --version`'s answer: its last word that reads as one.
+    pub fn parse(text: &str) -> Option<NixVersion> {
+        text.split_whitespace().rev().find_map(|word| {
+            let mut parts = word.split(['.', '-', '+', 'p']).map(str::parse::<u32>);
+            let major = parts.next()?.ok()?;
+            let minor = parts.next()?.ok()?;
+            let patch = parts.next().and_then(Result::ok).unwrap_or(0);
+            Some(NixVersion {
+                major,
+                minor,
+                patch,
+            })
+        })
+    }
+
+    fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// Nix 2.19 made `nix flake update` take input names (the flake goes in `--flake`) and
+    /// deprecated `nix flake lock --update-input`.
+    pub fn flake_update_takes_inputs(&self) -> bool {
+        self.at_least(2, 19)
+    }
+}
+
+impl std::fmt::Display for NixVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
 /// Options for Nix itself, from `[fleet.nix]` and the command line, each passed where Nix
 /// accepts it: the evaluation, builds, flake checks and updates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -402,5 +452,28 @@ pub fn short(path: &str) -> String {
     match base.split_once('-') {
         Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
         _ => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod nix_version_tests {
+    use super::NixVersion;
+
+    #[test]
+    fn versions_as_each_nix_says_them() {
+        let v = |t: &str| NixVersion::parse(t).map(|v| v.to_string());
+        assert_eq!(v("nix (Nix) 2.8.0").as_deref(), Some("2.8.0"));
+        assert_eq!(v("nix (Nix) 2.26.3\n").as_deref(), Some("2.26.3"));
+        assert_eq!(v("nix (Nix) 2.34.8").as_deref(), Some("2.34.8"));
+        assert_eq!(v("nix (Lix, like Nix) 2.91.1").as_deref(), Some("2.91.1"));
+        assert_eq!(
+            v("nix (Nix) 2.24.10pre20241010_dirty").as_deref(),
+            Some("2.24.10")
+        );
+        assert_eq!(v("command not found"), None);
+        let parse = |t: &str| NixVersion::parse(t).unwrap_or(NixVersion::OLDEST);
+        assert!(!parse("nix (Nix) 2.18.9").flake_update_takes_inputs());
+        assert!(parse("nix (Nix) 2.19.0").flake_update_takes_inputs());
+        assert!(parse("nix (Lix, like Nix) 2.91.1").flake_update_takes_inputs());
     }
 }

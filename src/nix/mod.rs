@@ -5,7 +5,7 @@ mod activation;
 
 pub use activation::*;
 
-use crate::vocab::{Action, Arg, NixOptions, Probe};
+use crate::vocab::{Action, Arg, NixOptions, NixVersion, Probe};
 
 /// The system profile, as NixOS lays it out.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
@@ -170,10 +170,23 @@ pub fn flake_check(flake: &str, options: &NixOptions) -> Vec<Arg> {
     argv
 }
 
-/// Update all inputs, or just the named ones (`nix flake lock --update-input`, the form
-/// Nix 2.8 knows; newer Nix accepts it too).
-pub fn flake_update(flake: &str, inputs: &[String], options: &NixOptions) -> Vec<Arg> {
+/// Update all inputs, or just the named ones, in the form the Nix that runs it takes: from
+/// 2.19, `nix flake update [INPUT...] --flake PATH` (a bare path there would be read as an
+/// input name); before, `nix flake update PATH`, or `nix flake lock PATH --update-input INPUT`.
+pub fn flake_update(
+    flake: &str,
+    inputs: &[String],
+    options: &NixOptions,
+    version: NixVersion,
+) -> Vec<Arg> {
     let extra = options.for_flake_lock().into_iter().map(Arg::from);
+    if version.flake_update_takes_inputs() {
+        let mut argv = nix(&["flake", "update"]);
+        argv.extend(extra);
+        argv.extend(inputs.iter().map(|i| Arg::from(i.as_str())));
+        argv.extend(["--flake".into(), flake.into()]);
+        return argv;
+    }
     if inputs.is_empty() {
         let mut argv = nix(&["flake", "update"]);
         argv.extend(extra);

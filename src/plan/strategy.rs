@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::inventory::{names, Host, Inventory};
 use crate::nix;
-use crate::vocab::NixOptions;
+use crate::vocab::{NixOptions, NixVersion};
 
 use super::settings::{self, Context, HostSettings, Overrides};
 
@@ -376,7 +376,12 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
 
 /// Plans `update-flake`: all inputs, or the named ones. The flake must be a local path,
 /// since the lock file is written where the flake lives.
-pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
+/// `update-flake`, in the form `nix` here takes (`version`, asked once by the caller).
+pub fn update_flake(
+    inv: &Inventory,
+    inputs: &[String],
+    version: NixVersion,
+) -> Result<Plan, Error> {
     if inv.flake.contains(':') {
         return Err(Error::usage(
             format!("cannot update `{}`: it is not a local flake", inv.flake),
@@ -405,7 +410,7 @@ pub fn update_flake(inv: &Inventory, inputs: &[String]) -> Result<Plan, Error> {
             StepKind::UpdateFlake,
             &what,
             Machine::Local,
-            nix::flake_update(&inv.flake, inputs, &inv.nix),
+            nix::flake_update(&inv.flake, inputs, &inv.nix, version),
         )],
         hosts: Vec::new(),
     })

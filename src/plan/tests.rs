@@ -7,7 +7,7 @@ use super::*;
 use crate::inventory::Inventory;
 use crate::ui::plan::brief;
 use crate::ui::show_argv;
-use crate::vocab::Sudo;
+use crate::vocab::{NixVersion, Sudo};
 
 fn inv() -> Inventory {
     Inventory::parse(
@@ -431,23 +431,44 @@ fn validate_and_update_flake() {
         format!("{NIX} flake check /home/olaf/nixos")
     );
 
-    let plan = update_flake(&inv, &[]).expect("plan");
+    // Nix before 2.19: the flake is the positional argument; inputs go to `flake lock`.
+    let old = NixVersion::parse("nix (Nix) 2.8.0").expect("version");
+    let two = ["nixpkgs".to_string(), "home-manager".to_string()];
+    let plan = update_flake(&inv, &[], old).expect("plan");
     assert_eq!(
         show_argv(&plan.prepare[0].run.argv),
         format!("{NIX} flake update /home/olaf/nixos")
     );
-    let plan = update_flake(&inv, &["nixpkgs".into(), "home-manager".into()]).expect("plan");
+    let plan = update_flake(&inv, &two, old).expect("plan");
     assert_eq!(
         show_argv(&plan.prepare[0].run.argv),
         format!(
             "{NIX} flake lock /home/olaf/nixos --update-input nixpkgs --update-input home-manager"
         )
     );
-    let e = update_flake(&inv, &["--override-input".into()]).expect_err("hostile");
+    // From 2.19 (and on Lix): input names are the positional arguments, the flake is --flake.
+    for new in [
+        "nix (Nix) 2.26.3",
+        "nix (Nix) 2.34.8",
+        "nix (Lix, like Nix) 2.91.1",
+    ] {
+        let new = NixVersion::parse(new).expect("version");
+        let plan = update_flake(&inv, &[], new).expect("plan");
+        assert_eq!(
+            show_argv(&plan.prepare[0].run.argv),
+            format!("{NIX} flake update --flake /home/olaf/nixos")
+        );
+        let plan = update_flake(&inv, &two, new).expect("plan");
+        assert_eq!(
+            show_argv(&plan.prepare[0].run.argv),
+            format!("{NIX} flake update nixpkgs home-manager --flake /home/olaf/nixos")
+        );
+    }
+    let e = update_flake(&inv, &["--override-input".into()], old).expect_err("hostile");
     assert!(e.to_string().contains("is not a flake input name"), "{e}");
     let mut remote = inv.clone();
     remote.flake = "github:olaf/nixos".into();
-    let e = update_flake(&remote, &[]).expect_err("remote");
+    let e = update_flake(&remote, &[], old).expect_err("remote");
     assert!(e.to_string().contains("it is not a local flake"), "{e}");
 }
 
