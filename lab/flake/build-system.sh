@@ -18,7 +18,15 @@ if [ "$buildSleep" != 0 ]; then
   echo "$$" > "$labDir/building-$hostName.pid"
   sleep "$buildSleep"
 fi
-mkdir -p "$out/bin"
+mkdir -p "$out/bin" "$out/etc/systemd/system"
+# The system's services (started, restarted and stopped by its switch on a systemd host): one
+# that changes with every version, and one that fails when the switch is to exit 4.
+printf '[Unit]\nDescription=fleet lab: the system of %s, version %s\n[Service]\nExecStart=/bin/sleep infinity\n' \
+  "$hostName" "$version" > "$out/etc/systemd/system/lab-app.service"
+if [ "$activationExit" = 4 ]; then
+  printf '[Unit]\nDescription=fleet lab: a unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n' \
+    > "$out/etc/systemd/system/lab-broken.service"
+fi
 ln -s "$payload" "$out/sw"
 echo "$hostName" > "$out/hostname"
 echo "$version" > "$out/nixos-version"
@@ -27,6 +35,7 @@ printf '%s' "$switchScript" \
   | sed -e "s|@out@|$out|g" -e "s|@sleep@|$activationSleep|g" \
         -e "s|@exit@|$activationExit|g" -e "s|@lockout@|$lockout|g" \
         -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
-        -e "s|@odd@|$oddOutput|g" \
+        -e "s|@odd@|$oddOutput|g" -e "s|@restartsSshd@|$restartsSshd|g" \
+        -e "s|@dropsLogins@|$dropsLogins|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

@@ -10,6 +10,9 @@
 #   odd_output        the build and the activation print a byte that is not UTF-8, then
 #                     plenty more (a reader that stops there would block the writer)
 #   build_sleep       seconds the build takes (its process id is left in the lab directory)
+#   restarts_sshd     (systemd hosts) switching restarts ssh.service, as NixOS does when sshd's
+#                     config changed: open logins stay, new ones are refused for a moment
+#   drops_logins      (systemd hosts) switching ends every SSH login, as a network restart does
 #   restarts_cache    switching it restarts the builder's cache service, away for that many
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
@@ -52,6 +55,8 @@
         restartsCache = toString (s.restarts_cache or 0);
         oddOutput = if s.odd_output or false then "1" else "";
         buildSleep = toString (s.build_sleep or 0);
+        restartsSshd = if s.restarts_sshd or false then "1" else "";
+        dropsLogins = if s.drops_logins or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });

@@ -2,7 +2,10 @@
 # fleet lab: behaves like NixOS's switch-to-configuration for what fleet relies on.
 #   switch: boot entry + /run/current-system;  boot: boot entry only;
 #   test: /run/current-system only;  dry-activate: changes nothing.
-# Every call is logged in /nix/var/lab/activations.log on the host.
+# Every call is logged in /nix/var/lab/activations.log on the host. Where systemd runs, it
+# also does what NixOS's does with units: daemon-reload, the new generation's units started
+# (changed ones restarted), the old generation's stopped, and exit 4 naming the units that
+# failed.
 out=@out@
 action="${1:-}"
 state=/nix/var/lab
@@ -49,7 +52,53 @@ else
   [ -f "$keys.locked-out" ] && mv "$keys.locked-out" "$keys"
 fi
 code=@exit@
-if [ "$code" != 0 ]; then
+if [ -d /run/systemd/system ]; then
+  units=/etc/systemd/system
+  new=$out/etc/systemd/system
+  for f in "$units"/lab-*.service; do
+    n=${f##*/}
+    case "$n" in lab-net.service|lab-boot.service|lab-\*.service) continue ;; esac
+    if [ ! -e "$new/$n" ]; then
+      echo "stopping $n"
+      systemctl stop "$n"
+      rm -f "$f"
+      log "stopped:$n"
+    fi
+  done
+  changed=" "
+  for f in "$new"/*.service; do
+    n=${f##*/}
+    cmp -s "$f" "$units/$n" || { cp "$f" "$units/$n"; changed="$changed$n "; }
+  done
+  systemctl daemon-reload
+  failed=""
+  for f in "$new"/*.service; do
+    n=${f##*/}
+    case "$changed" in
+      *" $n "*)
+        if systemctl is-active --quiet "$n"; then
+          echo "restarting $n"; log "restarted:$n"; systemctl restart "$n" 2>/dev/null || failed="$failed $n"
+        else
+          echo "starting $n"; log "started:$n"; systemctl start "$n" 2>/dev/null || failed="$failed $n"
+        fi ;;
+      *) systemctl is-active --quiet "$n" || systemctl start "$n" 2>/dev/null || failed="$failed $n" ;;
+    esac
+  done
+  if [ -n "@restartsSshd@" ]; then
+    echo "restarting ssh.service"; log "restarted:ssh.service"; systemctl restart ssh.service
+  fi
+  if [ -n "@dropsLogins@" ]; then
+    # As a network restart does: every SSH login ends (this switch runs outside them).
+    echo "restarting systemd-networkd.service"; log "dropped-logins"
+    pkill -KILL -f '^sshd(-session)?: [^ ]+@' 2>/dev/null
+  fi
+  if [ -n "$failed" ]; then
+    echo "warning: the following units failed:$failed" >&2
+    [ "$code" = 0 ] && code=4
+  elif [ "$code" = 4 ]; then
+    code=0
+  fi
+elif [ "$code" != 0 ]; then
   echo "warning: the following units failed: lab-broken.service" >&2
 fi
 log "end-$action $code"

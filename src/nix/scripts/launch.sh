@@ -7,8 +7,9 @@ fi
 mkdir -p "$d" && rm -f "$d/exit" "$d/log" && : > "$d/started" || exit 1
 run='"$2/bin/switch-to-configuration" "$3" > "$1/log" 2>&1; echo $? > "$1/exit.new" && mv "$1/exit.new" "$1/exit"'
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
+  # systemd expands ${...} and $WORD in a unit's command line: every $ is doubled.
   systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-activate-${d##*/}" \
-    /bin/sh -c "$run" fleet-activate "$d" "$system" "$action" && exit 0
+    /bin/sh -c "$(printf '%s' "$run" | sed 's/[$]/$$/g')" fleet-activate "$d" "$system" "$action" && exit 0
   # Not launched: say so where the activation's end is awaited, so nothing waits for it.
   code=$?; echo "$code" > "$d/exit"; exit "$code"
 fi

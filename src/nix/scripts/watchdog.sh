@@ -60,7 +60,9 @@ echo rolled-back > "$d/watchdog"
 echo "$code" > "$d/rollback-exit.new" && mv "$d/rollback-exit.new" "$d/rollback-exit"
 if held; then rm -rf "$lock"; fi'
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
+  # systemd expands ${...} (and $WORD) in a unit's command line: every $ is doubled, so the
+  # shell there gets the script as written.
   exec systemd-run --quiet --collect --setenv=PATH="$PATH" --unit="fleet-watchdog-${d##*/}" \
-    /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest"
+    /bin/sh -c "$(printf '%s' "$watch" | sed 's/[$]/$$/g')" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest"
 fi
 setsid /bin/sh -c "$watch" fleet-watchdog "$d" "$secs" "$start_limit" "$activation_limit" "$gen" "$highest" < /dev/null > /dev/null 2>&1 &

@@ -18,6 +18,8 @@ pub struct Lab {
     root: PathBuf,
     env: Vec<(String, String)>,
     state: tempfile::TempDir,
+    /// When the test began (after the reset), in seconds since the epoch.
+    pub began: u64,
     _turn: MutexGuard<'static, ()>,
     /// Held while the test runs: other test processes on this machine share the lab.
     _lock: std::fs::File,
@@ -79,6 +81,10 @@ impl Lab {
             root,
             env,
             state: tempfile::tempdir().expect("state dir"),
+            began: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
             _turn: turn,
             _lock: lock,
         }
@@ -91,6 +97,39 @@ impl Lab {
 
     pub fn host_dir(&self, host: &str) -> PathBuf {
         self.dir.join("hosts").join(host)
+    }
+
+    /// The systemd hosts (systemd-nspawn, Debian's Nix): trixie (2.26) and sid (2.34).
+    pub fn is_systemd_host(host: &str) -> bool {
+        matches!(host, "trixie" | "sid")
+    }
+
+    /// The host's filesystem as seen from here: its `nix`, `run` and `root` are the host's
+    /// `/nix`, `/run` and `/root`. A namespace host keeps them in its directory; a systemd
+    /// host's are its running root, seen through its PID 1.
+    pub fn host_root(&self, host: &str) -> PathBuf {
+        if !Self::is_systemd_host(host) {
+            return self.host_dir(host);
+        }
+        let nspawn = std::fs::read_to_string(self.host_dir(host).join("nspawn.pid"))
+            .unwrap_or_else(|e| panic!("{host} is not running: {e}"));
+        let out = Command::new("ps")
+            .args(["-o", "pid=", "--ppid", nspawn.trim()])
+            .output()
+            .expect("ps");
+        let leader = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("{host} has no PID 1"))
+            .to_string();
+        PathBuf::from(format!("/proc/{leader}/root"))
+    }
+
+    /// Runs `argv` inside a systemd host (all its namespaces); returns its output.
+    pub fn in_host(&self, host: &str, argv: &[&str]) -> String {
+        let mut args = vec!["in-host", host];
+        args.extend_from_slice(argv);
+        script(&self.root, &args)
     }
 
     fn settings_path(&self) -> PathBuf {
@@ -307,12 +346,12 @@ impl Lab {
 
     /// What `/run/current-system` points at on the host.
     pub fn running(&self, host: &str) -> String {
-        self.link(self.host_dir(host).join("run/current-system"))
+        self.link(self.host_root(host).join("run/current-system"))
     }
 
     /// The system profile's generation number on the host.
     pub fn generation(&self, host: &str) -> u32 {
-        let link = self.link(self.host_dir(host).join("nix/var/nix/profiles/system"));
+        let link = self.link(self.host_root(host).join("nix/var/nix/profiles/system"));
         link.trim_start_matches("system-")
             .trim_end_matches("-link")
             .parse()
@@ -323,18 +362,18 @@ impl Lab {
     pub fn profile(&self, host: &str) -> String {
         let gen = self.generation(host);
         self.link(
-            self.host_dir(host)
+            self.host_root(host)
                 .join(format!("nix/var/nix/profiles/system-{gen}-link")),
         )
     }
 
     /// The system the boot entry points at.
     pub fn boot_entry(&self, host: &str) -> String {
-        self.link(self.host_dir(host).join("nix/var/lab/boot/default"))
+        self.link(self.host_root(host).join("nix/var/lab/boot/default"))
     }
 
     pub fn activations(&self, host: &str) -> Vec<Activation> {
-        std::fs::read_to_string(self.host_dir(host).join("nix/var/lab/activations.log"))
+        std::fs::read_to_string(self.host_root(host).join("nix/var/lab/activations.log"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
@@ -354,7 +393,12 @@ impl Lab {
 
     /// SSH logins the host's sshd has accepted so far.
     pub fn logins(&self, host: &str) -> usize {
-        std::fs::read_to_string(self.host_dir(host).join("sshd.log"))
+        let log = if Self::is_systemd_host(host) {
+            self.host_root(host).join("var/log/lab-sshd.log")
+        } else {
+            self.host_dir(host).join("sshd.log")
+        };
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .matches("Accepted publickey")
             .count()
@@ -363,7 +407,7 @@ impl Lab {
     /// Whether the host's own store holds `path`.
     pub fn has_path(&self, host: &str, path: &str) -> bool {
         let base = path.trim_start_matches("/nix/store/");
-        self.host_dir(host).join("nix/store").join(base).exists()
+        self.host_root(host).join("nix/store").join(base).exists()
     }
 
     /// Whether the store of the machine running fleet holds `path`.
@@ -395,7 +439,11 @@ impl Lab {
 
     /// Edits a host's nix.conf (the next reset writes it anew).
     pub fn edit_nix_conf(&self, host: &str, edit: impl Fn(String) -> String) {
-        let path = self.host_dir(host).join("etc-nix/nix.conf");
+        let path = if Self::is_systemd_host(host) {
+            self.host_dir(host).join("root/etc/nix/nix.conf")
+        } else {
+            self.host_dir(host).join("etc-nix/nix.conf")
+        };
         let text = std::fs::read_to_string(&path).expect("nix.conf");
         std::fs::write(&path, edit(text)).expect("write nix.conf");
     }

@@ -1,0 +1,235 @@
+//! The lab's systemd hosts: Debian roots booted with systemd-nspawn, systemd as PID 1, sshd
+//! and nix-daemon as units. trixie runs Nix 2.26, sid Nix 2.34. What every NixOS host does
+//! and the namespace hosts cannot show: activation and the watchdog in transient units, the
+//! switch's units started, restarted and failed, sshd restarted by the switch, systemd's own
+//! health check, and fleet's own nix commands on a modern Nix.
+
+use crate::support::lab::{wait_until, Lab};
+use serde_json::json;
+
+const SYSTEMD_HOSTS: [&str; 2] = ["trixie", "sid"];
+
+/// The host's journal since the test began, messages only.
+fn journal(lab: &Lab, host: &str) -> String {
+    let since = format!("@{}", lab.began);
+    lab.in_host(
+        host,
+        &["journalctl", "--no-pager", "-o", "cat", "--since", &since],
+    )
+}
+
+/// systemd ran fleet's scripts as written: it expands `${...}` in a unit's command line, and
+/// says so when a name there is not a variable.
+fn assert_scripts_ran_as_written(lab: &Lab, host: &str) {
+    let journal = journal(lab, host);
+    assert!(
+        !journal.contains("Invalid environment variable"),
+        "{host}: systemd rewrote a script fleet ran:\n{journal}"
+    );
+}
+
+fn assert_consistent(lab: &Lab, host: &str) {
+    assert_eq!(
+        lab.profile(host),
+        lab.running(host),
+        "{host}: its profile and its running system disagree"
+    );
+}
+
+fn unit_property(lab: &Lab, host: &str, unit: &str, property: &str) -> String {
+    lab.in_host(
+        host,
+        &["systemctl", "show", "--value", "-p", property, unit],
+    )
+    .trim()
+    .to_string()
+}
+
+/// On both Nix versions: the switch runs in a transient unit (`fleet-activate-…`) and so does
+/// the watchdog; the system's units follow the switch (the changed one restarted); the host
+/// ends on the new generation, confirmed.
+#[test]
+fn a_systemd_host_switches_in_a_transient_unit_and_its_units_follow() {
+    let lab = Lab::new();
+    let versions: Vec<String> = SYSTEMD_HOSTS.iter().map(|h| lab.bump(h)).collect();
+    lab.fleet(&["deploy", "trixie", "sid"]).status(0);
+    for (host, version) in SYSTEMD_HOSTS.iter().copied().zip(versions) {
+        assert_eq!(lab.running(host), lab.evaluated(host));
+        assert_consistent(&lab, host);
+        assert_eq!(lab.generation(host), 2);
+        let journal = journal(&lab, host);
+        assert!(
+            journal.contains("Started fleet-activate-"),
+            "{host}:\n{journal}"
+        );
+        assert!(
+            journal.contains("Started fleet-watchdog-"),
+            "{host}:\n{journal}"
+        );
+        assert!(
+            lab.saw(host, "restarted:lab-app.service"),
+            "{host}: {:?}",
+            lab.activations(host)
+        );
+        assert_eq!(
+            unit_property(&lab, host, "lab-app.service", "ActiveState"),
+            "active"
+        );
+        assert!(unit_property(&lab, host, "lab-app.service", "Description")
+            .ends_with(&format!("version {version}")));
+        assert_scripts_ran_as_written(&lab, host);
+    }
+}
+
+/// NixOS restarts sshd when its config changed: the switch, in its own unit, survives it, and
+/// the confirmation login after it gets in. A switch that ends every login (as a network
+/// restart does) is followed to its end over a new connection.
+#[test]
+fn a_switch_survives_the_sshd_restart_and_the_lost_logins_it_causes() {
+    let lab = Lab::new();
+    lab.bump("trixie");
+    lab.set("trixie", "restarts_sshd", json!(true));
+    lab.bump("sid");
+    lab.set("sid", "drops_logins", json!(true));
+    lab.set("sid", "activation_sleep", json!(1));
+    let run = lab.fleet(&["deploy", "trixie", "sid", "--json"]).status(0);
+    for host in SYSTEMD_HOSTS {
+        assert_eq!(lab.running(host), lab.evaluated(host), "{}", run.stderr);
+        assert_consistent(&lab, host);
+        assert!(lab.saw(host, "end-switch"), "{host}");
+    }
+    assert!(lab.saw("trixie", "restarted:ssh.service"));
+    assert!(lab.saw("sid", "dropped-logins"));
+    assert_scripts_ran_as_written(&lab, "sid");
+}
+
+/// A generation that locks the deployer out: no confirmation can come, and the watchdog, a
+/// transient unit, switches the host back by itself.
+#[test]
+fn the_watchdog_unit_rolls_back_a_lockout() {
+    let lab = Lab::new();
+    let first = lab.running("sid");
+    lab.bump("sid");
+    lab.set("sid", "lockout", json!(true));
+    let run = lab
+        .fleet(&["deploy", "sid", "--confirm-timeout", "5", "--json"])
+        .status(1);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "rolled-back",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("sid"), first);
+    assert_consistent(&lab, "sid");
+    let journal = journal(&lab, "sid");
+    assert!(journal.contains("Started fleet-watchdog-"), "{journal}");
+    assert_scripts_ran_as_written(&lab, "sid");
+}
+
+/// `systemctl is-system-running --wait` as the health check: a healthy switch passes it; a
+/// switch that leaves a unit failed (exit 4) makes the system degraded, the check fails, and
+/// the host is rolled back at once (fleet asks the watchdog; it does not wait out the window).
+/// Without a health check, the same switch is kept, as nixos-rebuild keeps it, and the failed
+/// unit is named.
+#[test]
+fn systemds_own_health_check_passes_a_healthy_switch_and_fails_a_failed_unit() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_with(
+        "trixie",
+        r#"health_checks = [["systemctl", "is-system-running", "--wait"]]"#,
+    );
+    lab.bump("trixie");
+    lab.fleet(&["-i", &inventory, "deploy", "trixie"]).status(0);
+    let healthy = lab.running("trixie");
+    assert_eq!(healthy, lab.evaluated("trixie"));
+
+    lab.bump("trixie");
+    lab.set("trixie", "activation_exit", json!(4));
+    let started = std::time::Instant::now();
+    let run = lab
+        .fleet(&[
+            "-i",
+            &inventory,
+            "deploy",
+            "trixie",
+            "--confirm-timeout",
+            "120",
+            "--json",
+        ])
+        .status(1);
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the rollback waited out the window"
+    );
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "rolled-back",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("trixie"), healthy);
+    assert_consistent(&lab, "trixie");
+    assert_eq!(
+        unit_property(&lab, "trixie", "lab-broken.service", "LoadState"),
+        "not-found",
+        "the failed generation's unit is gone with it"
+    );
+
+    let run = lab.fleet(&["deploy", "trixie", "--json"]).status(1);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["outcome"], "units-failed", "{report:#}");
+    assert!(
+        report.to_string().contains("lab-broken.service"),
+        "{report:#}"
+    );
+    assert_eq!(lab.running("trixie"), lab.evaluated("trixie"));
+    assert_scripts_ran_as_written(&lab, "trixie");
+}
+
+/// A run killed during a switch on a systemd host: the switch finishes in its unit, the
+/// watchdog unit rolls it back unconfirmed, and a re-run deploys and stays deployed.
+#[test]
+fn a_killed_run_on_a_systemd_host_is_undone_and_a_rerun_stays() {
+    let lab = Lab::new();
+    let first = lab.running("trixie");
+    lab.bump("trixie");
+    lab.set("trixie", "activation_sleep", json!(2));
+    let new = lab.evaluated("trixie");
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "trixie", "--confirm-timeout", "5"],
+        "KILL",
+        1,
+        || lab.saw("trixie", "start-switch"),
+    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    wait_until(30, "the watchdog rolled trixie back", || {
+        lab.running("trixie") == first && lab.profile("trixie") == first
+    });
+    lab.fleet(&["deploy", "trixie", "--confirm-timeout", "5"])
+        .status(0);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert_eq!(lab.running("trixie"), new);
+    assert_consistent(&lab, "trixie");
+    assert_scripts_ran_as_written(&lab, "trixie");
+}
+
+/// status and doctor on the systemd hosts: their Nix versions, their agreement, their caches.
+#[test]
+fn status_and_doctor_read_the_systemd_hosts() {
+    let lab = Lab::new();
+    lab.fleet(&["status", "trixie", "sid"]).status(0);
+    let run = lab.fleet(&["doctor", "trixie", "sid", "--json"]).status(0);
+    let checks = run.json();
+    let version = |host: &str| {
+        checks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["host"] == host && c["check"] == "nix version")
+            .map(|c| c["detail"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(version("trixie").contains("2.26"), "{checks:#}");
+    assert!(version("sid").contains("2.34"), "{checks:#}");
+}
