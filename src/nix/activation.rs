@@ -51,6 +51,13 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 /// The system profile back to the generation before the one that runs. No arguments.
 const BACK: &str = include_str!("scripts/back.sh");
 const FREE: &str = include_str!("scripts/free.sh");
+const HERE: &str = include_str!("scripts/here.sh");
+
+/// `runs` (an activation) on the machine fleet runs on: in a transient unit where systemd
+/// runs, as current nixos-rebuild does; else directly.
+pub fn activate_here(runs: Vec<Arg>) -> Vec<Arg> {
+    script(HERE, "fleet-here", runs)
+}
 
 /// After a step failed because the store is full: delete what it left half-written there.
 pub fn free_half_written() -> Vec<Arg> {
@@ -190,6 +197,7 @@ mod tests {
             ("await", AWAIT),
             ("tie", TIE),
             ("free", FREE),
+            ("here", HERE),
         ];
         for (name, text) in scripts {
             let status = std::process::Command::new("sh")

@@ -666,7 +666,7 @@ fn activation(
         return Step::new(
             StepKind::Activate(action),
             title,
-            Invocation::new(Machine::Local, runs).as_root(sudo),
+            Invocation::new(Machine::Local, nix::activate_here(runs)).as_root(sudo),
         );
     };
     let on_host = |argv| Invocation::new(target.clone(), argv).as_root(sudo);

@@ -163,7 +163,7 @@ fn this_machine_is_deployed_without_ssh() {
             [
                 "here$ nix-store --realise {p620.drv}".to_string(),
                 format!("here$ {sudo}nix-env -p /nix/var/nix/profiles/system --set {{p620.out}}"),
-                format!("here$ {sudo}{{p620.out}}/bin/switch-to-configuration switch"),
+                format!("here$ {sudo}sh -c <script> fleet-here {{p620.out}}/bin/switch-to-configuration switch"),
             ]
         );
     }
@@ -209,7 +209,7 @@ fn a_local_target_fetches_from_the_builders_cache() {
             format!("here$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "here$ sudo -- {samsung.out}/bin/switch-to-configuration switch".into(),
+            "here$ sudo -- sh -c <script> fleet-here {samsung.out}/bin/switch-to-configuration switch".into(),
         ]
     );
 }

@@ -233,3 +233,68 @@ fn status_and_doctor_read_the_systemd_hosts() {
     assert!(version("trixie").contains("2.26"), "{checks:#}");
     assert!(version("sid").contains("2.34"), "{checks:#}");
 }
+
+/// fleet on a systemd host with a modern Nix, deploying that host itself: its own `nix eval`
+/// and `nix-store --realise` there (2.26 on trixie, 2.34 on sid), and the switch in a
+/// transient unit, as nixos-rebuild runs it, its output and exit code passed back.
+#[test]
+fn fleet_on_a_modern_nix_deploys_its_own_machine_through_systemd_run() {
+    let lab = Lab::new();
+    for host in SYSTEMD_HOSTS {
+        lab.bump(host);
+        let run = lab.fleet_in(host, &["deploy", host, "--json"]).status(0);
+        let report = run.json();
+        assert_eq!(report["hosts"][0]["outcome"], "deployed", "{report:#}");
+        assert_eq!(report["hosts"][0]["built_on"], "here", "{report:#}");
+        assert_eq!(lab.running(host), lab.evaluated(host));
+        assert_consistent(&lab, host);
+        let journal = journal(&lab, host);
+        assert!(
+            journal.contains("fleet-switch-to-configuration"),
+            "{host}: the switch did not run in a unit of its own:\n{journal}"
+        );
+        assert!(lab.saw(host, "restarted:lab-app.service"));
+    }
+}
+
+/// `fleet update-flake` on Nix 2.26 and 2.34, which read `nix flake update PATH` as an input
+/// name: every input, then one by name, in the forms those versions take.
+#[test]
+fn update_flake_works_on_every_nix_version() {
+    let lab = Lab::new();
+    for host in SYSTEMD_HOSTS {
+        let root = lab.host_dir(host).join("root");
+        let dep = root.join("root/dep");
+        std::fs::create_dir_all(&dep).expect("dep dir");
+        std::fs::write(dep.join("flake.nix"), "{ outputs = { self }: { }; }\n").expect("dep");
+        lab.copy_lab_into(host);
+        // The lab's flake, given an input (inside the host only).
+        let flake = root.join(lab.dir.join("flake").strip_prefix("/").expect("absolute"));
+        let text = std::fs::read_to_string(flake.join("flake.nix")).expect("flake.nix");
+        let text = text.replacen("{\n", "{\n  inputs.dep.url = \"path:/root/dep\";\n", 1);
+        std::fs::write(flake.join("flake.nix"), text).expect("flake.nix");
+        let run = update_in(&lab, host, &[]);
+        let lock = std::fs::read_to_string(flake.join("flake.lock")).expect("a lock file");
+        assert!(lock.contains("\"dep\""), "{host}: {}\n{lock}", run.stderr);
+        std::fs::write(dep.join("more"), "moved\n").expect("dep");
+        let run = update_in(&lab, host, &["dep"]);
+        assert!(
+            run.stdout.contains("dep"),
+            "{host}: {}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert_ne!(
+            std::fs::read_to_string(flake.join("flake.lock")).expect("lock"),
+            lock,
+            "{host}: the input did not move"
+        );
+    }
+}
+
+/// update-flake inside `host` without copying the lab's flake over the one the test edited.
+fn update_in(lab: &Lab, host: &str, inputs: &[&str]) -> crate::support::Run {
+    let mut args = vec!["update-flake"];
+    args.extend_from_slice(inputs);
+    lab.fleet_in_as_is(host, &args).status(0)
+}

@@ -125,6 +125,68 @@ impl Lab {
         PathBuf::from(format!("/proc/{leader}/root"))
     }
 
+    /// Runs fleet inside a systemd host, as a user logged in there would: with that host's Nix
+    /// (trixie 2.26, sid 2.34), its systemd, and the lab's inventory, flake and SSH key at the
+    /// same paths as here (copied in first).
+    pub fn fleet_in(&self, host: &str, args: &[&str]) -> Run {
+        self.copy_lab_into(host);
+        self.fleet_in_as_is(host, args)
+    }
+
+    /// The lab's inventory, flake and SSH config and key, and the fleet binary, copied into a
+    /// systemd host at the same paths.
+    pub fn copy_lab_into(&self, host: &str) {
+        let root = self.host_dir(host).join("root");
+        let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+        std::fs::create_dir_all(inside(&self.dir)).expect("the lab's directory in the host");
+        for dir in ["ssh", "flake"] {
+            let to = inside(&self.dir.join(dir));
+            let _ = std::fs::remove_dir_all(&to);
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(self.dir.join(dir))
+                .arg(&to)
+                .status()
+                .expect("cp");
+            assert!(status.success(), "copying the lab's {dir} into {host}");
+        }
+        std::fs::copy(
+            self.dir.join("hosts.toml"),
+            inside(&self.dir.join("hosts.toml")),
+        )
+        .expect("copy the inventory");
+        std::fs::copy(
+            env!("CARGO_BIN_EXE_fleet"),
+            root.join("usr/local/bin/fleet"),
+        )
+        .expect("copy fleet");
+    }
+
+    /// `fleet_in`, with what was copied in before left as it is.
+    pub fn fleet_in_as_is(&self, host: &str, args: &[&str]) -> Run {
+        let leader = self.host_root(host);
+        let pid = leader
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .expect("the host's PID 1");
+        let inventory = self.dir.join("hosts.toml").display().to_string();
+        let out = Command::new("nsenter")
+            .args(["-t", &pid, "-a", "--", "env", "-i"])
+            .args([
+                "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME=/root",
+                "FLEET_STATE_DIR=/root/fleet-state",
+                "/usr/local/bin/fleet",
+                "-i",
+                &inventory,
+            ])
+            .args(args)
+            .output()
+            .expect("run fleet in a systemd host");
+        Run::from_output(&out)
+    }
+
     /// Runs `argv` inside a systemd host (all its namespaces); returns its output.
     pub fn in_host(&self, host: &str, argv: &[&str]) -> String {
         let mut args = vec!["in-host", host];
