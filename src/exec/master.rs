@@ -26,8 +26,11 @@ use tokio::io::AsyncBufReadExt;
 
 /// How long a master of the run's own lingers after a run that was killed (its keeper gone).
 const OWN_LINGER: Duration = Duration::from_secs(10);
-/// How long a master has to answer through its keeper before it counts as gone.
+/// How long a kept master has to answer through its keeper before it counts as gone.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the first session over a new login may take to start: on a systemd host the
+/// first login of a user starts their user manager (`user@UID.service`) first.
+const FIRST_SESSION_TIMEOUT: Duration = Duration::from_secs(15);
 /// What the keeper says once it runs on the host.
 const READY: &str = "fleet-keeper-ready";
 /// The keeper, on the host: one line, then it waits for fleet's end of the channel.
@@ -138,7 +141,7 @@ pub async fn open(
     let _lock = if reuse { lock(socket).await } else { None };
     if reuse && socket.exists() {
         let session = Arc::new(Session::resume_mux(socket.into(), None));
-        match start_keeper(&session).await {
+        match start_keeper(&session, PROBE_TIMEOUT).await {
             Ok(keeper) => {
                 return Ok(Master {
                     session,
@@ -159,7 +162,7 @@ pub async fn open(
         Some(log_path(socket).into()),
     ));
     let keeper = if keep_open {
-        match start_keeper(&session).await {
+        match start_keeper(&session, FIRST_SESSION_TIMEOUT).await {
             Ok(keeper) => Some(keeper),
             Err(e) => {
                 stop(socket).await;
@@ -248,26 +251,26 @@ async fn launch(dial: &Dial, socket: &Path, persist: Duration) -> Result<(), Str
 /// Starts the keeper over `session`: a session on the host whose first line proves the
 /// master and the host answer, and which holds the master open until it is dropped. It goes
 /// through the master alone (never a login of its own, as an `ssh` client could fall back to).
-async fn start_keeper(session: &Arc<Session>) -> Result<Keeper, String> {
+async fn start_keeper(session: &Arc<Session>, within: Duration) -> Result<Keeper, String> {
     let mut cmd = Session::to_command(Arc::clone(session), "sh");
     cmd.arg("-c")
         .arg(KEEPER)
         .stdin(openssh::Stdio::piped())
         .stdout(openssh::Stdio::piped())
         .stderr(openssh::Stdio::null());
-    let mut child = match tokio::time::timeout(PROBE_TIMEOUT, cmd.spawn()).await {
+    let mut child = match tokio::time::timeout(within, cmd.spawn()).await {
         Ok(Ok(child)) => child,
         Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        Err(_) => return Err(format!("no answer within {} s", within.as_secs())),
     };
     let Some(stdout) = child.stdout().take() else {
         return Err("the keeper has no output".into());
     };
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    match tokio::time::timeout(PROBE_TIMEOUT, lines.next_line()).await {
+    match tokio::time::timeout(within, lines.next_line()).await {
         Ok(Ok(Some(line))) if line.trim() == READY => Ok(child),
         Ok(_) => Err("the connection closed".into()),
-        Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        Err(_) => Err(format!("no answer within {} s", within.as_secs())),
     }
 }
 

@@ -24,7 +24,6 @@ fn dry_run_of_every_command_starts_nothing() {
         &["build-all-parallel"],
         &["quick-all", "--action", "test"],
         &["validate", "--full"],
-        &["update-flake", "nixpkgs"],
         &["diff", "samsung"],
         &["status"],
         &["doctor", "@laptop"],
@@ -39,6 +38,12 @@ fn dry_run_of_every_command_starts_nothing() {
             .stdout_has("Dry run: nothing was run.")
             .started_nothing();
     }
+    Test::example()
+        .args(["-n", "update-flake", "nixpkgs"])
+        .run()
+        .status(0)
+        .stdout_has("Dry run: nothing was run.")
+        .started_nothing_but_asked_nix_its_version();
 }
 
 #[test]

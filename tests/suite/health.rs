@@ -49,7 +49,7 @@ fn a_healthy_lab_passes_and_shows_every_cache_and_host() {
         "{status}"
     );
     let hosts = status["hosts"].as_array().cloned().unwrap_or_default();
-    assert_eq!(hosts.len(), 8);
+    assert_eq!(hosts.len(), 10, "8 namespace hosts and 2 systemd hosts");
     let samsung = hosts
         .iter()
         .find(|h| h["host"] == "samsung")
@@ -178,7 +178,7 @@ fn status_shows_every_host_and_spots_one_not_running_the_flake() {
     lab.bump("samsung");
     let run = lab.fleet(&["status", "--json"]).status(0);
     let lines = run.json().as_array().cloned().unwrap_or_default();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 10, "8 namespace hosts and 2 systemd hosts");
     for l in &lines {
         let expected = l["host"] != "samsung";
         assert_eq!(l["up_to_date"], expected, "{l}");
@@ -194,7 +194,7 @@ fn status_shows_every_host_when_the_flake_does_not_evaluate() {
     lab.set("samsung", "version", serde_json::Value::Null);
     let run = lab.fleet(&["status", "--json"]).status(0);
     let lines = run.json().as_array().cloned().unwrap_or_default();
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 10, "8 namespace hosts and 2 systemd hosts");
     for l in &lines {
         assert!(l["unreachable"].is_null(), "{l}");
         assert!(l["up_to_date"].is_null(), "{l}");

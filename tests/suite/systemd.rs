@@ -265,6 +265,7 @@ fn update_flake_works_on_every_nix_version() {
     for host in SYSTEMD_HOSTS {
         let root = lab.host_dir(host).join("root");
         let dep = root.join("root/dep");
+        let _ = std::fs::remove_dir_all(&dep);
         std::fs::create_dir_all(&dep).expect("dep dir");
         std::fs::write(dep.join("flake.nix"), "{ outputs = { self }: { }; }\n").expect("dep");
         lab.copy_lab_into(host);
@@ -276,7 +277,7 @@ fn update_flake_works_on_every_nix_version() {
         let run = update_in(&lab, host, &[]);
         let lock = std::fs::read_to_string(flake.join("flake.lock")).expect("a lock file");
         assert!(lock.contains("\"dep\""), "{host}: {}\n{lock}", run.stderr);
-        std::fs::write(dep.join("more"), "moved\n").expect("dep");
+        std::fs::write(dep.join("more"), format!("moved at {}\n", lab.began)).expect("dep");
         let run = update_in(&lab, host, &["dep"]);
         assert!(
             run.stdout.contains("dep"),
@@ -297,4 +298,43 @@ fn update_in(lab: &Lab, host: &str, inputs: &[&str]) -> crate::support::Run {
     let mut args = vec!["update-flake"];
     args.extend_from_slice(inputs);
     lab.fleet_in_as_is(host, &args).status(0)
+}
+
+/// The scenarios that matter, on each Nix: deploy via the builder (the target, on 2.26 or
+/// 2.34, fetches from the builder's cache and checks its signature), diff, and quick-all
+/// deploying exactly the changed host.
+#[test]
+fn every_nix_version_fetches_from_the_builder_diffs_and_takes_part_in_quick_all() {
+    let lab = Lab::new();
+    for host in SYSTEMD_HOSTS {
+        let first = lab.running(host);
+        lab.bump(host);
+        lab.new_payload(host, 256);
+        let run = lab.fleet(&["diff", host, "--via", "p620"]).status(0);
+        assert!(run.stdout.contains("lab-payload"), "{host}: {}", run.stdout);
+        assert_eq!(lab.running(host), first, "diff activated {host}");
+        let run = lab
+            .fleet(&["deploy", host, "--via", "p620", "--json"])
+            .status(0);
+        let report = run.json();
+        assert_eq!(report["hosts"][0]["built_on"], "p620", "{report:#}");
+        assert!(
+            !report.to_string().contains("used fallback"),
+            "{host} did not fetch from the cache: {report:#}"
+        );
+        assert_eq!(lab.running(host), lab.evaluated(host));
+        assert_consistent(&lab, host);
+    }
+    lab.bump("trixie");
+    let run = lab
+        .fleet(&["quick-all", "--yes", "trixie", "sid", "--json"])
+        .status(0);
+    let report = run.json();
+    let outcome = |i: usize| report["hosts"][i]["outcome"].clone();
+    assert_eq!(
+        (outcome(0), outcome(1)),
+        (json!("deployed"), json!("unchanged")),
+        "{report:#}"
+    );
+    assert_eq!(lab.running("trixie"), lab.evaluated("trixie"));
 }

@@ -216,6 +216,22 @@ impl Run {
         self
     }
 
+    /// Nothing started but `nix --version` here: the one question a dry run may ask, so that
+    /// it prints the form of a command that this Nix takes.
+    #[track_caller]
+    pub fn started_nothing_but_asked_nix_its_version(self) -> Run {
+        let calls = self
+            .sandbox
+            .as_ref()
+            .and_then(|s| std::fs::read_to_string(&s.calls).ok())
+            .unwrap_or_default();
+        assert!(
+            calls.lines().all(|c| c == "nix --version"),
+            "fleet started processes:\n{calls}"
+        );
+        self
+    }
+
     /// stdout with the test directory replaced by `[DIR]`, for snapshots.
     pub fn stdout_normalized(&self) -> String {
         match &self.sandbox {
