@@ -338,3 +338,74 @@ fn every_nix_version_fetches_from_the_builder_diffs_and_takes_part_in_quick_all(
     );
     assert_eq!(lab.running("trixie"), lab.evaluated("trixie"));
 }
+
+/// `fleet rollback` on a systemd host: guarded as a deploy (watchdog unit, confirmation), the
+/// previous generation's units come back with it.
+#[test]
+fn rollback_on_a_systemd_host_brings_back_the_previous_generations_units() {
+    let lab = Lab::new();
+    let first = lab.running("trixie");
+    lab.bump("trixie");
+    lab.set("trixie", "activation_exit", json!(4));
+    lab.set("trixie", "healthy", json!(true));
+    lab.fleet(&["deploy", "trixie"]).status(1);
+    assert_eq!(
+        unit_property(&lab, "trixie", "lab-broken.service", "ActiveState"),
+        "failed"
+    );
+    lab.fleet(&["rollback", "trixie"]).status(0);
+    assert_eq!(lab.running("trixie"), first);
+    assert_consistent(&lab, "trixie");
+    assert_eq!(
+        unit_property(&lab, "trixie", "lab-broken.service", "LoadState"),
+        "not-found"
+    );
+    assert!(unit_property(&lab, "trixie", "lab-app.service", "Description").ends_with("version 1"));
+    let journal = journal(&lab, "trixie");
+    assert!(journal.contains("Started fleet-watchdog-"), "{journal}");
+    assert_scripts_ran_as_written(&lab, "trixie");
+}
+
+/// Ctrl-C during a switch on a systemd host: the switch, in its own unit, goes on to its end,
+/// fleet follows it and confirms it (the first press starts nothing new, stops nothing).
+#[test]
+fn ctrl_c_during_a_switch_on_a_systemd_host_lets_it_finish() {
+    let lab = Lab::new();
+    lab.bump("sid");
+    lab.set("sid", "activation_sleep", json!(3));
+    let (run, _) = lab.fleet_interrupted(&["deploy", "sid", "--json"], 1, || {
+        lab.saw("sid", "start-switch")
+    });
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("sid"), lab.evaluated("sid"));
+    assert_consistent(&lab, "sid");
+    assert!(lab.saw("sid", "end-switch"));
+}
+
+/// fleet on Nix 2.34 deploying a host on Nix 2.8: its `nix copy` to an older daemon, and a
+/// validation and a diff run with that Nix.
+#[test]
+fn fleet_on_a_modern_nix_deploys_a_host_on_an_old_one() {
+    let lab = Lab::new();
+    lab.bump("lab5");
+    lab.new_payload("lab5", 128);
+    lab.fleet_in("sid", &["validate"]).status(0);
+    let run = lab.fleet_in_as_is("sid", &["diff", "lab5"]).status(0);
+    assert!(run.stdout.contains("lab-payload"), "{}", run.stdout);
+    let run = lab
+        .fleet_in_as_is("sid", &["deploy", "lab5", "--json"])
+        .status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+}
