@@ -39,6 +39,10 @@ def path_info(path):
     if out.returncode != 0:
         return None
     infos = json.loads(out.stdout)
+    # Nix 2.8: a list of objects with "path"; 2.19 and newer: an object keyed by path (null
+    # for a path that is not valid).
+    if isinstance(infos, dict):
+        infos = [dict(v, path=k) for k, v in infos.items() if v]
     if not infos or not infos[0].get("valid", True):
         return None
     return infos[0]

@@ -65,14 +65,14 @@ pub fn disk_space(text: &str) -> Vec<Space> {
         .collect()
 }
 
-/// The nix settings fleet cares about, from `nix show-config --json`.
+/// The nix settings fleet cares about, from `nix config show --json` (or `show-config`: the same JSON).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NixSettings {
     pub substituters: Vec<String>,
     pub trusted_public_keys: Vec<String>,
 }
 
-/// `nix show-config --json`: `{ "substituters": { "value": [...] }, ... }`.
+/// `nix config show --json`: `{ "substituters": { "value": [...] }, ... }`.
 pub fn nix_settings(json: &str) -> Option<NixSettings> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     let list = |key: &str| -> Vec<String> {

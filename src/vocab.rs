@@ -386,7 +386,7 @@ pub enum Probe {
     Profile,
     /// The system profile's generations, with dates.
     Generations,
-    /// `nix show-config --json`: substituters and trusted keys.
+    /// `nix config show --json` (`nix show-config --json` before 2.20): substituters and trusted keys.
     Settings,
     /// Free space on /nix and /boot.
     Space,

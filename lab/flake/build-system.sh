@@ -23,6 +23,10 @@ mkdir -p "$out/bin" "$out/etc/systemd/system"
 # that changes with every version, and one that fails when the switch is to exit 4.
 printf '[Unit]\nDescription=fleet lab: the system of %s, version %s\n[Service]\nExecStart=/bin/sleep infinity\n' \
   "$hostName" "$version" > "$out/etc/systemd/system/lab-app.service"
+if [ -n "$servesCache" ]; then
+  printf '[Unit]\nDescription=fleet lab: the binary cache of %s, version %s (nix-serve'"'"'s stand-in)\n[Service]\nEnvironment=NIX_REMOTE=daemon\nExecStart=/usr/bin/python3 %s/bin/cache-server.py 0.0.0.0 5000 /var/log/lab-cache.log\n' \
+    "$hostName" "$version" "$labDir" > "$out/etc/systemd/system/nix-serve.service"
+fi
 if [ "$activationExit" = 4 ]; then
   printf '[Unit]\nDescription=fleet lab: a unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n' \
     > "$out/etc/systemd/system/lab-broken.service"

@@ -13,6 +13,8 @@
 #   restarts_sshd     (systemd hosts) switching restarts ssh.service, as NixOS does when sshd's
 #                     config changed: open logins stay, new ones are refused for a moment
 #   drops_logins      (systemd hosts) switching ends every SSH login, as a network restart does
+#   serves_cache      (systemd hosts) the system has nix-serve.service, the lab's cache server
+#                     on port 5000, changed (so restarted by the switch) with every version
 #   restarts_cache    switching it restarts the builder's cache service, away for that many
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
@@ -57,6 +59,7 @@
         buildSleep = toString (s.build_sleep or 0);
         restartsSshd = if s.restarts_sshd or false then "1" else "";
         dropsLogins = if s.drops_logins or false then "1" else "";
+        servesCache = if s.serves_cache or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
       });

@@ -52,6 +52,12 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 const BACK: &str = include_str!("scripts/back.sh");
 const FREE: &str = include_str!("scripts/free.sh");
 const HERE: &str = include_str!("scripts/here.sh");
+const SETTINGS: &str = include_str!("scripts/settings.sh");
+
+/// The host's nix settings as JSON, in the form its Nix takes (`nix config show` from 2.20).
+pub fn read_settings() -> Vec<Arg> {
+    script(SETTINGS, "fleet-settings", Vec::new())
+}
 
 /// `runs` (an activation) on the machine fleet runs on: in a transient unit where systemd
 /// runs, as current nixos-rebuild does; else directly.
@@ -198,6 +204,7 @@ mod tests {
             ("tie", TIE),
             ("free", FREE),
             ("here", HERE),
+            ("settings", SETTINGS),
         ];
         for (name, text) in scripts {
             let status = std::process::Command::new("sh")

@@ -220,7 +220,7 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
         Probe::Booted => lits(&["readlink", "-f", "/run/booted-system"]),
         Probe::Profile => read_profile_system(),
         Probe::Generations => lits(&["nix-env", "-p", SYSTEM_PROFILE, "--list-generations"]),
-        Probe::Settings => nix(&["show-config", "--json"]),
+        Probe::Settings => read_settings(),
         Probe::Space => lits(&["df", "-Pk", "/nix", "/boot"]),
         Probe::Uptime => lits(&["cat", "/proc/uptime"]),
         Probe::NixVersion => lits(&["nix", "--version"]),

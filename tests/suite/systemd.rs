@@ -232,6 +232,24 @@ fn status_and_doctor_read_the_systemd_hosts() {
     };
     assert!(version("trixie").contains("2.26"), "{checks:#}");
     assert!(version("sid").contains("2.34"), "{checks:#}");
+    // Their settings were read in the form their Nix takes: no deprecated alias.
+    for host in SYSTEMD_HOSTS {
+        let log: String = std::fs::read_dir(lab.state_dir().join("logs"))
+            .expect("logs")
+            .flatten()
+            .map(|run| {
+                std::fs::read_to_string(run.path().join(format!("{host}.log"))).unwrap_or_default()
+            })
+            .collect();
+        assert!(
+            log.contains("substituters"),
+            "{host}: no settings read:\n{log}"
+        );
+        assert!(
+            !log.contains("is a deprecated alias"),
+            "{host}: Nix warned of a deprecated form"
+        );
+    }
 }
 
 /// fleet on a systemd host with a modern Nix, deploying that host itself: its own `nix eval`
@@ -408,4 +426,77 @@ fn fleet_on_a_modern_nix_deploys_a_host_on_an_old_one() {
         run.stdout
     );
     assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+}
+
+/// A builder that is a systemd host (`hosts-systemd-builder.toml`: trixie builds for sid and
+/// serves its cache as `nix-serve.service`, a unit of its own system). Deployed in one run with
+/// the host that fetches from it: sid gets its system from trixie's cache, and trixie's switch
+/// restarts the cache service only once sid has it. doctor reads the unit's state from systemd.
+#[test]
+fn a_systemd_builders_cache_is_a_unit_its_own_switch_restarts() {
+    let lab = Lab::new();
+    let inventory = lab
+        .dir
+        .join("hosts-systemd-builder.toml")
+        .display()
+        .to_string();
+    lab.bump("trixie");
+    lab.bump("sid");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "trixie", "sid", "--json"])
+        .status(0);
+    let report = run.json();
+    let sid = &report["hosts"][1];
+    assert_eq!(sid["built_on"], "trixie", "{report:#}");
+    assert!(!report.to_string().contains("used fallback"), "{report:#}");
+    for host in SYSTEMD_HOSTS {
+        assert_eq!(lab.running(host), lab.evaluated(host));
+        assert_consistent(&lab, host);
+    }
+    assert!(lab.saw("trixie", "restarted:nix-serve.service"));
+    // sid fetched its system from trixie's cache (before trixie's switch restarted it: no
+    // fallback was needed).
+    let cache_log = std::fs::read_to_string(lab.host_root("trixie").join("var/log/lab-cache.log"))
+        .unwrap_or_default();
+    let sid_system = lab.evaluated("sid");
+    let hash = sid_system
+        .trim_start_matches("/nix/store/")
+        .split('-')
+        .next()
+        .unwrap_or_default();
+    assert!(
+        cache_log.contains(&format!("GET /{hash}.narinfo")),
+        "sid did not fetch from trixie's cache:\n{cache_log}"
+    );
+    assert_eq!(
+        unit_property(&lab, "trixie", "nix-serve.service", "ActiveState"),
+        "active"
+    );
+
+    let checks = lab
+        .fleet(&["-i", &inventory, "doctor", "trixie", "--json"])
+        .status(0)
+        .json();
+    let service = |checks: &serde_json::Value| {
+        checks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["check"] == "cache service")
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(service(&checks)["status"], "pass", "{checks:#}");
+    lab.in_host("trixie", &["systemctl", "stop", "nix-serve.service"]);
+    let checks = lab
+        .fleet(&["-i", &inventory, "doctor", "trixie", "--json"])
+        .status(1)
+        .json();
+    assert_eq!(service(&checks)["status"], "fail", "{checks:#}");
+    assert!(
+        service(&checks)["detail"]
+            .to_string()
+            .contains("nix-serve.service is not active"),
+        "{checks:#}"
+    );
 }
