@@ -952,7 +952,7 @@ fn a_failing_health_check_rolls_the_host_back() {
 }
 
 /// After a run, every host's system profile and running system agree: nothing half-switched.
-fn assert_consistent(lab: &Lab, hosts: &[&str]) {
+pub(crate) fn assert_consistent(lab: &Lab, hosts: &[&str]) {
     for h in hosts {
         assert_eq!(
             lab.profile(h),

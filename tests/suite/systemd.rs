@@ -29,11 +29,7 @@ fn assert_scripts_ran_as_written(lab: &Lab, host: &str) {
 }
 
 fn assert_consistent(lab: &Lab, host: &str) {
-    assert_eq!(
-        lab.profile(host),
-        lab.running(host),
-        "{host}: its profile and its running system disagree"
-    );
+    crate::lab::assert_consistent(lab, &[host]);
 }
 
 fn unit_property(lab: &Lab, host: &str, unit: &str, property: &str) -> String {

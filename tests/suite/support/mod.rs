@@ -207,24 +207,24 @@ impl Run {
     /// Asserts that fleet started none of the watched programs.
     #[track_caller]
     pub fn started_nothing(self) -> Run {
-        let calls = self
-            .sandbox
-            .as_ref()
-            .and_then(|s| std::fs::read_to_string(&s.calls).ok())
-            .unwrap_or_default();
+        let calls = self.calls();
         assert!(calls.is_empty(), "fleet started processes:\n{calls}");
         self
+    }
+
+    /// The processes fleet started, one line each (the sandbox's stand-ins log them).
+    fn calls(&self) -> String {
+        self.sandbox
+            .as_ref()
+            .and_then(|s| std::fs::read_to_string(&s.calls).ok())
+            .unwrap_or_default()
     }
 
     /// Nothing started but `nix --version` here: the one question a dry run may ask, so that
     /// it prints the form of a command that this Nix takes.
     #[track_caller]
     pub fn started_nothing_but_asked_nix_its_version(self) -> Run {
-        let calls = self
-            .sandbox
-            .as_ref()
-            .and_then(|s| std::fs::read_to_string(&s.calls).ok())
-            .unwrap_or_default();
+        let calls = self.calls();
         assert!(
             calls.lines().all(|c| c == "nix --version"),
             "fleet started processes:\n{calls}"
