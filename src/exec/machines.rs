@@ -54,14 +54,19 @@ impl Machines<'_> {
         conn: &Connection,
         argv: &[String],
         output: &Output<'_>,
+        tied: bool,
     ) -> Result<Option<i32>, RunError> {
-        let (program, _) = split(argv)?;
-        let mut cmd = conn.session.command("sh");
-        cmd.arg("-c")
-            .arg(TIE)
-            .arg("fleet-tie")
-            .args(argv)
-            .stdin(openssh::Stdio::piped())
+        let (program, args) = split(argv)?;
+        let mut cmd = if tied {
+            let mut cmd = conn.session.command("sh");
+            cmd.arg("-c").arg(TIE).arg("fleet-tie").args(argv);
+            cmd
+        } else {
+            let mut cmd = conn.session.command(program.as_str());
+            cmd.args(args);
+            cmd
+        };
+        cmd.stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
         let mut child = cmd.spawn().await.map_err(|e| RunError::Spawn {
@@ -104,7 +109,22 @@ impl Transport for Machines<'_> {
             Machine::Local => self.run_here(argv, output).await,
             Machine::Host(host) => {
                 let conn = self.connections.get(host).await?;
-                Self::run_over(&conn, argv, output).await
+                Self::run_over(&conn, argv, output, true).await
+            }
+        }
+    }
+
+    async fn run_instant(
+        &self,
+        on: &Machine,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        match on {
+            Machine::Local => self.run_here(argv, output).await,
+            Machine::Host(host) => {
+                let conn = self.connections.get(host).await?;
+                Self::run_over(&conn, argv, output, false).await
             }
         }
     }
@@ -116,7 +136,7 @@ impl Transport for Machines<'_> {
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
         let conn = self.connections.fresh(host).await?;
-        let result = Self::run_over(&conn, argv, output).await;
+        let result = Self::run_over(&conn, argv, output, true).await;
         conn.release().await;
         result
     }

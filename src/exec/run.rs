@@ -161,6 +161,7 @@ impl<T: Transport> Runner<'_, T> {
                     .run_on_new_login(host, &argv, &output)
                     .await?
             }
+            (on, _) if inv.instant => self.transport.run_instant(on, &argv, &output).await?,
             (on, _) => self.transport.run(on, &argv, &output).await?,
         };
         log.line(&format!(

@@ -23,6 +23,17 @@ pub trait Transport {
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError>;
 
+    /// `run`, for a read that answers at once: the real transport does not tie it to the run
+    /// on the host (see `nix::TIE`).
+    async fn run_instant(
+        &self,
+        on: &Machine,
+        argv: &[String],
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        self.run(on, argv, output).await
+    }
+
     /// Runs `argv` on `host` over a login of its own, closed after: magic rollback's
     /// confirmation, which proves that someone can still log in.
     async fn run_on_new_login(

@@ -33,6 +33,12 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::GenerationLinks => "read each generation's system".to_string(),
     };
     let run = Invocation::new(target.clone(), nix::probe(&probe, url, signed));
+    // The quick reads are not tied to the run; the cache probes and the garbage survey may
+    // take a while, and are.
+    let run = match probe {
+        Probe::CacheReach(_) | Probe::CacheVerify(_) | Probe::Dead => run,
+        _ => run.instant(),
+    };
     Step::new(StepKind::Probe(probe), &title, run)
 }
 
@@ -168,7 +174,7 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
                 "read the system {} runs (its cache serves it, signed)",
                 b.name
             ),
-            Invocation::new(ctx.machine(b), nix::read_current_system()),
+            Invocation::new(ctx.machine(b), nix::read_current_system()).instant(),
         )
     }));
     plan

@@ -39,6 +39,10 @@ pub struct Invocation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sudo: Option<Sudo>,
     pub argv: Vec<Arg>,
+    /// A read that answers at once (a link, a file, free space): nothing to end on the host
+    /// if fleet dies while it runs, so it is not tied to the run there (see `nix::TIE`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub instant: bool,
 }
 
 impl Invocation {
@@ -48,7 +52,14 @@ impl Invocation {
             on,
             sudo: None,
             argv,
+            instant: false,
         }
+    }
+
+    /// The same command, marked as a read that answers at once.
+    pub fn instant(mut self) -> Invocation {
+        self.instant = true;
+        self
     }
 
     /// The same command, run as root through `sudo` (when `Some`).

@@ -431,23 +431,23 @@ pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
 }
 
 fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
+    let read = |kind, title: &str, argv| {
+        Step::new(kind, title, Invocation::new(target.clone(), argv).instant())
+    };
     vec![
-        step(
+        read(
             StepKind::ReadRunning,
             &format!("read the system {} runs", host.name),
-            target.clone(),
             nix::read_current_system(),
         ),
-        step(
+        read(
             StepKind::ReadGeneration,
             "read the system profile's generation",
-            target.clone(),
             nix::read_system_generation(),
         ),
-        step(
+        read(
             StepKind::ReadProfile,
             "read the system the profile boots",
-            target.clone(),
             nix::read_profile_system(),
         ),
     ]

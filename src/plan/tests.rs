@@ -903,3 +903,13 @@ fn a_build_here_leaves_a_result_link_only_when_asked() {
         ["here$ nix-store --realise {p620.drv}"]
     );
 }
+
+/// Reads that answer at once are not tied to the run on the host; everything that changes a
+/// host, builds or copies is.
+#[test]
+fn only_instant_reads_are_untied() {
+    let plan = plan_deploy(&laptop(), &["samsung"], None, Action::Switch);
+    let hp = &plan.hosts[0];
+    assert!(hp.inspect.iter().all(|s| s.run.instant), "{:?}", hp.inspect);
+    assert!(hp.build.iter().chain(&hp.deploy).all(|s| !s.run.instant));
+}
