@@ -32,21 +32,21 @@ pub struct Connection {
     pub address: String,
     /// The user ssh logs in as (from the inventory, or the ssh config).
     pub user: Option<String>,
-    pub session: Arc<Session>,
     /// The master and its keeper (`release` at the end of the run).
-    master: Option<Master>,
+    master: Master,
     /// How the host was woken to answer, if it was.
     pub woken: Option<String>,
 }
 
 impl Connection {
+    /// The session commands run over.
+    pub fn session(&self) -> &Session {
+        &self.master.session
+    }
+
     /// Ends this run's use of the connection (see `Connections::close`).
-    pub async fn release(mut self) {
-        let master = self.master.take();
-        drop(self.session);
-        if let Some(m) = master {
-            m.release().await;
-        }
+    pub async fn release(self) {
+        self.master.release().await;
     }
 
     /// The Nix store URL for this host, as seen from here.
@@ -277,7 +277,7 @@ impl<'p> Connections<'p> {
             (Some((dir, persist)), true) => (dir.join(dial.socket_name()), *persist, true),
             (_, true) => (
                 self.control_dir.path().join(dial.socket_name()),
-                master::own_linger(),
+                master::OWN_LINGER,
                 false,
             ),
             (_, false) => {
@@ -286,7 +286,7 @@ impl<'p> Connections<'p> {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 (
                     self.control_dir.path().join(format!("login-{n}")),
-                    master::own_linger(),
+                    master::OWN_LINGER,
                     false,
                 )
             }
@@ -307,8 +307,7 @@ impl<'p> Connections<'p> {
             host: host.name.clone(),
             address: address.into(),
             user: host.user.clone(),
-            session: Arc::clone(&opened.session),
-            master: Some(opened),
+            master: opened,
             woken: None,
         })
     }
@@ -411,14 +410,7 @@ fn reap_dead_runs(root: &Path) {
             })
             .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()));
         for socket in sockets {
-            let _ = std::process::Command::new("ssh")
-                .arg("-o")
-                .arg(format!("ControlPath={}", socket.path().display()))
-                .args(["-O", "exit", "fleet-reap"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            let _ = master::exit_command(&socket.path()).status();
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

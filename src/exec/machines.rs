@@ -58,11 +58,11 @@ impl Machines<'_> {
     ) -> Result<Option<i32>, RunError> {
         let (program, args) = split(argv)?;
         let mut cmd = if tied {
-            let mut cmd = conn.session.command("sh");
+            let mut cmd = conn.session().command("sh");
             cmd.arg("-c").arg(TIE).arg("fleet-tie").args(argv);
             cmd
         } else {
-            let mut cmd = conn.session.command(program.as_str());
+            let mut cmd = conn.session().command(program.as_str());
             cmd.args(args);
             cmd
         };
@@ -98,6 +98,25 @@ fn split(argv: &[String]) -> Result<(&String, &[String]), RunError> {
         .ok_or_else(|| RunError::Resolve("empty command".into()))
 }
 
+impl Machines<'_> {
+    /// A command here, or over `on`'s shared connection, tied to the run there or not.
+    async fn run_on(
+        &self,
+        on: &Machine,
+        argv: &[String],
+        output: &Output<'_>,
+        tied: bool,
+    ) -> Result<Option<i32>, RunError> {
+        match on {
+            Machine::Local => self.run_here(argv, output).await,
+            Machine::Host(host) => {
+                let conn = self.connections.get(host).await?;
+                Self::run_over(&conn, argv, output, tied).await
+            }
+        }
+    }
+}
+
 impl Transport for Machines<'_> {
     async fn run(
         &self,
@@ -105,13 +124,7 @@ impl Transport for Machines<'_> {
         argv: &[String],
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
-        match on {
-            Machine::Local => self.run_here(argv, output).await,
-            Machine::Host(host) => {
-                let conn = self.connections.get(host).await?;
-                Self::run_over(&conn, argv, output, true).await
-            }
-        }
+        self.run_on(on, argv, output, true).await
     }
 
     async fn run_instant(
@@ -120,13 +133,7 @@ impl Transport for Machines<'_> {
         argv: &[String],
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
-        match on {
-            Machine::Local => self.run_here(argv, output).await,
-            Machine::Host(host) => {
-                let conn = self.connections.get(host).await?;
-                Self::run_over(&conn, argv, output, false).await
-            }
-        }
+        self.run_on(on, argv, output, false).await
     }
 
     async fn run_on_new_login(

@@ -24,8 +24,9 @@ use std::time::Duration;
 use openssh::Session;
 use tokio::io::AsyncBufReadExt;
 
-/// How long a master of the run's own lingers after a run that was killed (its keeper gone).
-const OWN_LINGER: Duration = Duration::from_secs(10);
+/// How long a master of the run's own lingers after a run that was killed (its keeper gone):
+/// long enough for the run (its keeper holds it), short once the run is gone.
+pub const OWN_LINGER: Duration = Duration::from_secs(10);
 /// How long a kept master has to answer through its keeper before it counts as gone.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the first session over a new login may take to start: on a systemd host the
@@ -111,8 +112,6 @@ pub struct Master {
     keeper: Option<Keeper>,
     /// Whether it outlives the run (kept) or is stopped at its end.
     kept: bool,
-    /// Whether an earlier run's master served (no login was made).
-    pub reused: bool,
 }
 
 impl Master {
@@ -147,7 +146,6 @@ pub async fn open(
                     session,
                     keeper: Some(keeper),
                     kept: true,
-                    reused: true,
                 })
             }
             Err(_) => {
@@ -176,7 +174,6 @@ pub async fn open(
         session,
         keeper,
         kept: reuse,
-        reused: false,
     })
 }
 
@@ -274,23 +271,23 @@ async fn start_keeper(session: &Arc<Session>, within: Duration) -> Result<Keeper
     }
 }
 
-/// Tells the master at `socket` to exit now (`ssh -O exit`).
-pub async fn stop(socket: &Path) {
-    let _ = tokio::process::Command::new("ssh")
-        .arg("-S")
+/// `ssh -O exit` for the master at `socket`: it exits now.
+pub fn exit_command(socket: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.arg("-S")
         .arg(socket)
         .args(["-O", "exit", "fleet-master"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
+        .stderr(Stdio::null());
+    cmd
 }
 
-/// The lifetime of a master of the run's own: long enough for the run (its keeper holds
-/// it), short once the run is gone.
-pub fn own_linger() -> Duration {
-    OWN_LINGER
+/// Tells the master at `socket` to exit now, without blocking the run's other tasks.
+async fn stop(socket: &Path) {
+    let _ = tokio::process::Command::from(exit_command(socket))
+        .status()
+        .await;
 }
 
 /// A kept master, as `fleet disconnect` lists it.
@@ -338,14 +335,7 @@ pub fn list_kept(dir: &Path) -> Vec<Kept> {
 
 /// Ends a kept master and removes its files.
 pub fn close_kept(kept: &Kept) {
-    let _ = std::process::Command::new("ssh")
-        .arg("-S")
-        .arg(&kept.socket)
-        .args(["-O", "exit", "fleet-master"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = exit_command(&kept.socket).status();
     for ext in ["host", "log", "lock"] {
         let _ = std::fs::remove_file(kept.socket.with_extension(ext));
     }

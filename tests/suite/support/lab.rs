@@ -111,18 +111,22 @@ impl Lab {
         if !Self::is_systemd_host(host) {
             return self.host_dir(host);
         }
+        PathBuf::from(format!("/proc/{}/root", self.leader(host)))
+    }
+
+    /// A systemd host's PID 1 (its systemd), as this machine sees it: systemd-nspawn's child.
+    fn leader(&self, host: &str) -> String {
         let nspawn = std::fs::read_to_string(self.host_dir(host).join("nspawn.pid"))
             .unwrap_or_else(|e| panic!("{host} is not running: {e}"));
         let out = Command::new("ps")
             .args(["-o", "pid=", "--ppid", nspawn.trim()])
             .output()
             .expect("ps");
-        let leader = String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .next()
             .unwrap_or_else(|| panic!("{host} has no PID 1"))
-            .to_string();
-        PathBuf::from(format!("/proc/{leader}/root"))
+            .to_string()
     }
 
     /// Runs fleet inside a systemd host, as a user logged in there would: with that host's Nix
@@ -164,12 +168,7 @@ impl Lab {
 
     /// `fleet_in`, with what was copied in before left as it is.
     pub fn fleet_in_as_is(&self, host: &str, args: &[&str]) -> Run {
-        let leader = self.host_root(host);
-        let pid = leader
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|p| p.to_string_lossy().into_owned())
-            .expect("the host's PID 1");
+        let pid = self.leader(host);
         let inventory = self.dir.join("hosts.toml").display().to_string();
         let out = Command::new("nsenter")
             .args(["-t", &pid, "-a", "--", "env", "-i"])
