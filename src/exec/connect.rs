@@ -397,17 +397,12 @@ fn reap_dead_runs(root: &Path) {
         if !ours || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
+        // The masters' sockets are in the directory itself (beside the links for NIX_SSHOPTS,
+        // which are not sockets).
         let sockets = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .flat_map(|sub| {
-                std::fs::read_dir(sub.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
             .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()));
         for socket in sockets {
             let _ = master::exit_command(&socket.path()).status();

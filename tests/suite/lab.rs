@@ -1487,22 +1487,9 @@ fn a_rollback_cut_short_is_finished_by_a_retry_not_taken_further() {
     lab.fleet(&["status", "razer"]).status(0);
 }
 
-/// Every SSH master has a finite life. A killed run's own masters (connections not kept)
-/// end on their own moments later, and its directory goes with the next run; a kept master
-/// ends once its window has passed with no run using it.
-#[test]
-fn a_killed_runs_ssh_masters_end_on_their_own() {
-    let lab = Lab::new();
-    lab.bump("lab7");
-    lab.set("lab7", "activation_sleep", json!(2));
-    let (run, _) = lab.fleet_signalled(
-        &["deploy", "lab7", "--no-rollback", "--keep-connections", "0"],
-        "KILL",
-        1,
-        || lab.saw("lab7", "start-switch"),
-    );
-    assert_eq!(run.code, -1, "fleet was killed");
-    let dead: Vec<std::path::PathBuf> = std::fs::read_dir("/tmp")
+/// This machine's run directories (`/tmp/fleet-PID-*`) whose fleet is gone.
+fn dead_run_dirs() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/tmp")
         .expect("/tmp")
         .flatten()
         .map(|e| e.path())
@@ -1516,7 +1503,25 @@ fn a_killed_runs_ssh_masters_end_on_their_own() {
                         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
                 })
         })
-        .collect();
+        .collect()
+}
+
+/// Every SSH master has a finite life. A killed run's own masters (connections not kept)
+/// end on their own moments later, or at once with the next run, which removes its directory;
+/// a kept master ends once its window has passed with no run using it.
+#[test]
+fn a_killed_runs_ssh_masters_end_on_their_own() {
+    let lab = Lab::new();
+    lab.bump("lab7");
+    lab.set("lab7", "activation_sleep", json!(2));
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab7", "--no-rollback", "--keep-connections", "0"],
+        "KILL",
+        1,
+        || lab.saw("lab7", "start-switch"),
+    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    let dead = dead_run_dirs();
     let masters = || dead.iter().map(|d| lab.masters_in(d)).sum::<usize>();
     assert!(masters() > 0, "no master outlived the run in {dead:?}");
     wait_until(30, "the killed run's masters ended", || masters() == 0);
@@ -1525,7 +1530,7 @@ fn a_killed_runs_ssh_masters_end_on_their_own() {
         .status(0);
     assert!(dead.iter().all(|d| !d.exists()), "{dead:?}");
 
-    // A kept master of a killed run lives out its window (here 3 s), then ends.
+    // Or the next run ends them at once, without waiting for their linger.
     lab.bump("lab7");
     let switches = || {
         lab.activations("lab7")
@@ -1533,6 +1538,30 @@ fn a_killed_runs_ssh_masters_end_on_their_own() {
             .filter(|a| a.event == "start-switch")
             .count()
     };
+    let before = switches();
+    let (run, _) = lab.fleet_signalled(
+        &["deploy", "lab7", "--no-rollback", "--keep-connections", "0"],
+        "KILL",
+        1,
+        || switches() > before,
+    );
+    assert_eq!(run.code, -1, "fleet was killed");
+    let dead = dead_run_dirs();
+    let masters = || dead.iter().map(|d| lab.masters_in(d)).sum::<usize>();
+    assert!(masters() > 0, "no master outlived the run in {dead:?}");
+    wait_until(15, "the activation ended", || {
+        switches() == before + 1 && lab.saw("lab7", "end-switch")
+    });
+    lab.fleet(&["status", "lab5", "--keep-connections", "0"])
+        .status(0);
+    assert_eq!(
+        masters(),
+        0,
+        "the next run left the killed run's masters running"
+    );
+
+    // A kept master of a killed run lives out its window (here 3 s), then ends.
+    lab.bump("lab7");
     let before = switches();
     let (run, _) = lab.fleet_signalled(
         &["deploy", "lab7", "--no-rollback", "--keep-connections", "3"],
