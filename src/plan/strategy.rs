@@ -465,39 +465,33 @@ fn build_steps(
     out_link: Option<&str>,
 ) -> Vec<Step> {
     let name = host.name.as_str();
-    let builder_root = (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS));
-    let build = |title: String| {
-        freeing(
+    // The evaluation wrote the derivations here already; a builder gets them first, and keeps
+    // what it builds for another machine as a GC root.
+    let (mut steps, title, root) = match build_on {
+        Machine::Local => (
+            Vec::new(),
+            "build here".to_string(),
+            out_link.map(|p| format!("{p}-{name}")),
+        ),
+        Machine::Host(b) => (
             vec![step(
-                StepKind::Build,
-                &title,
-                build_on.clone(),
-                nix::realise(
-                    Arg::drv(name),
-                    options,
-                    match build_on {
-                        Machine::Local => out_link.map(|p| format!("{p}-{name}")),
-                        Machine::Host(_) => builder_root.clone(),
-                    },
-                ),
-            )],
-            build_on,
-        )
-    };
-    match build_on {
-        // The evaluation wrote the derivations here already.
-        Machine::Local => build("build here".into()),
-        Machine::Host(b) => {
-            let mut steps = vec![step(
                 StepKind::CopyDerivations,
                 &format!("copy the derivations to {b}"),
                 Machine::Local,
                 nix::copy_derivation(Arg::store(b), Arg::drv(name)),
-            )];
-            steps.extend(build(format!("build on {b}")));
-            steps
-        }
-    }
+            )],
+            format!("build on {b}"),
+            (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS)),
+        ),
+    };
+    let build = step(
+        StepKind::Build,
+        &title,
+        build_on.clone(),
+        nix::realise(Arg::drv(name), options, root),
+    );
+    steps.extend(freeing(vec![build], build_on));
+    steps
 }
 
 /// Where to build instead when the builder is down, and how the system then travels. Only
