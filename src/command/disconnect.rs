@@ -5,6 +5,7 @@ use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
 use crate::exec::master;
 use crate::select::{select, WhenEmpty};
+use crate::ui;
 
 pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
     let chosen: Option<Vec<String>> = if selectors.is_empty() {
@@ -33,31 +34,7 @@ pub fn run(s: &Session, selectors: &[String]) -> Result<u8, Error> {
         write_json(&closing)?;
         return Ok(exit::OK);
     }
-    let verb = if s.global.dry_run {
-        "would close"
-    } else {
-        "closed"
-    };
-    // One line per host and address; two ssh configs for one address are two masters.
-    let mut lines: Vec<(String, usize)> = Vec::new();
-    for k in &closing {
-        let line = format!("{} ({})", k.host, k.address);
-        match lines.iter_mut().find(|(l, _)| *l == line) {
-            Some((_, n)) => *n += 1,
-            None => lines.push((line, 1)),
-        }
-    }
-    let text = if lines.is_empty() {
-        "no connection is kept open\n".to_string()
-    } else {
-        lines
-            .iter()
-            .map(|(line, n)| match n {
-                1 => format!("{verb} the connection to {line}\n"),
-                n => format!("{verb} {n} connections to {line}\n"),
-            })
-            .collect()
-    };
+    let text = ui::commands::disconnected(&closing, s.global.dry_run);
     write_stdout(&text)?;
     Ok(exit::OK)
 }

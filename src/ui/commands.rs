@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::exec::master::Kept;
 use crate::exec::run::System;
 use crate::exec::Asked;
 use crate::flake::Moved;
@@ -82,6 +83,29 @@ pub fn evaluated(systems: &HashMap<String, System>) -> String {
 }
 
 /// `update-flake`: the inputs that moved, from which revision to which.
+/// `disconnect`: a line per host and address (two ssh configs for one address are two masters).
+pub fn disconnected(closing: &[Kept], dry_run: bool) -> String {
+    let verb = if dry_run { "would close" } else { "closed" };
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    for k in closing {
+        let line = format!("{} ({})", k.host, k.address);
+        match lines.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, n)) => *n += 1,
+            None => lines.push((line, 1)),
+        }
+    }
+    if lines.is_empty() {
+        return "no connection is kept open\n".to_string();
+    }
+    lines
+        .iter()
+        .map(|(line, n)| match n {
+            1 => format!("{verb} the connection to {line}\n"),
+            n => format!("{verb} {n} connections to {line}\n"),
+        })
+        .collect()
+}
+
 pub fn moved(moved: &[Moved]) -> String {
     if moved.is_empty() {
         return "no input moved\n".into();
