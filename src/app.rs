@@ -32,14 +32,19 @@ impl<'a> Session<'a> {
     pub fn open(global: &'a Global) -> Result<Session<'a>, Error> {
         Ok(Session {
             inv: load_inventory(global)?,
-            ctx: detect_context(),
+            ctx: Context {
+                ask_sudo_password: global.ask_sudo_password,
+                ..detect_context()
+            },
             global,
         })
     }
 
-    /// The executor's options for this command line and `plan`.
-    fn options(&self, plan: &Plan) -> exec::Options {
-        exec::Options {
+    /// The executor's options for this command line and `plan`; the sudo password asked on
+    /// the terminal, once, when the plan has hosts that want it.
+    fn options(&self, plan: &Plan) -> Result<exec::Options, Error> {
+        Ok(exec::Options {
+            sudo_password: self.sudo_password(plan)?,
             yes: self.global.yes,
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
@@ -48,6 +53,33 @@ impl<'a> Session<'a> {
                 .command
                 .records_history()
                 .then(|| record_start(plan, self.ctx.who.clone())),
+        })
+    }
+
+    /// Asks for the sudo password when `plan` has hosts whose sudo wants it; fails, changing
+    /// nothing, when there is no terminal to ask on.
+    fn sudo_password(&self, plan: &Plan) -> Result<Option<exec::sudo::Secret>, Error> {
+        let hosts = plan.sudo_password_hosts();
+        if hosts.is_empty() {
+            return Ok(None);
+        }
+        let who: Vec<String> = hosts
+            .iter()
+            .map(|h| match self.inv.host(h).and_then(|h| h.user.as_deref()) {
+                Some(user) => format!("{user}@{h}"),
+                None => h.to_string(),
+            })
+            .collect();
+        let prompt = format!("[fleet] sudo password for {}: ", who.join(", "));
+        match ui::read_secret(&prompt) {
+            Some(secret) => Ok(Some(secret)),
+            None => Err(Error::usage(
+                format!(
+                    "sudo on {} wants a password, and there is no terminal to ask for it on (or none was typed)",
+                    hosts.join(", ")
+                ),
+                "run fleet from a terminal to type it once for the run, or allow the deploy user passwordless sudo there",
+            )),
         }
     }
 
@@ -66,14 +98,10 @@ impl<'a> Session<'a> {
                 "pass --yes to deploy the changed hosts without asking",
             ));
         }
+        let options = self.options(plan)?;
         let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
         let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
-        let executed = runtime()?.block_on(exec::execute(
-            plan,
-            &self.inv,
-            &self.options(plan),
-            &progress,
-        ));
+        let executed = runtime()?.block_on(exec::execute(plan, &self.inv, &options, &progress));
         drop(progress);
         let executed = executed?;
         let report = &executed.report;
@@ -119,13 +147,14 @@ impl<'a> Session<'a> {
     /// Asks the hosts of a question-only plan; only `-v` shows progress, so the table is what
     /// one reads.
     pub fn ask(&self, plan: &Plan) -> Result<exec::Asked, Error> {
+        let options = self.options(plan)?;
         let progress = if self.global.verbose > 0 {
             let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
             Progress::new(&hosts, false, ui::color())
         } else {
             Progress::quiet()
         };
-        let asked = runtime()?.block_on(exec::ask(plan, &self.inv, &self.options(plan), &progress));
+        let asked = runtime()?.block_on(exec::ask(plan, &self.inv, &options, &progress));
         drop(progress);
         asked
     }
@@ -277,6 +306,7 @@ fn detect_context() -> Context {
         hostname,
         is_root,
         who: who(),
+        ask_sudo_password: false,
     }
 }
 

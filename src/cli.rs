@@ -92,6 +92,10 @@ pub struct Global {
     /// it at the end) [default: [fleet] keep_connections, else 300]
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keep_connections: Option<u64>,
+    /// Ask once for the deploy user's sudo password (no echo) and give it to sudo on every host
+    /// that gets root through sudo [default: per host, `sudo_password = true` in hosts.toml]
+    #[arg(long, global = true)]
+    pub ask_sudo_password: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -361,6 +361,11 @@ pub enum Sudo {
     NonInteractive,
     /// `sudo --`: on this machine, where sudo may ask on the terminal.
     Interactive,
+    /// `sudo -k -S -p '' --` over SSH: the password fleet asked for once (`--ask-sudo-password`,
+    /// or `sudo_password = true`) is written on sudo's standard input over the host's
+    /// connection, never in argv or the environment (see `nix::TIE`). `-k`: sudo always asks,
+    /// so it always reads it.
+    Password,
 }
 
 impl Sudo {
@@ -369,6 +374,7 @@ impl Sudo {
         match self {
             Sudo::NonInteractive => &["sudo", "-n", "--"],
             Sudo::Interactive => &["sudo", "--"],
+            Sudo::Password => &["sudo", "-k", "-S", "-p", "", "--"],
         }
     }
 }

@@ -64,7 +64,7 @@ pub async fn ask(
     opts: &Options,
     events: &dyn Events,
 ) -> Result<Asked, Error> {
-    let machines = open(plan, inv, events)?;
+    let machines = open(plan, inv, opts, events)?;
     let asked = ask_with(plan, &machines, opts, events).await;
     machines.close().await;
     asked

@@ -4,6 +4,7 @@
 use tokio::sync::oneshot;
 
 use super::interrupt::Stop;
+use super::sudo::Secret;
 use crate::vocab::Action;
 
 /// The executor's side of the conversation with whoever watches a run.
@@ -21,6 +22,14 @@ pub trait Events: Sync {
     fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool>;
     /// The question is settled: answered, or withdrawn because Ctrl-C came first.
     fn question_settled(&self, answered: bool);
+    /// A host refused the run's sudo password: ask for its own, without echo (`None`: no one
+    /// can answer, or no answer).
+    fn ask_secret(&self, prompt: &str) -> oneshot::Receiver<Option<Secret>> {
+        let _ = prompt;
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(None);
+        rx
+    }
 }
 
 /// The changed hosts quick-all would deploy, for the user to say yes or no to.

@@ -61,6 +61,10 @@ pub(super) fn failure(
         Err(RunError::Connect(e)) => Some(e.host.clone()),
         _ => None,
     };
+    let refused = match &outcome {
+        Err(RunError::Sudo(refused)) => Some(refused.clone()),
+        _ => None,
+    };
     let (command, exit_code, output, mut message) = match outcome {
         Ok(f) => {
             let msg = match f.code {
@@ -83,10 +87,12 @@ pub(super) fn failure(
         format!(
             "free space on {full_on}: `fleet gc {full_on}` deletes its old generations and collects garbage (`fleet gc {full_on} --dry-run` shows what would go); then deploy again"
         )
+    } else if let Some(refused) = refused {
+        sudo_refused_next(&refused, &hp.host)
     } else if said("a password is required") || said("a terminal is required") {
-        message = format!("sudo on {on} wants a password, and fleet cannot give one");
+        message = format!("sudo on {on} wants a password, and fleet was not asked to give one");
         format!(
-            "allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false, or security.sudo.extraRules with NOPASSWD), or deploy as root"
+            "pass --ask-sudo-password (or set `sudo_password = true` for {on} in hosts.toml) to type it once for the run; or allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false), or deploy as root"
         )
     } else if let Some(down) = unreachable
         .as_deref()
@@ -174,6 +180,22 @@ pub(super) fn units_failed(hp: &HostPlan, mut f: Failure) -> Failure {
         "the new system is kept (failed_units = \"keep\"): see `systemctl --failed` and `journalctl -u UNIT` on {host}, fix and deploy again, or `fleet rollback {host}`; failed_units = \"rollback\" in hosts.toml rolls such a switch back"
     );
     f
+}
+
+/// What to do when sudo on a host would not take the run's password.
+fn sudo_refused_next(refused: &super::sudo::Refused, host: &str) -> String {
+    use super::sudo::Refused;
+    match refused {
+        Refused::Wrong { .. } => format!(
+            "run again and type the deploy user's sudo password for {host} (fleet gives each host's sudo one try, and a second only with a password asked for that host, so PAM's faillock never locks the user out)"
+        ),
+        Refused::NoneGiven { .. } => format!(
+            "run fleet from a terminal, so it can ask for {host}'s sudo password"
+        ),
+        Refused::Other { .. } => format!(
+            "check that the deploy user may run commands as root through sudo on {host} (wheel, or security.sudo.extraRules)"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -3,15 +3,23 @@
 
 use std::process::Stdio;
 
+use tokio::io::AsyncWriteExt;
+
 use super::connect::{ConnectError, Connection, Connections};
-use super::run::RunError;
-use super::transport::{pump, Output, Reached, Transport};
+use super::events::Events;
+use super::run::{Log, RunError};
+use super::sudo::{Checked, Passwords, Secret, Standing};
+use super::transport::{pump, How, Output, Reached, Transport};
 use crate::nix::TIE;
-use crate::vocab::Machine;
+use crate::vocab::{Machine, Sudo};
 
 /// This machine and the inventory's hosts, as one run reaches them.
 pub struct Machines<'e> {
     pub connections: Connections<'e>,
+    /// The run's sudo password, and what each host made of it.
+    pub passwords: Passwords,
+    /// Who a host's own password question goes to.
+    pub events: &'e dyn Events,
 }
 
 impl Machines<'_> {
@@ -47,19 +55,25 @@ impl Machines<'_> {
         Ok(status.code())
     }
 
-    /// A command over `conn`; `arg` shell-quotes each argument for the remote shell. The
-    /// command is tied to this run (`TIE`): its standard input, held open here until it ends,
-    /// is how the host learns that fleet died, and then the command is ended there too.
+    /// A command over `conn`; `arg` shell-quotes each argument for the remote shell. A tied
+    /// command (`TIE`) has its standard input held open here until it ends: that is how the
+    /// host learns that fleet died, and then the command is ended there too. `password` is
+    /// written first on that input, for sudo (`TIE -S`).
     async fn run_over(
         conn: &Connection,
         argv: &[String],
         output: &Output<'_>,
         tied: bool,
+        password: Option<&Secret>,
     ) -> Result<Option<i32>, RunError> {
         let (program, args) = split(argv)?;
-        let mut cmd = if tied {
+        let mut cmd = if tied || password.is_some() {
             let mut cmd = conn.session().command("sh");
-            cmd.arg("-c").arg(TIE).arg("fleet-tie").args(argv);
+            cmd.arg("-c").arg(TIE).arg("fleet-tie");
+            if password.is_some() {
+                cmd.arg("-S");
+            }
+            cmd.args(argv);
             cmd
         } else {
             let mut cmd = conn.session().command(program.as_str());
@@ -69,12 +83,21 @@ impl Machines<'_> {
         cmd.stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped());
-        let mut child = cmd.spawn().await.map_err(|e| RunError::Spawn {
+        let spawn_error = |reason: String| RunError::Spawn {
             program: program.clone(),
             machine: conn.host.clone(),
-            reason: e.to_string(),
-        })?;
-        let tie = child.stdin().take();
+            reason,
+        };
+        let mut child = cmd.spawn().await.map_err(|e| spawn_error(e.to_string()))?;
+        let mut tie = child.stdin().take();
+        if let (Some(secret), Some(stdin)) = (password, tie.as_mut()) {
+            let line = secret.line();
+            stdin
+                .write_all(&line)
+                .await
+                .and(stdin.flush().await)
+                .map_err(|e| spawn_error(format!("giving sudo its password: {e}")))?;
+        }
         pump(child.stdout().take(), child.stderr().take(), output).await;
         let ended = child.wait().await;
         drop(tie);
@@ -85,6 +108,43 @@ impl Machines<'_> {
                 None
             }
         })
+    }
+
+    /// The password `host`'s sudo takes, checked over `conn` the first time (see `sudo`).
+    async fn password_for(
+        &self,
+        host: &str,
+        conn: &Connection,
+        log: &Log,
+    ) -> Result<Secret, RunError> {
+        let check = async |secret: &Secret| {
+            let argv: Vec<String> = Sudo::Password
+                .prefix()
+                .iter()
+                .chain(&["true"])
+                .map(|s| s.to_string())
+                .collect();
+            log.line(&format!(
+                "--- {host}$ (checking the sudo password) sudo -k -S -- true"
+            ));
+            let output = Output::new(log, None);
+            let code = Self::run_over(conn, &argv, &output, false, Some(secret))
+                .await
+                .unwrap_or(None);
+            let (_, tail) = output.into_parts();
+            Checked::from(code, &tail)
+        };
+        let who = match &conn.user {
+            Some(user) => format!("{user}@{host}"),
+            None => host.to_string(),
+        };
+        let ask = async || {
+            let prompt =
+                format!("[fleet] sudo on {host} refused that password; sudo password for {who}: ");
+            self.events.ask_secret(&prompt).await.ok().flatten()
+        };
+        let standing: Standing = self.passwords.for_host(host, check, ask).await;
+        standing.map_err(RunError::Sudo)
     }
 
     /// Closes every master.
@@ -98,53 +158,32 @@ fn split(argv: &[String]) -> Result<(&String, &[String]), RunError> {
         .ok_or_else(|| RunError::Resolve("empty command".into()))
 }
 
-impl Machines<'_> {
-    /// A command here, or over `on`'s shared connection, tied to the run there or not.
-    async fn run_on(
-        &self,
-        on: &Machine,
-        argv: &[String],
-        output: &Output<'_>,
-        tied: bool,
-    ) -> Result<Option<i32>, RunError> {
-        match on {
-            Machine::Local => self.run_here(argv, output).await,
-            Machine::Host(host) => {
-                let conn = self.connections.get(host).await?;
-                Self::run_over(&conn, argv, output, tied).await
-            }
-        }
-    }
-}
-
 impl Transport for Machines<'_> {
     async fn run(
         &self,
         on: &Machine,
         argv: &[String],
+        how: How,
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
-        self.run_on(on, argv, output, true).await
-    }
-
-    async fn run_instant(
-        &self,
-        on: &Machine,
-        argv: &[String],
-        output: &Output<'_>,
-    ) -> Result<Option<i32>, RunError> {
-        self.run_on(on, argv, output, false).await
-    }
-
-    async fn run_on_new_login(
-        &self,
-        host: &str,
-        argv: &[String],
-        output: &Output<'_>,
-    ) -> Result<Option<i32>, RunError> {
-        let conn = self.connections.fresh(host).await?;
-        let result = Self::run_over(&conn, argv, output, true).await;
-        conn.release().await;
+        let Machine::Host(host) = on else {
+            return self.run_here(argv, output).await;
+        };
+        let conn = if how.new_login {
+            std::sync::Arc::new(self.connections.fresh(host).await?)
+        } else {
+            self.connections.get(host).await?
+        };
+        let password = match how.sudo_password {
+            true => Some(self.password_for(host, &conn, output.log()).await?),
+            false => None,
+        };
+        let result = Self::run_over(&conn, argv, output, !how.instant, password.as_ref()).await;
+        if how.new_login {
+            if let Ok(conn) = std::sync::Arc::try_unwrap(conn) {
+                conn.release().await;
+            }
+        }
         result
     }
 

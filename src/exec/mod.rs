@@ -17,6 +17,7 @@ mod milestones;
 pub mod net;
 pub mod run;
 pub mod ssh_config;
+pub mod sudo;
 pub mod transport;
 pub mod wake;
 
@@ -57,6 +58,8 @@ pub struct Options {
     pub answer_within: Option<std::time::Duration>,
     /// Told `(run, host)` just before a host is first changed (the history's `started` line).
     pub before_change: Option<Box<BeforeChange>>,
+    /// The sudo password asked for this run, for hosts whose sudo wants one.
+    pub sudo_password: Option<sudo::Secret>,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -74,7 +77,7 @@ pub async fn execute(
     opts: &Options,
     events: &dyn Events,
 ) -> Result<Executed, Error> {
-    let machines = open(plan, inv, events)?;
+    let machines = open(plan, inv, opts, events)?;
     let interrupts = Interrupts::default();
     let result = tokio::select! {
         result = execute_with(plan, &machines, opts, events, &interrupts) => result,
@@ -85,10 +88,19 @@ pub async fn execute(
 }
 
 /// The real transport for `plan`: no connection is opened until a step needs one.
-fn open<'e>(plan: &Plan, inv: &Inventory, events: &'e dyn Events) -> Result<Machines<'e>, Error> {
+fn open<'e>(
+    plan: &Plan,
+    inv: &Inventory,
+    opts: &Options,
+    events: &'e dyn Events,
+) -> Result<Machines<'e>, Error> {
     let connections = Connections::new(inv, plan.command.waking(), Some(events))
         .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
-    Ok(Machines { connections })
+    Ok(Machines {
+        connections,
+        passwords: sudo::Passwords::new(opts.sudo_password.clone()),
+        events,
+    })
 }
 
 /// Runs `plan` through `transport`, with Ctrl-C as `interrupts` counts it.

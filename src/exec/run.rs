@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::connect::ConnectError;
 use super::events::Events;
-use super::transport::{Output, Transport};
+use super::transport::{How, Output, Transport};
 use crate::plan::{Arg, Invocation, Machine};
-use crate::vocab::quote_argv;
+use crate::vocab::{quote_argv, Sudo};
 
 /// How many output lines an error shows.
 pub const TAIL_LINES: usize = 15;
@@ -71,6 +71,8 @@ pub enum RunError {
     Connect(#[from] ConnectError),
     #[error("{0}")]
     Resolve(String),
+    #[error(transparent)]
+    Sudo(#[from] super::sudo::Refused),
     #[error("could not start `{program}` on {machine}: {reason}")]
     Spawn {
         program: String,
@@ -155,15 +157,12 @@ impl<T: Transport> Runner<'_, T> {
             self.events.note(log.label.as_deref(), &shown);
         }
         let output = Output::new(log, (self.verbose >= 2).then_some(self.events));
-        let code = match (&inv.on, new_login) {
-            (Machine::Host(host), true) => {
-                self.transport
-                    .run_on_new_login(host, &argv, &output)
-                    .await?
-            }
-            (on, _) if inv.instant => self.transport.run_instant(on, &argv, &output).await?,
-            (on, _) => self.transport.run(on, &argv, &output).await?,
+        let how = How {
+            new_login,
+            instant: inv.instant,
+            sudo_password: inv.sudo == Some(Sudo::Password),
         };
+        let code = self.transport.run(&inv.on, &argv, how, &output).await?;
         log.line(&format!(
             "--- exit {}",
             code.map_or("(none)".to_string(), |c| c.to_string())

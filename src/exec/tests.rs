@@ -9,7 +9,7 @@ use super::connect::ConnectError;
 use super::events::Silent;
 use super::interrupt::Interrupts;
 use super::run::RunError;
-use super::transport::{Output, Reached, Transport};
+use super::transport::{How, Output, Reached, Transport};
 use super::{execute_with, Executed, Options};
 use crate::inventory::Inventory;
 use crate::plan::{self, Action, Command, Context, DeployRequest, Gate, Machine, Plan};
@@ -110,25 +110,13 @@ impl Transport for Fake<'_> {
         &self,
         on: &Machine,
         argv: &[String],
+        how: How,
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
         let host = on.to_string();
-        self.reply(format!("{on}$ {}", argv.join(" ")), &host, output)
+        let login = if how.new_login { "(new login) " } else { "" };
+        self.reply(format!("{on}$ {login}{}", argv.join(" ")), &host, output)
             .await
-    }
-
-    async fn run_on_new_login(
-        &self,
-        host: &str,
-        argv: &[String],
-        output: &Output<'_>,
-    ) -> Result<Option<i32>, RunError> {
-        self.reply(
-            format!("{host}$ (new login) {}", argv.join(" ")),
-            host,
-            output,
-        )
-        .await
     }
 
     async fn reconnect(&self, _: &str) -> Result<(), ConnectError> {
@@ -161,6 +149,7 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
         hostname: Some("thinkpad".into()),
         is_root: false,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     };
     let quick = command == Command::QuickAll;
     plan::deploy(
@@ -194,6 +183,7 @@ fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed
         verbose: 0,
         answer_within: None,
         before_change: None,
+        sudo_password: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -501,6 +491,7 @@ fn unchanged_means_unchanged_for_the_action() {
             hostname: Some("thinkpad".into()),
             is_root: false,
             who: "olaf@thinkpad".into(),
+            ask_sudo_password: false,
         };
         plan::deploy(
             &inv,
@@ -591,6 +582,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
         hostname: Some("thinkpad".into()),
         is_root: false,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     };
     let request = DeployRequest {
         command: Command::Deploy,
@@ -654,6 +646,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         hostname: Some("thinkpad".into()),
         is_root: false,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     };
     let hosts: Vec<&crate::inventory::Host> = ["samsung", "razer"]
         .iter()
@@ -676,6 +669,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         verbose: 0,
         answer_within: Some(std::time::Duration::from_secs(1)),
         before_change: None,
+        sudo_password: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -739,6 +733,7 @@ fn the_machine_fleet_runs_on_activates_last() {
         hostname: Some("p620".into()),
         is_root: true,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     };
     let plan = plan::deploy(
         &inv,

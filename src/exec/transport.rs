@@ -10,36 +10,32 @@ use super::events::Events;
 use super::run::{Log, RunError, TAIL_LINES};
 use crate::vocab::Machine;
 
+/// How a command is run where it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct How {
+    /// Over a login of its own, closed after, not the host's shared connection: magic
+    /// rollback's confirmation, which proves that someone can still log in.
+    pub new_login: bool,
+    /// A read that answers at once: the real transport does not tie it to the run on the host
+    /// (see `nix::TIE`).
+    pub instant: bool,
+    /// It goes through sudo with the run's password, which the real transport writes on its
+    /// standard input (see `Sudo::Password`).
+    pub sudo_password: bool,
+}
+
 /// Runs resolved commands where they belong.
 // A run's futures are joined on one task, never spawned, so no `Send` bound is needed.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    /// Runs `argv` on `on` (over the host's shared connection, opened on first use), its
-    /// lines going to `output`. The exit code, or `None` when it was killed or cut off.
+    /// Runs `argv` on `on` as `how` says (over the host's shared connection, opened on first
+    /// use, unless a new login is asked for), its lines going to `output`. The exit code, or
+    /// `None` when it was killed or cut off.
     async fn run(
         &self,
         on: &Machine,
         argv: &[String],
-        output: &Output<'_>,
-    ) -> Result<Option<i32>, RunError>;
-
-    /// `run`, for a read that answers at once: the real transport does not tie it to the run
-    /// on the host (see `nix::TIE`).
-    async fn run_instant(
-        &self,
-        on: &Machine,
-        argv: &[String],
-        output: &Output<'_>,
-    ) -> Result<Option<i32>, RunError> {
-        self.run(on, argv, output).await
-    }
-
-    /// Runs `argv` on `host` over a login of its own, closed after: magic rollback's
-    /// confirmation, which proves that someone can still log in.
-    async fn run_on_new_login(
-        &self,
-        host: &str,
-        argv: &[String],
+        how: How,
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError>;
 
@@ -79,6 +75,11 @@ impl<'a> Output<'a> {
             echo,
             kept: Mutex::new((String::new(), VecDeque::with_capacity(TAIL_LINES))),
         }
+    }
+
+    /// The log these lines go to.
+    pub fn log(&self) -> &Log {
+        self.log
     }
 
     /// A line the command printed on its standard output.

@@ -68,6 +68,8 @@ pub struct Host {
     pub local: bool,
     /// Whether activation goes through `sudo`.
     pub sudo: bool,
+    /// sudo there wants a password, which fleet asks for once per run (`sudo_password`).
+    pub sudo_password: bool,
     /// Names of the cache tiers this host uses, in order.
     pub caches: Vec<String>,
     /// Where to build when its builder is down (`None`: fail, and say so).

@@ -77,6 +77,9 @@ pub struct RawHost {
     #[serde(default)]
     pub local: bool,
     pub sudo: Option<bool>,
+    /// sudo there wants a password: fleet asks for it once per run.
+    #[serde(default)]
+    pub sudo_password: bool,
     pub caches: Option<Vec<Spanned<String>>>,
     pub fallback: Option<crate::vocab::FallbackTo>,
     /// The host's MAC address, for wake-on-LAN.

@@ -488,7 +488,7 @@ fn resolve_host(
 
     let sudo = host
         .sudo
-        .unwrap_or_else(|| user.as_deref().is_some_and(|u| u != "root"));
+        .unwrap_or_else(|| host.sudo_password || user.as_deref().is_some_and(|u| u != "root"));
 
     Host {
         name: n.clone(),
@@ -501,6 +501,7 @@ fn resolve_host(
         tags,
         local: host.local,
         sudo,
+        sudo_password: host.sudo_password && sudo,
         caches,
         fallback: host.fallback,
         wake,

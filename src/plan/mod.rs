@@ -455,6 +455,21 @@ impl Plan {
         });
         prepare.chain(hosts)
     }
+
+    /// The hosts where a command goes through sudo with the run's password, in plan order.
+    pub fn sudo_password_hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = self
+            .steps()
+            .filter(|(_, step)| {
+                std::iter::once(&step.run)
+                    .chain(step.fallbacks.iter().map(|f| &f.run))
+                    .any(|inv| inv.sudo == Some(Sudo::Password))
+            })
+            .filter_map(|(host, _)| host)
+            .collect();
+        hosts.dedup();
+        hosts
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct Context {
     pub is_root: bool,
     /// `user@machine` running fleet, as a host's deploy lock names its holder.
     pub who: String,
+    /// `--ask-sudo-password`: every host that gets root through sudo gets the password fleet
+    /// asks for (as `sudo_password = true` in hosts.toml does for one host).
+    pub ask_sudo_password: bool,
 }
 
 impl Context {
@@ -32,12 +35,18 @@ impl Context {
     }
 
     /// How commands that need root on `host` get it, the one place this is decided: over
-    /// SSH through `sudo -n` for a host whose user is not root (no terminal to ask a
-    /// password on); here through `sudo` when fleet is not root; else they run as they are.
+    /// SSH through sudo for a host whose user is not root, with the password fleet asked for
+    /// where one is wanted (`sudo_password`, `--ask-sudo-password`), else `sudo -n` (no
+    /// terminal to ask on there); here through `sudo` when fleet is not root; else they run
+    /// as they are.
     pub fn sudo(&self, host: &Host) -> Option<Sudo> {
         match self.machine(host) {
             Machine::Local => (!self.is_root).then_some(Sudo::Interactive),
-            Machine::Host(_) => host.sudo.then_some(Sudo::NonInteractive),
+            Machine::Host(_) if !host.sudo => None,
+            Machine::Host(_) if host.sudo_password || self.ask_sudo_password => {
+                Some(Sudo::Password)
+            }
+            Machine::Host(_) => Some(Sudo::NonInteractive),
         }
     }
 }

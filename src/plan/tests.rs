@@ -23,6 +23,7 @@ fn laptop() -> Context {
         hostname: Some("thinkpad".into()),
         is_root: false,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     }
 }
 
@@ -31,6 +32,7 @@ fn on(host: &str, is_root: bool) -> Context {
         hostname: Some(host.into()),
         is_root,
         who: "olaf@thinkpad".into(),
+        ask_sudo_password: false,
     }
 }
 
@@ -912,4 +914,42 @@ fn only_instant_reads_are_untied() {
     let hp = &plan.hosts[0];
     assert!(hp.inspect.iter().all(|s| s.run.instant), "{:?}", hp.inspect);
     assert!(hp.build.iter().chain(&hp.deploy).all(|s| !s.run.instant));
+}
+
+#[test]
+fn the_sudo_password_goes_where_it_is_asked_for_and_nowhere_else() {
+    // samsung's user is olaf (sudo); p620 logs in as root (no sudo at all).
+    let plain = plan_deploy(&laptop(), &["samsung", "p620"], None, Action::Switch);
+    assert!(plain.sudo_password_hosts().is_empty());
+    let asked = Context {
+        ask_sudo_password: true,
+        ..laptop()
+    };
+    let plan = plan_deploy(&asked, &["samsung", "p620"], None, Action::Switch);
+    assert_eq!(plan.sudo_password_hosts(), ["samsung"]);
+    let switch = plan.hosts[0]
+        .deploy
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::Activate(_)))
+        .expect("samsung's switch");
+    assert_eq!(switch.run.sudo, Some(Sudo::Password));
+    assert!(
+        show_argv(&switch.run.full_argv()).starts_with("sudo -k -S -p '' -- "),
+        "{switch:?}"
+    );
+    // Per host, in hosts.toml.
+    let inv = Inventory::parse(
+        "[hosts.p510]\nuser = \"olaf\"\nsudo_password = true\n[hosts.razer]\nuser = \"olaf\"\n",
+        Path::new("hosts.toml"),
+    )
+    .expect("inventory");
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["p510", "razer"], None, Action::Switch),
+    )
+    .expect("plan");
+    assert_eq!(plan.sudo_password_hosts(), ["p510"]);
+    let json = serde_json::to_string(&plan).expect("json");
+    assert!(json.contains(r#""sudo":"password""#), "{json}");
 }

@@ -65,6 +65,13 @@ pub fn ask_yes_no(question: &str) -> bool {
         && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
+/// Reads a password on the terminal (`/dev/tty`), without echo, after `prompt`; `None` when
+/// there is no terminal to ask on, or no answer (an empty line).
+pub fn read_secret(prompt: &str) -> Option<crate::exec::sudo::Secret> {
+    let text = zeroize::Zeroizing::new(rpassword::prompt_password(prompt).ok()?);
+    (!text.is_empty()).then(|| crate::exec::sudo::Secret::new(text))
+}
+
 /// A line for the person at the terminal, beside the command's output.
 pub fn say(text: &str) {
     eprintln!("{text}");

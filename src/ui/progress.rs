@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::exec::events::{DeployQuestion, Events};
 use crate::exec::interrupt::Stop;
+use crate::exec::sudo::Secret;
 
 pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
@@ -166,6 +167,21 @@ impl Events for Progress {
             let yes = std::io::stdin().read_line(&mut answer).is_ok()
                 && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
             let _ = tx.send(yes);
+        });
+        rx
+    }
+
+    fn ask_secret(&self, prompt: &str) -> oneshot::Receiver<Option<Secret>> {
+        let (tx, rx) = oneshot::channel();
+        // Read on a thread of its own, as the deploy question is; drawing stops meanwhile.
+        self.pause();
+        let bars = self.bars.as_ref().map(|(multi, _)| multi.clone());
+        let prompt = prompt.to_string();
+        std::thread::spawn(move || {
+            let _ = tx.send(super::read_secret(&prompt));
+            if let Some(multi) = bars {
+                multi.set_draw_target(ProgressDrawTarget::stderr());
+            }
         });
         rx
     }

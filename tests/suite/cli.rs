@@ -90,6 +90,25 @@ fn dry_run_json_is_the_plan() {
 }
 
 #[test]
+fn a_sudo_password_with_no_terminal_to_ask_on_is_refused_before_anything_runs() {
+    Test::example()
+        .args(["deploy", "samsung", "--ask-sudo-password"])
+        .no_terminal()
+        .run()
+        .status(2)
+        .stderr_has("sudo on samsung wants a password, and there is no terminal to ask for it on")
+        .started_nothing();
+    // The dry run shows where it would go, and asks nothing.
+    Test::example()
+        .args(["deploy", "samsung", "--ask-sudo-password", "--dry-run"])
+        .no_terminal()
+        .run()
+        .status(0)
+        .stdout_has("sudo -k -S -p '' -- ")
+        .started_nothing();
+}
+
+#[test]
 fn a_broken_inventory_is_refused_before_anything_runs() {
     Test::new()
         .inventory(

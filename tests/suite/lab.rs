@@ -693,6 +693,154 @@ fn sudo_that_wants_a_password_fails_at_once_and_changes_nothing() {
     assert!(lab.activations("lab7").is_empty());
 }
 
+/// The processes on this machine (the namespace hosts share its process table) whose argv or
+/// environment holds `needle`.
+fn processes_holding(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        for file in ["cmdline", "environ"] {
+            let bytes = std::fs::read(entry.path().join(file)).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(format!("{}/{file}", entry.path().display()));
+            }
+        }
+    }
+    found
+}
+
+/// The files under `dir` that hold `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_sudo_password_is_asked_once_and_travels_only_on_sudos_input() {
+    let lab = Lab::new();
+    let password = lab.fleetpw_password();
+    lab.bump("lab7");
+    lab.set("lab7", "activation_sleep", 2.into());
+    let inventory = lab.inventory_with(
+        "lab7",
+        "user = \"fleetpw\"\nsudo_password = true\nhealth_checks = [[\"true\"]]",
+    );
+    let leaks = std::sync::Mutex::new(Vec::new());
+    let watch = || {
+        let found = processes_holding(&password);
+        if !found.is_empty() {
+            if let Ok(mut leaks) = leaks.lock() {
+                leaks.extend(found);
+            }
+        }
+    };
+    let run = lab.fleet_at_terminal(
+        &["-i", &inventory, "deploy", "lab7", "--json"],
+        &format!("{password}\n"),
+        watch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("sudo password for fleetpw@lab7").count(),
+        1,
+        "asked once: {}",
+        run.stderr
+    );
+    assert_eq!(lab.running("lab7"), lab.evaluated("lab7"));
+    assert_eq!(lab.generation("lab7"), 2);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["outcome"], "deployed", "{report}");
+    // Deployed with magic rollback on: the detached switch, the watchdog, the health check
+    // and the confirmation (a new login) all went through sudo with the password. Then
+    // `fleet rollback`, through it too.
+    let back = lab.fleet_at_terminal(
+        &["-i", &inventory, "rollback", "lab7"],
+        &format!("{password}\n"),
+        watch,
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(lab.generation("lab7"), 1);
+    // Nowhere but sudo's input: no argv or environment here or on the host while it ran, no
+    // file fleet wrote here (logs, history), none on the host (its run directories, sshd's log).
+    let leaks = leaks.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(leaks.is_empty(), "the password was in {leaks:?}");
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+    let mut files = files_holding(lab.state_dir(), &password);
+    files.extend(files_holding(&lab.dir.join("hosts/lab7"), &password));
+    assert!(files.is_empty(), "the password was written to {files:?}");
+}
+
+#[test]
+fn a_wrong_sudo_password_fails_the_host_at_once_after_one_more_question() {
+    let lab = Lab::new();
+    let first = lab.running("lab7");
+    lab.bump("lab7");
+    let inventory = lab.inventory_with("lab7", "user = \"fleetpw\"");
+    let run = lab.fleet_at_terminal(
+        &[
+            "-i",
+            &inventory,
+            "deploy",
+            "lab7",
+            "--ask-sudo-password",
+            "--json",
+        ],
+        "not-the-password\nstill-not-it\n",
+        || {},
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("sudo on lab7 refused that password"),
+        "{}",
+        run.stderr
+    );
+    let failure = &run.json()["hosts"][0]["failure"];
+    assert!(
+        failure["message"]
+            .to_string()
+            .contains("refused the password (twice"),
+        "{failure}"
+    );
+    assert!(
+        failure["next"].to_string().contains("faillock"),
+        "{failure}"
+    );
+    assert_eq!((lab.running("lab7"), lab.generation("lab7")), (first, 1));
+    assert!(lab.activations("lab7").is_empty());
+    // Two tries in all, the run's password and the host's own: never a third.
+    let log_dir = lab.state_dir().join("logs");
+    let checks: usize = files_holding(&log_dir, "checking the sudo password")
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .matches("checking the sudo password")
+                .count()
+        })
+        .sum();
+    assert_eq!(checks, 2);
+}
+
 #[test]
 fn an_unknown_host_key_is_refused_never_accepted() {
     let lab = Lab::new();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, Once};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -235,6 +235,64 @@ impl Lab {
         }
         let out = cmd.output().expect("run fleet");
         Run::from_output(&out)
+    }
+
+    /// The lab's password for `fleetpw`, whose sudo wants one.
+    pub fn fleetpw_password(&self) -> String {
+        std::fs::read_to_string(self.dir.join("fleetpw.password"))
+            .expect("the lab's fleetpw.password")
+            .trim_end()
+            .to_string()
+    }
+
+    /// Runs fleet on a terminal of its own (`tests/support/terminal.py`), typing `typed`'s lines at
+    /// its password prompts (given on the helper's standard input, never in an argv), and
+    /// calling `meanwhile` every 50 ms until it ends.
+    pub fn fleet_at_terminal(&self, args: &[&str], typed: &str, meanwhile: impl Fn()) -> Run {
+        use std::io::Write;
+        let out = tempfile::NamedTempFile::new().expect("stdout file");
+        let err = tempfile::NamedTempFile::new().expect("stderr file");
+        let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(pty)
+            .arg("--stdout")
+            .arg(out.path())
+            .arg("--stderr")
+            .arg(err.path())
+            .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
+            .args(args)
+            .env("FLEET_STATE_DIR", self.state.path())
+            .env("XDG_RUNTIME_DIR", self.state.path())
+            .env("FLEET_HOSTNAME", "test-runner")
+            .env_remove("FLEET_INVENTORY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run fleet on a terminal");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(typed.as_bytes()).expect("type");
+        }
+        let status = loop {
+            meanwhile();
+            if let Some(status) = child.try_wait().expect("wait for fleet") {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let terminal = child
+            .wait_with_output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let read =
+            |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: read(&out),
+            stderr: format!("{}{terminal}", read(&err)),
+            sandbox: None,
+        }
     }
 
     /// Runs fleet as a shell runs a job (a process group of its own) and, once `when` holds,

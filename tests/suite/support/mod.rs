@@ -26,6 +26,9 @@ pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
+    /// Run in a session of its own (`setsid`): no terminal to ask on, even when the tests
+    /// run from one.
+    no_terminal: bool,
 }
 
 /// What one run of fleet did: its exit code and output, and for a `Test` its sandbox (the
@@ -62,6 +65,7 @@ impl Test {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            no_terminal: false,
         }
     }
 
@@ -101,12 +105,24 @@ impl Test {
         self
     }
 
+    /// Run without a controlling terminal, as cron or CI runs fleet.
+    pub fn no_terminal(mut self) -> Test {
+        self.no_terminal = true;
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     pub fn run(self) -> Run {
-        let mut cmd = Command::cargo_bin("fleet").expect("fleet binary");
+        let mut cmd = if self.no_terminal {
+            let mut cmd = Command::new("setsid");
+            cmd.arg("--wait").arg(env!("CARGO_BIN_EXE_fleet"));
+            cmd
+        } else {
+            Command::cargo_bin("fleet").expect("fleet binary")
+        };
         let path = format!(
             "{}:{}",
             self.dir.path().join("watch-bin").display(),
