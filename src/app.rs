@@ -159,6 +159,16 @@ impl<'a> Session<'a> {
         asked
     }
 
+    /// Asks the hosts of a plan, printing each host's command output as it comes, each line
+    /// prefixed with its host (`exec --follow`).
+    pub fn ask_following(&self, plan: &Plan) -> Result<exec::Asked, Error> {
+        let mut options = self.options(plan)?;
+        options.verbose = options.verbose.max(2);
+        let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
+        let lines = ui::progress::Prefixed::new(&hosts);
+        runtime()?.block_on(exec::ask(plan, &self.inv, &options, &lines))
+    }
+
     /// With `--dry-run`, prints the plan (as JSON with `--json`) and says so.
     pub fn dry_run(&self, plan: &Plan) -> Result<Option<u8>, Error> {
         if !self.global.dry_run {

@@ -223,12 +223,39 @@ pub enum Command {
         #[command(flatten)]
         hosts: RequiredHosts,
     },
-    /// Back to the previous generation on hosts: the system profile and the running system
+    /// Back to the previous generation on hosts (or to generation N): the system profile and
+    /// the running system
     Rollback {
         #[command(flatten)]
         hosts: RequiredHosts,
+        /// Go to this generation (as `fleet generations` lists them), not the previous one
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        to: Option<u32>,
         #[command(flatten)]
         rollback: Guard,
+    },
+    /// Each host's system generations: number, date, which is current, running and booted,
+    /// and which fleet deployed (from this machine's history)
+    Generations {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Run a command on hosts, in parallel, over each host's one connection; output grouped
+    /// per host: `fleet exec @laptop -- systemctl --failed`
+    Exec {
+        /// Host names or @tags, then `--` and the command (its words are passed as they are,
+        /// never through a shell here)
+        #[arg(value_name = "HOST", required = true, add = ArgValueCandidates::new(complete::hosts_and_tags))]
+        hosts: Vec<String>,
+        /// Run it as root (through sudo for a non-root deploy user)
+        #[arg(long)]
+        root: bool,
+        /// Print each line as it comes, prefixed with its host, instead of grouped at the end
+        #[arg(long)]
+        follow: bool,
+        /// The command and its arguments
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// Close the SSH connections fleet keeps open between runs (all, or these hosts')
     Disconnect {

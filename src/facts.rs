@@ -29,6 +29,21 @@ pub fn generations(text: &str) -> Vec<Generation> {
         .collect()
 }
 
+/// Each `system-N-link` and its system, from `find ... -printf '%f %l\n'`.
+pub fn generation_links(text: &str) -> Vec<(u32, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, target) = l.split_once(' ')?;
+            let n = name
+                .strip_prefix("system-")?
+                .strip_suffix("-link")?
+                .parse()
+                .ok()?;
+            Some((n, target.trim().to_string()))
+        })
+        .collect()
+}
+
 /// Space on one file system, from `df -Pk`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Space {

@@ -7,7 +7,9 @@ mod deploy;
 mod diff;
 mod disconnect;
 mod doctor;
+mod exec;
 mod gc;
+mod generations;
 mod history;
 mod hosts;
 mod rollback;
@@ -74,7 +76,18 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Cache { command } => cache::run(&s, command),
         Command::Gc { hosts, older_than } => gc::run(&s, &hosts.hosts, *older_than),
         Command::Wake { hosts } => wake::run(&s, &hosts.hosts),
-        Command::Rollback { hosts, rollback } => rollback::run(&s, &hosts.hosts, rollback),
+        Command::Rollback {
+            hosts,
+            to,
+            rollback,
+        } => rollback::run(&s, &hosts.hosts, *to, rollback),
+        Command::Generations { hosts } => generations::run(&s, &hosts.hosts),
+        Command::Exec {
+            hosts,
+            root,
+            follow,
+            command,
+        } => exec::run(&s, hosts, command, *root, *follow),
         Command::History { host } => history::run(&s, host.as_deref()),
         Command::Disconnect { hosts } => disconnect::run(&s, &hosts.hosts),
         Command::Hosts { hosts } => hosts::run(&s, &hosts.hosts),

@@ -1,5 +1,6 @@
-//! Question-only plans (status, doctor, cache status, gc's survey): every host's probes, hosts
-//! in parallel, one connection each; the answers as they came, for `health` to judge.
+//! Question-only plans (status, doctor, cache status, generations, gc's survey) and `exec`:
+//! every host's probes (or its one command), hosts in parallel, one connection each; the
+//! answers as they came, for `health` (or `exec`'s view) to judge.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub struct Answers {
     pub answers: HashMap<Probe, Finished>,
     /// Questions that could not be asked (a value could not be resolved).
     pub unasked: HashMap<Probe, String>,
+    /// `exec`'s command, as it ended: its exit code and all its output; or why it could not
+    /// run.
+    pub ran: Option<Result<Finished, String>>,
 }
 
 impl Answers {
@@ -36,6 +40,7 @@ impl Answers {
             unreachable: None,
             answers: HashMap::new(),
             unasked: HashMap::new(),
+            ran: None,
         }
     }
 
@@ -129,10 +134,20 @@ async fn ask_host<T: Transport>(
     let log = Log::create(log_dir.join(format!("{}.log", hp.host)), Some(&hp.host));
     let mut a = Answers::new(&hp.host);
     for step in &hp.inspect {
-        let StepKind::Probe(probe) = &step.kind else {
-            continue;
-        };
         runner.events.step(Some(&hp.host), &step.title);
+        let probe = match &step.kind {
+            StepKind::Probe(probe) => probe,
+            StepKind::Exec => {
+                match runner.run_keeping_output(&step.run, &log).await {
+                    Err(RunError::Connect(e)) if e.host == hp.host => {
+                        a.unreachable = Some(e.to_string());
+                    }
+                    ran => a.ran = Some(ran.map_err(|e| e.to_string())),
+                }
+                continue;
+            }
+            _ => continue,
+        };
         match runner.run(&step.run, &log).await {
             Ok(f) => {
                 a.answers.insert(probe.clone(), f);

@@ -132,7 +132,18 @@ pub struct Runner<'a, T> {
 impl<T: Transport> Runner<'_, T> {
     /// Runs `inv`, logging to `log`. A non-zero exit is a `Finished` with that code.
     pub async fn run(&self, inv: &Invocation, log: &Log) -> Result<Finished, RunError> {
-        self.run_with(inv, log, false).await
+        self.run_with(inv, log, false, TAIL_LINES).await
+    }
+
+    /// `run`, keeping all its output (up to `EXEC_LINES`) in `tail`: `exec`'s command, whose
+    /// output is what the user asked for.
+    pub async fn run_keeping_output(
+        &self,
+        inv: &Invocation,
+        log: &Log,
+    ) -> Result<Finished, RunError> {
+        self.run_with(inv, log, false, super::transport::EXEC_LINES)
+            .await
     }
 
     /// Runs `inv` on its host over a login of its own, not the shared connection.
@@ -141,7 +152,7 @@ impl<T: Transport> Runner<'_, T> {
         inv: &Invocation,
         log: &Log,
     ) -> Result<Finished, RunError> {
-        self.run_with(inv, log, true).await
+        self.run_with(inv, log, true, TAIL_LINES).await
     }
 
     async fn run_with(
@@ -149,6 +160,7 @@ impl<T: Transport> Runner<'_, T> {
         inv: &Invocation,
         log: &Log,
         new_login: bool,
+        keep: usize,
     ) -> Result<Finished, RunError> {
         let argv = self.resolve_on(&inv.full_argv(), &inv.on).await?;
         let shown = format!("{}$ {}", inv.on, quote_argv(&argv));
@@ -156,7 +168,7 @@ impl<T: Transport> Runner<'_, T> {
         if self.verbose >= 1 {
             self.events.note(log.label.as_deref(), &shown);
         }
-        let output = Output::new(log, (self.verbose >= 2).then_some(self.events));
+        let output = Output::keeping(log, (self.verbose >= 2).then_some(self.events), keep);
         let how = How {
             new_login,
             instant: inv.instant,

@@ -66,14 +66,25 @@ pub struct Output<'a> {
     log: &'a Log,
     echo: Option<&'a dyn Events>,
     kept: Mutex<(String, VecDeque<String>)>,
+    /// How many of the last lines are kept for errors (or, for `exec`, for the user).
+    keep: usize,
 }
+
+/// The most lines of a command's output `exec` keeps to show (the log has them all).
+pub const EXEC_LINES: usize = 100_000;
 
 impl<'a> Output<'a> {
     pub fn new(log: &'a Log, echo: Option<&'a dyn Events>) -> Output<'a> {
+        Output::keeping(log, echo, TAIL_LINES)
+    }
+
+    /// Output that keeps the last `keep` lines of both streams, as they came.
+    pub fn keeping(log: &'a Log, echo: Option<&'a dyn Events>, keep: usize) -> Output<'a> {
         Output {
             log,
             echo,
-            kept: Mutex::new((String::new(), VecDeque::with_capacity(TAIL_LINES))),
+            kept: Mutex::new((String::new(), VecDeque::with_capacity(keep.min(TAIL_LINES)))),
+            keep,
         }
     }
 
@@ -103,7 +114,7 @@ impl<'a> Output<'a> {
                 stdout.push_str(line);
                 stdout.push('\n');
             }
-            if tail.len() == TAIL_LINES {
+            if tail.len() >= self.keep {
                 tail.pop_front();
             }
             tail.push_back(line.to_string());

@@ -401,6 +401,7 @@ mod tests {
             unreachable: None,
             answers,
             unasked: HashMap::new(),
+            ran: None,
         }
     }
 

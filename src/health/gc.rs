@@ -21,20 +21,7 @@ pub fn decide(a: &Answers, older_than_days: u64) -> Decision {
         .ok(&Probe::Generations)
         .map(facts::generations)
         .unwrap_or_default();
-    let links: Vec<(u32, String)> = a
-        .ok(&Probe::GenerationLinks)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (name, target) = l.split_once(' ')?;
-            let n = name
-                .strip_prefix("system-")?
-                .strip_suffix("-link")?
-                .parse()
-                .ok()?;
-            Some((n, target.trim().to_string()))
-        })
-        .collect();
+    let links = facts::generation_links(a.ok(&Probe::GenerationLinks).unwrap_or_default());
     let running = a.ok(&Probe::Running).map(|s| s.trim().to_string());
     let booted = a.ok(&Probe::Booted).map(|s| s.trim().to_string());
     let now = a.ok(&Probe::Now).and_then(crate::time::parse_datetime);
@@ -99,6 +86,7 @@ mod tests {
             unreachable: None,
             answers,
             unasked: HashMap::new(),
+            ran: None,
         }
     }
 

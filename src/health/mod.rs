@@ -3,6 +3,7 @@
 
 pub mod doctor;
 pub mod gc;
+pub mod generations;
 
 use serde::Serialize;
 

@@ -130,6 +130,14 @@ pub fn rollback_system_profile() -> Vec<Arg> {
     activation::back()
 }
 
+/// Point the system profile at generation `n` (`fleet rollback --to N`); nix-env refuses a
+/// generation that does not exist, changing nothing.
+pub fn switch_system_generation(n: u32) -> Vec<Arg> {
+    let mut argv = lits(&["nix-env", "-p", SYSTEM_PROFILE, "--switch-generation"]);
+    argv.push(Arg::from(n.to_string()));
+    argv
+}
+
 /// `SYSTEM/bin/switch-to-configuration ACTION`, where SYSTEM is a system's out path or the
 /// system profile (after a rollback, the previous generation's, as `nixos-rebuild --rollback`).
 pub fn switch_to_configuration(system: Arg, action: Action) -> Vec<Arg> {

@@ -1,5 +1,6 @@
-//! Plans that only ask: `status`, `doctor`, `cache status`, and `gc` (whose deletions are
-//! planned from what the hosts answer). Each host's questions are `inspect` steps.
+//! Plans that only ask: `status`, `doctor`, `cache status`, `generations`, and `gc` (whose
+//! deletions are planned from what the hosts answer); and `exec`, whose one command per host
+//! runs the same way. Each host's questions are `inspect` steps.
 
 use crate::inventory::{Host, Inventory};
 use crate::nix;
@@ -100,6 +101,36 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
         .into_iter()
         .map(|p| probe_step(t, p, inv, None))
         .collect()
+    })
+}
+
+/// `generations`: each host's system generations, with what runs and what boots.
+pub fn generations(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    asking(inv, ctx, Command::Generations, hosts, false, |_, t| {
+        [
+            Probe::Generations,
+            Probe::GenerationLinks,
+            Probe::Running,
+            Probe::Booted,
+        ]
+        .into_iter()
+        .map(|p| probe_step(t, p, inv, None))
+        .collect()
+    })
+}
+
+/// `exec`: `argv` on each host, all at once, as its deploy user or (`root`) as root, through
+/// sudo as deployments get it. Its words go as they are: quoted for the host's shell, never
+/// through one here.
+pub fn exec(inv: &Inventory, ctx: &Context, hosts: &[&Host], argv: &[String], root: bool) -> Plan {
+    asking(inv, ctx, Command::Exec, hosts, false, |h, t| {
+        let run = Invocation::new(
+            t.clone(),
+            argv.iter().map(|w| Arg::from(w.as_str())).collect(),
+        );
+        let sudo = if root { ctx.sudo(h) } else { None };
+        let title = format!("run {}", crate::vocab::quote_argv(argv));
+        vec![Step::new(StepKind::Exec, &title, run.as_root(sudo))]
     })
 }
 

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::report::Outcome;
 pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
 
-pub use health::{cache_status, doctor, gc_collect, gc_collect_all, gc_survey, status};
+pub use health::{
+    cache_status, doctor, exec, gc_collect, gc_collect_all, gc_survey, generations, status,
+};
 pub use settings::{Context, Overrides};
 pub use strategy::{
     build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest,
@@ -179,6 +181,8 @@ pub enum StepKind {
     HealthCheck,
     /// Confirm the deployment over a new SSH connection, so the watchdog stands down.
     Confirm,
+    /// `fleet exec`'s command.
+    Exec,
 }
 
 impl StepKind {
@@ -343,6 +347,10 @@ pub enum Command {
     Status,
     #[serde(rename = "doctor")]
     Doctor,
+    #[serde(rename = "generations")]
+    Generations,
+    #[serde(rename = "exec")]
+    Exec,
 }
 
 impl Command {
@@ -366,6 +374,8 @@ impl Command {
             Command::Gc => "gc",
             Command::Status => "status",
             Command::Doctor => "doctor",
+            Command::Generations => "generations",
+            Command::Exec => "exec",
         }
     }
 
@@ -391,7 +401,11 @@ impl Command {
     pub fn waking(self) -> Waking {
         match self {
             Command::Wake => Waking::Always,
-            Command::Status | Command::Doctor | Command::CacheStatus | Command::Gc => Waking::Never,
+            Command::Status
+            | Command::Doctor
+            | Command::CacheStatus
+            | Command::Gc
+            | Command::Generations => Waking::Never,
             _ => Waking::OnDemand,
         }
     }
@@ -412,9 +426,12 @@ impl Command {
             Command::Diff => Outcome::Compared,
             Command::CachePush => Outcome::Pushed,
             Command::Gc => Outcome::Collected,
-            Command::Wake | Command::Status | Command::Doctor | Command::CacheStatus => {
-                Outcome::Awake
-            }
+            Command::Wake
+            | Command::Status
+            | Command::Doctor
+            | Command::CacheStatus
+            | Command::Generations
+            | Command::Exec => Outcome::Awake,
             _ => Outcome::Deployed,
         }
     }

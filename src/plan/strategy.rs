@@ -225,9 +225,20 @@ pub fn rollback(
     inv: &Inventory,
     ctx: &Context,
     hosts: &[&Host],
+    to: Option<u32>,
     guard: &Overrides,
 ) -> Result<Plan, Error> {
     let settings = settings::resolve(inv, ctx, hosts, guard)?;
+    let (title, set_profile) = match to {
+        None => (
+            "set the system profile to the generation before the one that runs".to_string(),
+            nix::rollback_system_profile(),
+        ),
+        Some(n) => (
+            format!("set the system profile to generation {n}"),
+            nix::switch_system_generation(n),
+        ),
+    };
     let plans = settings
         .hosts
         .iter()
@@ -236,8 +247,8 @@ pub fn rollback(
             let change = vec![
                 Step::new(
                     StepKind::SetProfile,
-                    "set the system profile to the generation before the one that runs",
-                    Invocation::new(target.clone(), nix::rollback_system_profile()).as_root(sudo),
+                    &title,
+                    Invocation::new(target.clone(), set_profile.clone()).as_root(sudo),
                 ),
                 activation(
                     "switch to the previous system",

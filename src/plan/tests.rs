@@ -751,7 +751,7 @@ fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
 fn rollback_launches_the_profiles_previous_system_detached() {
     let inv = inv();
     let razer = inv.host("razer").expect("razer");
-    let plan = rollback(&inv, &laptop(), &[razer], &Overrides::default()).expect("plan");
+    let plan = rollback(&inv, &laptop(), &[razer], None, &Overrides::default()).expect("plan");
     assert_eq!(
         lines(&plan, "razer"),
         [
@@ -765,7 +765,7 @@ fn rollback_launches_the_profiles_previous_system_detached() {
         confirm_timeout: Some(30),
         ..Overrides::default()
     };
-    let plan = rollback(&inv, &laptop(), &[razer], &guard).expect("plan");
+    let plan = rollback(&inv, &laptop(), &[razer], None, &guard).expect("plan");
     let kinds: Vec<&StepKind> = plan.hosts[0].deploy.iter().map(|s| &s.kind).collect();
     assert_eq!(
         kinds,
@@ -777,6 +777,35 @@ fn rollback_launches_the_profiles_previous_system_detached() {
             &StepKind::Confirm
         ]
     );
+    // To a given generation: nix-env's own switch, which refuses one that is not there.
+    let plan = rollback(&inv, &laptop(), &[razer], Some(3), &Overrides::default()).expect("plan");
+    assert_eq!(
+        lines(&plan, "razer")[1],
+        "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --switch-generation 3"
+    );
+}
+
+#[test]
+fn exec_runs_its_words_as_they_are_as_the_user_or_as_root() {
+    let inv = inv();
+    let hosts = [
+        inv.host("samsung").expect("samsung"),
+        inv.host("p620").expect("p620"),
+    ];
+    let argv: Vec<String> = ["systemctl", "--failed", "a b;c"].map(String::from).into();
+    let plan = exec(&inv, &laptop(), &hosts, &argv, false);
+    assert_eq!(plan.max_parallel, 2, "all at once");
+    let step = &plan.hosts[0].inspect[0];
+    assert_eq!(step.kind, StepKind::Exec);
+    assert_eq!(step.run.sudo, None);
+    assert_eq!(step.run.full_argv().len(), 3, "words stay words");
+    let as_root = exec(&inv, &laptop(), &hosts, &argv, true);
+    assert_eq!(
+        as_root.hosts[0].inspect[0].run.sudo,
+        Some(Sudo::NonInteractive)
+    );
+    // p620's user is root: no sudo.
+    assert_eq!(as_root.hosts[1].inspect[0].run.sudo, None);
 }
 
 #[test]

@@ -221,3 +221,93 @@ fn kept(d: &Decision) -> String {
         .collect();
     format!(", keeping {}", kept.join(", "))
 }
+
+/// `generations`: one table, a row per generation, oldest first per host.
+pub fn generations(hosts: &[crate::health::generations::HostGenerations]) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut notes = String::new();
+    for h in hosts {
+        if let Some(why) = h.unreachable.as_ref().or(h.unread.as_ref()) {
+            notes.push_str(&format!("{}: generations not read: {why}\n", h.host));
+            continue;
+        }
+        for g in &h.generations {
+            let state: Vec<&str> = [
+                (g.current, "current"),
+                (g.running, "running"),
+                (g.booted, "booted"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, word)| *word)
+            .collect();
+            rows.push(vec![
+                h.host.clone(),
+                g.number.to_string(),
+                g.date.clone(),
+                state.join(", "),
+                g.system.as_deref().map(summary::short).unwrap_or_default(),
+                g.deployed.as_ref().map_or(String::new(), |d| {
+                    format!("{} by {}, {}", d.command, d.who, d.time)
+                }),
+            ]);
+        }
+    }
+    let mut out = if rows.is_empty() {
+        String::new()
+    } else {
+        table::render(
+            &[
+                "HOST",
+                "GEN",
+                "DATE",
+                "STATE",
+                "SYSTEM",
+                "FLEET DEPLOYED IT",
+            ],
+            &rows,
+        )
+    };
+    out.push_str(&notes);
+    if !rows.is_empty() {
+        out.push_str("\ngo to one: fleet rollback HOST --to GEN\n");
+    }
+    out
+}
+
+/// `exec`: each host's output, grouped, then one line per host with how it ended.
+pub fn exec(asked: &Asked, followed: bool) -> String {
+    let mut out = String::new();
+    let mut ended = Vec::new();
+    for a in &asked.hosts {
+        let how = match (&a.unreachable, &a.ran) {
+            (Some(why), _) => format!("unreachable: {why}"),
+            (None, Some(Ok(f))) => match f.code {
+                Some(0) => "exit 0".to_string(),
+                Some(c) => format!("exit {c}"),
+                None => "cut off (the connection dropped, or it was killed)".to_string(),
+            },
+            (None, Some(Err(why))) => format!("not run: {why}"),
+            (None, None) => "not run".to_string(),
+        };
+        if let (false, Some(Ok(f))) = (followed, &a.ran) {
+            out.push_str(&format!("── {} ({how})\n", a.host));
+            for line in &f.tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+            if f.tail.len() >= crate::exec::transport::EXEC_LINES {
+                out.push_str(&format!(
+                    "(only the last {} lines; the log has them all)\n",
+                    crate::exec::transport::EXEC_LINES
+                ));
+            }
+        }
+        ended.push(vec![a.host.clone(), how]);
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&table::render(&["HOST", "RESULT"], &ended));
+    out
+}

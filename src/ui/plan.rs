@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Arg, Gate, HostPlan, Milestone, Plan, Step};
+use crate::plan::{Action, Arg, Gate, HostPlan, Milestone, Plan, Step, StepKind};
 
 use super::show_argv;
 
@@ -67,7 +67,9 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
     if host.deploy.iter().any(|s| s.kind.is_activation()) {
         what.push(format!("activate {}", host.target.place()));
     }
-    if what.is_empty() {
+    if what.is_empty() && host.inspect.iter().any(|s| s.kind == StepKind::Exec) {
+        what.push(format!("run a command {}", host.target.place()));
+    } else if what.is_empty() {
         what.push(format!("ask {}", host.target.place()));
     }
     let _ = write!(out, "\n{}: {}", host.host, what.join(", "));

@@ -206,3 +206,52 @@ impl Drop for Progress {
         }
     }
 }
+
+/// Command output line by line as it comes, each line prefixed with its host and nothing
+/// else shown (`exec --follow`): lines of one host stay in order, hosts interleave.
+pub struct Prefixed {
+    width: usize,
+    lock: std::sync::Mutex<()>,
+}
+
+impl Prefixed {
+    pub fn new(hosts: &[&str]) -> Prefixed {
+        Prefixed {
+            width: hosts.iter().map(|h| h.len()).max().unwrap_or(0),
+            lock: std::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Events for Prefixed {
+    fn step(&self, _: Option<&str>, _: &str) {}
+
+    fn note(&self, host: Option<&str>, text: &str) {
+        // Output lines come as `| LINE` (see `exec::transport::Output`).
+        let Some(line) = text.strip_prefix("| ") else {
+            return;
+        };
+        let _guard = self.lock.lock();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{:<width$} | {line}",
+            host.unwrap_or("fleet"),
+            width = self.width
+        );
+    }
+
+    fn finish(&self, _: &str, _: &str) {}
+
+    fn interrupted(&self, stop: Stop) {
+        eprintln!("{}", super::interrupted(stop));
+    }
+
+    fn ask_to_deploy(&self, _: &DeployQuestion) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(false);
+        rx
+    }
+
+    fn question_settled(&self, _: bool) {}
+}

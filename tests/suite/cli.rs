@@ -29,6 +29,17 @@ fn dry_run_of_every_command_starts_nothing() {
         &["doctor", "@laptop"],
         &["cache", "status"],
         &["cache", "push", "samsung", "--to", "file:///srv/cache"],
+        &["generations", "@laptop"],
+        &["rollback", "razer", "--to", "3"],
+        &[
+            "exec",
+            "@laptop",
+            "--root",
+            "--",
+            "loginctl",
+            "terminate-user",
+            "olaf",
+        ],
     ] {
         Test::example()
             .args(["-n"])

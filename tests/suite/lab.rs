@@ -780,6 +780,16 @@ fn the_sudo_password_is_asked_once_and_travels_only_on_sudos_input() {
     );
     assert_eq!(back.code, 0, "{}", back.stderr);
     assert_eq!(lab.generation("lab7"), 1);
+    // `fleet exec --root`, through it as well.
+    let ran = lab.fleet_at_terminal(
+        &[
+            "-i", &inventory, "exec", "lab7", "--root", "--json", "--", "id", "-u",
+        ],
+        &format!("{password}\n"),
+        watch,
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()[0]["stdout"], "0\n");
     // Nowhere but sudo's input: no argv or environment here or on the host while it ran, no
     // file fleet wrote here (logs, history), none on the host (its run directories, sshd's log).
     let leaks = leaks.lock().map(|l| l.clone()).unwrap_or_default();

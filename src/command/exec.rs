@@ -1,0 +1,83 @@
+//! `exec`: one command on many hosts at once, over each host's one connection, as the deploy
+//! user or as root; output grouped per host (or line by line with `--follow`), each host's
+//! exit code in the summary. Its words go to the host as they are, never through a shell
+//! here.
+
+use serde::Serialize;
+
+use crate::app::{write_json, write_stdout, Session};
+use crate::error::{exit, Error};
+use crate::exec::Asked;
+use crate::select::{select, WhenEmpty};
+use crate::{plan, ui};
+
+/// One host's result, for `--json`.
+#[derive(Serialize)]
+struct Ran<'a> {
+    host: &'a str,
+    address: Option<&'a str>,
+    /// The command's exit code (`null`: it did not run, or was cut off).
+    exit_code: Option<i32>,
+    /// Its output, stdout and stderr as they came.
+    output: Vec<&'a str>,
+    /// Its standard output alone, whole.
+    stdout: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+pub fn run(
+    s: &Session,
+    selectors: &[String],
+    argv: &[String],
+    root: bool,
+    follow: bool,
+) -> Result<u8, Error> {
+    let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
+    let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root);
+    if let Some(code) = s.dry_run(&plan)? {
+        return Ok(code);
+    }
+    let asked = if follow {
+        s.ask_following(&plan)?
+    } else {
+        s.ask(&plan)?
+    };
+    if s.global.json {
+        write_json(&as_json(&asked))?;
+    } else {
+        write_stdout(&ui::commands::exec(&asked, follow))?;
+    }
+    let all_zero = asked
+        .hosts
+        .iter()
+        .all(|a| matches!(&a.ran, Some(Ok(f)) if f.success()));
+    Ok(if all_zero {
+        exit::OK
+    } else {
+        exit::HOST_FAILED
+    })
+}
+
+fn as_json(asked: &Asked) -> Vec<Ran<'_>> {
+    asked
+        .hosts
+        .iter()
+        .map(|a| {
+            let finished = a.ran.as_ref().and_then(|r| r.as_ref().ok());
+            Ran {
+                host: &a.host,
+                address: a.address.as_deref(),
+                exit_code: finished.and_then(|f| f.code),
+                output: finished
+                    .map_or(Vec::new(), |f| f.tail.iter().map(String::as_str).collect()),
+                stdout: finished.map_or("", |f| f.stdout.as_str()),
+                error: a.unreachable.as_deref().or(a
+                    .ran
+                    .as_ref()
+                    .and_then(|r| r.as_ref().err())
+                    .map(String::as_str)),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! The lab proves the commands around deployments: `exec` on many hosts, `generations`,
+//! `rollback --to N`.
+
+use crate::support::lab::Lab;
+
+#[test]
+fn exec_runs_one_command_on_many_hosts_at_once_over_one_login_each() {
+    let lab = Lab::new();
+    let before = (lab.logins("lab5"), lab.logins("lab6"));
+    // Words go as words: the `;` and the spaces reach printf, not a shell.
+    let run = lab
+        .fleet(&[
+            "exec",
+            "lab5",
+            "lab6",
+            "--keep-connections",
+            "0",
+            "--json",
+            "--",
+            "printf",
+            "%s|%s\\n",
+            "a b; touch /tmp/fleet-exec-pwned",
+            "$(hostname)",
+        ])
+        .status(0);
+    let json = run.json();
+    for (i, host) in ["lab5", "lab6"].iter().enumerate() {
+        assert_eq!(json[i]["host"], *host, "{json}");
+        assert_eq!(json[i]["exit_code"], 0, "{json}");
+        assert_eq!(
+            json[i]["output"][0], "a b; touch /tmp/fleet-exec-pwned|$(hostname)",
+            "{json}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/fleet-exec-pwned").exists());
+    assert_eq!(
+        (lab.logins("lab5"), lab.logins("lab6")),
+        (before.0 + 1, before.1 + 1),
+        "one login per host"
+    );
+    // Grouped per host, exit codes in the summary, and the run fails when one host does.
+    let run = lab
+        .fleet(&[
+            "exec",
+            "lab5",
+            "lab6",
+            "--",
+            "sh",
+            "-c",
+            "echo on $(hostname); [ $(hostname) = lab5 ]",
+        ])
+        .status(1);
+    assert!(
+        run.stdout.contains("── lab5 (exit 0)\non lab5\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("── lab6 (exit 1)\non lab6\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("lab6  exit 1"), "{}", run.stdout);
+    // Followed: each line as it comes, prefixed with its host.
+    let run = lab
+        .fleet(&["exec", "lab5", "lab6", "--follow", "--", "hostname"])
+        .status(0);
+    assert!(run.stdout.contains("lab5 | lab5\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("lab6 | lab6\n"), "{}", run.stdout);
+    // As root, through sudo for a non-root deploy user.
+    let inventory = lab.inventory_with_user("lab6", "fleetops");
+    let run = lab
+        .fleet(&[
+            "-i", &inventory, "exec", "lab6", "--root", "--json", "--", "id", "-u",
+        ])
+        .status(0);
+    assert_eq!(run.json()[0]["stdout"], "0\n");
+    let run = lab
+        .fleet(&[
+            "-i", &inventory, "exec", "lab6", "--json", "--", "id", "-un",
+        ])
+        .status(0);
+    assert_eq!(run.json()[0]["stdout"], "fleetops\n");
+}
+
+#[test]
+fn generations_lists_what_fleet_deployed_and_rollback_goes_to_any_of_them() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    for _ in 0..2 {
+        lab.bump("razer");
+        lab.fleet(&["deploy", "razer"]).status(0);
+    }
+    let third = lab.running("razer");
+    let run = lab.fleet(&["generations", "razer", "--json"]).status(0);
+    let json = run.json();
+    let gens = json[0]["generations"].as_array().expect("generations");
+    assert_eq!(gens.len(), 3, "{json}");
+    assert_eq!(gens[0]["system"], first.as_str());
+    assert_eq!(gens[0]["booted"], true, "{json}");
+    assert_eq!(gens[0]["deployed"], serde_json::Value::Null);
+    assert_eq!(gens[2]["system"], third.as_str());
+    assert_eq!(
+        (&gens[2]["current"], &gens[2]["running"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(gens[2]["deployed"]["command"], "deploy", "{json}");
+    assert!(gens[2]["deployed"]["run"].is_string(), "{json}");
+    let text = lab
+        .fleet(&["generations", "razer"])
+        .status(0)
+        .stdout
+        .clone();
+    assert!(text.contains("current, running"), "{text}");
+    assert!(text.contains("deploy by "), "{text}");
+
+    // To the first generation, past the second: what `switch --rollback` cannot.
+    lab.fleet(&["rollback", "razer", "--to", "1"]).status(0);
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.generation("razer"), 1);
+    let json = lab
+        .fleet(&["generations", "razer", "--json"])
+        .status(0)
+        .json();
+    assert_eq!(json[0]["generations"][0]["running"], true, "{json}");
+    assert_eq!(json[0]["generations"][0]["deployed"]["command"], "rollback");
+
+    // A generation that is not there: a clear failure, and nothing changed.
+    let run = lab
+        .fleet(&["rollback", "razer", "--to", "9", "--json"])
+        .status(1);
+    let failure = run.json()["hosts"][0]["failure"].to_string();
+    assert!(failure.contains("generation 9"), "{failure}");
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.generation("razer"), 1);
+}
