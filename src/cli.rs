@@ -287,6 +287,16 @@ pub enum Command {
         #[arg(value_name = "INPUT", add = ArgValueCandidates::new(complete::flake_inputs))]
         inputs: Vec<String>,
     },
+    /// Write a commented hosts.toml in this flake's directory: a host per nixosConfigurations
+    /// name, with what `ssh -G` says about it (--dry-run prints it instead)
+    Init {
+        /// Replace a hosts.toml that is there already
+        #[arg(long)]
+        force: bool,
+        /// Ask ssh with this config file (-F), and write it as [fleet] ssh_config
+        #[arg(long, value_name = "PATH")]
+        ssh_config: Option<PathBuf>,
+    },
     /// Print the shell completion script (host names and @tags complete from the inventory)
     Completions {
         #[arg(value_enum)]

@@ -1,8 +1,42 @@
-//! Reading `flake.lock`, to say which inputs `update-flake` moved.
+//! Reading `flake.lock`, to say which inputs `update-flake` moved; and the flake's
+//! configurations against hosts.toml's hosts (`validate`).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+
+/// hosts.toml against the flake's `nixosConfigurations`: the host list lives in both, and
+/// each may lack what the other has.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrossCheck {
+    /// Hosts (of those checked) whose `attribute` the flake has no configuration for, with
+    /// that attribute: an error, since they cannot be built.
+    pub without_configuration: Vec<(String, String)>,
+    /// Configurations no host of hosts.toml names: a note (not every configuration is a
+    /// machine to deploy, an ISO or a VM test may not be).
+    pub without_host: Vec<String>,
+}
+
+impl CrossCheck {
+    pub fn new(
+        inv: &crate::inventory::Inventory,
+        checked: &[&crate::inventory::Host],
+        configurations: &[String],
+    ) -> CrossCheck {
+        CrossCheck {
+            without_configuration: checked
+                .iter()
+                .filter(|h| !configurations.contains(&h.attribute))
+                .map(|h| (h.name.clone(), h.attribute.clone()))
+                .collect(),
+            without_host: configurations
+                .iter()
+                .filter(|c| !inv.hosts.iter().any(|h| &h.attribute == *c))
+                .cloned()
+                .collect(),
+        }
+    }
+}
 
 /// An input that moved: its name and locked revisions before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]

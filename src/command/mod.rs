@@ -12,6 +12,7 @@ mod gc;
 mod generations;
 mod history;
 mod hosts;
+mod init;
 mod rollback;
 mod status;
 mod update_flake;
@@ -40,9 +41,12 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         complete::script(shell.name(), &mut out).context("writing the completion script")?;
         return Ok(exit::OK);
     }
+    if let Command::Init { force, ssh_config } = &cli.command {
+        return init::run(g, *force, ssh_config.as_deref());
+    }
     let s = Session::open(g)?;
     match &cli.command {
-        Command::Completions { .. } => Ok(exit::OK),
+        Command::Completions { .. } | Command::Init { .. } => Ok(exit::OK),
         Command::Deploy { .. }
         | Command::DeployVia { .. }
         | Command::QuickDeploy { .. }

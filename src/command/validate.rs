@@ -1,7 +1,10 @@
-//! `validate`: evaluate every selected host once (and `nix flake check` with `--full`).
+//! `validate`: evaluate every selected host once (and `nix flake check` with `--full`), and
+//! check hosts.toml against the flake: a host with no configuration is an error, a
+//! configuration with no host a note.
 
-use crate::app::Session;
-use crate::error::Error;
+use crate::app::{write_json, write_stdout, Session};
+use crate::error::{exit, Error};
+use crate::flake::CrossCheck;
 use crate::plan;
 use crate::select::{select, WhenEmpty};
 use crate::ui;
@@ -12,5 +15,37 @@ pub fn run(s: &Session, selectors: &[String], full: bool) -> Result<u8, Error> {
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }
-    s.execute_and_show(&plan, |executed| ui::commands::evaluated(&executed.systems))
+    let (executed, code) = s.execute(&plan)?;
+    let check = executed
+        .configurations
+        .as_deref()
+        .map(|c| CrossCheck::new(&s.inv, &hosts, c));
+    if s.global.json {
+        // The run's report, as every command's, with the flake's configurations and the
+        // cross-check beside it.
+        let mut json = serde_json::to_value(&executed.report)
+            .map_err(|e| anyhow::anyhow!("rendering JSON: {e}"))?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert(
+                "configurations".into(),
+                serde_json::json!(executed.configurations),
+            );
+            object.insert("cross_check".into(), serde_json::json!(check));
+        }
+        write_json(&json)?;
+    } else {
+        write_stdout(&ui::commands::evaluated(
+            &executed.systems,
+            check.as_ref(),
+            &s.inv.source,
+        ))?;
+    }
+    let failed = check
+        .as_ref()
+        .is_some_and(|c| !c.without_configuration.is_empty());
+    Ok(if failed && code == exit::OK {
+        exit::HOST_FAILED
+    } else {
+        code
+    })
 }

@@ -66,6 +66,8 @@ pub struct Options {
 pub struct Executed {
     pub report: RunReport,
     pub systems: HashMap<String, System>,
+    /// The flake's `nixosConfigurations`, when it was evaluated.
+    pub configurations: Option<Vec<String>>,
 }
 
 /// Runs `plan` over SSH and on this machine. Host failures are in the report; an `Err` means
@@ -154,6 +156,7 @@ pub async fn execute_with<T: Transport>(
             interrupted: interrupts.at(Stop::Winding),
         },
         systems: known.systems,
+        configurations: known.configurations,
     })
 }
 
@@ -207,7 +210,10 @@ async fn prepare<T: Transport>(
         let result = runner.run(&step.run, &log).await;
         let told = match (&step.kind, result) {
             (StepKind::Evaluate, Ok(f)) if f.success() => parse_systems(&f.stdout, plan)
-                .map(|systems| known.systems = systems)
+                .map(|(systems, configurations)| {
+                    known.systems = systems;
+                    known.configurations = Some(configurations);
+                })
                 .map_err(|e| match log.is_open() {
                     true => format!("{e}\n  log: {}", log.path.display()),
                     false => e,
@@ -254,10 +260,27 @@ fn parse_generation(link: &str) -> Option<u32> {
 }
 
 /// The evaluation's JSON: host → { drv, out }, each a plain store path.
-fn parse_systems(stdout: &str, plan: &Plan) -> Result<HashMap<String, System>, String> {
-    let systems: HashMap<String, System> = serde_json::from_str(stdout).map_err(|e| {
+/// What the evaluation printed (see `nix::eval_systems`).
+#[derive(serde::Deserialize)]
+struct Evaluated {
+    systems: HashMap<String, Option<System>>,
+    configurations: Vec<String>,
+}
+
+/// The evaluated systems of the plan's hosts, every one a plain store path, and the flake's
+/// configurations; a host without a configuration is named, with the ones there are.
+fn parse_systems(
+    stdout: &str,
+    plan: &Plan,
+) -> Result<(HashMap<String, System>, Vec<String>), String> {
+    let evaluated: Evaluated = serde_json::from_str(stdout).map_err(|e| {
         format!("the evaluation printed something that is not the expected JSON: {e}")
     })?;
+    let systems: HashMap<String, System> = evaluated
+        .systems
+        .into_iter()
+        .filter_map(|(host, system)| Some((host, system?)))
+        .collect();
     let plain = plain_store_path;
     for host in &plan.hosts {
         match systems.get(&host.host) {
@@ -268,10 +291,18 @@ fn parse_systems(stdout: &str, plan: &Plan) -> Result<HashMap<String, System>, S
                     host.host
                 ))
             }
-            None => return Err(format!("the evaluation gave no system for {}", host.host)),
+            None => {
+                return Err(format!(
+                    "the flake has no nixosConfigurations.{} for {} (it has: {}); fix `attribute` for {} in hosts.toml, or add the configuration",
+                    host.attribute,
+                    host.host,
+                    evaluated.configurations.join(", "),
+                    host.host
+                ))
+            }
         }
     }
-    Ok(systems)
+    Ok((systems, evaluated.configurations))
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct Known {
     pub running: HashMap<String, String>,
     /// Why best-effort steps told nothing, for what needed them to say it is unknown.
     pub missed: Vec<String>,
+    /// The flake's `nixosConfigurations`, as the evaluation listed them.
+    pub configurations: Option<Vec<String>>,
 }
 
 impl Known {

@@ -26,28 +26,44 @@ pub struct SshView {
 
 impl SshView {
     /// What ssh assumes when there is no config, or `ssh -G` cannot run.
-    fn plain(host: &Host, address: &str) -> SshView {
+    fn plain(login: Login<'_>, address: &str) -> SshView {
         SshView {
             hostname: address.to_string(),
-            port: host.port.unwrap_or(22),
-            user: host.user.clone(),
+            port: login.port.unwrap_or(22),
+            user: login.user.map(String::from),
             proxy_jump: None,
             strict_host_key_checking: "ask".into(),
-            fingerprint: fingerprint(&format!("{:?} {address}", (&host.user, host.port))),
+            fingerprint: fingerprint(&format!("{:?} {address}", (login.user, login.port))),
         }
     }
 }
 
-/// The `ssh -G` command for `address` of `host`.
-fn argv(config: Option<&Path>, host: &Host, address: &str) -> Vec<std::ffi::OsString> {
+/// The user and port fleet asks ssh for (an inventory host's), over what the config says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Login<'a> {
+    pub user: Option<&'a str>,
+    pub port: Option<u16>,
+}
+
+impl<'a> From<&'a Host> for Login<'a> {
+    fn from(host: &'a Host) -> Login<'a> {
+        Login {
+            user: host.user.as_deref(),
+            port: host.port,
+        }
+    }
+}
+
+/// The `ssh -G` command for `address`, logging in as `login` says.
+fn argv(config: Option<&Path>, login: Login<'_>, address: &str) -> Vec<std::ffi::OsString> {
     let mut argv: Vec<std::ffi::OsString> = vec!["-G".into()];
     if let Some(cfg) = config {
         argv.extend(["-F".into(), cfg.as_os_str().to_owned()]);
     }
-    if let Some(user) = &host.user {
+    if let Some(user) = login.user {
         argv.extend(["-l".into(), user.into()]);
     }
-    if let Some(port) = host.port {
+    if let Some(port) = login.port {
         argv.extend(["-p".into(), port.to_string().into()]);
     }
     argv.extend(["--".into(), address.into()]);
@@ -63,7 +79,12 @@ fn fingerprint(text: &str) -> u64 {
 
 /// `ssh -G`'s output (`keyword value` lines, keywords lowercased) for `address`.
 pub fn parse(text: &str, host: &Host, address: &str) -> SshView {
-    let mut view = SshView::plain(host, address);
+    parse_for(text, host.into(), address)
+}
+
+/// `parse`, for an address that may not be an inventory host's yet (`fleet init`).
+pub fn parse_for(text: &str, login: Login<'_>, address: &str) -> SshView {
+    let mut view = SshView::plain(login, address);
     view.fingerprint = fingerprint(&format!("{text}\0{address}"));
     for line in text.lines() {
         let Some((key, value)) = line.split_once(' ') else {
@@ -86,28 +107,33 @@ pub fn parse(text: &str, host: &Host, address: &str) -> SshView {
 
 /// How ssh reaches `address` of `host`, asked of `ssh -G`.
 pub fn view(config: Option<&Path>, host: &Host, address: &str) -> SshView {
+    view_for(config, host.into(), address)
+}
+
+/// `view`, for an address that may not be an inventory host's yet (`fleet init`).
+pub fn view_for(config: Option<&Path>, login: Login<'_>, address: &str) -> SshView {
     match std::process::Command::new("ssh")
-        .args(argv(config, host, address))
+        .args(argv(config, login, address))
         .output()
     {
         Ok(out) if out.status.success() => {
-            parse(&String::from_utf8_lossy(&out.stdout), host, address)
+            parse_for(&String::from_utf8_lossy(&out.stdout), login, address)
         }
-        _ => SshView::plain(host, address),
+        _ => SshView::plain(login, address),
     }
 }
 
 /// `view`, without blocking the run's other tasks.
 pub async fn view_async(config: Option<&Path>, host: &Host, address: &str) -> SshView {
     match tokio::process::Command::new("ssh")
-        .args(argv(config, host, address))
+        .args(argv(config, host.into(), address))
         .output()
         .await
     {
         Ok(out) if out.status.success() => {
             parse(&String::from_utf8_lossy(&out.stdout), host, address)
         }
-        _ => SshView::plain(host, address),
+        _ => SshView::plain(host.into(), address),
     }
 }
 

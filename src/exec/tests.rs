@@ -93,7 +93,10 @@ fn usual(call: &str) -> Reply {
             format!(r#""{h}": {{"drv": "/nix/store/d-{h}.drv", "out": "/nix/store/new-{h}"}}"#)
         };
         let all: Vec<String> = ["p620", "p510", "razer", "samsung"].map(system).into();
-        Reply::Print(format!("{{{}}}", all.join(", ")))
+        Reply::Print(format!(
+            r#"{{"systems": {{{}}}, "configurations": ["p510", "p620", "razer", "samsung"]}}"#,
+            all.join(", ")
+        ))
     } else if call.contains("readlink -f /run/current-system") {
         Reply::Print("/nix/store/old-system".into())
     } else if call.contains("readlink /nix/var/nix/profiles/system") {

@@ -2,6 +2,7 @@
 //! Nothing downstream sees the raw file; every default is applied here, once.
 
 mod error;
+pub mod init;
 pub mod names;
 mod raw;
 mod validate;

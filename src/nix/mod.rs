@@ -31,20 +31,26 @@ fn nix(args: &[&str]) -> Vec<Arg> {
     argv
 }
 
-/// One `nix eval` for every selected host: a JSON object from host name to its system's
-/// `drv` and `out` paths. Names and attributes are checked identifiers, so quoting them in the
-/// Nix expression is safe.
+/// One `nix eval` for every selected host: `systems`, a JSON object from host name to its
+/// system's `drv` and `out` paths (`null` where the flake has no such configuration), and
+/// `configurations`, the names the flake has (so a host without one is named, not a whole
+/// evaluation failed with "attribute missing"). Names and attributes are checked
+/// identifiers, so quoting them in the Nix expression is safe.
 pub fn eval_systems(flake: &str, hosts: &[(&str, &str)], options: &NixOptions) -> Vec<Arg> {
     let body: Vec<String> = hosts
         .iter()
         .map(|(name, attribute)| {
             format!(
-                "\"{name}\" = let t = c.\"{attribute}\".config.system.build.toplevel; \
-                 in {{ drv = t.drvPath; out = t.outPath; }};"
+                "\"{name}\" = if c ? \"{attribute}\" then \
+                 (let t = c.\"{attribute}\".config.system.build.toplevel; \
+                 in {{ drv = t.drvPath; out = t.outPath; }}) else null;"
             )
         })
         .collect();
-    let apply = format!("c: {{ {} }}", body.join(" "));
+    let apply = format!(
+        "c: {{ systems = {{ {} }}; configurations = builtins.attrNames c; }}",
+        body.join(" ")
+    );
     let mut argv = nix(&["eval", "--json"]);
     argv.extend(options.for_evaluation().into_iter().map(Arg::from));
     argv.push(format!("{flake}#nixosConfigurations").into());

@@ -285,7 +285,7 @@ fn one_evaluation_for_all_hosts() {
     for h in all {
         assert!(
             apply.contains(&format!(
-                "\"{h}\" = let t = c.\"{h}\".config.system.build.toplevel;"
+                "\"{h}\" = if c ? \"{h}\" then (let t = c.\"{h}\".config.system.build.toplevel;"
             )),
             "{apply}"
         );
@@ -310,7 +310,9 @@ fn the_attribute_is_evaluated_under_the_host_name() {
     .expect("plan");
     let eval = show_argv(&plan.prepare[0].run.argv);
     assert!(
-        eval.contains("\"samsung\" = let t = c.\"galaxy-book\".config"),
+        eval.contains(
+            "\"samsung\" = if c ? \"galaxy-book\" then (let t = c.\"galaxy-book\".config"
+        ),
         "{eval}"
     );
 }

@@ -67,7 +67,11 @@ pub fn built(report: &RunReport, out_link: Option<&str>) -> String {
 }
 
 /// `validate`: each host's evaluated system.
-pub fn evaluated(systems: &HashMap<String, System>) -> String {
+pub fn evaluated(
+    systems: &HashMap<String, System>,
+    check: Option<&crate::flake::CrossCheck>,
+    inventory: &Path,
+) -> String {
     let mut names: Vec<&String> = systems.keys().collect();
     names.sort();
     let mut text = String::new();
@@ -79,10 +83,24 @@ pub fn evaluated(systems: &HashMap<String, System>) -> String {
         "{n} host{} evaluated\n",
         if n == 1 { "" } else { "s" }
     ));
+    let Some(check) = check else {
+        return text;
+    };
+    for (host, attribute) in &check.without_configuration {
+        text.push_str(&format!(
+            "error: {host}: the flake has no nixosConfigurations.{attribute}\n  fix: set `attribute` for {host} in {}, or add the configuration to the flake\n",
+            inventory.display()
+        ));
+    }
+    for configuration in &check.without_host {
+        text.push_str(&format!(
+            "note: nixosConfigurations.{configuration} has no host in {}; add [hosts.{configuration}] to deploy it\n",
+            inventory.display()
+        ));
+    }
     text
 }
 
-/// `update-flake`: the inputs that moved, from which revision to which.
 /// `disconnect`: a line per host and address (two ssh configs for one address are two masters).
 pub fn disconnected(closing: &[Kept], dry_run: bool) -> String {
     let verb = if dry_run { "would close" } else { "closed" };
@@ -106,6 +124,7 @@ pub fn disconnected(closing: &[Kept], dry_run: bool) -> String {
         .collect()
 }
 
+/// `update-flake`: the inputs that moved, from which revision to which.
 pub fn moved(moved: &[Moved]) -> String {
     if moved.is_empty() {
         return "no input moved\n".into();

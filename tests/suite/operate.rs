@@ -134,3 +134,72 @@ fn generations_lists_what_fleet_deployed_and_rollback_goes_to_any_of_them() {
     assert_eq!(lab.running("razer"), first);
     assert_eq!(lab.generation("razer"), 1);
 }
+
+#[test]
+fn init_writes_an_inventory_from_the_flake_that_validate_checks_and_fleet_uses() {
+    let lab = Lab::new();
+    let flake = tempfile::tempdir().expect("temp dir");
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(lab.dir.join("flake/."))
+        .arg(flake.path())
+        .status()
+        .expect("cp");
+    assert!(copy.success());
+    let ssh_config = lab.dir.join("ssh/config");
+    let ssh_config = ssh_config.to_str().expect("path");
+    let run = lab
+        .fleet_at(flake.path(), &["init", "--ssh-config", ssh_config])
+        .status(0);
+    assert!(run.stdout.contains("10 hosts"), "{}", run.stdout);
+    let inventory = flake.path().join("hosts.toml");
+    let text = std::fs::read_to_string(&inventory).expect("hosts.toml");
+    // p620 is an alias of the lab's ssh config: ssh -G said where it goes.
+    assert!(
+        text.contains("# ssh -G p620: reaches 10.213.1.10, port 22"),
+        "{text}"
+    );
+    // Never over a hosts.toml that is there.
+    lab.fleet_at(flake.path(), &["init"]).status(2);
+    assert_eq!(
+        std::fs::read_to_string(&inventory).expect("hosts.toml"),
+        text
+    );
+
+    // The written inventory works as it is: validate evaluates every host, and fleet reaches
+    // p620 through the alias.
+    let run = lab.fleet_at(flake.path(), &["validate"]).status(0);
+    assert!(run.stdout.contains("10 hosts evaluated"), "{}", run.stdout);
+    let run = lab
+        .fleet_at(flake.path(), &["exec", "p620", "--json", "--", "hostname"])
+        .status(0);
+    assert_eq!(run.json()[0]["stdout"], "p620\n");
+
+    // A host without a configuration is an error, a configuration without a host a note.
+    let edited = text.replace("[hosts.lab8]", "[hosts.ghost]");
+    std::fs::write(&inventory, edited).expect("write hosts.toml");
+    let run = lab.fleet_at(flake.path(), &["validate"]).status(1);
+    assert!(
+        run.stdout
+            .contains("error: ghost: the flake has no nixosConfigurations.ghost"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("note: nixosConfigurations.lab8 has no host in"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("9 hosts evaluated"), "{}", run.stdout);
+    // And a deployment of it names the host and the configurations there are.
+    let run = lab
+        .fleet_at(flake.path(), &["deploy", "ghost", "--json"])
+        .status(1);
+    assert!(
+        run.stderr
+            .contains("the flake has no nixosConfigurations.ghost for ghost"),
+        "{}",
+        run.stderr
+    );
+}

@@ -222,6 +222,18 @@ impl Lab {
     /// Runs the real fleet binary against the lab. A fleet that hangs is killed after five
     /// minutes (exit 124), so a hang fails the test instead of stopping the suite.
     pub fn fleet(&self, args: &[&str]) -> Run {
+        let out = self.fleet_command(args).output().expect("run fleet");
+        Run::from_output(&out)
+    }
+
+    /// fleet as a user runs it in `dir`: the inventory is the one found from there.
+    pub fn fleet_at(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.fleet_command(args);
+        cmd.current_dir(dir).env_remove("FLEET_INVENTORY");
+        Run::from_output(&cmd.output().expect("run fleet"))
+    }
+
+    fn fleet_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("timeout");
         cmd.args(["300", env!("CARGO_BIN_EXE_fleet")])
             .args(args)
@@ -233,8 +245,7 @@ impl Lab {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run fleet");
-        Run::from_output(&out)
+        cmd
     }
 
     /// The lab's password for `fleetpw`, whose sudo wants one.
