@@ -367,6 +367,15 @@ pub struct Via {
 pub struct Deployment {
     #[command(flatten)]
     pub action: ActionArg,
+    /// Build, put each system on its host, and show what deploying would change there (the
+    /// packages whose versions change, what the host fetched, a reboot needed, the units the
+    /// switch would restart); activate nothing
+    #[arg(long)]
+    pub preview: bool,
+    /// In the preview (and quick-all's question), list every package change, not a line per
+    /// host
+    #[arg(long)]
+    pub all_packages: bool,
     #[command(flatten)]
     pub rollback: Guard,
     #[command(flatten)]

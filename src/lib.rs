@@ -17,6 +17,7 @@ pub mod history;
 pub mod inventory;
 pub mod nix;
 pub mod plan;
+pub mod preview;
 pub mod report;
 pub mod select;
 pub mod time;

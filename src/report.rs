@@ -16,6 +16,9 @@ pub enum Outcome {
     Built,
     /// Built and copied to the target, compared with what it runs; not activated (`diff`).
     Compared,
+    /// Built and put on the target, and what deploying would change there shown; not
+    /// activated (`--preview`).
+    Previewed,
     /// Built and put into a binary cache (`cache push`).
     Pushed,
     /// Old generations deleted and garbage collected (`gc`).
@@ -38,6 +41,7 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::Built => "built",
             Outcome::Compared => "compared",
+            Outcome::Previewed => "previewed",
             Outcome::Pushed => "pushed",
             Outcome::Collected => "collected",
             Outcome::UnitsFailed => "units failed",
@@ -55,6 +59,7 @@ impl Outcome {
                 | Outcome::Unchanged
                 | Outcome::Built
                 | Outcome::Compared
+                | Outcome::Previewed
                 | Outcome::Pushed
                 | Outcome::Collected
                 | Outcome::Awake
@@ -110,6 +115,9 @@ pub struct HostReport {
     /// What the host reported: `diff`'s closure comparison, `gc`'s freed space.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// What deploying would change (`--preview`, quick-all), known before activating.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<crate::preview::Preview>,
     /// This host's full output.
     pub log: Option<PathBuf>,
 }

@@ -32,6 +32,7 @@ if [ "$activationExit" = 4 ]; then
     > "$out/etc/systemd/system/lab-broken.service"
 fi
 ln -s "$payload" "$out/sw"
+ln -s "$kernel/bzImage" "$out/kernel"
 echo "$hostName" > "$out/hostname"
 echo "$version" > "$out/nixos-version"
 echo "$health" > "$out/health"

@@ -17,6 +17,8 @@
 #                     on port 5000, changed (so restarted by the switch) with every version
 #   restarts_cache    switching it restarts the builder's cache service, away for that many
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
+#   kernel            the kernel's version: its own store path, linked as the system's
+#                     `kernel` (a new one means a reboot, as NixOS compares it with the booted)
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -40,6 +42,14 @@
         PATH = "/usr/bin:/bin";
         size = toString (s.payload_kib * 1024);
       };
+      kernel = s: derivation {
+        name = "linux-${s.kernel or "6.6.1"}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" "mkdir -p $out && echo \"lab kernel $version\" > $out/bzImage" ];
+        PATH = "/usr/bin:/bin";
+        version = s.kernel or "6.6.1";
+      };
       toplevel = name: s: builtins.seq shared (derivation {
         name = "nixos-system-${name}-${s.version}";
         inherit system;
@@ -47,6 +57,7 @@
         args = [ "-c" (builtins.readFile ./build-system.sh) ];
         PATH = "/usr/bin:/bin";
         payload = payload name s;
+        kernel = kernel s;
         hostName = name;
         inherit (s) version;
         activationSleep = toString s.activation_sleep;

@@ -17,7 +17,25 @@ case "$action" in
 esac
 log "start-$action"
 if [ "$action" = dry-activate ]; then
-  echo "would activate $out"
+  # As NixOS's: the units the switch would stop, restart and start, comparing the running
+  # system's units with this one's; nothing changes.
+  old=$(readlink -f /run/current-system)/etc/systemd/system
+  new=$out/etc/systemd/system
+  stop="" restart="" start=""
+  for f in "$old"/*.service; do
+    [ -e "$f" ] || continue
+    n=${f##*/}
+    [ -e "$new/$n" ] || stop="$stop, $n"
+  done
+  for f in "$new"/*.service; do
+    [ -e "$f" ] || continue
+    n=${f##*/}
+    if [ ! -e "$old/$n" ]; then start="$start, $n"
+    elif ! cmp -s "$f" "$old/$n"; then restart="$restart, $n"; fi
+  done
+  [ -z "$stop" ] || echo "would stop the following units: ${stop#, }"
+  [ -z "$restart" ] || echo "would restart the following units: ${restart#, }"
+  [ -z "$start" ] || echo "would start the following units: ${start#, }"
   log "end-$action 0"
   exit 0
 fi

@@ -127,8 +127,10 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
             fallback: shape.deployment.fallback.fallback,
             confirm_timeout: shape.deployment.rollback.window(),
             no_wait: shape.deployment.rollback.no_wait,
+            preview: shape.deployment.preview,
         },
     )?;
+    ui::set_all_packages(shape.deployment.all_packages);
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

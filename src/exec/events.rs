@@ -49,6 +49,8 @@ pub struct Changed {
     pub host: String,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// What deploying it would change, as far as it could be known.
+    pub preview: Option<crate::preview::Preview>,
 }
 
 /// Events that go nowhere, and a question answered as `--yes` answers it (or "no" without).

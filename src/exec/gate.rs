@@ -85,6 +85,7 @@ impl<T: Transport> HostContext<'_, T> {
                     host: r.hp.host.clone(),
                     from: r.before.as_ref().and_then(|b| b.system.clone()),
                     to: self.runner.known.out(&r.hp.host).map(String::from),
+                    preview: r.preview.clone(),
                 })
                 .collect(),
             unreachable: unreachable.to_vec(),

@@ -11,8 +11,10 @@ use super::interrupt::{Interrupts, Stop};
 use super::run::{Log, Runner};
 use super::transport::Transport;
 use crate::plan::{
-    Action, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan, Step, StepKind,
+    Action, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step,
+    StepKind,
 };
+use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
@@ -28,6 +30,8 @@ pub(super) struct Prepared<'p> {
     notes: Vec<String>,
     /// What `diff` or `gc` printed.
     output: Option<String>,
+    /// What deploying would change, when the plan previews it.
+    pub preview: Option<Preview>,
     /// The builder was down and the system was built as `if_builder_down` says.
     builder_down: bool,
     /// The switch happened and left units failed, and the host keeps it.
@@ -107,6 +111,7 @@ impl<T: Transport> HostContext<'_, T> {
             unchanged: false,
             notes: Vec::new(),
             output: None,
+            preview: None,
             builder_down: false,
             units_failed: None,
         };
@@ -166,7 +171,54 @@ impl<T: Transport> HostContext<'_, T> {
                 },
             }
         }
+        if !hp.preview.is_empty() {
+            prepared.preview = Some(self.preview(hp, &prepared.log).await);
+        }
         Ok(())
+    }
+
+    /// Runs the preview steps, best effort: what fails is an unknown part, never a failed
+    /// host; what comes after a failed copy is unknown too (it needs the closure there).
+    async fn preview(&self, hp: &HostPlan, log: &Log) -> Preview {
+        let mut preview = Preview::default();
+        for step in &hp.preview {
+            let StepKind::Preview(part) = step.kind else {
+                match self.step(hp, step, log).await {
+                    Ok(done) => {
+                        if step.kind == StepKind::CopyClosure {
+                            self.milestones.reached(&hp.host, Milestone::HasClosure);
+                            preview.copied = Some(done.fallback.unwrap_or(step.title.clone()));
+                        }
+                        continue;
+                    }
+                    Err(f) => {
+                        preview.unknown.push(format!(
+                            "{}: {} (so the rest is unknown)",
+                            step.title, f.message
+                        ));
+                        break;
+                    }
+                }
+            };
+            self.events.step(Some(&hp.host), &step.title);
+            match self.runner.run_keeping_output(&step.run, log).await {
+                Ok(f) if f.success() => match part {
+                    PreviewPart::Fetch => preview.fetch = Some(crate::preview::fetch(&f.tail)),
+                    PreviewPart::Changes => {
+                        (preview.reboot, preview.packages) = crate::preview::changes(&f.stdout);
+                    }
+                    PreviewPart::Units => preview.units = crate::preview::units(&f.stdout),
+                },
+                Ok(f) => preview.unknown.push(format!(
+                    "{}: exited with {}{}",
+                    step.title,
+                    f.code.map_or("no code".into(), |c| c.to_string()),
+                    f.tail.last().map(|l| format!(": {l}")).unwrap_or_default()
+                )),
+                Err(e) => preview.unknown.push(format!("{}: {e}", step.title)),
+            }
+        }
+        preview
     }
 
     /// Copy, activate, read back: what the command's success means decides what is read.
@@ -175,6 +227,9 @@ impl<T: Transport> HostContext<'_, T> {
         let success = self.plan.command.success();
         if prepared.unchanged {
             return self.finish(prepared, Outcome::Unchanged, None);
+        }
+        if self.plan.preview_only {
+            return self.finish(prepared, Outcome::Previewed, None);
         }
         if hp.deploy.is_empty() {
             // `wake` reports what the host runs; a build changed nothing on it to report.
@@ -582,6 +637,7 @@ impl<T: Transport> HostContext<'_, T> {
             notes,
             failure,
             output: prepared.output,
+            preview: prepared.preview,
             log: Some(prepared.log.path.clone()).filter(|_| prepared.log.is_open()),
         }
     }

@@ -173,6 +173,7 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
             fallback: None,
             confirm_timeout: rollback.then_some(30),
             no_wait: false,
+            preview: false,
         },
     )
     .expect("plan")
@@ -510,6 +511,7 @@ fn unchanged_means_unchanged_for_the_action() {
                 fallback: None,
                 confirm_timeout: None,
                 no_wait: false,
+                preview: false,
             },
         )
         .expect("plan")
@@ -598,6 +600,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
         fallback: None,
         confirm_timeout: Some(30),
         no_wait: false,
+        preview: false,
     };
     let plan = plan::deploy(&inv, &ctx, &request).expect("plan");
     let fake = Fake::new(|_| None);
@@ -755,6 +758,7 @@ fn the_machine_fleet_runs_on_activates_last() {
             fallback: None,
             confirm_timeout: Some(30),
             no_wait: false,
+            preview: false,
         },
     )
     .expect("plan");

@@ -53,6 +53,7 @@ const BACK: &str = include_str!("scripts/back.sh");
 const FREE: &str = include_str!("scripts/free.sh");
 const HERE: &str = include_str!("scripts/here.sh");
 const SETTINGS: &str = include_str!("scripts/settings.sh");
+const PREVIEW: &str = include_str!("scripts/preview.sh");
 
 /// The host's nix settings as JSON, in the form its Nix takes (`nix config show` from 2.20).
 pub fn read_settings() -> Vec<Arg> {
@@ -68,6 +69,20 @@ pub fn activate_here(runs: Vec<Arg>) -> Vec<Arg> {
 /// After a step failed because the store is full: delete what it left half-written there.
 pub fn free_half_written() -> Vec<Arg> {
     script(FREE, "fleet-free", Vec::new())
+}
+
+/// What switching to `system` (on the host already) would change: a reboot, the closure's
+/// difference from the running system's (see `PREVIEW`).
+pub fn preview_changes(system: Arg) -> Vec<Arg> {
+    script(PREVIEW, "fleet-preview", vec![system])
+}
+
+/// What the host lacks of `system`'s closure, and what fetching it costs, as Nix reckons it
+/// from the host's substituters: `nix-store --realise --dry-run`.
+pub fn preview_fetch(system: Arg) -> Vec<Arg> {
+    let mut argv = lits(&["nix-store", "--realise", "--dry-run"]);
+    argv.push(system);
+    argv
 }
 
 /// Every command over SSH runs inside this: `sh -c TIE fleet-tie ARGV...` ends the command

@@ -56,6 +56,7 @@ fn asking(
         .map(|h| {
             let target = ctx.machine(h);
             HostPlan {
+                preview: Vec::new(),
                 host: h.name.clone(),
                 attribute: h.attribute.clone(),
                 build_on: target.clone(),
@@ -70,6 +71,7 @@ fn asking(
         })
         .collect();
     Plan {
+        preview_only: false,
         command,
         flake: inv.flake.clone(),
         action: None,
@@ -240,6 +242,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
         .map(|&(host, generations)| {
             let target = ctx.machine(host);
             HostPlan {
+                preview: Vec::new(),
                 host: host.name.clone(),
                 attribute: host.attribute.clone(),
                 build_on: target.clone(),
@@ -254,6 +257,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
         })
         .collect();
     Plan {
+        preview_only: false,
         command: Command::Gc,
         flake: inv.flake.clone(),
         action: None,

@@ -181,6 +181,8 @@ pub enum StepKind {
     HealthCheck,
     /// Confirm the deployment over a new SSH connection, so the watchdog stands down.
     Confirm,
+    /// A part of the preview (see `preview`).
+    Preview(PreviewPart),
     /// `fleet exec`'s command.
     Exec,
 }
@@ -209,6 +211,18 @@ impl StepKind {
                 | StepKind::Confirm
         )
     }
+}
+
+/// The parts of a preview, each one command on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreviewPart {
+    /// What the host lacks of the new closure, and what fetching it costs (before the copy).
+    Fetch,
+    /// A reboot needed; the package changes between the running and the new closure.
+    Changes,
+    /// The units the switch would stop, restart and start (`dry-activate`, as root).
+    Units,
 }
 
 /// One step of a plan: what to run, and what to try instead if it fails.
@@ -279,6 +293,11 @@ pub struct HostPlan {
     /// Run before building, and again after activating: what the host runs, which generation.
     pub inspect: Vec<Step>,
     pub build: Vec<Step>,
+    /// Run after building, on a host that changes: what the deployment would change, known
+    /// without activating (`--preview`, and before quick-all's question). Best effort: a
+    /// part that fails is reported unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preview: Vec<Step>,
     pub deploy: Vec<Step>,
     /// When the builder cannot be reached: build elsewhere (`--fallback`, or the inventory's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -454,6 +473,9 @@ pub struct Plan {
     pub gate: Gate,
     /// Deploy only hosts whose running system differs from the evaluated one.
     pub only_changed: bool,
+    /// `--preview`: build, preview, and stop there: nothing is activated.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preview_only: bool,
     /// Steps run once, before any host: the evaluation, flake checks and updates.
     pub prepare: Vec<Step>,
     pub hosts: Vec<HostPlan>,
@@ -467,6 +489,7 @@ impl Plan {
             h.inspect
                 .iter()
                 .chain(&h.build)
+                .chain(&h.preview)
                 .chain(&h.deploy)
                 .map(move |s| (Some(h.host.as_str()), s))
         });

@@ -10,7 +10,7 @@ use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
     Action, Arg, Awaited, BuilderDown, Command, FailedUnits, Fallback, FallbackTo, Follow, Gate,
-    HostPlan, Invocation, Machine, Milestone, Plan, Step, StepKind, Sudo,
+    HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
@@ -31,6 +31,8 @@ pub struct DeployRequest<'a> {
     pub confirm_timeout: Option<u64>,
     /// `--no-wait`: fail at once on a host another run holds, instead of waiting for it.
     pub no_wait: bool,
+    /// `--preview`: build, preview, activate nothing.
+    pub preview: bool,
 }
 
 impl DeployRequest<'_> {
@@ -66,9 +68,22 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         .hosts
         .iter()
         .map(|hs| {
-            let mut deploy = copy_steps(inv, hs.host, &hs.build_on, &hs.target);
-            deploy.extend(activate_steps(hs, req.action));
+            let copy = copy_steps(inv, hs.host, &hs.build_on, &hs.target);
+            // quick-all shows the preview before its question; `--preview` stops after it.
+            let preview = if req.preview || req.gate == Gate::AllBuiltThenConfirm {
+                preview_steps(hs, &copy)
+            } else {
+                Vec::new()
+            };
+            let deploy = if req.preview {
+                Vec::new()
+            } else {
+                let mut deploy = copy;
+                deploy.extend(activate_steps(hs, req.action));
+                deploy
+            };
             HostPlan {
+                preview,
                 host: hs.host.name.clone(),
                 attribute: hs.host.attribute.clone(),
                 inspect: inspect_steps(hs.host, &hs.target),
@@ -90,9 +105,39 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         max_parallel: settings.max_parallel,
         gate: req.gate,
         only_changed: req.only_changed,
+        preview_only: req.preview,
         prepare: vec![evaluate(inv, &req.hosts)],
         hosts,
     })
+}
+
+/// What deploying would change on a host, known without activating: what it lacks of the
+/// new closure (asked before `copy` puts it there), then the reboot and package changes, and
+/// the units its switch would touch (`dry-activate`, as root).
+fn preview_steps(hs: &HostSettings, copy: &[Step]) -> Vec<Step> {
+    let host = hs.host.name.as_str();
+    let on = |argv| Invocation::new(hs.target.clone(), argv);
+    let mut steps = vec![Step::new(
+        StepKind::Preview(PreviewPart::Fetch),
+        &format!("ask what {host} lacks of its new system"),
+        on(nix::preview_fetch(Arg::out(host))),
+    )];
+    steps.extend(copy.iter().cloned());
+    steps.push(Step::new(
+        StepKind::Preview(PreviewPart::Changes),
+        "compare the new system with the running one",
+        on(nix::preview_changes(Arg::out(host))),
+    ));
+    steps.push(Step::new(
+        StepKind::Preview(PreviewPart::Units),
+        "ask the switch which units it would touch (dry-activate)",
+        on(nix::switch_to_configuration(
+            Arg::out(host),
+            Action::DryActivate,
+        ))
+        .as_root(hs.sudo),
+    ));
+    steps
 }
 
 /// Which hosts each host activates after: a host whose store or cache others in the run get
@@ -145,6 +190,7 @@ pub fn diff(
         fallback: None,
         confirm_timeout: None,
         no_wait: false,
+        preview: false,
     };
     let mut plan = deploy(inv, ctx, &req)?;
     plan.action = None;
@@ -190,6 +236,7 @@ pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Err
 /// A host plan with no build: what the host runs, then `deploy`, all on the host itself.
 fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
     HostPlan {
+        preview: Vec::new(),
         host: host.name.clone(),
         attribute: host.attribute.clone(),
         build_on: target.clone(),
@@ -206,6 +253,7 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
 /// A plan that needs no evaluation: each host's own steps only (wake, rollback).
 fn without_evaluation(inv: &Inventory, command: Command, hosts: Vec<HostPlan>) -> Plan {
     Plan {
+        preview_only: false,
         command,
         flake: inv.flake.clone(),
         action: None,
@@ -338,6 +386,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         .hosts
         .iter()
         .map(|hs| HostPlan {
+            preview: Vec::new(),
             host: hs.host.name.clone(),
             attribute: hs.host.attribute.clone(),
             build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, req.out_link),
@@ -351,6 +400,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         })
         .collect();
     Ok(Plan {
+        preview_only: false,
         command: req.command,
         flake: inv.flake.clone(),
         action: None,
@@ -374,6 +424,7 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
         ));
     }
     Plan {
+        preview_only: false,
         command: Command::Validate,
         flake: inv.flake.clone(),
         action: None,
@@ -411,6 +462,7 @@ pub fn update_flake(
         format!("update flake inputs {}", inputs.join(", "))
     };
     Ok(Plan {
+        preview_only: false,
         command: Command::UpdateFlake,
         flake: inv.flake.clone(),
         action: None,

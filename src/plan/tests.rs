@@ -53,6 +53,7 @@ fn deploy_req<'a>(
         fallback: None,
         confirm_timeout: None,
         no_wait: false,
+        preview: false,
     }
 }
 

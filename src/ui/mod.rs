@@ -36,6 +36,9 @@ pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
         let from = h.from.as_deref().map_or_else(|| "?".into(), summary::short);
         let to = h.to.as_deref().map(summary::short).unwrap_or_default();
         text.push_str(&format!("  {:<12} {from} -> {to}\n", h.host));
+        if let Some(p) = &h.preview {
+            text.push_str(&preview_lines(p, "               "));
+        }
     }
     if !q.unreachable.is_empty() {
         text.push_str(&format!(
@@ -46,11 +49,37 @@ pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
     text
 }
 
+/// A host's preview: its summary line, then (`--all-packages`) every package change and
+/// what could not be known, each line after `indent`.
+pub fn preview_lines(p: &crate::preview::Preview, indent: &str) -> String {
+    let mut text = format!("{indent}{}\n", p.summary());
+    if all_packages() {
+        for c in &p.packages {
+            text.push_str(&format!("{indent}  {}\n", c.brief()));
+        }
+    }
+    for why in &p.unknown {
+        text.push_str(&format!("{indent}  unknown: {why}\n"));
+    }
+    text
+}
+
 static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether output may use colour (decided once from `--color`, the terminal and `NO_COLOR`).
 pub fn color() -> bool {
     COLOR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `--all-packages`: previews list every package change, not a line per host.
+static ALL_PACKAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_all_packages(on: bool) {
+    ALL_PACKAGES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn all_packages() -> bool {
+    ALL_PACKAGES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn set_color(on: bool) {

@@ -98,6 +98,16 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
         render_step(out, n, step);
         n += 1;
     }
+    if !host.preview.is_empty() {
+        let _ = writeln!(
+            out,
+            "     preview (what deploying would change; a part that fails is shown unknown):"
+        );
+    }
+    for step in &host.preview {
+        render_step(out, n, step);
+        n += 1;
+    }
     if !host.activate_after.is_empty() {
         let names: Vec<&str> = host
             .activate_after

@@ -30,6 +30,19 @@ pub fn render(report: &RunReport) -> String {
         ],
         &rows,
     );
+    let previews: Vec<_> = report
+        .hosts
+        .iter()
+        .filter(|h| h.outcome == crate::report::Outcome::Previewed)
+        .filter_map(|h| Some((&h.host, h.preview.as_ref()?)))
+        .collect();
+    if !previews.is_empty() {
+        out.push_str("\nWhat deploying would change (nothing was activated):\n");
+        for (host, p) in previews {
+            out.push_str(&format!("  {host}\n"));
+            out.push_str(&super::preview_lines(p, "    "));
+        }
+    }
     for h in report.hosts.iter().filter(|h| h.failure.is_some()) {
         out.push('\n');
         out.push_str(&failure(h));

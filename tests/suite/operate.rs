@@ -203,3 +203,90 @@ fn init_writes_an_inventory_from_the_flake_that_validate_checks_and_fleet_uses()
         run.stderr
     );
 }
+
+#[test]
+fn preview_shows_what_a_deployment_would_change_and_activates_nothing() {
+    let lab = Lab::new();
+    let first = lab.running("samsung");
+    lab.bump("samsung");
+    lab.set("samsung", "kernel", "6.7.0".into());
+    // samsung is built on p620 and fetches from p620's cache.
+    let run = lab
+        .fleet(&["deploy", "samsung", "--preview", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "previewed", "{host}");
+    let preview = &host["preview"];
+    assert!(
+        preview["packages"]
+            .as_array()
+            .expect("packages")
+            .contains(&serde_json::json!({"name": "linux", "from": ["6.6.1"], "to": ["6.7.0"]})),
+        "{preview}"
+    );
+    assert_eq!(
+        preview["reboot"],
+        serde_json::json!(["kernel"]),
+        "{preview}"
+    );
+    assert_eq!(
+        preview["units"]["restart"],
+        serde_json::json!(["lab-app.service"]),
+        "{preview}"
+    );
+    // What samsung lacked (at least the new system), fetched from p620's cache.
+    assert!(preview["fetch"]["paths"].as_u64() >= Some(1), "{preview}");
+    assert!(preview["fetch"]["download"].is_string(), "{preview}");
+    assert!(
+        preview["copied"].to_string().contains("cache p620"),
+        "{preview}"
+    );
+    // Nothing was activated: only the dry run of the switch ran, and the closure is there.
+    assert_eq!(lab.running("samsung"), first);
+    assert_eq!(lab.generation("samsung"), 1);
+    let events: Vec<String> = lab
+        .activations("samsung")
+        .iter()
+        .map(|a| a.event.clone())
+        .collect();
+    assert_eq!(
+        events,
+        ["start-dry-activate", "end-dry-activate"],
+        "{events:?}"
+    );
+    assert!(lab.has_path("samsung", &lab.evaluated("samsung")));
+    // The text: a line per host, every package one flag away.
+    let text = lab
+        .fleet(&["deploy", "samsung", "--preview", "--all-packages"])
+        .status(0)
+        .stdout
+        .clone();
+    assert!(text.contains("reboot needed (kernel)"), "{text}");
+    assert!(text.contains("restart lab-app.service"), "{text}");
+    assert!(text.contains("linux 6.6.1 → 6.7.0"), "{text}");
+}
+
+#[test]
+fn quick_all_shows_each_changed_hosts_preview_before_asking_and_none_for_the_rest() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let run = lab
+        .fleet(&["quick-all", "razer", "lab5", "--yes", "--json"])
+        .status(0);
+    assert!(
+        run.stderr.contains("restart lab-app.service"),
+        "the question shows the preview: {}",
+        run.stderr
+    );
+    let json = run.json();
+    let hosts = json["hosts"].as_array().expect("hosts");
+    let razer = hosts.iter().find(|h| h["host"] == "razer").expect("razer");
+    let lab5 = hosts.iter().find(|h| h["host"] == "lab5").expect("lab5");
+    assert_eq!(razer["outcome"], "deployed");
+    assert!(razer["preview"]["units"]["restart"].is_array(), "{razer}");
+    // An unchanged host pays nothing for the preview: no step of it ran there.
+    assert_eq!(lab5["outcome"], "unchanged");
+    assert!(lab5.get("preview").is_none(), "{lab5}");
+    assert!(!lab.saw("lab5", "start-dry-activate"));
+    assert_eq!(lab.running("razer"), lab.evaluated("razer"));
+}
