@@ -46,7 +46,10 @@ impl<T: Transport> HostContext<'_, T> {
             reports.extend(ready.into_iter().map(|r| self.skipped(r, &why)));
             return self.in_plan_order(reports);
         }
-        let (unchanged, changed): (Vec<_>, Vec<_>) = ready.into_iter().partition(|r| r.unchanged);
+        let (unchanged, mut changed): (Vec<_>, Vec<_>) =
+            ready.into_iter().partition(|r| r.unchanged);
+        // What deploying each would change, for the question.
+        join_all(changed.iter_mut().map(|r| self.preview_changed(r))).await;
         reports.extend(
             unchanged
                 .into_iter()

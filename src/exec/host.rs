@@ -86,7 +86,10 @@ impl<T: Transport> HostContext<'_, T> {
     /// A host's whole plan, with no gate between building and deploying.
     pub async fn build_then_deploy(&self, hp: &HostPlan) -> HostReport {
         match self.build(hp, Instant::now()).await {
-            Ok(prepared) => self.deploy(prepared).await,
+            Ok(mut prepared) => {
+                self.preview_changed(&mut prepared).await;
+                self.deploy(prepared).await
+            }
             Err(report) => report,
         }
     }
@@ -171,10 +174,20 @@ impl<T: Transport> HostContext<'_, T> {
                 },
             }
         }
-        if !hp.preview.is_empty() {
-            prepared.preview = Some(self.preview(hp, &prepared.log).await);
-        }
         Ok(())
+    }
+
+    /// Runs a changed host's preview steps, if its plan has any (after every build, so a
+    /// failed build elsewhere costs no host a preview).
+    pub(super) async fn preview_changed(&self, prepared: &mut Prepared<'_>) {
+        let hp = prepared.hp;
+        if hp.preview.is_empty() || prepared.unchanged {
+            return;
+        }
+        let _permit = self.limit.acquire().await;
+        let busy_from = Instant::now();
+        prepared.preview = Some(self.preview(hp, &prepared.log).await);
+        prepared.busy += busy_from.elapsed();
     }
 
     /// Runs the preview steps, best effort: what fails is an unknown part, never a failed

@@ -110,6 +110,21 @@ impl Machines<'_> {
         })
     }
 
+    /// A command over `conn`, with the run's sudo password when `how` says it wants it.
+    async fn run_with(
+        &self,
+        conn: &Connection,
+        argv: &[String],
+        how: How,
+        output: &Output<'_>,
+    ) -> Result<Option<i32>, RunError> {
+        let password = match how.sudo_password {
+            true => Some(self.password_for(&conn.host, conn, output.log()).await?),
+            false => None,
+        };
+        Self::run_over(conn, argv, output, !how.instant, password.as_ref()).await
+    }
+
     /// The password `host`'s sudo takes, checked over `conn` the first time (see `sudo`).
     async fn password_for(
         &self,
@@ -169,22 +184,15 @@ impl Transport for Machines<'_> {
         let Machine::Host(host) = on else {
             return self.run_here(argv, output).await;
         };
-        let conn = if how.new_login {
-            std::sync::Arc::new(self.connections.fresh(host).await?)
-        } else {
-            self.connections.get(host).await?
-        };
-        let password = match how.sudo_password {
-            true => Some(self.password_for(host, &conn, output.log()).await?),
-            false => None,
-        };
-        let result = Self::run_over(&conn, argv, output, !how.instant, password.as_ref()).await;
         if how.new_login {
-            if let Ok(conn) = std::sync::Arc::try_unwrap(conn) {
-                conn.release().await;
-            }
+            let conn = self.connections.fresh(host).await?;
+            let result = self.run_with(&conn, argv, how, output).await;
+            conn.release().await;
+            result
+        } else {
+            let conn = self.connections.get(host).await?;
+            self.run_with(&conn, argv, how, output).await
         }
-        result
     }
 
     async fn reconnect(&self, host: &str) -> Result<(), ConnectError> {

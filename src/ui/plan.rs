@@ -101,7 +101,7 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
     if !host.preview.is_empty() {
         let _ = writeln!(
             out,
-            "     preview (what deploying would change; a part that fails is shown unknown):"
+            "     if it changes, once every host is built: preview what deploying would change (a part that fails is shown unknown)"
         );
     }
     for step in &host.preview {

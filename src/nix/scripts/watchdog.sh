@@ -13,7 +13,7 @@ for l in /nix/var/nix/profiles/system-*-link; do
   case $n in ''|*[!0-9]*) continue ;; esac
   if [ "$n" -gt "$highest" ]; then highest=$n; fi
 done
-mkdir -p "$d" && rm -f "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" "$d/retired" || exit 1
+mkdir -p "$d" && rm -rf "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" "$d/retired" "$d/decided" || exit 1
 # This run now answers for the host: an older run's watchdog still waiting (its fleet died)
 # stands down rather than undo this run's work later.
 for other in "${d%/*}"/*; do
@@ -41,7 +41,9 @@ wait_for $((start_limit * 5)) "$d/started" or-rollback
 [ -e "$d/started" ] && wait_for $((activation_limit * 5)) "$d/exit"
 [ -e "$d/exit" ] && wait_for $((secs * 5)) "$d/confirmed" or-rollback
 if [ -e "$d/retired" ]; then echo retired > "$d/watchdog"; if held; then rm -rf "$lock"; fi; exit 0; fi
-if [ -e "$d/confirmed" ] && [ ! -e "$d/rollback" ]; then echo confirmed > "$d/watchdog"; exit 0; fi
+# The confirmation and the watchdog race to make "decided" (see confirm.sh): a confirmation
+# that made it has stood the watchdog down already.
+if ! mkdir "$d/decided" 2>/dev/null; then exit 0; fi
 now=$(readlink "$profile"); now=${now##*/}; now=${now#system-}; now=${now%-link}
 # Only the generation of this run (the next after the highest when it was armed) is undone: a
 # profile that moved past it belongs to a later run.
