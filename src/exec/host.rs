@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
 use super::events::Events;
@@ -524,9 +525,19 @@ impl<T: Transport> HostContext<'_, T> {
     /// unreachable host is a failure.
     pub(super) async fn inspect(&self, hp: &HostPlan, log: &Log) -> Result<SystemState, Failure> {
         let mut state = SystemState::default();
-        for step in &hp.inspect {
-            self.events.step(Some(&hp.host), &step.title);
-            let value = match self.runner.run(&step.run, log).await {
+        // The reads need no order: all at once, over the one connection (the first to need it
+        // opens it; the others wait for it), so they cost one round trip, not three.
+        if let Some(first) = hp.inspect.first() {
+            self.events.step(Some(&hp.host), &first.title);
+        }
+        let results = join_all(
+            hp.inspect
+                .iter()
+                .map(|step| async move { (step, self.runner.run(&step.run, log).await) }),
+        )
+        .await;
+        for (step, result) in results {
+            let value = match result {
                 Ok(f) if f.success() => f.stdout.trim().to_string(),
                 Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f), None)),
                 Ok(_) => continue,
