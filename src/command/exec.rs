@@ -34,7 +34,7 @@ pub fn run(
     follow: bool,
 ) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root);
+    let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root)?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

@@ -124,8 +124,34 @@ pub fn generations(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `exec`: `argv` on each host, all at once, as its deploy user or (`root`) as root, through
 /// sudo as deployments get it. Its words go as they are: quoted for the host's shell, never
 /// through one here.
-pub fn exec(inv: &Inventory, ctx: &Context, hosts: &[&Host], argv: &[String], root: bool) -> Plan {
-    asking(inv, ctx, Command::Exec, hosts, false, |h, t| {
+pub fn exec(
+    inv: &Inventory,
+    ctx: &Context,
+    hosts: &[&Host],
+    argv: &[String],
+    root: bool,
+) -> Result<Plan, crate::error::Error> {
+    // As root where fleet has no way to it (a non-root user, sudo turned off): refused, not
+    // run as that user unsaid.
+    if let Some(h) = hosts.iter().find(|h| {
+        root && matches!(ctx.machine(h), Machine::Host(_))
+            && !h.sudo
+            && h.user.as_deref().is_some_and(|u| u != "root")
+    }) {
+        return Err(crate::error::Error::usage(
+            format!(
+                "exec --root: {} logs in as {} with `sudo = false`, so fleet has no way to root there",
+                h.name,
+                h.user.as_deref().unwrap_or_default()
+            ),
+            format!(
+                "drop --root, or set `sudo = true` for {} in {}",
+                h.name,
+                inv.source.display()
+            ),
+        ));
+    }
+    Ok(asking(inv, ctx, Command::Exec, hosts, false, |h, t| {
         let run = Invocation::new(
             t.clone(),
             argv.iter().map(|w| Arg::from(w.as_str())).collect(),
@@ -133,7 +159,7 @@ pub fn exec(inv: &Inventory, ctx: &Context, hosts: &[&Host], argv: &[String], ro
         let sudo = if root { ctx.sudo(h) } else { None };
         let title = format!("run {}", crate::vocab::quote_argv(argv));
         vec![Step::new(StepKind::Exec, &title, run.as_root(sudo))]
-    })
+    }))
 }
 
 /// The cache a builder serves, and the caches a host should use, in tier order.

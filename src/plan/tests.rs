@@ -796,19 +796,31 @@ fn exec_runs_its_words_as_they_are_as_the_user_or_as_root() {
         inv.host("p620").expect("p620"),
     ];
     let argv: Vec<String> = ["systemctl", "--failed", "a b;c"].map(String::from).into();
-    let plan = exec(&inv, &laptop(), &hosts, &argv, false);
+    let plan = exec(&inv, &laptop(), &hosts, &argv, false).expect("plan");
     assert_eq!(plan.max_parallel, 2, "all at once");
     let step = &plan.hosts[0].inspect[0];
     assert_eq!(step.kind, StepKind::Exec);
     assert_eq!(step.run.sudo, None);
     assert_eq!(step.run.full_argv().len(), 3, "words stay words");
-    let as_root = exec(&inv, &laptop(), &hosts, &argv, true);
+    let as_root = exec(&inv, &laptop(), &hosts, &argv, true).expect("plan");
     assert_eq!(
         as_root.hosts[0].inspect[0].run.sudo,
         Some(Sudo::NonInteractive)
     );
     // p620's user is root: no sudo.
     assert_eq!(as_root.hosts[1].inspect[0].run.sudo, None);
+    // No way to root: refused, not run as the user.
+    let no_sudo = Inventory::parse(
+        "[hosts.p510]\nuser = \"olaf\"\nsudo = false\n",
+        Path::new("hosts.toml"),
+    )
+    .expect("inventory");
+    let p510 = no_sudo.host("p510").expect("p510");
+    let refused = exec(&no_sudo, &laptop(), &[p510], &argv, true).err();
+    assert!(
+        refused.is_some_and(|e| e.to_string().contains("no way to root")),
+        "exec --root ran as olaf"
+    );
 }
 
 #[test]
