@@ -92,11 +92,11 @@ impl Machines<'_> {
         let mut tie = child.stdin().take();
         if let (Some(secret), Some(stdin)) = (password, tie.as_mut()) {
             let line = secret.line();
-            stdin
-                .write_all(&line)
-                .await
-                .and(stdin.flush().await)
-                .map_err(|e| spawn_error(format!("giving sudo its password: {e}")))?;
+            let given = match stdin.write_all(&line).await {
+                Ok(()) => stdin.flush().await,
+                Err(e) => Err(e),
+            };
+            given.map_err(|e| spawn_error(format!("giving sudo its password: {e}")))?;
         }
         pump(child.stdout().take(), child.stderr().take(), output).await;
         let ended = child.wait().await;
@@ -119,19 +119,16 @@ impl Machines<'_> {
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
         let password = match how.sudo_password {
-            true => Some(self.password_for(&conn.host, conn, output.log()).await?),
+            true => Some(self.password_for(conn, output.log()).await?),
             false => None,
         };
         Self::run_over(conn, argv, output, !how.instant, password.as_ref()).await
     }
 
-    /// The password `host`'s sudo takes, checked over `conn` the first time (see `sudo`).
-    async fn password_for(
-        &self,
-        host: &str,
-        conn: &Connection,
-        log: &Log,
-    ) -> Result<Secret, RunError> {
+    /// The password the sudo of `conn`'s host takes, checked over `conn` the first time (see
+    /// `sudo`).
+    async fn password_for(&self, conn: &Connection, log: &Log) -> Result<Secret, RunError> {
+        let host = conn.host.as_str();
         let check = async |secret: &Secret| {
             let argv: Vec<String> = Sudo::Password
                 .prefix()
