@@ -12,8 +12,8 @@ use super::interrupt::{Interrupts, Stop};
 use super::run::{Log, Runner};
 use super::transport::Transport;
 use crate::plan::{
-    Action, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step,
-    StepKind,
+    Action, BuilderDown, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan,
+    PreviewPart, Step, StepKind,
 };
 use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Outcome, SystemState};
@@ -33,8 +33,8 @@ pub(super) struct Prepared<'p> {
     output: Option<String>,
     /// What deploying would change, when the plan previews it.
     pub preview: Option<Preview>,
-    /// The builder was down and the system was built as `if_builder_down` says.
-    builder_down: bool,
+    /// Builders were down and the system was built as this entry of `if_builder_down` says.
+    builder_down: Option<usize>,
     /// The switch happened and left units failed, and the host keeps it.
     units_failed: Option<Failure>,
 }
@@ -116,7 +116,7 @@ impl<T: Transport> HostContext<'_, T> {
             notes: Vec::new(),
             output: None,
             preview: None,
-            builder_down: false,
+            builder_down: None,
             units_failed: None,
         };
         if self.interrupts.at(Stop::Winding) {
@@ -153,10 +153,13 @@ impl<T: Transport> HostContext<'_, T> {
                 return Ok(());
             }
         }
-        for step in &hp.build {
+        let mut steps = hp.build.iter();
+        // The next entry of `if_builder_down` to try when the builder in use is down.
+        let mut next = 0;
+        while let Some(step) = steps.next() {
             match self.step(hp, step, &prepared.log).await {
                 Ok(done) => prepared.notes.extend(done.fallback),
-                Err(f) => match hp.if_builder_down.as_ref() {
+                Err(f) => match hp.if_builder_down.get(next) {
                     Some(alt) if f.unreachable.as_deref() == Some(alt.builder.as_str()) => {
                         let note = format!(
                             "{} is down: built {} instead",
@@ -165,11 +168,9 @@ impl<T: Transport> HostContext<'_, T> {
                         );
                         self.events.note(Some(&hp.host), &note);
                         prepared.notes.push(note);
-                        prepared.builder_down = true;
-                        for step in &alt.build {
-                            self.step(hp, step, &prepared.log).await?;
-                        }
-                        break;
+                        prepared.builder_down = Some(next);
+                        next += 1;
+                        steps = alt.build.iter();
                     }
                     _ => return Err(f),
                 },
@@ -187,15 +188,23 @@ impl<T: Transport> HostContext<'_, T> {
         }
         let _permit = self.limit.acquire().await;
         let busy_from = Instant::now();
-        prepared.preview = Some(self.preview(hp, &prepared.log).await);
+        let alt = prepared
+            .builder_down
+            .and_then(|i| hp.if_builder_down.get(i));
+        prepared.preview = Some(self.preview(hp, alt, &prepared.log).await);
         prepared.busy += busy_from.elapsed();
     }
 
     /// Runs the preview steps, best effort: what fails is an unknown part, never a failed
     /// host; what comes after a failed copy is unknown too (it needs the closure there).
-    async fn preview(&self, hp: &HostPlan, log: &Log) -> Preview {
+    /// With a builder down, the copy is `alt`'s, as the deployment's will be.
+    async fn preview(&self, hp: &HostPlan, alt: Option<&BuilderDown>, log: &Log) -> Preview {
         let mut preview = Preview::default();
-        for step in &hp.preview {
+        let steps = hp.preview.iter().flat_map(|s| match alt {
+            Some(alt) if s.kind == StepKind::CopyClosure => alt.copy.iter().collect(),
+            _ => vec![s],
+        });
+        for step in steps {
             let StepKind::Preview(part) = step.kind else {
                 match self.step(hp, step, log).await {
                     Ok(done) => {
@@ -316,8 +325,11 @@ impl<T: Transport> HostContext<'_, T> {
         permit: &mut Option<tokio::sync::SemaphorePermit<'s>>,
     ) -> Result<(), Ended<'p>> {
         let hp = prepared.hp;
-        let steps: Vec<&'p Step> = match (&hp.if_builder_down, prepared.builder_down) {
-            (Some(alt), true) => alt
+        let steps: Vec<&'p Step> = match prepared
+            .builder_down
+            .and_then(|i| hp.if_builder_down.get(i))
+        {
+            Some(alt) => alt
                 .copy
                 .iter()
                 .chain(hp.deploy.iter().filter(|s| s.kind != StepKind::CopyClosure))
@@ -635,10 +647,13 @@ impl<T: Transport> HostContext<'_, T> {
         {
             notes.push(format!("{name} {woken}"));
         }
-        let built_on = match (&hp.build_on, &hp.if_builder_down) {
+        let built_on = match prepared
+            .builder_down
+            .and_then(|i| hp.if_builder_down.get(i))
+        {
             _ if outcome == Outcome::Unchanged => "-".into(),
-            (_, Some(alt)) if prepared.builder_down => alt.build_on.to_string(),
-            (on, _) => on.to_string(),
+            Some(alt) => alt.build_on.to_string(),
+            None => hp.build_on.to_string(),
         };
         let waited_for_others = self.plan.gate != crate::plan::Gate::None;
         let seconds = if waited_for_others {

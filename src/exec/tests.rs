@@ -821,3 +821,81 @@ fn when_every_way_fails_each_says_why() {
         f.message
     );
 }
+
+/// samsung builds on p620, else p510, else itself.
+fn chain_plan() -> Plan {
+    let inv = Inventory::parse(
+        "[hosts.p620]\nbuilder = true\n[hosts.p510]\nbuilder = true\n\
+         [hosts.samsung]\nvia = [\"p620\", \"p510\"]\nfallback = \"target\"\n",
+        Path::new("/tmp/fleet-test/hosts.toml"),
+    )
+    .expect("inventory");
+    let ctx = Context {
+        hostname: Some("thinkpad".into()),
+        is_root: true,
+        who: "root@thinkpad".into(),
+        ask_sudo_password: false,
+    };
+    plan::deploy(
+        &inv,
+        &ctx,
+        &DeployRequest {
+            command: Command::Deploy,
+            hosts: vec![inv.host("samsung").expect("samsung")],
+            via: None,
+            action: Action::Switch,
+            only_changed: false,
+            gate: Gate::None,
+            max_parallel: None,
+            fallback: None,
+            confirm_timeout: Some(30),
+            no_wait: false,
+            preview: false,
+        },
+    )
+    .expect("plan")
+}
+
+#[test]
+fn a_via_list_builds_on_the_first_builder_that_answers() {
+    let plan = chain_plan();
+    let fake = Fake::new(|call| call.starts_with("p620$").then_some(Reply::Unreachable));
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Deployed, "{samsung:#?}");
+    assert_eq!(samsung.built_on, "p510");
+    assert!(
+        samsung
+            .notes
+            .iter()
+            .any(|n| n == "p620 is down: built on p510 instead"),
+        "{:?}",
+        samsung.notes
+    );
+    assert_eq!(fake.calls_with("p510$ nix-store --realise").len(), 1);
+    assert!(
+        fake.calls_with("p510$ nix --extra-experimental-features nix-command flakes copy")
+            .iter()
+            .any(|c| c.contains("--to ssh-ng://samsung.lan")),
+        "p510 pushes what it built: {:#?}",
+        fake.calls()
+    );
+    assert!(fake.calls_with("samsung$ nix-store --realise").is_empty());
+
+    // Every builder down: the host's fallback, after each was tried once.
+    let fake = Fake::new(|call| {
+        (call.starts_with("p620$") || call.starts_with("p510$")).then_some(Reply::Unreachable)
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Deployed, "{samsung:#?}");
+    assert_eq!(samsung.built_on, "samsung");
+    assert_eq!(
+        samsung.notes,
+        [
+            "p620 is down: built on p510 instead",
+            "p510 is down: built on samsung instead"
+        ]
+    );
+    assert_eq!(fake.calls_with("$ nix-store --realise").len(), 3);
+}

@@ -60,8 +60,11 @@ pub struct Host {
     pub port: Option<u16>,
     /// May build for other hosts.
     pub builder: bool,
-    /// Default builder for this host's system.
-    pub via: Option<String>,
+    /// Builders for this host's system, in order: the first that answers builds, the others
+    /// are its fallbacks (empty: the host builds its own).
+    pub via: Vec<String>,
+    /// Helpers this builder hands to Nix's own distributed builds when it builds (`--builders`).
+    pub build_machines: Vec<BuildMachine>,
     /// `nixosConfigurations.<attribute>`.
     pub attribute: String,
     pub tags: Vec<String>,
@@ -85,6 +88,21 @@ pub struct Host {
     pub pre_activate: Vec<Vec<String>>,
     /// A switch that left units failed: keep it (the default) or roll back.
     pub failed_units: crate::vocab::FailedUnits,
+}
+
+/// A helper of a builder, in the terms of a line of Nix's `builders` (`nix.buildMachines`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildMachine {
+    /// The helper: a host of the inventory, reached at its first address as its user.
+    pub host: String,
+    /// Builds it runs at once (Nix's default: 1).
+    pub jobs: Option<u32>,
+    /// Nix prefers faster machines (Nix's default: 1).
+    pub speed: Option<u32>,
+    /// Its system features (like `big-parallel`, `kvm`): derivations that need them go there.
+    pub features: Vec<String>,
+    /// Its platforms (Nix's default: the builder's own).
+    pub systems: Vec<String>,
 }
 
 /// How to wake a host that sleeps.

@@ -70,7 +70,10 @@ pub struct RawHost {
     pub port: Option<Spanned<i64>>,
     #[serde(default)]
     pub builder: bool,
-    pub via: Option<Spanned<String>>,
+    /// One builder, or a list: the first that answers builds, the rest are its fallbacks.
+    pub via: Option<Spanned<OneOrMany>>,
+    /// Helpers a builder hands to Nix's distributed builds when it builds.
+    pub build_machines: Option<Spanned<Vec<RawBuildMachine>>>,
     pub attribute: Option<Spanned<String>>,
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
@@ -94,4 +97,103 @@ pub struct RawHost {
     pub pre_activate: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
     /// "keep" or "rollback": a switch that left units failed.
     pub failed_units: Option<Spanned<String>>,
+}
+
+/// A name, or a list of names.
+#[derive(Debug, Clone)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a host name, or a list of host names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One of a builder's `build_machines`: a host's name, or a table with Nix's machine fields.
+#[derive(Debug, Clone)]
+pub struct RawBuildMachine {
+    pub host: String,
+    pub jobs: Option<i64>,
+    pub speed: Option<i64>,
+    pub features: Vec<String>,
+    pub systems: Vec<String>,
+}
+
+/// `{ host = "p510", jobs = 8, ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuildMachineTable {
+    host: String,
+    jobs: Option<i64>,
+    speed: Option<i64>,
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    systems: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for RawBuildMachine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawBuildMachine;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a host name, or a table like { host = \"p510\", jobs = 8 }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawBuildMachine, E> {
+                Ok(RawBuildMachine {
+                    host: v.to_string(),
+                    jobs: None,
+                    speed: None,
+                    features: Vec::new(),
+                    systems: Vec::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawBuildMachine, A::Error> {
+                let t = RawBuildMachineTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(RawBuildMachine {
+                    host: t.host,
+                    jobs: t.jobs,
+                    speed: t.speed,
+                    features: t.features,
+                    systems: t.systems,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

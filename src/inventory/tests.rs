@@ -42,7 +42,7 @@ fn example_inventory_loads_with_defaults_resolved() {
         Some("p620")
     );
     let samsung = inv.host("samsung").expect("samsung");
-    assert_eq!(samsung.via.as_deref(), Some("p620"));
+    assert_eq!(samsung.via, ["p620"]);
     assert_eq!(samsung.user.as_deref(), Some("olaf"));
     assert!(samsung.sudo);
     assert_eq!(
@@ -429,4 +429,72 @@ fn no_hosts_a_host_named_here_and_user_at_host_are_refused() {
         e.contains("user = \"olaf\" in [hosts.razer], and \"razer.lan\" here"),
         "{e}"
     );
+}
+
+#[test]
+fn via_takes_a_list_of_builders_tried_in_order() {
+    let inv = load(&format!(
+        "{BASE}\n[hosts.p510]\nbuilder = true\n[hosts.samsung]\nvia = [\"p620\", \"p510\"]\n"
+    ))
+    .expect("valid");
+    assert_eq!(inv.host("samsung").expect("samsung").via, ["p620", "p510"]);
+
+    let e = refused(&format!(
+        "{BASE}\n[hosts.p510]\n[hosts.samsung]\nvia = [\"p620\", \"p510\", \"p620\", \"p62\"]\n"
+    ));
+    assert!(
+        e.contains("hosts.samsung.via: `p510` is not a builder"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hosts.samsung.via: `p620` is named twice"),
+        "{e}"
+    );
+    assert!(e.contains("`p62` is not a host in this inventory"), "{e}");
+    assert!(e.contains("did you mean `p620`?"), "{e}");
+
+    let e = refused(&format!("{BASE}\n[hosts.samsung]\nvia = []\n"));
+    assert!(
+        e.contains("hosts.samsung.via: `via` is an empty list"),
+        "{e}"
+    );
+    let e = refused(&format!("{BASE}\n[hosts.samsung]\nvia = 3\n"));
+    assert!(e.contains("a host name, or a list of host names"), "{e}");
+}
+
+#[test]
+fn build_machines_are_hosts_of_the_inventory_with_nix_machine_fields() {
+    let inv = load(
+        "[hosts.p620]\nbuilder = true\nbuild_machines = [\"p510\", { host = \"razer\", jobs = 8, features = [\"big-parallel\"] }]\n\
+         [hosts.p510]\n[hosts.razer]\n"
+    )
+    .expect("valid");
+    let m = &inv.host("p620").expect("p620").build_machines;
+    assert_eq!(m.len(), 2);
+    assert_eq!((m[0].host.as_str(), m[0].jobs), ("p510", None));
+    assert_eq!((m[1].host.as_str(), m[1].jobs), ("razer", Some(8)));
+    assert_eq!(m[1].features, ["big-parallel"]);
+
+    let e = refused(
+        "[hosts.p620]\nbuild_machines = [\"p62\", \"p620\", { host = \"p510\", jobs = 0, features = [\"a b\"] }]\n\
+         [hosts.p510]\n[hosts.razer]\nport = 2222\n",
+    );
+    for want in [
+        "hosts.p620.build_machines: p620 is not a builder",
+        "help: add `builder = true` to [hosts.p620]",
+        "`p62` is not a host in this inventory",
+        "p620 cannot be its own helper",
+        "p510's jobs must be between 1 and 1024",
+        "`a b` is not a system feature",
+    ] {
+        assert!(e.contains(want), "no {want:?} in {e}");
+    }
+    let e = refused(
+        "[hosts.p620]\nbuilder = true\nbuild_machines = [\"razer\"]\n[hosts.razer]\nport = 2222\n",
+    );
+    assert!(e.contains("`razer` has a port of its own"), "{e}");
+    let e = refused(
+        "[hosts.p620]\nbuilder = true\nbuild_machines = [{ host = \"razer\", cores = 3 }]\n[hosts.razer]\n",
+    );
+    assert!(e.contains("unknown field `cores`"), "{e}");
 }

@@ -443,6 +443,7 @@ fn resolve_host(
         });
 
     let via = via(n, host, raw, host_names, problems);
+    let build_machines = build_machines(n, host, raw, host_names, problems);
 
     let attribute = match &host.attribute {
         None => n.clone(),
@@ -497,6 +498,7 @@ fn resolve_host(
         port,
         builder: host.builder,
         via,
+        build_machines,
         attribute,
         tags,
         local: host.local,
@@ -548,26 +550,140 @@ fn via(
     raw: &RawInventory,
     host_names: &[&str],
     problems: &mut Vec<Problem>,
-) -> Option<String> {
+) -> Vec<String> {
     let key = |k: &str| format!("hosts.{n}.{k}");
-    host.via.as_ref().and_then(|v| {
-        let target = v.get_ref();
+    let Some(v) = host.via.as_ref() else {
+        return Vec::new();
+    };
+    let names = v.get_ref().names();
+    if names.is_empty() {
+        problems.push(
+            Problem::new(span(v), key("via"), "`via` is an empty list")
+                .help("name a builder, or remove the key to build on the host itself"),
+        );
+    }
+    let mut chain: Vec<String> = Vec::new();
+    for (i, target) in names.iter().enumerate() {
+        let target = *target;
         match raw.hosts.iter().find(|(k, _)| k.get_ref() == target) {
-            None => {
-                problems.push(unknown_host(v, &key("via"), host_names));
-                None
-            }
-            Some((_, h)) if !h.builder => {
-                problems.push(
-                    Problem::new(span(v), key("via"), format!("`{target}` is not a builder")).help(
-                        format!("add `builder = true` to [hosts.{target}], or build elsewhere"),
-                    ),
-                );
-                None
-            }
-            Some(_) => Some(target.clone()),
+            None => problems.push(unknown_host(
+                &Spanned::new(span(v), target.to_string()),
+                &key("via"),
+                host_names,
+            )),
+            Some((_, h)) if !h.builder && target != n => problems.push(
+                Problem::new(span(v), key("via"), format!("`{target}` is not a builder")).help(
+                    format!("add `builder = true` to [hosts.{target}], or build elsewhere"),
+                ),
+            ),
+            Some(_) if names[..i].contains(&target) => problems.push(
+                Problem::new(span(v), key("via"), format!("`{target}` is named twice"))
+                    .help("list each builder once, in the order to try them"),
+            ),
+            Some(_) => chain.push(target.to_string()),
         }
-    })
+    }
+    chain
+}
+
+/// A builder's helpers for Nix's distributed builds, each a host of the inventory reached as
+/// Nix's `ssh-ng://` machines are: its first address, its user, the default SSH port.
+fn build_machines(
+    n: &str,
+    host: &RawHost,
+    raw: &RawInventory,
+    host_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Vec<crate::inventory::BuildMachine> {
+    let key = format!("hosts.{n}.build_machines");
+    let Some(list) = host.build_machines.as_ref() else {
+        return Vec::new();
+    };
+    let at = span(list);
+    if !host.builder {
+        problems.push(
+            Problem::new(at.clone(), key.clone(), format!("{n} is not a builder")).help(format!(
+                "add `builder = true` to [hosts.{n}]: only a builder hands builds to helpers"
+            )),
+        );
+    }
+    let mut machines = Vec::new();
+    for (i, m) in list.get_ref().iter().enumerate() {
+        let problem = |why: String| Problem::new(at.clone(), key.clone(), why);
+        let helper = m.host.as_str();
+        let Some((_, h)) = raw.hosts.iter().find(|(k, _)| k.get_ref() == helper) else {
+            problems.push(unknown_host(
+                &Spanned::new(at.clone(), helper.to_string()),
+                &key,
+                host_names,
+            ));
+            continue;
+        };
+        if helper == n {
+            problems.push(
+                problem(format!("{n} cannot be its own helper"))
+                    .help("name other machines; Nix builds on the builder itself as well"),
+            );
+            continue;
+        }
+        if list.get_ref()[..i].iter().any(|o| o.host == helper) {
+            problems.push(problem(format!("`{helper}` is named twice")));
+            continue;
+        }
+        if h.local {
+            problems.push(problem(format!("`{helper}` is this machine (local = true)")).help(
+                "a helper is reached from the builder over SSH; name a machine it can log in to",
+            ));
+            continue;
+        }
+        if h.port.is_some() {
+            problems.push(
+                problem(format!("`{helper}` has a port of its own, which Nix's ssh-ng:// machines cannot name"))
+                    .help(format!("give {helper}'s port in the builder's root ssh config (Host ... Port ...), and drop it here")),
+            );
+            continue;
+        }
+        let mut count = |v: Option<i64>, what: &str, max: i64| -> Option<u32> {
+            let v = v?;
+            if (1..=max).contains(&v) {
+                u32::try_from(v).ok()
+            } else {
+                problems.push(problem(format!(
+                    "{helper}'s {what} must be between 1 and {max}"
+                )));
+                None
+            }
+        };
+        let jobs = count(m.jobs, "jobs", 1024);
+        let speed = count(m.speed, "speed", 1000);
+        let words = |list: &[String], what: &str, problems: &mut Vec<Problem>| -> Vec<String> {
+            list.iter()
+                .filter(|w| {
+                    let ok = !w.is_empty()
+                        && w.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                    if !ok {
+                        problems.push(problem(format!(
+                            "`{}` is not a {what}: letters, digits, `-`, `_` and `.` only",
+                            w.escape_debug()
+                        )));
+                    }
+                    ok
+                })
+                .cloned()
+                .collect()
+        };
+        let features = words(&m.features, "system feature", problems);
+        let systems = words(&m.systems, "system (like x86_64-linux)", problems);
+        machines.push(crate::inventory::BuildMachine {
+            host: helper.to_string(),
+            jobs,
+            speed,
+            features,
+            systems,
+        });
+    }
+    machines
 }
 
 fn caches(

@@ -81,6 +81,47 @@ pub fn realise(drv: Arg, options: &NixOptions, root: Option<String>) -> Vec<Arg>
     argv
 }
 
+/// One machine of Nix's `builders` setting (the format of `nix.buildMachines` and
+/// `/etc/nix/machines`): `ssh-ng://[USER@]ADDRESS SYSTEMS SSH-KEY JOBS SPEED FEATURES
+/// MANDATORY HOST-KEY`, `-` where Nix's default (or the builder's ssh config) applies. The
+/// words are checked names, so no field can hold a space or a separator.
+pub fn build_machine(
+    user: Option<&str>,
+    address: &str,
+    m: &crate::inventory::BuildMachine,
+) -> String {
+    let or_dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
+    let login = match user {
+        Some(u) => format!("{u}@{address}"),
+        None => address.to_string(),
+    };
+    format!(
+        "ssh-ng://{login} {} - {} {} {} - -",
+        or_dash(m.systems.join(",")),
+        m.jobs.map_or("-".into(), |j| j.to_string()),
+        m.speed.map_or("-".into(), |s| s.to_string()),
+        or_dash(m.features.join(",")),
+    )
+}
+
+/// The options that hand builds to `machines` (lines of `build_machine`) through Nix's own
+/// scheduler, the helpers fetching what they need from their caches themselves rather than
+/// through the builder. Nix takes `builders` only from a trusted user (root, or one in
+/// `trusted-users`); its build hook then logs in to the helpers as the nix-daemon's user.
+pub fn builders(machines: &[String]) -> Vec<Arg> {
+    if machines.is_empty() {
+        return Vec::new();
+    }
+    lits(&[
+        "--option",
+        "builders",
+        &machines.join(" ; "),
+        "--option",
+        "builders-use-substitutes",
+        "true",
+    ])
+}
+
 /// Fetch `path`'s closure from a binary cache; signatures are checked against the fetching
 /// machine's trusted keys.
 ///

@@ -64,7 +64,7 @@ fn asking(
                 target,
                 build: Vec::new(),
                 deploy: Vec::new(),
-                if_builder_down: None,
+                if_builder_down: Vec::new(),
                 on_failed_units: FailedUnits::Keep,
                 activate_after: Vec::new(),
             }
@@ -276,7 +276,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
                 target,
                 inspect: Vec::new(),
                 build: Vec::new(),
-                if_builder_down: None,
+                if_builder_down: Vec::new(),
                 on_failed_units: FailedUnits::Keep,
                 activate_after: Vec::new(),
             }

@@ -299,9 +299,11 @@ pub struct HostPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<Step>,
     pub deploy: Vec<Step>,
-    /// When the builder cannot be reached: build elsewhere (`--fallback`, or the inventory's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub if_builder_down: Option<BuilderDown>,
+    /// When the builder cannot be reached: build elsewhere, in order (the next builder of the
+    /// host's `via`, then `--fallback` or the inventory's), each entry for when the one
+    /// before it is down too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub if_builder_down: Vec<BuilderDown>,
     /// A switch that leaves units failed (exit 4): keep it, or roll the host back.
     pub on_failed_units: FailedUnits,
     /// Hosts of this run that must reach a point before this one starts to change: those

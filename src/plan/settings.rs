@@ -74,6 +74,8 @@ pub struct HostSettings<'a> {
     pub target: Machine,
     /// Where its system is built.
     pub build_on: Machine,
+    /// Where it is built when `build_on` cannot be reached, in order (the rest of its `via`).
+    pub then_build_on: Vec<Machine>,
     /// Where to build when the builder is down (`None`: fail, naming the builder).
     pub fallback: Option<FallbackTo>,
     /// How commands that need root get it there.
@@ -94,7 +96,7 @@ pub struct Settings<'a> {
 }
 
 /// The one precedence order, per setting:
-/// - builder: `--via`/`--on` > the host's `via` > the host itself;
+/// - builder: `--via`/`--on` > the host's `via` (the first that answers) > the host itself;
 /// - fallback: `--fallback` > the host's `fallback` > none;
 /// - parallel hosts: `-j` > [fleet] `max_parallel`;
 /// - confirmation window: `--no-rollback` (none) > `--confirm-timeout` (default 30 s);
@@ -111,15 +113,19 @@ pub fn resolve<'a>(
         .transpose()?;
     let hosts = hosts
         .iter()
-        .map(|&host| HostSettings {
-            host,
-            target: ctx.machine(host),
-            build_on: build_machine(inv, ctx, host, chosen),
-            fallback: cli.fallback.or(host.fallback),
-            sudo: ctx.sudo(host),
-            confirm_timeout: cli.confirm_timeout,
-            who: ctx.who.clone(),
-            no_wait: cli.no_wait,
+        .map(|&host| {
+            let (build_on, then_build_on) = build_machines(inv, ctx, host, chosen);
+            HostSettings {
+                host,
+                target: ctx.machine(host),
+                build_on,
+                then_build_on,
+                fallback: cli.fallback.or(host.fallback),
+                sudo: ctx.sudo(host),
+                confirm_timeout: cli.confirm_timeout,
+                who: ctx.who.clone(),
+                no_wait: cli.no_wait,
+            }
         })
         .collect();
     Ok(Settings {
@@ -159,15 +165,34 @@ fn builders(inv: &Inventory) -> String {
     }
 }
 
-/// Where `host`'s system is built: the command line's builder, else the host's `via`, else
-/// the host itself. A host that is its own builder builds on itself.
-fn build_machine(inv: &Inventory, ctx: &Context, host: &Host, chosen: Option<&Host>) -> Machine {
-    let builder = match chosen {
-        Some(b) => Some(b),
-        None => host.via.as_deref().and_then(|v| inv.host(v)),
+/// Where `host`'s system is built, and where instead when that cannot be reached: the
+/// command line's builder alone, else the host's `via` in order, else the host itself. The
+/// chain ends at the host itself (a host that is its own builder builds on itself).
+fn build_machines(
+    inv: &Inventory,
+    ctx: &Context,
+    host: &Host,
+    chosen: Option<&Host>,
+) -> (Machine, Vec<Machine>) {
+    let builders: Vec<&Host> = match chosen {
+        Some(b) => vec![b],
+        None => host.via.iter().filter_map(|v| inv.host(v)).collect(),
     };
-    match builder {
-        Some(b) if b.name != host.name => ctx.machine(b),
-        _ => ctx.machine(host),
+    let target = ctx.machine(host);
+    let mut chain = Vec::new();
+    for b in builders {
+        let m = if b.name == host.name {
+            target.clone()
+        } else {
+            ctx.machine(b)
+        };
+        let last = m == target;
+        chain.push(m);
+        if last {
+            break;
+        }
     }
+    let mut chain = chain.into_iter();
+    let first = chain.next().unwrap_or(target);
+    (first, chain.collect())
 }

@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::inventory::{names, Host, Inventory};
 use crate::nix;
-use crate::vocab::{NixOptions, NixVersion};
+use crate::vocab::NixVersion;
 
 use super::settings::{self, Context, HostSettings, Overrides};
 
@@ -87,9 +87,9 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 host: hs.host.name.clone(),
                 attribute: hs.host.attribute.clone(),
                 inspect: inspect_steps(hs.host, &hs.target),
-                build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, None),
+                build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, None),
                 deploy,
-                if_builder_down: builder_down(inv, hs, true),
+                if_builder_down: builder_down(inv, ctx, hs, true),
                 on_failed_units: hs.host.failed_units,
                 activate_after: Vec::new(),
                 build_on: hs.build_on.clone(),
@@ -144,18 +144,26 @@ fn preview_steps(hs: &HostSettings, copy: &[Step]) -> Vec<Step> {
 /// their system from (a builder: its switch may restart nix-serve) waits until they have it;
 /// the machine fleet runs on goes last, when every other host is done.
 fn in_safe_order(mut hosts: Vec<HostPlan>) -> Vec<HostPlan> {
-    let machines: Vec<(String, Machine, Machine)> = hosts
+    // Each host, where it may be built (its builder, then those of its `via` chain), and
+    // where it is activated.
+    let machines: Vec<(String, Vec<Machine>, Machine)> = hosts
         .iter()
-        .map(|h| (h.host.clone(), h.build_on.clone(), h.target.clone()))
+        .map(|h| {
+            let builds_on = std::iter::once(&h.build_on)
+                .chain(h.if_builder_down.iter().map(|a| &a.build_on))
+                .cloned()
+                .collect();
+            (h.host.clone(), builds_on, h.target.clone())
+        })
         .collect();
     for hp in &mut hosts {
         hp.activate_after = machines
             .iter()
             .filter(|(other, _, target)| *other != hp.host && *target != hp.target)
-            .filter_map(|(other, build_on, _)| {
+            .filter_map(|(other, builds_on, _)| {
                 let until = if hp.target == Machine::Local {
                     Milestone::Done
-                } else if *build_on == hp.target {
+                } else if builds_on.contains(&hp.target) {
                     Milestone::HasClosure
                 } else {
                     return None;
@@ -242,7 +250,7 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
         build_on: target.clone(),
         inspect: inspect_steps(host, &target),
         build: Vec::new(),
-        if_builder_down: None,
+        if_builder_down: Vec::new(),
         on_failed_units: FailedUnits::Keep,
         activate_after: Vec::new(),
         deploy,
@@ -389,8 +397,8 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
             preview: Vec::new(),
             host: hs.host.name.clone(),
             attribute: hs.host.attribute.clone(),
-            build: build_steps(hs.host, &hs.build_on, &hs.target, &inv.nix, req.out_link),
-            if_builder_down: builder_down(inv, hs, false),
+            build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, req.out_link),
+            if_builder_down: builder_down(inv, ctx, hs, false),
             on_failed_units: FailedUnits::Keep,
             activate_after: Vec::new(),
             build_on: hs.build_on.clone(),
@@ -521,10 +529,11 @@ fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
 /// its target has fetched it; here, only when `out_link` asks for a `result`-style link
 /// (`PATH-HOST`).
 fn build_steps(
+    inv: &Inventory,
+    ctx: &Context,
     host: &Host,
     build_on: &Machine,
     target: &Machine,
-    options: &NixOptions,
     out_link: Option<&str>,
 ) -> Vec<Step> {
     let name = host.name.as_str();
@@ -547,58 +556,94 @@ fn build_steps(
             (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS)),
         ),
     };
-    let build = step(
-        StepKind::Build,
-        &title,
-        build_on.clone(),
-        nix::realise(Arg::drv(name), options, root),
-    );
+    let mut argv = nix::realise(Arg::drv(name), &inv.nix, root);
+    argv.extend(helpers(inv, ctx, build_on));
+    let build = step(StepKind::Build, &title, build_on.clone(), argv);
     steps.extend(freeing(vec![build], build_on));
     steps
 }
 
-/// Where to build instead when the builder is down, and how the system then travels. Only
-/// for a builder that is another machine, and only when the user chose a fallback.
-fn builder_down(inv: &Inventory, hs: &HostSettings, deploying: bool) -> Option<BuilderDown> {
-    let (host, build_on, target) = (hs.host, &hs.build_on, &hs.target);
-    let Machine::Host(builder) = build_on else {
-        return None;
-    };
-    if build_on == target {
-        return None;
-    }
-    let alt = match hs.fallback? {
+/// Where to build instead when a builder is down, and how the system then travels: the next
+/// builder of the host's `via`, and after the last, the fallback the user chose (if any). A
+/// builder that is the target itself, or this machine, ends the chain: it is never "down".
+fn builder_down(
+    inv: &Inventory,
+    ctx: &Context,
+    hs: &HostSettings,
+    deploying: bool,
+) -> Vec<BuilderDown> {
+    let (host, target) = (hs.host, &hs.target);
+    let fallback = hs.fallback.map(|f| match f {
         FallbackTo::Target => target.clone(),
         FallbackTo::Local => Machine::Local,
-    };
-    // The builder's cache is down with it, and Nix 2.8 fails a build whose substituter does
-    // not answer: build with the host's other tiers only.
-    let others: Vec<&str> = host
-        .caches
-        .iter()
-        .filter_map(|c| inv.cache(c))
-        .filter(|c| c.host.as_deref() != Some(builder.as_str()))
-        .map(|c| c.url.as_str())
+    });
+    let chain: Vec<&Machine> = std::iter::once(&hs.build_on)
+        .chain(&hs.then_build_on)
+        .chain(fallback.as_ref())
         .collect();
-    let mut build = build_steps(host, &alt, target, &inv.nix, None);
-    for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
-        s.title = format!("{} ({builder} is down)", s.title);
-        s.run.argv.extend([
-            "--option".into(),
-            "substituters".into(),
-            others.join(" ").into(),
-        ]);
+    let mut down: Vec<&str> = Vec::new();
+    let mut plans = Vec::new();
+    for pair in chain.windows(2) {
+        let (Machine::Host(builder), alt) = (pair[0], pair[1]) else {
+            break;
+        };
+        if pair[0] == target || alt == pair[0] {
+            break;
+        }
+        down.push(builder);
+        // A builder's cache is down with it, and Nix 2.8 fails a build whose substituter
+        // does not answer: build with the host's other tiers only.
+        let others: Vec<&str> = host
+            .caches
+            .iter()
+            .filter_map(|c| inv.cache(c))
+            .filter(|c| !c.host.as_deref().is_some_and(|h| down.contains(&h)))
+            .map(|c| c.url.as_str())
+            .collect();
+        let mut build = build_steps(inv, ctx, host, alt, target, None);
+        for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
+            let verb = if down.len() == 1 { "is" } else { "are" };
+            s.title = format!("{} ({} {verb} down)", s.title, down.join(", "));
+            s.run.argv.extend([
+                "--option".into(),
+                "substituters".into(),
+                others.join(" ").into(),
+            ]);
+        }
+        plans.push(BuilderDown {
+            builder: builder.clone(),
+            copy: if deploying {
+                copy_steps(inv, host, alt, target)
+            } else {
+                Vec::new()
+            },
+            build_on: alt.clone(),
+            build,
+        });
     }
-    Some(BuilderDown {
-        builder: builder.clone(),
-        copy: if deploying {
-            copy_steps(inv, host, &alt, target)
-        } else {
-            Vec::new()
-        },
-        build_on: alt,
-        build,
-    })
+    plans
+}
+
+/// The options that hand a builder's helpers (`build_machines`) to Nix's own distributed
+/// builds when it builds: each helper at its first address, as its user.
+fn helpers(inv: &Inventory, ctx: &Context, build_on: &Machine) -> Vec<Arg> {
+    let Some(builder) = inv
+        .hosts
+        .iter()
+        .find(|h| h.builder && ctx.machine(h) == *build_on)
+    else {
+        return Vec::new();
+    };
+    let lines: Vec<String> = builder
+        .build_machines
+        .iter()
+        .filter_map(|m| {
+            let helper = inv.host(&m.host)?;
+            let address = helper.addresses.first()?;
+            Some(nix::build_machine(helper.user.as_deref(), address, m))
+        })
+        .collect();
+    nix::builders(&lines)
 }
 
 /// `steps`, each with what to do when it fails because the store `on` writes to is full:

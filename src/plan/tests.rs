@@ -634,15 +634,17 @@ fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
             .expect("plan")
             .hosts
             .iter()
-            .all(|h| h.if_builder_down.is_none()),
+            .all(|h| h.if_builder_down.is_empty()),
         "no fallback unless chosen"
     );
     req.fallback = Some(FallbackTo::Target);
     let plan = deploy(&inv, &laptop(), &req).expect("plan");
-    let alt = plan.hosts[0]
-        .if_builder_down
-        .as_ref()
-        .expect("samsung has a builder to lose");
+    let [alt] = plan.hosts[0].if_builder_down.as_slice() else {
+        panic!(
+            "samsung has one builder to lose: {:#?}",
+            plan.hosts[0].if_builder_down
+        );
+    };
     assert_eq!(
         (alt.builder.as_str(), &alt.build_on),
         ("p620", &Machine::Host("samsung".into()))
@@ -653,12 +655,12 @@ fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
     );
     assert!(alt.copy.is_empty(), "built on the target: nothing to copy");
     assert!(
-        plan.hosts[1].if_builder_down.is_none(),
+        plan.hosts[1].if_builder_down.is_empty(),
         "razer builds on itself anyway"
     );
     req.fallback = Some(FallbackTo::Local);
     let plan = deploy(&inv, &laptop(), &req).expect("plan");
-    let alt = plan.hosts[0].if_builder_down.as_ref().expect("alt");
+    let alt = plan.hosts[0].if_builder_down.first().expect("alt");
     assert_eq!(alt.build_on, Machine::Local);
     assert_eq!(alt.copy.len(), 1);
 }
@@ -996,4 +998,167 @@ fn the_sudo_password_goes_where_it_is_asked_for_and_nowhere_else() {
     assert_eq!(plan.sudo_password_hosts(), ["p510"]);
     let json = serde_json::to_string(&plan).expect("json");
     assert!(json.contains(r#""sudo":"password""#), "{json}");
+}
+
+const CHAIN: &str = r#"
+[caches.p620]
+url = "http://p620.lan:5000"
+[caches.p510]
+url = "http://p510.lan:5000"
+[caches.nixos]
+url = "https://cache.nixos.org"
+
+[hosts.p620]
+addresses = ["p620.lan"]
+builder = true
+build_machines = ["p510", { host = "razer", jobs = 4, speed = 2, features = ["big-parallel", "kvm"], systems = ["x86_64-linux", "i686-linux"] }]
+
+[hosts.p510]
+addresses = ["p510.lan"]
+user = "nixremote"
+builder = true
+
+[hosts.razer]
+addresses = ["razer.lan"]
+
+[hosts.samsung]
+addresses = ["samsung.lan"]
+via = ["p620", "p510"]
+"#;
+
+fn chain_inv() -> Inventory {
+    Inventory::parse(CHAIN, Path::new("/home/olaf/nixos/hosts.toml")).expect("inventory")
+}
+
+#[test]
+fn a_via_list_falls_back_builder_by_builder_each_without_the_down_ones_caches() {
+    let inv = chain_inv();
+    let mut req = deploy_req(&inv, &["samsung"], None, Action::Switch);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let hp = &plan.hosts[0];
+    assert_eq!(hp.build_on, Machine::Host("p620".into()));
+    let chain: Vec<(&str, String)> = hp
+        .if_builder_down
+        .iter()
+        .map(|a| (a.builder.as_str(), a.build_on.to_string()))
+        .collect();
+    assert_eq!(chain, [("p620", "p510".to_string())], "no fallback chosen");
+    let alt = &hp.if_builder_down[0];
+    let build = alt
+        .build
+        .iter()
+        .find(|s| s.kind == StepKind::Build)
+        .expect("build");
+    assert_eq!(build.run.on, Machine::Host("p510".into()));
+    assert!(build.title.ends_with("(p620 is down)"), "{}", build.title);
+    assert!(
+        show_argv(&build.run.argv)
+            .ends_with("--option substituters 'http://p510.lan:5000 https://cache.nixos.org'"),
+        "p620's cache is down with it: {}",
+        show_argv(&build.run.argv)
+    );
+    assert_eq!(
+        alt.copy[0].title, "samsung fetches the system from cache p510",
+        "the closure travels from the builder that built it"
+    );
+
+    req.fallback = Some(FallbackTo::Target);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let chain: Vec<(&str, String)> = plan.hosts[0]
+        .if_builder_down
+        .iter()
+        .map(|a| (a.builder.as_str(), a.build_on.to_string()))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("p620", "p510".to_string()),
+            ("p510", "samsung".to_string())
+        ]
+    );
+    let last = &plan.hosts[0].if_builder_down[1];
+    let build = last
+        .build
+        .iter()
+        .find(|s| s.kind == StepKind::Build)
+        .expect("build");
+    assert!(
+        build.title.ends_with("(p620, p510 are down)"),
+        "{}",
+        build.title
+    );
+    assert!(
+        show_argv(&build.run.argv).ends_with("--option substituters https://cache.nixos.org"),
+        "{}",
+        show_argv(&build.run.argv)
+    );
+    assert!(last.copy.is_empty(), "built on the target");
+
+    // --via names one builder: no chain.
+    let req = deploy_req(&inv, &["samsung"], Some("p510"), Action::Switch);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    assert_eq!(plan.hosts[0].build_on, Machine::Host("p510".into()));
+    assert!(plan.hosts[0].if_builder_down.is_empty());
+}
+
+#[test]
+fn a_builder_hands_its_builds_to_its_helpers_through_nix_builders() {
+    let inv = chain_inv();
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["samsung", "razer"], None, Action::Switch),
+    )
+    .expect("plan");
+    let build = |h: usize| {
+        plan.hosts[h]
+            .build
+            .iter()
+            .find(|s| s.kind == StepKind::Build)
+            .map(|s| show_argv(&s.run.argv))
+            .expect("build")
+    };
+    assert_eq!(
+        build(0),
+        "nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} \
+         --option builders 'ssh-ng://nixremote@p510.lan - - - - - - - ; \
+         ssh-ng://razer.lan x86_64-linux,i686-linux - 4 2 big-parallel,kvm - -' \
+         --option builders-use-substitutes true"
+    );
+    assert_eq!(
+        build(1),
+        "nix-store --realise {razer.drv}",
+        "razer builds itself: no helpers"
+    );
+    // The fallback builder p510 has none.
+    let alt = &plan.hosts[0].if_builder_down[0];
+    let b = alt
+        .build
+        .iter()
+        .find(|s| s.kind == StepKind::Build)
+        .expect("build");
+    assert!(!show_argv(&b.run.argv).contains("builders"));
+}
+
+#[test]
+fn a_fallback_builder_in_the_run_waits_for_the_hosts_that_may_fetch_from_it() {
+    let inv = chain_inv();
+    let plan = deploy(
+        &inv,
+        &laptop(),
+        &deploy_req(&inv, &["samsung", "p510", "p620"], None, Action::Switch),
+    )
+    .expect("plan");
+    let after = |host: &str| -> Vec<String> {
+        plan.hosts
+            .iter()
+            .find(|h| h.host == host)
+            .expect("host")
+            .activate_after
+            .iter()
+            .map(|a| a.host.clone())
+            .collect()
+    };
+    assert_eq!(after("p620"), ["samsung"]);
+    assert_eq!(after("p510"), ["samsung"], "samsung may fetch from p510");
 }

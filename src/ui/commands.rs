@@ -193,7 +193,11 @@ pub fn hosts(ctx: &Context, hosts: &[&Host]) -> String {
                 h.name.clone(),
                 h.addresses.join(", "),
                 role.to_string(),
-                h.via.clone().unwrap_or_else(|| "-".into()),
+                if h.via.is_empty() {
+                    "-".into()
+                } else {
+                    h.via.join(", ")
+                },
                 h.user.clone().unwrap_or_else(|| "-".into()),
                 h.tags
                     .iter()

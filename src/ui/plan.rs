@@ -128,10 +128,11 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
         render_step(out, n, step);
         n += 1;
     }
-    if let Some(alt) = &host.if_builder_down {
+    for (i, alt) in host.if_builder_down.iter().enumerate() {
+        let also = if i == 0 { "" } else { "then, " };
         let _ = writeln!(
             out,
-            "  if {} cannot be reached, instead of its steps: build {}",
+            "  {also}if {} cannot be reached, instead of its steps: build {}",
             alt.builder,
             alt.build_on.place()
         );
