@@ -33,6 +33,7 @@ if [ "$activationExit" = 4 ]; then
 fi
 ln -s "$payload" "$out/sw"
 ln -s "$kernel/bzImage" "$out/kernel"
+if [ -n "$helperPart" ]; then ln -s "$helperPart" "$out/helper-part"; fi
 echo "$hostName" > "$out/hostname"
 echo "$version" > "$out/nixos-version"
 echo "$health" > "$out/health"

@@ -19,6 +19,9 @@
 #                     seconds, as a NixOS switch restarts nix-serve when its unit changed
 #   kernel            the kernel's version: its own store path, linked as the system's
 #                     `kernel` (a new one means a reboot, as NixOS compares it with the booted)
+#   helper_feature    the system has a part (linked as `helper-part`) that requires this system
+#                     feature, which only the builder's helper has: Nix's distributed builds
+#                     must build it there; it records the host it was built on
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -50,14 +53,25 @@
         PATH = "/usr/bin:/bin";
         version = s.kernel or "6.6.1";
       };
+      helperPart = name: s: derivation {
+        name = "lab-helper-part-${name}-${s.version}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" "mkdir -p $out && cat /proc/sys/kernel/hostname > $out/built-on" ];
+        PATH = "/usr/bin:/bin";
+        requiredSystemFeatures = [ s.helper_feature ];
+      };
       toplevel = name: s: builtins.seq shared (derivation {
         name = "nixos-system-${name}-${s.version}";
         inherit system;
         builder = "/bin/sh";
         args = [ "-c" (builtins.readFile ./build-system.sh) ];
         PATH = "/usr/bin:/bin";
+        # As NixOS's toplevel: built where it is asked for, not handed to a build machine.
+        preferLocalBuild = true;
         payload = payload name s;
         kernel = kernel s;
+        helperPart = if (s.helper_feature or "") != "" then helperPart name s else "";
         hostName = name;
         inherit (s) version;
         activationSleep = toString s.activation_sleep;

@@ -94,8 +94,8 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
             "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
             format!("samsung$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
-            format!("  else p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
-            format!("  else here$ {NIX} copy --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            format!("  else p620$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --no-check-sigs --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
@@ -193,7 +193,7 @@ fn a_local_builder_builds_here_and_pushes() {
         lines(&plan, "samsung"),
         [
             "here$ nix-store --realise {samsung.drv}".to_string(),
-            format!("here$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            format!("here$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
@@ -210,7 +210,7 @@ fn a_local_target_fetches_from_the_builders_cache() {
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
             "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
             format!("here$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
-            format!("  else here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "here$ sudo -- sh -c <script> fleet-here {samsung.out}/bin/switch-to-configuration switch".into(),
         ]
@@ -228,7 +228,7 @@ fn without_a_builder_cache_the_builder_pushes_then_this_machine_relays() {
     )
     .expect("plan");
     let l = lines(&plan, "samsung");
-    assert_eq!(l[2], format!("p620$ {NIX} copy --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"));
+    assert_eq!(l[2], format!("p620$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"));
     assert!(l[3].starts_with("  else here$"), "{l:?}");
 }
 
@@ -531,7 +531,7 @@ fn cache_push_runs_where_the_closure_is() {
     let l = lines(&plan, "samsung");
     assert_eq!(
         l[l.len() - 2],
-        format!("here$ {NIX} copy --from ssh-ng://{{p620}} {{samsung.out}}")
+        format!("here$ {NIX} copy --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}")
     );
     assert_eq!(l[l.len() - 1], "here$ cachix push olaf {samsung.out}");
 }

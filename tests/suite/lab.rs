@@ -1938,3 +1938,121 @@ fn a_rollback_killed_mid_switch_leaves_the_host_whole() {
     assert_eq!(lab.running("razer"), second);
     assert_eq!(lab.profile("razer"), second);
 }
+
+/// A builder's helper, through Nix's own distributed builds: samsung's system has a part that
+/// only p510 can build (it requires p510's system feature). p620's Nix, given p510 as a
+/// `build_machines` helper, builds that part there and the rest itself; samsung fetches all
+/// of it from p620's cache, as before.
+#[test]
+fn a_builder_hands_what_its_helper_must_build_to_nix_distributed_builds() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.set("samsung", "helper_feature", json!("lab-helper"));
+    let new = lab.evaluated("samsung");
+    let inventory = lab.inventory_with(
+        "p620",
+        "build_machines = [{ host = \"p510\", features = [\"lab-helper\"] }]",
+    );
+    let p510_logins = lab.logins("p510");
+
+    let run = lab
+        .fleet(&["-i", &inventory, "quick-all", "--yes", "samsung", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "deployed", "{host}");
+    assert_eq!(host["built_on"], "p620", "{host}");
+    assert!(!host["notes"].to_string().contains("fallback"), "{host}");
+    assert_eq!(lab.running("samsung"), new);
+
+    let part = std::fs::read_link(
+        lab.host_root("samsung")
+            .join(new.trim_start_matches('/'))
+            .join("helper-part"),
+    )
+    .expect("the system links its helper-built part")
+    .display()
+    .to_string();
+    let built_on = std::fs::read_to_string(
+        lab.host_root("p510")
+            .join(part.trim_start_matches('/'))
+            .join("built-on"),
+    )
+    .expect("the part is in p510's store");
+    assert_eq!(built_on.trim(), "p510", "where the part was built");
+    assert!(
+        lab.has_path("p620", &part),
+        "p620's Nix took the part back from its helper"
+    );
+    assert!(
+        !lab.has_path("p510", &new),
+        "the system itself was built on p620"
+    );
+    assert!(lab.has_path("p620", &new));
+    assert_eq!(
+        lab.logins("p510"),
+        p510_logins + 1,
+        "p620's build hook logged in to p510 once"
+    );
+    let hash = &part["/nix/store/".len().."/nix/store/".len() + 32];
+    let cache_log =
+        std::fs::read_to_string(lab.host_dir("p620").join("cache.log")).expect("p620's cache log");
+    assert!(
+        cache_log.contains(&format!("GET /{hash}.narinfo")),
+        "samsung did not fetch the part from p620's cache:\n{cache_log}"
+    );
+}
+
+/// `via` as a list: the first builder that answers builds. p620 is down, so p510 (the next in
+/// samsung's list) builds and copies the system to samsung; with both down, the host's own
+/// fallback builds.
+#[test]
+fn a_via_list_builds_on_the_first_builder_that_answers() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_edited("hosts-via-list", |text| {
+        let samsung = text.find("[hosts.samsung]").expect("samsung");
+        let at = samsung
+            + text[samsung..]
+                .find("via = \"p620\"")
+                .expect("samsung's via");
+        format!(
+            "{}via = [\"p620\", \"p510\"]\nfallback = \"target\"{}",
+            &text[..at],
+            &text[at + "via = \"p620\"".len()..]
+        )
+        .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
+    });
+
+    lab.bump("samsung");
+    let new = lab.evaluated("samsung");
+    lab.stop_host("p620");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "samsung", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "p510", "{host}");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p620 is down: built on p510 instead"),
+        "{host}"
+    );
+    assert_eq!(lab.running("samsung"), new);
+    assert!(lab.has_path("p510", &new), "built on p510");
+    assert!(!lab.has_path("p620", &new));
+
+    lab.bump("samsung");
+    let newer = lab.evaluated("samsung");
+    lab.stop_host("p510");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "samsung", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "samsung", "{host}");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p510 is down: built on samsung instead"),
+        "{host}"
+    );
+    assert_eq!(lab.running("samsung"), newer);
+}

@@ -433,13 +433,19 @@ impl Lab {
 
     /// A copy of the lab's inventory with `lines` added to `[hosts.HOST]`; returns its path.
     pub fn inventory_with(&self, host: &str, lines: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("hosts.toml");
         let header = format!("[hosts.{host}]\n");
-        assert!(text.contains(&header), "no {header} in the lab inventory");
-        let text = text.replace(&header, &format!("{header}{lines}\n"));
+        self.inventory_edited(&format!("hosts-{host}"), |text| {
+            assert!(text.contains(&header), "no {header} in the lab inventory");
+            text.replace(&header, &format!("{header}{lines}\n"))
+        })
+    }
+
+    /// A copy of the lab's inventory as `edit` makes it; returns its path.
+    pub fn inventory_edited(&self, name: &str, edit: impl Fn(String) -> String) -> String {
+        let text = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("hosts.toml");
         let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
-        let path = self.dir.join(format!("hosts-{host}-{n}.toml"));
-        std::fs::write(&path, text).expect("write inventory");
+        let path = self.dir.join(format!("{name}-{n}.toml"));
+        std::fs::write(&path, edit(text)).expect("write inventory");
         path.display().to_string()
     }
 
