@@ -69,7 +69,7 @@ impl Machines<'_> {
         let (program, args) = split(argv)?;
         let mut cmd = if tied || password.is_some() {
             let mut cmd = conn.session().command("sh");
-            cmd.arg("-c").arg(TIE).arg("fleet-tie");
+            cmd.arg("-c").arg(TIE.as_str()).arg("fleet-tie");
             if password.is_some() {
                 cmd.arg("-S");
             }

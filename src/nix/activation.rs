@@ -87,7 +87,26 @@ pub fn preview_fetch(system: Arg) -> Vec<Arg> {
 
 /// Every command over SSH runs inside this: `sh -c TIE fleet-tie ARGV...` ends the command
 /// when its standard input (held open by fleet) ends, so a killed run leaves nothing running.
-pub const TIE: &str = include_str!("scripts/tie.sh");
+/// Sent compacted, as every script is (see `compact`).
+pub static TIE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| compact(TIE_SOURCE));
+const TIE_SOURCE: &str = include_str!("scripts/tie.sh");
+
+/// A script as it is sent: without its comment lines, blank lines and indentation, which are
+/// for readers here and would otherwise cross the network with every command (the tie alone
+/// goes with each). The scripts hold no here-document and no quoted text spanning lines
+/// whose indentation or `#` lines matter; `scripts_are_valid_shell` checks both forms.
+pub fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
 
 /// Where a host's deploy lock lives.
 pub const LOCK_DIR: &str = "/run/fleet/lock";
@@ -97,7 +116,7 @@ pub const LOCK_LEASE: u64 = 30;
 pub const LOCK_BUSY: i32 = 75;
 
 fn script(text: &str, name: &str, args: Vec<Arg>) -> Vec<Arg> {
-    let mut argv = lits(&["sh", "-c", text, name]);
+    let mut argv = lits(&["sh", "-c", &compact(text), name]);
     argv.extend(args);
     argv
 }
@@ -216,17 +235,19 @@ mod tests {
             ("lock", LOCK),
             ("back", BACK),
             ("await", AWAIT),
-            ("tie", TIE),
+            ("tie", TIE_SOURCE),
             ("free", FREE),
             ("here", HERE),
             ("settings", SETTINGS),
         ];
         for (name, text) in scripts {
-            let status = std::process::Command::new("sh")
-                .args(["-n", "-c", text])
-                .status()
-                .expect("sh");
-            assert!(status.success(), "{name} is not valid shell");
+            for (form, text) in [("", text.to_string()), (" (compacted)", compact(text))] {
+                let status = std::process::Command::new("sh")
+                    .args(["-n", "-c", &text])
+                    .status()
+                    .expect("sh");
+                assert!(status.success(), "{name}{form} is not valid shell");
+            }
         }
         if which::which("shellcheck").is_err() {
             return;
