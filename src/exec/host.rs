@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
 use super::events::Events;
@@ -537,33 +536,25 @@ impl<T: Transport> HostContext<'_, T> {
     /// unreachable host is a failure.
     pub(super) async fn inspect(&self, hp: &HostPlan, log: &Log) -> Result<SystemState, Failure> {
         let mut state = SystemState::default();
-        // The reads need no order: all at once, over the one connection (the first to need it
-        // opens it; the others wait for it), so they cost one round trip, not three.
-        if let Some(first) = hp.inspect.first() {
-            self.events.step(Some(&hp.host), &first.title);
-        }
-        let results = join_all(
-            hp.inspect
-                .iter()
-                .map(|step| async move { (step, self.runner.run(&step.run, log).await) }),
-        )
-        .await;
-        for (step, result) in results {
-            let value = match result {
-                Ok(f) if f.success() => f.stdout.trim().to_string(),
+        for step in &hp.inspect {
+            self.events.step(Some(&hp.host), &step.title);
+            let stdout = match self.runner.run(&step.run, log).await {
+                Ok(f) if f.success() => f.stdout,
                 Ok(f) if f.code.is_none() => return Err(failure(hp, step, Ok(f), None)),
                 Ok(_) => continue,
                 Err(e) => return Err(failure(hp, step, Err(e), None)),
             };
-            match &step.kind {
-                StepKind::ReadRunning => {
-                    state.system = Some(value).filter(|v| v.starts_with("/nix/store/"))
+            if step.kind != StepKind::ReadState {
+                continue;
+            }
+            let store_path = |v: &str| Some(v.to_string()).filter(|v| v.starts_with("/nix/store/"));
+            for line in stdout.lines() {
+                match line.trim().split_once('=') {
+                    Some(("running", v)) => state.system = store_path(v),
+                    Some(("generation", v)) => state.generation = super::parse_generation(v),
+                    Some(("profile", v)) => state.profile = store_path(v),
+                    _ => {}
                 }
-                StepKind::ReadGeneration => state.generation = super::parse_generation(&value),
-                StepKind::ReadProfile => {
-                    state.profile = Some(value).filter(|v| v.starts_with("/nix/store/"))
-                }
-                _ => {}
             }
         }
         Ok(state)

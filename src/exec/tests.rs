@@ -86,6 +86,13 @@ impl<'a> Fake<'a> {
     }
 }
 
+/// What `nix::read_state` prints on a host.
+fn state(running: &str, generation: &str, profile: &str) -> Reply {
+    Reply::Print(format!(
+        "running={running}\ngeneration={generation}\nprofile={profile}"
+    ))
+}
+
 /// A healthy fleet: the evaluation, what hosts run, detached activations that exit 0.
 fn usual(call: &str) -> Reply {
     if call.contains(" eval --json ") {
@@ -97,10 +104,8 @@ fn usual(call: &str) -> Reply {
             r#"{{"systems": {{{}}}, "configurations": ["p510", "p620", "razer", "samsung"]}}"#,
             all.join(", ")
         ))
-    } else if call.contains("readlink -f /run/current-system") {
-        Reply::Print("/nix/store/old-system".into())
-    } else if call.contains("readlink /nix/var/nix/profiles/system") {
-        Reply::Print("system-1-link".into())
+    } else if call.contains("fleet-state") {
+        state("/nix/store/old-system", "system-1-link", "")
     } else if call.contains("fleet-await") {
         Reply::Print("0".into())
     } else {
@@ -292,8 +297,13 @@ fn the_gate_deploys_the_changed_hosts_on_yes_and_nothing_on_no() {
     let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
     // razer runs and boots the new system already: unchanged, never asked about.
     let running = |call: &str| {
-        (call.starts_with("razer$ readlink -f"))
-            .then(|| Reply::Print("/nix/store/new-razer".into()))
+        (call.starts_with("razer$ ") && call.contains("fleet-state")).then(|| {
+            state(
+                "/nix/store/new-razer",
+                "system-2-link",
+                "/nix/store/new-razer",
+            )
+        })
     };
     let no = Fake::new(running);
     let executed = run(&plan, &no, &Interrupts::default(), false);
@@ -481,13 +491,13 @@ fn sudo_is_put_before_root_commands_as_they_run() {
 fn unchanged_means_unchanged_for_the_action() {
     // After `deploy --action test`: samsung runs the new system, its profile is the old one.
     let tested = |call: &str| {
-        if call.starts_with("samsung$ readlink -f /run/current-system") {
-            Some(Reply::Print("/nix/store/new-samsung".into()))
-        } else if call.starts_with("samsung$ readlink -f /nix/var/nix/profiles/system") {
-            Some(Reply::Print("/nix/store/old-system".into()))
-        } else {
-            None
-        }
+        (call.starts_with("samsung$ ") && call.contains("fleet-state")).then(|| {
+            state(
+                "/nix/store/new-samsung",
+                "system-1-link",
+                "/nix/store/old-system",
+            )
+        })
     };
     let quick = |action| {
         let inv = inventory();

@@ -217,6 +217,21 @@ pub fn read_current_system() -> Vec<Arg> {
     lits(&["readlink", "-f", CURRENT_SYSTEM])
 }
 
+/// What a host runs, as `running=`, `generation=` and `profile=` lines, in one command (one
+/// channel of the connection, not three): `/run/current-system` resolved, the system
+/// profile's generation link (like `system-42-link`), and the store path that profile points
+/// at. A value that cannot be read is empty; the command always succeeds where it runs.
+pub fn read_state() -> Vec<Arg> {
+    lits(&[
+        "sh",
+        "-c",
+        "printf 'running=%s\\ngeneration=%s\\nprofile=%s\\n' \"$(readlink -f \"$1\")\" \"$(readlink \"$2\")\" \"$(readlink -f \"$2\")\"",
+        "fleet-state",
+        CURRENT_SYSTEM,
+        SYSTEM_PROFILE,
+    ])
+}
+
 /// The system profile's current generation link, like `system-42-link`.
 pub fn read_system_generation() -> Vec<Arg> {
     lits(&["readlink", SYSTEM_PROFILE])

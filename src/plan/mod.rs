@@ -136,14 +136,11 @@ pub enum Follow {
 pub enum StepKind {
     /// Evaluate the selected hosts' systems, once for all of them.
     Evaluate,
-    /// Read the running system (`readlink -f /run/current-system`); when only changed hosts are
-    /// deployed, a host already running the evaluated system stops here.
-    ReadRunning,
-    /// Read the system profile's current generation.
-    ReadGeneration,
-    /// Read the system the profile points at (what the host boots next): with the running
-    /// system, it says whether an action has anything left to do.
-    ReadProfile,
+    /// Read, in one command, the running system (`/run/current-system`), the system profile's
+    /// generation, and the system the profile points at (what the host boots next). When only
+    /// changed hosts are deployed, a host already running the evaluated system stops here;
+    /// with the running system, the profile says whether an action has anything left to do.
+    ReadState,
     /// Read the system this host runs, for `Arg::Running` placeholders of other steps (a
     /// builder's: its cache serves it, signed). Failing leaves those steps unasked.
     ReadRunningOf(String),

@@ -502,26 +502,11 @@ pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
 }
 
 fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
-    let read = |kind, title: &str, argv| {
-        Step::new(kind, title, Invocation::new(target.clone(), argv).instant())
-    };
-    vec![
-        read(
-            StepKind::ReadRunning,
-            &format!("read the system {} runs", host.name),
-            nix::read_current_system(),
-        ),
-        read(
-            StepKind::ReadGeneration,
-            "read the system profile's generation",
-            nix::read_system_generation(),
-        ),
-        read(
-            StepKind::ReadProfile,
-            "read the system the profile boots",
-            nix::read_profile_system(),
-        ),
-    ]
+    vec![Step::new(
+        StepKind::ReadState,
+        &format!("read the system {} runs and its profile", host.name),
+        Invocation::new(target.clone(), nix::read_state()).instant(),
+    )]
 }
 
 /// How a host's system is built where `build_on` says. On a builder (another machine than

@@ -326,13 +326,16 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
     let plan = deploy(&inv, &laptop(), &req).expect("plan");
     assert!(plan.only_changed);
     for h in &plan.hosts {
-        let read = &h.inspect[0];
-        assert_eq!(read.kind, StepKind::ReadRunning);
+        let [read] = h.inspect.as_slice() else {
+            panic!("one read: {:#?}", h.inspect);
+        };
+        assert_eq!(read.kind, StepKind::ReadState);
         assert_eq!(read.run.on, Machine::Host(h.host.clone()));
-        assert_eq!(show_argv(&read.run.argv), "readlink -f /run/current-system");
-        assert_eq!(
-            show_argv(&h.inspect[1].run.argv),
-            "readlink /nix/var/nix/profiles/system"
+        assert!(read.run.instant);
+        let argv = show_argv(&read.run.argv);
+        assert!(
+            argv.ends_with("fleet-state /run/current-system /nix/var/nix/profiles/system"),
+            "{argv}"
         );
     }
     req.gate = Gate::AllBuiltThenConfirm;
@@ -837,7 +840,7 @@ fn wake_asks_each_host_what_it_runs_and_refuses_hosts_without_a_mac() {
     assert_eq!(plan.command, Command::Wake);
     let h = &plan.hosts[0];
     assert!(h.build.is_empty() && h.deploy.is_empty());
-    assert_eq!(h.inspect[0].kind, StepKind::ReadRunning);
+    assert_eq!(h.inspect[0].kind, StepKind::ReadState);
     let razer = inv.host("razer").expect("razer");
     let e = wake(&inv, &laptop(), &[razer]).expect_err("no mac");
     assert!(e.to_string().contains("hosts.toml gives no `mac`"), "{e}");

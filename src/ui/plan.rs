@@ -142,11 +142,11 @@ fn render_host(out: &mut String, host: &HostPlan, only_changed: bool, action: Op
         }
     }
     if host.deploy.iter().any(|s| s.kind.is_activation()) && !host.inspect.is_empty() {
-        let _ = writeln!(
-            out,
-            "  then steps 1-{} again, to report the end state",
-            host.inspect.len()
-        );
+        let steps = match host.inspect.len() {
+            1 => "step 1".to_string(),
+            n => format!("steps 1-{n}"),
+        };
+        let _ = writeln!(out, "  then {steps} again, to report the end state");
     }
 }
 
