@@ -412,6 +412,9 @@ pub enum Probe {
     Now,
     /// Each generation's link and the system it points at.
     GenerationLinks,
+    /// Whether this builder, as root (the user its nix-daemon's build hook logs in as),
+    /// reaches a helper of its `build_machines` as Nix's distributed builds will (by name).
+    Helper(String),
 }
 
 /// `s` as a POSIX shell word: unchanged when it is plain, else single-quoted. Hand-written

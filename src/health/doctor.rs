@@ -158,6 +158,7 @@ fn host_checks(inv: &Inventory, a: &Answers) -> Vec<Check> {
         return out;
     };
     out.extend(cache_service_check(inv, h, a));
+    out.extend(helper_checks(host, a));
     for c in host
         .caches
         .iter()
@@ -167,6 +168,43 @@ fn host_checks(inv: &Inventory, a: &Answers) -> Vec<Check> {
         out.extend(cache_checks(h, c, a));
     }
     out
+}
+
+/// A builder's helpers (`build_machines`): its root, as the nix-daemon's build hook, must log
+/// in to each without a prompt, and find a Nix that takes its builds.
+fn helper_checks(host: &crate::inventory::Host, a: &Answers) -> Vec<Check> {
+    let h = host.name.as_str();
+    host.build_machines
+        .iter()
+        .filter_map(|m| {
+            let name = format!("build helper {}", m.host);
+            let f = a.answers.get(&Probe::Helper(m.host.clone()))?;
+            Some(if f.success() {
+                check(
+                    Some(h),
+                    &name,
+                    Status::Pass,
+                    format!("{h}'s root reaches {} over ssh-ng, as Nix's build hook will", m.host),
+                    None,
+                )
+            } else {
+                check(
+                    Some(h),
+                    &name,
+                    Status::Fail,
+                    format!(
+                        "{h}'s root cannot reach {} over ssh-ng: {}",
+                        m.host,
+                        f.tail.last().cloned().unwrap_or_default()
+                    ),
+                    Some(format!(
+                        "give {h}'s root an SSH key {} accepts and {}'s host key (programs.ssh.knownHosts), and make that login a trusted user of {}'s Nix (nix.settings.trusted-users)",
+                        m.host, m.host, m.host
+                    )),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The cache this host serves: its service must run.

@@ -342,6 +342,18 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
         }
         Probe::Dead => lits(&["nix-store", "--gc", "--print-dead"]),
         Probe::Now => lits(&["date", "+%Y-%m-%d %H:%M:%S"]),
+        // As the build hook will: over ssh-ng, no prompt (a prompt would hang a build).
+        Probe::Helper(_) => lits(&[
+            "env",
+            "NIX_SSHOPTS=-o BatchMode=yes -o ConnectTimeout=5",
+            "nix",
+            "--extra-experimental-features",
+            "nix-command",
+            "store",
+            "ping",
+            "--store",
+            cache_url.unwrap_or_default(),
+        ]),
         Probe::GenerationLinks => lits(&[
             "find",
             "/nix/var/nix/profiles",

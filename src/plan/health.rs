@@ -12,8 +12,13 @@ use super::{
 };
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
+    let helper = match &probe {
+        Probe::Helper(h) => helper_store(inv, h),
+        _ => None,
+    };
     let url = match &probe {
         Probe::CacheReach(c) | Probe::CacheVerify(c) => inv.cache(c).map(|c| c.url.as_str()),
+        Probe::Helper(_) => helper.as_deref(),
         _ => None,
     };
     let title = match &probe {
@@ -32,15 +37,26 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::Dead => "list what garbage collection would delete".to_string(),
         Probe::Now => "read the host's time".to_string(),
         Probe::GenerationLinks => "read each generation's system".to_string(),
+        Probe::Helper(h) => format!("reach build helper {h} as root, as Nix's build hook will"),
     };
     let run = Invocation::new(target.clone(), nix::probe(&probe, url, signed));
     // The quick reads are not tied to the run; the cache probes and the garbage survey may
     // take a while, and are.
     let run = match probe {
-        Probe::CacheReach(_) | Probe::CacheVerify(_) | Probe::Dead => run,
+        Probe::CacheReach(_) | Probe::CacheVerify(_) | Probe::Dead | Probe::Helper(_) => run,
         _ => run.instant(),
     };
     Step::new(StepKind::Probe(probe), &title, run)
+}
+
+/// `ssh-ng://[USER@]ADDRESS` for a build helper, as `nix::build_machine` names it.
+fn helper_store(inv: &Inventory, helper: &str) -> Option<String> {
+    let h = inv.host(helper)?;
+    let address = h.addresses.first()?;
+    Some(match &h.user {
+        Some(u) => format!("ssh-ng://{u}@{address}"),
+        None => format!("ssh-ng://{address}"),
+    })
 }
 
 fn asking(
@@ -206,6 +222,12 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             .into_iter()
             .map(|p| probe_step(t, p, inv, None))
             .collect();
+        // A builder's helpers, reached as its nix-daemon (root) reaches them.
+        for m in &h.build_machines {
+            let mut step = probe_step(t, Probe::Helper(m.host.clone()), inv, None);
+            step.run = step.run.as_root(ctx.sudo(h));
+            steps.push(step);
+        }
         // The builder's running system: its cache serves it, signed by the builder.
         for c in host_caches(inv, h).into_iter().filter(|c| c.host.is_some()) {
             let signed = c.host.as_deref().map(Arg::running);

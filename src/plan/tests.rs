@@ -1165,3 +1165,24 @@ fn a_fallback_builder_in_the_run_waits_for_the_hosts_that_may_fetch_from_it() {
     assert_eq!(after("p620"), ["samsung"]);
     assert_eq!(after("p510"), ["samsung"], "samsung may fetch from p510");
 }
+
+#[test]
+fn doctor_asks_a_builder_to_reach_each_helper_as_root() {
+    let inv = chain_inv();
+    let p620 = inv.host("p620").expect("p620");
+    let plan = doctor(&inv, &laptop(), &[p620]);
+    let helpers: Vec<String> = plan.hosts[0]
+        .inspect
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Probe(Probe::Helper(_))))
+        .map(|s| show_argv(&s.run.full_argv()))
+        .collect();
+    assert_eq!(
+        helpers,
+        [
+            "env 'NIX_SSHOPTS=-o BatchMode=yes -o ConnectTimeout=5' nix --extra-experimental-features nix-command store ping --store ssh-ng://nixremote@p510.lan",
+            "env 'NIX_SSHOPTS=-o BatchMode=yes -o ConnectTimeout=5' nix --extra-experimental-features nix-command store ping --store ssh-ng://razer.lan",
+        ],
+        "p620 logs in as root: no sudo"
+    );
+}

@@ -289,3 +289,36 @@ fn status_and_doctor_name_a_host_that_runs_one_system_and_boots_another() {
     lab.fleet(&["deploy", "razer"]).status(0);
     lab.fleet(&["status", "razer"]).status(0);
 }
+
+/// A builder's helpers are checked as its nix-daemon will reach them: as root, over ssh-ng,
+/// with no prompt. p620's root reaches p510, whose root accepts its key; razer's does not,
+/// and the check names why and what to set up.
+#[test]
+fn doctor_checks_that_a_builder_reaches_its_helpers_as_root() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_with("p620", "build_machines = [\"p510\", \"razer\"]");
+    let run = lab
+        .fleet(&["-i", &inventory, "doctor", "p620", "--json"])
+        .status(1);
+    let checks = checks(&run);
+    let helper = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["host"] == "p620" && c["check"] == format!("build helper {name}"))
+            .unwrap_or_else(|| panic!("no check of {name}: {checks:#?}"))
+            .clone()
+    };
+    assert_eq!(helper("p510")["status"], "pass", "{:#}", helper("p510"));
+    let razer = helper("razer");
+    assert_eq!(razer["status"], "fail", "{razer:#}");
+    assert!(
+        razer["detail"]
+            .to_string()
+            .contains("p620's root cannot reach razer"),
+        "{razer:#}"
+    );
+    assert!(
+        razer["fix"].to_string().contains("trusted-users"),
+        "{razer:#}"
+    );
+}
