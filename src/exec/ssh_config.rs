@@ -123,17 +123,297 @@ pub fn view_for(config: Option<&Path>, login: Login<'_>, address: &str) -> SshVi
     }
 }
 
-/// `view`, without blocking the run's other tasks.
+/// `view`, without blocking the run's other tasks, and remembered between runs (see
+/// `remembered`): a run reusing its kept masters spawns no `ssh -G` while nothing ssh reads
+/// has changed.
 pub async fn view_async(config: Option<&Path>, host: &Host, address: &str) -> SshView {
+    let argv = argv(config, host.into(), address);
+    let cache = remembered::Cache::here(config, &argv);
+    if let Some(text) = cache.as_ref().and_then(remembered::Cache::read) {
+        return parse(&text, host, address);
+    }
     match tokio::process::Command::new("ssh")
-        .args(argv(config, host.into(), address))
+        .args(&argv)
         .output()
         .await
     {
         Ok(out) if out.status.success() => {
-            parse(&String::from_utf8_lossy(&out.stdout), host, address)
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(cache) = &cache {
+                cache.write(&text);
+            }
+            parse(&text, host, address)
         }
         _ => SshView::plain(host.into(), address),
+    }
+}
+
+/// `ssh -G`'s answers, remembered in the user's private runtime directory (where kept masters
+/// live) under a key made of everything that answer depends on: its arguments, the user, home
+/// and host name, the ssh binary, and every config file ssh reads (each `Include`d one too)
+/// by path, size, inode and modification time. A config ssh would read differently from one
+/// run to the next is never remembered: `Match exec` (a command's verdict), `Match
+/// localnetwork` (the network) and `CanonicalizeHostname` (DNS).
+mod remembered {
+    use std::ffi::OsString;
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    /// How long an unused answer is kept.
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    /// The most config files followed through `Include` (ssh's own limit is a depth of 16).
+    const MAX_FILES: usize = 256;
+
+    pub struct Cache {
+        path: PathBuf,
+    }
+
+    impl Cache {
+        /// Where `ssh -G ARGV` is remembered; `None` when it cannot be (no private directory,
+        /// or a config ssh reads differently each time).
+        pub fn here(config: Option<&Path>, argv: &[OsString]) -> Option<Cache> {
+            let dir = crate::exec::master::kept_dir().ok()?;
+            let key = key(config, argv)?;
+            Some(Cache {
+                path: dir.join(format!("ssh-G-{key:016x}")),
+            })
+        }
+
+        pub fn read(&self) -> Option<String> {
+            let text = std::fs::read_to_string(&self.path).ok()?;
+            // Touched, so that pruning keeps what is in use.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&self.path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            (!text.is_empty()).then_some(text)
+        }
+
+        /// Best effort: written whole (a temporary file renamed), and answers unused for a day
+        /// removed.
+        pub fn write(&self, text: &str) {
+            let Some(dir) = self.path.parent() else {
+                return;
+            };
+            let tmp = self
+                .path
+                .with_extension(format!("{}.tmp", std::process::id()));
+            if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > KEEP);
+                if old && e.file_name().to_string_lossy().starts_with("ssh-G-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// The key for `ssh -G ARGV`, or `None` when its answer may change with nothing here
+    /// changing.
+    pub fn key(config: Option<&Path>, argv: &[OsString]) -> Option<u64> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        argv.hash(&mut h);
+        for var in ["HOME", "USER", "LOGNAME"] {
+            std::env::var_os(var).hash(&mut h);
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .hash(&mut h);
+        let ssh = which::which("ssh").ok()?;
+        stamp(&ssh).hash(&mut h);
+        // With -F, that file alone; else the user's, then the system's.
+        let user_dir = home.as_ref().map(|d| d.join(".ssh"));
+        let mut files: Vec<(PathBuf, Option<PathBuf>)> = match config {
+            Some(cfg) => vec![(cfg.to_path_buf(), user_dir.clone())],
+            None => vec![
+                (user_dir.as_ref()?.join("config"), user_dir.clone()),
+                (
+                    PathBuf::from("/etc/ssh/ssh_config"),
+                    Some(PathBuf::from("/etc/ssh")),
+                ),
+            ],
+        };
+        let mut seen = 0;
+        while let Some((file, base)) = files.pop() {
+            seen += 1;
+            if seen > MAX_FILES {
+                return None;
+            }
+            file.hash(&mut h);
+            stamp(&file).hash(&mut h);
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for line in text.lines() {
+                let mut words = line
+                    .trim()
+                    .split(|c: char| c.is_whitespace() || c == '=')
+                    .filter(|w| !w.is_empty())
+                    .map(|w| w.trim_matches('"'));
+                let Some(keyword) = words.next().map(str::to_ascii_lowercase) else {
+                    continue;
+                };
+                let varies = match keyword.as_str() {
+                    "match" => words.clone().any(|w| {
+                        let w = w.to_ascii_lowercase();
+                        w == "exec" || w == "localnetwork"
+                    }),
+                    "canonicalizehostname" => words
+                        .clone()
+                        .next()
+                        .is_some_and(|v| !v.eq_ignore_ascii_case("no")),
+                    _ => false,
+                };
+                if varies {
+                    return None;
+                }
+                match keyword.as_str() {
+                    k if k.starts_with('#') => {}
+                    "include" => {
+                        for pattern in words {
+                            let matched = expand(pattern, base.as_deref(), home.as_deref())?;
+                            // The directory's own stamp: a file added or removed there.
+                            matched.dir.hash(&mut h);
+                            stamp(&matched.dir).hash(&mut h);
+                            files.extend(matched.files.into_iter().map(|f| (f, base.clone())));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(h.finish())
+    }
+
+    /// What identifies a file's contents without reading it: size, inode, modification time;
+    /// `None` for a file that is not there.
+    fn stamp(path: &Path) -> Option<(u64, u64, i64, i64)> {
+        let m = std::fs::metadata(path).ok()?;
+        Some((m.len(), m.ino(), m.mtime(), m.mtime_nsec()))
+    }
+
+    struct Matched {
+        dir: PathBuf,
+        files: Vec<PathBuf>,
+    }
+
+    /// An `Include` pattern's files, as ssh finds them: `~/` is the home, a relative path is
+    /// below `base` (`~/.ssh` for the user's config, `/etc/ssh` for the system's), and the
+    /// last component may hold `*` and `?`. `None` for a pattern this does not follow.
+    fn expand(pattern: &str, base: Option<&Path>, home: Option<&Path>) -> Option<Matched> {
+        let path = if let Some(rest) = pattern.strip_prefix("~/") {
+            home?.join(rest)
+        } else if pattern.starts_with('/') {
+            PathBuf::from(pattern)
+        } else {
+            base?.join(pattern)
+        };
+        let dir = path.parent()?.to_path_buf();
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        if dir.to_string_lossy().contains(['*', '?', '[']) || name.contains('[') {
+            return None;
+        }
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter(|e| wildcard(&name, &e.file_name().to_string_lossy()))
+                .map(|e| e.path())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        files.sort();
+        Some(Matched { dir, files })
+    }
+
+    /// `name` against a pattern of `*` (any run) and `?` (any one character).
+    fn wildcard(pattern: &str, name: &str) -> bool {
+        let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+        let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+        while ni < n.len() {
+            if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+                pi += 1;
+                ni += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some(pi);
+                mark = ni;
+                pi += 1;
+            } else if let Some(s) = star {
+                pi = s + 1;
+                mark += 1;
+                ni = mark;
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|&c| c == '*')
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn wildcards_match_as_ssh_globs_do() {
+            assert!(wildcard("*.conf", "a.conf"));
+            assert!(wildcard("*", "anything"));
+            assert!(wildcard("h?st", "host"));
+            assert!(!wildcard("*.conf", "a.conf~"));
+            assert!(!wildcard("h?st", "hoost"));
+        }
+
+        #[test]
+        fn the_key_follows_every_file_ssh_reads_and_refuses_what_varies() {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let cfg = dir.path().join("config");
+            let inc = dir.path().join("conf.d");
+            std::fs::create_dir(&inc).expect("dir");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "Include {}/*.conf\nHost p620\n  HostName 10.0.0.1\n",
+                    inc.display()
+                ),
+            )
+            .expect("write");
+            let argv: Vec<OsString> = vec!["-G".into(), "p620".into()];
+            let Some(first) = key(Some(&cfg), &argv) else {
+                return; // no ssh on this machine
+            };
+            assert_eq!(key(Some(&cfg), &argv), Some(first), "stable");
+            let other: Vec<OsString> = vec!["-G".into(), "p510".into()];
+            assert_ne!(key(Some(&cfg), &other), Some(first), "the arguments count");
+
+            // A file appears where the Include looks: another key.
+            std::fs::write(inc.join("a.conf"), "Host p620\n  Port 2222\n").expect("write");
+            let with_a = key(Some(&cfg), &argv);
+            assert_ne!(with_a, Some(first));
+            // That file changes: another key again.
+            std::fs::write(inc.join("a.conf"), "Host p620\n  Port 2223\n  User x\n")
+                .expect("write");
+            assert_ne!(key(Some(&cfg), &argv), with_a);
+
+            // What ssh decides anew each time is never remembered.
+            for varying in [
+                "Match exec \"test -e /tmp/x\"\n",
+                "Match host p620 localnetwork 10.0.0.0/8\n",
+                "CanonicalizeHostname yes\n",
+            ] {
+                std::fs::write(inc.join("b.conf"), varying).expect("write");
+                assert_eq!(key(Some(&cfg), &argv), None, "{varying}");
+            }
+        }
     }
 }
 

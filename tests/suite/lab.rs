@@ -1783,15 +1783,26 @@ fn a_warm_connection_serves_the_next_run_without_a_login() {
     let inventory = inventory.display().to_string();
     lab.fleet(&["-i", &inventory, "status", "lab5"]).status(0);
     assert_eq!(logins(), 5);
+    // The same file edited in place (same size, only its time tells): another master too,
+    // though what ssh -G answered is remembered between runs.
+    std::fs::write(
+        lab.dir.join("ssh/config-changed"),
+        format!("{config}\nHost *\n  ServerAliveCountMax 8\n"),
+    )
+    .expect("edit ssh config");
+    lab.fleet(&["-i", &inventory, "status", "lab5"]).status(0);
+    assert_eq!(logins(), 6, "an edited ssh config is another master");
+    lab.fleet(&["-i", &inventory, "status", "lab5"]).status(0);
+    assert_eq!(logins(), 6, "which the next run reuses");
 
     // `fleet disconnect` ends them; with keep_connections 0 nothing is kept.
     lab.fleet(&["disconnect", "lab5"])
         .status(0)
-        .stdout_is("closed 2 connections to lab5 (10.213.1.14)\n");
+        .stdout_is("closed 3 connections to lab5 (10.213.1.14)\n");
     lab.fleet(&["status", "lab5", "--keep-connections", "0"])
         .status(0);
     lab.fleet(&["status", "lab5"]).status(0);
-    assert_eq!(logins(), 7);
+    assert_eq!(logins(), 8);
     assert_eq!(lab.masters_in(&lab.state_dir().join("fleet")), 1);
 }
 
