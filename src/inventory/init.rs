@@ -69,7 +69,7 @@ fn host(f: &Found) -> String {
         _ => out.push_str("# user = \"root\"\n"),
     }
     out.push_str(&format!(
-        "# builder = true   # may build for other hosts (and serves a cache: see [caches] above)\n# via = \"BUILDER\"   # build {name}'s system on that builder, not on {name}\n# tags = [\"laptop\"]   # for @laptop on the command line\n# wake = true   # with mac = \"aa:bb:cc:dd:ee:ff\": wake-on-LAN when it sleeps\n"
+        "# builder = true   # may build for other hosts (and serves a cache: see [caches] above)\n# via = \"BUILDER\"   # build {name}'s system on that builder, not on {name} (or [\"B1\", \"B2\"]: the first that answers)\n# tags = [\"laptop\"]   # for @laptop on the command line\n# wake = true   # with mac = \"aa:bb:cc:dd:ee:ff\": wake-on-LAN when it sleeps\n"
     ));
     out
 }
