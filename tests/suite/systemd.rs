@@ -496,3 +496,59 @@ fn a_systemd_builders_cache_is_a_unit_its_own_switch_restarts() {
         "{checks:#}"
     );
 }
+
+/// Nix's distributed builds on the systemd hosts' Nix: trixie (Nix 2.26, a builder with its
+/// cache) hands sid (Nix 2.34) the part of sid's system that needs sid's system feature; its
+/// nix-daemon, a unit running as root, logs in to sid over ssh-ng. sid then fetches all of it
+/// from trixie's cache. doctor's helper check passes from trixie.
+#[test]
+fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_edited("hosts-systemd-helper", |_| {
+        std::fs::read_to_string(lab.dir.join("hosts-systemd-builder.toml"))
+            .expect("hosts-systemd-builder.toml")
+            .replacen(
+                "[hosts.trixie]\n",
+                "[hosts.trixie]\nbuild_machines = [{ host = \"sid\", features = [\"lab-helper\"] }]\n",
+                1,
+            )
+    });
+    lab.bump("sid");
+    lab.set("sid", "helper_feature", serde_json::json!("lab-helper"));
+    let new = lab.evaluated("sid");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "sid", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "trixie", "{host}");
+    assert!(!host.to_string().contains("used fallback"), "{host}");
+    assert_eq!(lab.running("sid"), new);
+    assert_consistent(&lab, "sid");
+    let part = std::fs::read_link(
+        lab.host_root("sid")
+            .join(new.trim_start_matches('/'))
+            .join("helper-part"),
+    )
+    .expect("the system links its helper-built part")
+    .display()
+    .to_string();
+    let built_on = std::fs::read_to_string(
+        lab.host_root("sid")
+            .join(part.trim_start_matches('/'))
+            .join("built-on"),
+    )
+    .expect("the part is in sid's store");
+    assert_eq!(built_on.trim(), "sid", "where the part was built");
+    assert!(lab.has_path("trixie", &part), "trixie took the part back");
+    assert!(lab.has_path("trixie", &new), "the system was built on trixie");
+
+    let checks = lab
+        .fleet(&["-i", &inventory, "doctor", "trixie", "--json"])
+        .json();
+    let helper = checks
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["check"] == "build helper sid"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(helper["status"], "pass", "{checks:#}");
+}
