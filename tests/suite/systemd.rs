@@ -540,7 +540,10 @@ fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
     .expect("the part is in sid's store");
     assert_eq!(built_on.trim(), "sid", "where the part was built");
     assert!(lab.has_path("trixie", &part), "trixie took the part back");
-    assert!(lab.has_path("trixie", &new), "the system was built on trixie");
+    assert!(
+        lab.has_path("trixie", &new),
+        "the system was built on trixie"
+    );
 
     let checks = lab
         .fleet(&["-i", &inventory, "doctor", "trixie", "--json"])
