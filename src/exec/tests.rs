@@ -599,20 +599,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
     };
-    let request = DeployRequest {
-        command: Command::Deploy,
-        hosts: inv.host("samsung").into_iter().collect(),
-        via: None,
-        action: Action::Switch,
-        only_changed: false,
-        gate: Gate::None,
-        max_parallel: None,
-        fallback: None,
-        confirm_timeout: Some(30),
-        no_wait: false,
-        preview: false,
-    };
-    let plan = plan::deploy(&inv, &ctx, &request).expect("plan");
+    let plan = deploy_samsung(&inv, &ctx);
     let fake = Fake::new(|_| None);
     run(&plan, &fake, &Interrupts::default(), false);
     let calls = fake.calls_with("samsung$");
@@ -846,24 +833,25 @@ fn chain_plan() -> Plan {
         who: "root@thinkpad".into(),
         ask_sudo_password: false,
     };
-    plan::deploy(
-        &inv,
-        &ctx,
-        &DeployRequest {
-            command: Command::Deploy,
-            hosts: vec![inv.host("samsung").expect("samsung")],
-            via: None,
-            action: Action::Switch,
-            only_changed: false,
-            gate: Gate::None,
-            max_parallel: None,
-            fallback: None,
-            confirm_timeout: Some(30),
-            no_wait: false,
-            preview: false,
-        },
-    )
-    .expect("plan")
+    deploy_samsung(&inv, &ctx)
+}
+
+/// `fleet deploy samsung` with magic rollback (30 s), as `ctx` runs it.
+fn deploy_samsung(inv: &Inventory, ctx: &Context) -> Plan {
+    let request = DeployRequest {
+        command: Command::Deploy,
+        hosts: inv.host("samsung").into_iter().collect(),
+        via: None,
+        action: Action::Switch,
+        only_changed: false,
+        gate: Gate::None,
+        max_parallel: None,
+        fallback: None,
+        confirm_timeout: Some(30),
+        no_wait: false,
+        preview: false,
+    };
+    plan::deploy(inv, ctx, &request).expect("plan")
 }
 
 #[test]

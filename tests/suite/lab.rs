@@ -1975,21 +1975,8 @@ fn a_builder_hands_what_its_helper_must_build_to_nix_distributed_builds() {
     assert!(!host["notes"].to_string().contains("fallback"), "{host}");
     assert_eq!(lab.running("samsung"), new);
 
-    let part = std::fs::read_link(
-        lab.host_root("samsung")
-            .join(new.trim_start_matches('/'))
-            .join("helper-part"),
-    )
-    .expect("the system links its helper-built part")
-    .display()
-    .to_string();
-    let built_on = std::fs::read_to_string(
-        lab.host_root("p510")
-            .join(part.trim_start_matches('/'))
-            .join("built-on"),
-    )
-    .expect("the part is in p510's store");
-    assert_eq!(built_on.trim(), "p510", "where the part was built");
+    let (part, built_on) = lab.helper_part("samsung", &new, "p510");
+    assert_eq!(built_on, "p510", "where the part was built");
     assert!(
         lab.has_path("p620", &part),
         "p620's Nix took the part back from its helper"

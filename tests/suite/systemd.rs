@@ -524,21 +524,8 @@ fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
     assert!(!host.to_string().contains("used fallback"), "{host}");
     assert_eq!(lab.running("sid"), new);
     assert_consistent(&lab, "sid");
-    let part = std::fs::read_link(
-        lab.host_root("sid")
-            .join(new.trim_start_matches('/'))
-            .join("helper-part"),
-    )
-    .expect("the system links its helper-built part")
-    .display()
-    .to_string();
-    let built_on = std::fs::read_to_string(
-        lab.host_root("sid")
-            .join(part.trim_start_matches('/'))
-            .join("built-on"),
-    )
-    .expect("the part is in sid's store");
-    assert_eq!(built_on.trim(), "sid", "where the part was built");
+    let (part, built_on) = lab.helper_part("sid", &new, "sid");
+    assert_eq!(built_on, "sid", "where the part was built");
     assert!(lab.has_path("trixie", &part), "trixie took the part back");
     assert!(
         lab.has_path("trixie", &new),

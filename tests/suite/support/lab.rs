@@ -449,6 +449,27 @@ impl Lab {
         path.display().to_string()
     }
 
+    /// The part a system of the fixture's `helper_feature` links as `helper-part`, read on
+    /// `host` (which runs or has `system`), and the host that built it, as the part recorded,
+    /// read from `store`'s store.
+    pub fn helper_part(&self, host: &str, system: &str, store: &str) -> (String, String) {
+        let part = std::fs::read_link(
+            self.host_root(host)
+                .join(system.trim_start_matches('/'))
+                .join("helper-part"),
+        )
+        .unwrap_or_else(|e| panic!("{system} on {host} links no helper-built part: {e}"))
+        .display()
+        .to_string();
+        let built_on = std::fs::read_to_string(
+            self.host_root(store)
+                .join(part.trim_start_matches('/'))
+                .join("built-on"),
+        )
+        .unwrap_or_else(|e| panic!("{part} is not in {store}'s store: {e}"));
+        (part, built_on.trim().to_string())
+    }
+
     /// The out path the flake now gives the host, from an evaluation of the test's own.
     pub fn evaluated(&self, host: &str) -> String {
         let mut cmd = Command::new("nix");
