@@ -40,7 +40,9 @@ pub struct Fetch {
     pub download: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unpacked: Option<String>,
-    /// Derivations no cache has (built, or copied from the builder's store).
+    /// Paths none of the host's caches has, as its Nix reckons: derivations it would build,
+    /// and paths it does not know how to get at all (`don't know how to build these paths`:
+    /// they come from the builder's store, or from a cache the host's Nix was not asked).
     pub not_in_caches: usize,
 }
 
@@ -68,7 +70,16 @@ pub struct Units {
 /// derivations will be built:`.
 pub fn fetch(lines: &[String]) -> Fetch {
     let mut fetch = Fetch::default();
-    for line in lines.iter().map(|l| l.trim()) {
+    // Under `don't know how to build these paths:`, one indented path a line.
+    let mut unknown_paths = false;
+    for raw in lines {
+        let line = raw.trim();
+        if unknown_paths && raw.starts_with(char::is_whitespace) && line.starts_with("/nix/store/")
+        {
+            fetch.not_in_caches += 1;
+            continue;
+        }
+        unknown_paths = false;
         let count = || {
             if line.starts_with("this ") {
                 Some(1)
@@ -88,7 +99,9 @@ pub fn fetch(lines: &[String]) -> Fetch {
                 }
             }
         } else if line.contains("will be built") {
-            fetch.not_in_caches = count().unwrap_or(0);
+            fetch.not_in_caches += count().unwrap_or(0);
+        } else if line.starts_with("don't know how to build") {
+            unknown_paths = true;
         }
     }
     fetch
@@ -221,7 +234,8 @@ impl Preview {
                 (_, 0, 0) => "nothing to fetch".to_string(),
                 (Some(d), n, 0) => format!("fetch {n} paths, {d}"),
                 (None, n, 0) => format!("fetch {n} paths"),
-                (_, n, m) => format!("fetch {n} paths, {m} from the builder's store"),
+                (_, 0, m) => format!("{m} paths not in its caches"),
+                (_, n, m) => format!("fetch {n} paths, {m} not in its caches"),
             });
         }
         if let Some(way) = &self.copied {
@@ -337,5 +351,30 @@ mod tests {
         ]);
         assert_eq!((f.paths, f.not_in_caches), (1, 2));
         assert_eq!(f.download.as_deref(), Some("0.01 MiB"));
+    }
+
+    /// What Nix 2.8 to 2.34 say of a path none of the host's caches has and that it has no
+    /// derivation for: it is not "nothing to fetch".
+    #[test]
+    fn paths_nix_does_not_know_how_to_get_are_not_in_its_caches() {
+        let f = fetch(&[
+            "don't know how to build these paths:".into(),
+            "  /nix/store/gj5w248vgczbj5s27prsaq03hvpyws13-nixos-system-sid-2".into(),
+            "  /nix/store/aj5w248vgczbj5s27prsaq03hvpyws13-lab-payload".into(),
+            "these 2 paths will be fetched (0.02 MiB download, 0.05 MiB unpacked):".into(),
+            "  /nix/store/bj5w248vgczbj5s27prsaq03hvpyws13-linux-6.7.0".into(),
+        ]);
+        assert_eq!((f.paths, f.not_in_caches), (2, 2));
+        let preview = Preview {
+            fetch: Some(Fetch {
+                not_in_caches: 1,
+                ..Fetch::default()
+            }),
+            ..Preview::default()
+        };
+        assert_eq!(
+            preview.summary(),
+            "no package changes version; 1 paths not in its caches"
+        );
     }
 }

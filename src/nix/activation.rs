@@ -78,9 +78,22 @@ pub fn preview_changes(system: Arg) -> Vec<Arg> {
 }
 
 /// What the host lacks of `system`'s closure, and what fetching it costs, as Nix reckons it
-/// from the host's substituters: `nix-store --realise --dry-run`.
-pub fn preview_fetch(system: Arg) -> Vec<Arg> {
+/// from the host's substituters: `nix-store --realise --dry-run`. With `cache` (the one the
+/// copy will fetch from, which the host's nix.conf may not name), that cache too, asked
+/// afresh as the copy asks it; a Nix that does not trust the user with it says so and goes
+/// on without it.
+pub fn preview_fetch(system: Arg, cache: Option<&str>) -> Vec<Arg> {
     let mut argv = lits(&["nix-store", "--realise", "--dry-run"]);
+    if let Some(url) = cache {
+        argv.extend(lits(&[
+            "--option",
+            "extra-substituters",
+            url,
+            "--option",
+            "narinfo-cache-negative-ttl",
+            "0",
+        ]));
+    }
     argv.push(system);
     argv
 }

@@ -71,7 +71,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
             let copy = copy_steps(inv, hs.host, &hs.build_on, &hs.target);
             // quick-all shows the preview before its question; `--preview` stops after it.
             let preview = if req.preview || req.gate == Gate::AllBuiltThenConfirm {
-                preview_steps(hs, &copy)
+                preview_steps(hs, &copy, builder_cache(inv, hs.host, &hs.build_on))
             } else {
                 Vec::new()
             };
@@ -114,13 +114,22 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
 /// What deploying would change on a host, known without activating: what it lacks of the
 /// new closure (asked before `copy` puts it there), then the reboot and package changes, and
 /// the units its switch would touch (`dry-activate`, as root).
-fn preview_steps(hs: &HostSettings, copy: &[Step]) -> Vec<Step> {
+/// With `cache`, the builder's cache the copy fetches from, the host's Nix is asked about that
+/// cache too, as the copy will use it.
+fn preview_steps(
+    hs: &HostSettings,
+    copy: &[Step],
+    cache: Option<&crate::inventory::Cache>,
+) -> Vec<Step> {
     let host = hs.host.name.as_str();
     let on = |argv| Invocation::new(hs.target.clone(), argv);
     let mut steps = vec![Step::new(
         StepKind::Preview(PreviewPart::Fetch),
         &format!("ask what {host} lacks of its new system"),
-        on(nix::preview_fetch(Arg::out(host))),
+        on(nix::preview_fetch(
+            Arg::out(host),
+            cache.map(|c| c.url.as_str()),
+        )),
     )];
     steps.extend(copy.iter().cloned());
     steps.push(Step::new(
@@ -649,13 +658,23 @@ fn copy_steps(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine
     freeing(ways_to_copy(inv, host, build_on, target), target)
 }
 
+/// The cache `build_on` serves, if it is a builder with one and the host uses it: the
+/// target fetches its system from there.
+fn builder_cache<'a>(
+    inv: &'a Inventory,
+    host: &Host,
+    build_on: &Machine,
+) -> Option<&'a crate::inventory::Cache> {
+    let Machine::Host(b) = build_on else {
+        return None;
+    };
+    inv.cache_served_by(b)
+        .filter(|c| host.caches.contains(&c.name))
+}
+
 fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine) -> Vec<Step> {
     let name = host.name.as_str();
     let out = || Arg::out(name);
-    let builder_cache = |b: &str| {
-        inv.cache_served_by(b)
-            .filter(|c| host.caches.contains(&c.name))
-    };
     match (build_on, target) {
         _ if build_on == target => Vec::new(),
         (Machine::Local, Machine::Host(t)) => vec![step(
@@ -666,7 +685,7 @@ fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machi
         )],
         (Machine::Host(b), Machine::Local) => {
             let relay = Invocation::new(Machine::Local, nix::copy_from_store(Arg::store(b), out()));
-            match builder_cache(b) {
+            match builder_cache(inv, host, build_on) {
                 Some(cache) => vec![Step {
                     kind: StepKind::CopyClosure,
                     title: format!("fetch the system from cache {}", cache.name),
@@ -703,7 +722,7 @@ fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machi
                     nix::copy_between(Arg::store(b), Arg::store(t), out()),
                 ),
             };
-            let step = match builder_cache(b) {
+            let step = match builder_cache(inv, host, build_on) {
                 Some(cache) => Step {
                     kind: StepKind::CopyClosure,
                     title: format!("{t} fetches the system from cache {}", cache.name),

@@ -542,3 +542,74 @@ fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
         .unwrap_or_default();
     assert_eq!(helper["status"], "pass", "{checks:#}");
 }
+
+/// The preview, generations and `rollback --to` on the systemd hosts' Nix (2.34 here, built
+/// and fetched from trixie's 2.26): what the host lacks as its own Nix quotes it, the package
+/// and kernel changes, the units its switch would touch; then the generations after two
+/// deploys, and a rollback past one of them, in the host's own units.
+#[test]
+fn preview_generations_and_rollback_to_on_a_systemd_host() {
+    let lab = Lab::new();
+    let inventory = lab
+        .dir
+        .join("hosts-systemd-builder.toml")
+        .display()
+        .to_string();
+    let first = lab.running("sid");
+    lab.bump("sid");
+    lab.set("sid", "kernel", "6.7.0".into());
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "sid", "--preview", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "previewed", "{host}");
+    let preview = &host["preview"];
+    assert!(
+        preview["unknown"].as_array().is_none_or(|u| u.is_empty()),
+        "every part is known on Nix 2.34: {preview}"
+    );
+    assert!(
+        preview["packages"]
+            .as_array()
+            .expect("packages")
+            .contains(&serde_json::json!({"name": "linux", "from": ["6.6.1"], "to": ["6.7.0"]})),
+        "{preview}"
+    );
+    assert_eq!(
+        preview["reboot"],
+        serde_json::json!(["kernel"]),
+        "{preview}"
+    );
+    assert_eq!(
+        preview["units"]["restart"],
+        serde_json::json!(["lab-app.service"]),
+        "{preview}"
+    );
+    assert!(preview["fetch"]["paths"].as_u64() >= Some(1), "{preview}");
+    assert!(
+        preview["copied"].to_string().contains("cache trixie"),
+        "{preview}"
+    );
+    assert_eq!(lab.running("sid"), first, "a preview activates nothing");
+    assert_consistent(&lab, "sid");
+
+    lab.fleet(&["-i", &inventory, "deploy", "sid"]).status(0);
+    lab.bump("sid");
+    lab.fleet(&["-i", &inventory, "deploy", "sid"]).status(0);
+    let third = lab.running("sid");
+    let json = lab
+        .fleet(&["-i", &inventory, "generations", "sid", "--json"])
+        .status(0)
+        .json();
+    let gens = json[0]["generations"].as_array().expect("generations");
+    assert_eq!(gens.len(), 3, "{json}");
+    assert_eq!(gens[0]["system"], first.as_str());
+    assert_eq!(gens[2]["system"], third.as_str());
+    assert_eq!(gens[2]["deployed"]["command"], "deploy", "{json}");
+
+    lab.fleet(&["-i", &inventory, "rollback", "sid", "--to", "1"])
+        .status(0);
+    assert_eq!(lab.running("sid"), first);
+    assert_eq!(lab.generation("sid"), 1);
+    assert_consistent(&lab, "sid");
+}
