@@ -613,3 +613,67 @@ fn preview_generations_and_rollback_to_on_a_systemd_host() {
     assert_eq!(lab.generation("sid"), 1);
     assert_consistent(&lab, "sid");
 }
+
+/// Garbage collection, `exec` and a kept master on a systemd host's Nix 2.34: gc deletes a
+/// dead path and an old generation's system and keeps the running and booted ones; exec
+/// runs a command there over the one login a kept master then serves again.
+#[test]
+fn gc_exec_and_a_kept_master_on_a_systemd_host() {
+    let lab = Lab::new();
+    let booted = lab.running("sid");
+    for _ in 0..2 {
+        lab.bump("sid");
+        lab.fleet(&["deploy", "sid"]).status(0);
+    }
+    let third = lab.running("sid");
+    let second = lab
+        .fleet(&["generations", "sid", "--json"])
+        .status(0)
+        .json()[0]["generations"][1]["system"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(lab.has_path("sid", &second), "{second}");
+    let dead = lab.in_host(
+        "sid",
+        &[
+            "/bin/sh",
+            "-c",
+            "echo garbage > /tmp/garbage && nix-store --add /tmp/garbage",
+        ],
+    );
+    let dead = dead.trim().to_string();
+    assert!(lab.has_path("sid", &dead), "{dead}");
+
+    let run = lab
+        .fleet(&["gc", "sid", "--older-than", "0d", "--json"])
+        .status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "collected",
+        "{}",
+        run.stdout
+    );
+    assert!(!lab.has_path("sid", &dead), "the dead path is still there");
+    assert!(
+        !lab.has_path("sid", &second),
+        "generation 2's system is still there"
+    );
+    assert!(lab.has_path("sid", &third) && lab.has_path("sid", &booted));
+    assert_eq!(lab.running("sid"), third);
+    assert_consistent(&lab, "sid");
+
+    lab.fleet(&["disconnect"]).status(0);
+    let before = lab.logins("sid");
+    let run = lab
+        .fleet(&["exec", "sid", "--json", "--", "nix", "--version"])
+        .status(0);
+    let out = run.json()[0]["stdout"].to_string();
+    assert!(out.contains("2.34"), "{out}");
+    lab.fleet(&["status", "sid"]).status(0);
+    assert_eq!(
+        lab.logins("sid") - before,
+        1,
+        "exec logged in once; the kept master served status"
+    );
+}
