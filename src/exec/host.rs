@@ -38,6 +38,14 @@ pub(super) struct Prepared<'p> {
     units_failed: Option<Failure>,
 }
 
+impl<'p> Prepared<'p> {
+    /// Where the system was built instead, when builders were down.
+    fn built_instead(&self) -> Option<&'p BuilderDown> {
+        let hp = self.hp;
+        self.builder_down.and_then(|i| hp.if_builder_down.get(i))
+    }
+}
+
 /// How a host's deploy steps ended before their end.
 enum Ended<'p> {
     /// Ctrl-C came before the host was changed.
@@ -187,9 +195,7 @@ impl<T: Transport> HostContext<'_, T> {
         }
         let _permit = self.limit.acquire().await;
         let busy_from = Instant::now();
-        let alt = prepared
-            .builder_down
-            .and_then(|i| hp.if_builder_down.get(i));
+        let alt = prepared.built_instead();
         prepared.preview = Some(self.preview(hp, alt, &prepared.log).await);
         prepared.busy += busy_from.elapsed();
     }
@@ -324,10 +330,7 @@ impl<T: Transport> HostContext<'_, T> {
         permit: &mut Option<tokio::sync::SemaphorePermit<'s>>,
     ) -> Result<(), Ended<'p>> {
         let hp = prepared.hp;
-        let steps: Vec<&'p Step> = match prepared
-            .builder_down
-            .and_then(|i| hp.if_builder_down.get(i))
-        {
+        let steps: Vec<&'p Step> = match prepared.built_instead() {
             Some(alt) => alt
                 .copy
                 .iter()
@@ -623,6 +626,7 @@ impl<T: Transport> HostContext<'_, T> {
         failure: Option<Failure>,
     ) -> HostReport {
         let hp = prepared.hp;
+        let built_instead = prepared.built_instead();
         self.milestones.reached(&hp.host, Milestone::Done);
         let mut notes = prepared.notes;
         // A host woken for this run, or its builder: worth knowing (it may go back to sleep).
@@ -638,10 +642,7 @@ impl<T: Transport> HostContext<'_, T> {
         {
             notes.push(format!("{name} {woken}"));
         }
-        let built_on = match prepared
-            .builder_down
-            .and_then(|i| hp.if_builder_down.get(i))
-        {
+        let built_on = match built_instead {
             _ if outcome == Outcome::Unchanged => "-".into(),
             Some(alt) => alt.build_on.to_string(),
             None => hp.build_on.to_string(),
