@@ -80,6 +80,8 @@ pub struct Connections<'p> {
     control_dir: tempfile::TempDir,
     /// Where masters are kept between runs, and for how long once idle (`None`: not kept).
     kept: Option<(PathBuf, Duration)>,
+    /// Where `ssh -G`'s answers are remembered between runs, if they can be.
+    remembered: Option<super::ssh_config::Remembered>,
     /// Names the confirmation logins' sockets apart.
     fresh: std::sync::atomic::AtomicUsize,
     hosts: HashMap<String, Host>,
@@ -111,6 +113,7 @@ impl<'p> Connections<'p> {
             },
         };
         Ok(Connections {
+            remembered: super::ssh_config::Remembered::new(inv.ssh_config.as_deref()),
             ssh_config: inv.ssh_config.clone(),
             waking,
             events,
@@ -316,7 +319,13 @@ impl<'p> Connections<'p> {
     /// config. "ask" becomes strict: there is no one to ask. Only a config that says so
     /// accepts new or changed keys.
     async fn dial(&self, host: &Host, address: &str) -> Dial {
-        let view = super::ssh_config::view_async(self.ssh_config.as_deref(), host, address).await;
+        let view = super::ssh_config::view_async(
+            self.ssh_config.as_deref(),
+            host,
+            address,
+            self.remembered.as_ref(),
+        )
+        .await;
         Dial {
             address: address.to_string(),
             user: host.user.clone(),
@@ -337,8 +346,13 @@ impl<'p> Connections<'p> {
     pub async fn store_url_elsewhere(&self, host: &str) -> Result<String, ConnectError> {
         let conn = self.get(host).await?;
         let (_, h) = self.lookup(host)?;
-        let view =
-            super::ssh_config::view_async(self.ssh_config.as_deref(), h, &conn.address).await;
+        let view = super::ssh_config::view_async(
+            self.ssh_config.as_deref(),
+            h,
+            &conn.address,
+            self.remembered.as_ref(),
+        )
+        .await;
         Ok(match &conn.user {
             Some(u) => format!("ssh-ng://{u}@{}", view.hostname),
             None => format!("ssh-ng://{}", view.hostname),

@@ -123,13 +123,18 @@ pub fn view_for(config: Option<&Path>, login: Login<'_>, address: &str) -> SshVi
     }
 }
 
-/// `view`, without blocking the run's other tasks, and remembered between runs (see
-/// `remembered`): a run reusing its kept masters spawns no `ssh -G` while nothing ssh reads
-/// has changed.
-pub async fn view_async(config: Option<&Path>, host: &Host, address: &str) -> SshView {
+/// `view`, without blocking the run's other tasks, and with `remembered`, remembered between
+/// runs: a run reusing its kept masters spawns no `ssh -G` while nothing ssh reads has
+/// changed.
+pub async fn view_async(
+    config: Option<&Path>,
+    host: &Host,
+    address: &str,
+    remembered: Option<&Remembered>,
+) -> SshView {
     let argv = argv(config, host.into(), address);
-    let cache = remembered::Cache::here(config, &argv);
-    if let Some(text) = cache.as_ref().and_then(remembered::Cache::read) {
+    let path = remembered.map(|r| r.path(&argv));
+    if let Some(text) = path.as_deref().and_then(remembered::read) {
         return parse(&text, host, address);
     }
     match tokio::process::Command::new("ssh")
@@ -139,14 +144,16 @@ pub async fn view_async(config: Option<&Path>, host: &Host, address: &str) -> Ss
     {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
-            if let Some(cache) = &cache {
-                cache.write(&text);
+            if let Some(path) = &path {
+                remembered::write(path, &text);
             }
             parse(&text, host, address)
         }
         _ => SshView::plain(host.into(), address),
     }
 }
+
+pub use remembered::Remembered;
 
 /// `ssh -G`'s answers, remembered in the user's private runtime directory (where kept masters
 /// live) under a key made of everything that answer depends on: its arguments, the user, home
@@ -165,66 +172,75 @@ mod remembered {
     /// The most config files followed through `Include` (ssh's own limit is a depth of 16).
     const MAX_FILES: usize = 256;
 
-    pub struct Cache {
-        path: PathBuf,
+    /// Where one run remembers `ssh -G`'s answers for one ssh config: the private directory,
+    /// and the part of the key that is the same for every address (read once a run).
+    pub struct Remembered {
+        dir: PathBuf,
+        key: u64,
     }
 
-    impl Cache {
-        /// Where `ssh -G ARGV` is remembered; `None` when it cannot be (no private directory,
-        /// or a config ssh reads differently each time).
-        pub fn here(config: Option<&Path>, argv: &[OsString]) -> Option<Cache> {
-            let dir = crate::exec::master::kept_dir().ok()?;
-            let key = key(config, argv)?;
-            Some(Cache {
-                path: dir.join(format!("ssh-G-{key:016x}")),
+    impl Remembered {
+        /// For `config` (the inventory's, or the user's default files); `None` when answers
+        /// cannot be remembered (no private directory, or a config ssh reads differently
+        /// each time).
+        pub fn new(config: Option<&Path>) -> Option<Remembered> {
+            Some(Remembered {
+                key: key(config)?,
+                dir: crate::exec::master::kept_dir().ok()?,
             })
         }
 
-        pub fn read(&self) -> Option<String> {
-            let text = std::fs::read_to_string(&self.path).ok()?;
-            // Touched, so that pruning keeps what is in use.
-            let _ = std::fs::File::options()
-                .append(true)
-                .open(&self.path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-            (!text.is_empty()).then_some(text)
+        /// Where `ssh -G ARGV`'s answer is kept.
+        pub fn path(&self, argv: &[OsString]) -> PathBuf {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.key.hash(&mut h);
+            argv.hash(&mut h);
+            self.dir.join(format!("ssh-G-{:016x}", h.finish()))
         }
+    }
 
-        /// Best effort: written whole (a temporary file renamed), and answers unused for a day
-        /// removed.
-        pub fn write(&self, text: &str) {
-            let Some(dir) = self.path.parent() else {
-                return;
-            };
-            let tmp = self
-                .path
-                .with_extension(format!("{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in entries.flatten() {
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > KEEP);
-                if old && e.file_name().to_string_lossy().starts_with("ssh-G-") {
-                    let _ = std::fs::remove_file(e.path());
-                }
+    /// The answer kept at `path`, if any.
+    pub fn read(path: &Path) -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        // Touched, so that pruning keeps what is in use.
+        let _ = std::fs::File::options()
+            .append(true)
+            .open(path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// Best effort: written whole (a temporary file renamed), and answers unused for a day
+    /// removed.
+    pub fn write(path: &Path, text: &str) {
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > KEEP);
+            if old && e.file_name().to_string_lossy().starts_with("ssh-G-") {
+                let _ = std::fs::remove_file(e.path());
             }
         }
     }
 
-    /// The key for `ssh -G ARGV`, or `None` when its answer may change with nothing here
-    /// changing.
-    pub fn key(config: Option<&Path>, argv: &[OsString]) -> Option<u64> {
+    /// What every `ssh -G` answer under `config` depends on besides its arguments, as a
+    /// key, or `None` when an answer may change with nothing here changing.
+    fn key(config: Option<&Path>) -> Option<u64> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        argv.hash(&mut h);
         for var in ["HOME", "USER", "LOGNAME"] {
             std::env::var_os(var).hash(&mut h);
         }
@@ -388,21 +404,29 @@ mod remembered {
             )
             .expect("write");
             let argv: Vec<OsString> = vec!["-G".into(), "p620".into()];
-            let Some(first) = key(Some(&cfg), &argv) else {
+            let Some(first) = key(Some(&cfg)) else {
                 return; // no ssh on this machine
             };
-            assert_eq!(key(Some(&cfg), &argv), Some(first), "stable");
+            assert_eq!(key(Some(&cfg)), Some(first), "stable");
+            let remembered = Remembered {
+                dir: dir.path().into(),
+                key: first,
+            };
             let other: Vec<OsString> = vec!["-G".into(), "p510".into()];
-            assert_ne!(key(Some(&cfg), &other), Some(first), "the arguments count");
+            assert_ne!(
+                remembered.path(&other),
+                remembered.path(&argv),
+                "the arguments count"
+            );
 
             // A file appears where the Include looks: another key.
             std::fs::write(inc.join("a.conf"), "Host p620\n  Port 2222\n").expect("write");
-            let with_a = key(Some(&cfg), &argv);
+            let with_a = key(Some(&cfg));
             assert_ne!(with_a, Some(first));
             // That file changes: another key again.
             std::fs::write(inc.join("a.conf"), "Host p620\n  Port 2223\n  User x\n")
                 .expect("write");
-            assert_ne!(key(Some(&cfg), &argv), with_a);
+            assert_ne!(key(Some(&cfg)), with_a);
 
             // What ssh decides anew each time is never remembered.
             for varying in [
@@ -411,7 +435,7 @@ mod remembered {
                 "CanonicalizeHostname yes\n",
             ] {
                 std::fs::write(inc.join("b.conf"), varying).expect("write");
-                assert_eq!(key(Some(&cfg), &argv), None, "{varying}");
+                assert_eq!(key(Some(&cfg)), None, "{varying}");
             }
         }
     }
