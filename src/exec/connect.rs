@@ -51,10 +51,7 @@ impl Connection {
 
     /// The Nix store URL for this host, as seen from here.
     pub fn store_url(&self) -> String {
-        match &self.user {
-            Some(u) => format!("ssh-ng://{u}@{}", self.address),
-            None => format!("ssh-ng://{}", self.address),
-        }
+        crate::nix::ssh_ng_store(self.user.as_deref(), &self.address)
     }
 }
 
@@ -353,10 +350,10 @@ impl<'p> Connections<'p> {
             self.remembered.as_ref(),
         )
         .await;
-        Ok(match &conn.user {
-            Some(u) => format!("ssh-ng://{u}@{}", view.hostname),
-            None => format!("ssh-ng://{}", view.hostname),
-        })
+        Ok(crate::nix::ssh_ng_store(
+            conn.user.as_deref(),
+            &view.hostname,
+        ))
     }
 
     /// `NIX_SSHOPTS` that make nix's own ssh reuse the masters: `%n` is the address as given,

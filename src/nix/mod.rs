@@ -81,22 +81,22 @@ pub fn realise(drv: Arg, options: &NixOptions, root: Option<String>) -> Vec<Arg>
     argv
 }
 
+/// The Nix store of `address` over SSH, logged in to as `user` (else as ssh's config says).
+pub fn ssh_ng_store(user: Option<&str>, address: &str) -> String {
+    match user {
+        Some(u) => format!("ssh-ng://{u}@{address}"),
+        None => format!("ssh-ng://{address}"),
+    }
+}
+
 /// One machine of Nix's `builders` setting (the format of `nix.buildMachines` and
-/// `/etc/nix/machines`): `ssh-ng://[USER@]ADDRESS SYSTEMS SSH-KEY JOBS SPEED FEATURES
-/// MANDATORY HOST-KEY`, `-` where Nix's default (or the builder's ssh config) applies. The
-/// words are checked names, so no field can hold a space or a separator.
-pub fn build_machine(
-    user: Option<&str>,
-    address: &str,
-    m: &crate::inventory::BuildMachine,
-) -> String {
+/// `/etc/nix/machines`): `STORE SYSTEMS SSH-KEY JOBS SPEED FEATURES MANDATORY HOST-KEY`,
+/// `-` where Nix's default (or the builder's ssh config) applies; `store` is the helper's
+/// `ssh_ng_store`. The words are checked names, so no field can hold a space or a separator.
+pub fn build_machine(store: &str, m: &crate::inventory::BuildMachine) -> String {
     let or_dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
-    let login = match user {
-        Some(u) => format!("{u}@{address}"),
-        None => address.to_string(),
-    };
     format!(
-        "ssh-ng://{login} {} - {} {} {} - -",
+        "{store} {} - {} {} {} - -",
         or_dash(m.systems.join(",")),
         m.jobs.map_or("-".into(), |j| j.to_string()),
         m.speed.map_or("-".into(), |s| s.to_string()),

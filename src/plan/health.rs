@@ -13,7 +13,7 @@ use super::{
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
     let helper = match &probe {
-        Probe::Helper(h) => helper_store(inv, h),
+        Probe::Helper(h) => super::helper_store(inv, h),
         _ => None,
     };
     let url = match &probe {
@@ -47,16 +47,6 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         _ => run.instant(),
     };
     Step::new(StepKind::Probe(probe), &title, run)
-}
-
-/// `ssh-ng://[USER@]ADDRESS` for a build helper, as `nix::build_machine` names it.
-fn helper_store(inv: &Inventory, helper: &str) -> Option<String> {
-    let h = inv.host(helper)?;
-    let address = h.addresses.first()?;
-    Some(match &h.user {
-        Some(u) => format!("ssh-ng://{u}@{address}"),
-        None => format!("ssh-ng://{address}"),
-    })
 }
 
 fn asking(

@@ -511,5 +511,15 @@ impl Plan {
     }
 }
 
+/// How a builder's nix-daemon reaches one of its `build_machines` helpers: the helper's store
+/// over `ssh-ng://`, at its first address, as its user.
+pub(crate) fn helper_store(inv: &crate::inventory::Inventory, helper: &str) -> Option<String> {
+    let h = inv.host(helper)?;
+    Some(crate::nix::ssh_ng_store(
+        h.user.as_deref(),
+        h.addresses.first()?,
+    ))
+}
+
 #[cfg(test)]
 mod tests;

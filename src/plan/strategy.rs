@@ -631,11 +631,7 @@ fn helpers(inv: &Inventory, ctx: &Context, build_on: &Machine) -> Vec<Arg> {
     let lines: Vec<String> = builder
         .build_machines
         .iter()
-        .filter_map(|m| {
-            let helper = inv.host(&m.host)?;
-            let address = helper.addresses.first()?;
-            Some(nix::build_machine(helper.user.as_deref(), address, m))
-        })
+        .filter_map(|m| Some(nix::build_machine(&super::helper_store(inv, &m.host)?, m)))
         .collect();
     nix::builders(&lines)
 }
