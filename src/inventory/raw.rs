@@ -73,7 +73,7 @@ pub struct RawHost {
     /// One builder, or a list: the first that answers builds, the rest are its fallbacks.
     pub via: Option<Spanned<OneOrMany>>,
     /// Helpers a builder hands to Nix's distributed builds when it builds.
-    pub build_machines: Option<Spanned<Vec<RawBuildMachine>>>,
+    pub build_machines: Option<Spanned<Vec<HostOrTable>>>,
     pub attribute: Option<Spanned<String>>,
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
@@ -138,60 +138,44 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
-/// One of a builder's `build_machines`: a host's name, or a table with Nix's machine fields.
-#[derive(Debug, Clone)]
+/// One of a builder's `build_machines` with Nix's machine fields, written as a table
+/// (`{ host = "p510", jobs = 8 }`) or as the host's name alone (see `HostOrTable`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawBuildMachine {
     pub host: String,
     pub jobs: Option<i64>,
     pub speed: Option<i64>,
+    #[serde(default)]
     pub features: Vec<String>,
+    #[serde(default)]
     pub systems: Vec<String>,
 }
 
-/// `{ host = "p510", jobs = 8, ... }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBuildMachineTable {
-    host: String,
-    jobs: Option<i64>,
-    speed: Option<i64>,
-    #[serde(default)]
-    features: Vec<String>,
-    #[serde(default)]
-    systems: Vec<String>,
-}
+/// A `RawBuildMachine`, or a host's name standing for one with Nix's defaults.
+#[derive(Debug, Clone)]
+pub struct HostOrTable(pub RawBuildMachine);
 
-impl<'de> Deserialize<'de> for RawBuildMachine {
+impl<'de> Deserialize<'de> for HostOrTable {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawBuildMachine;
+            type Value = HostOrTable;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a host name, or a table like { host = \"p510\", jobs = 8 }")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawBuildMachine, E> {
-                Ok(RawBuildMachine {
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HostOrTable, E> {
+                Ok(HostOrTable(RawBuildMachine {
                     host: v.to_string(),
-                    jobs: None,
-                    speed: None,
-                    features: Vec::new(),
-                    systems: Vec::new(),
-                })
+                    ..RawBuildMachine::default()
+                }))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<RawBuildMachine, A::Error> {
-                let t = RawBuildMachineTable::deserialize(
-                    serde::de::value::MapAccessDeserializer::new(map),
-                )?;
-                Ok(RawBuildMachine {
-                    host: t.host,
-                    jobs: t.jobs,
-                    speed: t.speed,
-                    features: t.features,
-                    systems: t.systems,
-                })
+            ) -> Result<HostOrTable, A::Error> {
+                RawBuildMachine::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(HostOrTable)
             }
         }
         d.deserialize_any(V)

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::error::{key_at, InventoryError, Problem};
 use super::names::{self, is_identifier};
-use super::raw::{RawCache, RawFleet, RawHost, RawInventory, RawNix};
+use super::raw::{HostOrTable, RawCache, RawFleet, RawHost, RawInventory, RawNix};
 use super::{Cache, Host, Inventory};
 use crate::vocab::{FailedUnits, NixOptions};
 
@@ -608,7 +608,7 @@ fn build_machines(
         );
     }
     let mut machines = Vec::new();
-    for (i, m) in list.get_ref().iter().enumerate() {
+    for (i, HostOrTable(m)) in list.get_ref().iter().enumerate() {
         let problem = |why: String| Problem::new(at.clone(), key.clone(), why);
         let helper = m.host.as_str();
         let Some((_, h)) = raw.hosts.iter().find(|(k, _)| k.get_ref() == helper) else {
@@ -626,7 +626,7 @@ fn build_machines(
             );
             continue;
         }
-        if list.get_ref()[..i].iter().any(|o| o.host == helper) {
+        if list.get_ref()[..i].iter().any(|o| o.0.host == helper) {
             problems.push(problem(format!("`{helper}` is named twice")));
             continue;
         }
