@@ -476,7 +476,7 @@ fn build_machines_are_hosts_of_the_inventory_with_nix_machine_fields() {
     assert_eq!(m[1].features, ["big-parallel"]);
 
     let e = refused(
-        "[hosts.p620]\nbuild_machines = [\"p62\", \"p620\", { host = \"p510\", jobs = 0, features = [\"a b\"] }]\n\
+        "[hosts.p620]\nbuild_machines = [\"p62\", \"p620\", { host = \"p510\", jobs = 0, features = [\"a b\", \"-\"] }]\n\
          [hosts.p510]\n[hosts.razer]\nport = 2222\n",
     );
     for want in [
@@ -486,6 +486,7 @@ fn build_machines_are_hosts_of_the_inventory_with_nix_machine_fields() {
         "p620 cannot be its own helper",
         "p510's jobs must be between 1 and 1024",
         "`a b` is not a system feature",
+        "`-` is not a system feature",
     ] {
         assert!(e.contains(want), "no {want:?} in {e}");
     }

@@ -659,12 +659,11 @@ fn build_machines(
         let words = |list: &[String], what: &str, problems: &mut Vec<Problem>| -> Vec<String> {
             list.iter()
                 .filter(|w| {
-                    let ok = !w.is_empty()
-                        && w.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                    // A field of Nix's machine line: `-` alone there means "the default".
+                    let ok = is_identifier(w);
                     if !ok {
                         problems.push(problem(format!(
-                            "`{}` is not a {what}: letters, digits, `-`, `_` and `.` only",
+                            "`{}` is not a {what}: a letter or digit, then letters, digits, `-`, `_` and `.`",
                             w.escape_debug()
                         )));
                     }
