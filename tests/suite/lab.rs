@@ -2006,7 +2006,7 @@ fn a_builder_hands_what_its_helper_must_build_to_nix_distributed_builds() {
 #[test]
 fn a_via_list_builds_on_the_first_builder_that_answers() {
     let lab = Lab::new();
-    let inventory = lab.inventory_edited("hosts-via-list", |text| {
+    let inventory = lab.inventory_edited("hosts.toml", "hosts-via-list", |text| {
         let samsung = text.find("[hosts.samsung]").expect("samsung");
         let at = samsung
             + text[samsung..]

@@ -431,11 +431,7 @@ fn fleet_on_a_modern_nix_deploys_a_host_on_an_old_one() {
 #[test]
 fn a_systemd_builders_cache_is_a_unit_its_own_switch_restarts() {
     let lab = Lab::new();
-    let inventory = lab
-        .dir
-        .join("hosts-systemd-builder.toml")
-        .display()
-        .to_string();
+    let inventory = lab.systemd_builder_inventory();
     lab.bump("trixie");
     lab.bump("sid");
     let run = lab
@@ -504,15 +500,18 @@ fn a_systemd_builders_cache_is_a_unit_its_own_switch_restarts() {
 #[test]
 fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
     let lab = Lab::new();
-    let inventory = lab.inventory_edited("hosts-systemd-helper", |_| {
-        std::fs::read_to_string(lab.dir.join("hosts-systemd-builder.toml"))
-            .expect("hosts-systemd-builder.toml")
-            .replacen(
+    let helper = "build_machines = [{ host = \"sid\", features = [\"lab-helper\"] }]";
+    let inventory = lab.inventory_edited(
+        "hosts-systemd-builder.toml",
+        "hosts-systemd-helper",
+        |text| {
+            text.replacen(
                 "[hosts.trixie]\n",
-                "[hosts.trixie]\nbuild_machines = [{ host = \"sid\", features = [\"lab-helper\"] }]\n",
+                &format!("[hosts.trixie]\n{helper}\n"),
                 1,
             )
-    });
+        },
+    );
     lab.bump("sid");
     lab.set("sid", "helper_feature", serde_json::json!("lab-helper"));
     let new = lab.evaluated("sid");
@@ -550,11 +549,7 @@ fn a_systemd_builder_hands_a_part_to_its_helper_on_newer_nix() {
 #[test]
 fn preview_generations_and_rollback_to_on_a_systemd_host() {
     let lab = Lab::new();
-    let inventory = lab
-        .dir
-        .join("hosts-systemd-builder.toml")
-        .display()
-        .to_string();
+    let inventory = lab.systemd_builder_inventory();
     let first = lab.running("sid");
     lab.bump("sid");
     lab.set("sid", "kernel", "6.7.0".into());
@@ -568,24 +563,7 @@ fn preview_generations_and_rollback_to_on_a_systemd_host() {
         preview["unknown"].as_array().is_none_or(|u| u.is_empty()),
         "every part is known on Nix 2.34: {preview}"
     );
-    assert!(
-        preview["packages"]
-            .as_array()
-            .expect("packages")
-            .contains(&serde_json::json!({"name": "linux", "from": ["6.6.1"], "to": ["6.7.0"]})),
-        "{preview}"
-    );
-    assert_eq!(
-        preview["reboot"],
-        serde_json::json!(["kernel"]),
-        "{preview}"
-    );
-    assert_eq!(
-        preview["units"]["restart"],
-        serde_json::json!(["lab-app.service"]),
-        "{preview}"
-    );
-    assert!(preview["fetch"]["paths"].as_u64() >= Some(1), "{preview}");
+    Lab::assert_kernel_change_previewed(preview);
     assert!(
         preview["copied"].to_string().contains("cache trixie"),
         "{preview}"

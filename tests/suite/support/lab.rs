@@ -434,19 +434,57 @@ impl Lab {
     /// A copy of the lab's inventory with `lines` added to `[hosts.HOST]`; returns its path.
     pub fn inventory_with(&self, host: &str, lines: &str) -> String {
         let header = format!("[hosts.{host}]\n");
-        self.inventory_edited(&format!("hosts-{host}"), |text| {
+        self.inventory_edited("hosts.toml", &format!("hosts-{host}"), |text| {
             assert!(text.contains(&header), "no {header} in the lab inventory");
             text.replace(&header, &format!("{header}{lines}\n"))
         })
     }
 
-    /// A copy of the lab's inventory as `edit` makes it; returns its path.
-    pub fn inventory_edited(&self, name: &str, edit: impl Fn(String) -> String) -> String {
-        let text = std::fs::read_to_string(self.dir.join("hosts.toml")).expect("hosts.toml");
+    /// The lab's second inventory, where the systemd host trixie is a builder with its cache
+    /// and sid builds via it.
+    pub fn systemd_builder_inventory(&self) -> String {
+        self.dir
+            .join("hosts-systemd-builder.toml")
+            .display()
+            .to_string()
+    }
+
+    /// A copy of the lab's inventory `base` (`hosts.toml`, or another the lab writes) as
+    /// `edit` makes it; returns its path.
+    pub fn inventory_edited(
+        &self,
+        base: &str,
+        name: &str,
+        edit: impl Fn(String) -> String,
+    ) -> String {
+        let text = std::fs::read_to_string(self.dir.join(base)).expect("the lab's inventory");
         let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
         let path = self.dir.join(format!("{name}-{n}.toml"));
         std::fs::write(&path, edit(text)).expect("write inventory");
         path.display().to_string()
+    }
+
+    /// What the fixture's `kernel = "6.7.0"` setting makes a preview say (from the default
+    /// 6.6.1): the kernel package changes, a reboot is needed, the switch restarts lab-app,
+    /// and the host lacked at least its new system.
+    pub fn assert_kernel_change_previewed(preview: &Value) {
+        assert!(
+            preview["packages"].as_array().expect("packages").contains(
+                &serde_json::json!({"name": "linux", "from": ["6.6.1"], "to": ["6.7.0"]})
+            ),
+            "{preview}"
+        );
+        assert_eq!(
+            preview["reboot"],
+            serde_json::json!(["kernel"]),
+            "{preview}"
+        );
+        assert_eq!(
+            preview["units"]["restart"],
+            serde_json::json!(["lab-app.service"]),
+            "{preview}"
+        );
+        assert!(preview["fetch"]["paths"].as_u64() >= Some(1), "{preview}");
     }
 
     /// The part a system of the fixture's `helper_feature` links as `helper-part`, read on
