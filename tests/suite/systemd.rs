@@ -655,3 +655,43 @@ fn gc_exec_and_a_kept_master_on_a_systemd_host() {
         "exec logged in once; the kept master served status"
     );
 }
+
+/// A `via` list's failover onto a systemd host's Nix 2.34: sid builds on p620, else p510.
+/// With p620 stopped, p510 (Nix 2.8, no signing key) builds, and its unsigned closure is
+/// relayed to sid, whose Nix takes it from a trusted login (`--no-check-sigs`).
+#[test]
+fn a_via_list_fails_over_and_relays_unsigned_to_a_systemd_host() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_edited("hosts.toml", "hosts-sid-via-list", |text| {
+        text.replacen(
+            "[hosts.sid]\n",
+            "[hosts.sid]\nvia = [\"p620\", \"p510\"]\n",
+            1,
+        )
+        .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
+    });
+    lab.bump("sid");
+    let new = lab.evaluated("sid");
+    lab.stop_host("p620");
+    let run = lab
+        .fleet(&["-i", &inventory, "deploy", "sid", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "p510", "{host}");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p620 is down: built on p510 instead"),
+        "{host}"
+    );
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("relay it through this machine"),
+        "p510 has no key sid accepts: {host}"
+    );
+    assert_eq!(lab.running("sid"), new);
+    assert_consistent(&lab, "sid");
+    assert!(lab.has_path("p510", &new), "built on p510");
+    assert!(!lab.has_path("p620", &new));
+}
