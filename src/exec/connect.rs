@@ -109,6 +109,9 @@ impl<'p> Connections<'p> {
                 }
             },
         };
+        if let Some(cfg) = &inv.ssh_config {
+            link_ssh_config(control_dir.path(), cfg)?;
+        }
         Ok(Connections {
             remembered: super::ssh_config::Remembered::new(inv.ssh_config.as_deref()),
             ssh_config: inv.ssh_config.clone(),
@@ -357,11 +360,17 @@ impl<'p> Connections<'p> {
     }
 
     /// `NIX_SSHOPTS` that make nix's own ssh reuse the masters: `%n` is the address as given,
-    /// which names the link to that address's master socket.
+    /// which names the link to that address's master socket. Nix splits `NIX_SSHOPTS` on
+    /// white space (2.8) or as a shell would (newer), so the ssh config is named by its link
+    /// in the run's own directory (see `link_ssh_config`), whose path holds neither: the
+    /// user's path, whatever it holds, never becomes words of its own.
     pub fn nix_sshopts(&self) -> String {
         let mut opts = Vec::new();
-        if let Some(cfg) = &self.ssh_config {
-            opts.push(format!("-F {}", cfg.display()));
+        if self.ssh_config.is_some() {
+            opts.push(format!(
+                "-F {}",
+                self.control_dir.path().join(SSH_CONFIG_LINK).display()
+            ));
         }
         opts.push(format!(
             "-o ControlMaster=no -o ControlPath={}/%n -o BatchMode=yes",
@@ -381,6 +390,16 @@ impl<'p> Connections<'p> {
             }
         }
     }
+}
+
+/// The name of the link to the inventory's ssh config in a run's directory: `=` is in no
+/// address, so no master's link can take the name.
+const SSH_CONFIG_LINK: &str = "=ssh_config";
+
+/// Links `cfg` (made absolute) into the run's directory as `SSH_CONFIG_LINK`.
+fn link_ssh_config(dir: &Path, cfg: &Path) -> std::io::Result<()> {
+    let target = std::path::absolute(cfg)?;
+    std::os::unix::fs::symlink(target, dir.join(SSH_CONFIG_LINK))
 }
 
 /// A run killed before it could close its masters leaves them running (`ControlPersist`) and

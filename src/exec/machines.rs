@@ -119,16 +119,28 @@ impl Machines<'_> {
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
         let password = match how.sudo_password {
-            true => Some(self.password_for(conn, output.log()).await?),
+            true => self.password_for(conn, output.log()).await?,
             false => None,
         };
         Self::run_over(conn, argv, output, !how.instant, password.as_ref()).await
     }
 
-    /// The password the sudo of `conn`'s host takes, checked over `conn` the first time (see
-    /// `sudo`).
-    async fn password_for(&self, conn: &Connection, log: &Log) -> Result<Secret, RunError> {
+    /// The password the sudo of `conn`'s host takes (`None`: it wants none, and is never
+    /// given it), learnt over `conn` the first time (see `sudo`).
+    async fn password_for(&self, conn: &Connection, log: &Log) -> Result<Option<Secret>, RunError> {
         let host = conn.host.as_str();
+        let wants = async || {
+            // `-k`: as the commands' own `sudo -k -S`, cached credentials do not count.
+            let argv: Vec<String> = ["sudo", "-n", "-k", "true"].map(String::from).to_vec();
+            log.line(&format!(
+                "--- {host}$ (does sudo want a password?) sudo -n -k true"
+            ));
+            let output = Output::new(log, None);
+            let code = Self::run_over(conn, &argv, &output, false, None)
+                .await
+                .unwrap_or(None);
+            code != Some(0)
+        };
         let check = async |secret: &Secret| {
             let argv: Vec<String> = Sudo::Password
                 .prefix()
@@ -155,7 +167,7 @@ impl Machines<'_> {
                 format!("[fleet] sudo on {host} refused that password; sudo password for {who}: ");
             self.events.ask_secret(&prompt).await.ok().flatten()
         };
-        let standing: Standing = self.passwords.for_host(host, check, ask).await;
+        let standing: Standing = self.passwords.for_host(host, wants, check, ask).await;
         standing.map_err(RunError::Sudo)
     }
 

@@ -3,8 +3,11 @@
 //! host's standard input over the connection the run already has (see `nix::TIE`), never in
 //! argv, the environment, a log or the report.
 //!
-//! Each host tries a password once: the first command that needs it checks it with
-//! `sudo -k -S -- true`, and every other command on that host waits for that answer. A host
+//! Each host tries a password once: the first command that needs it asks the host's sudo
+//! whether it wants one at all (`sudo -n -k true`, no secret written); only where it does is
+//! the password written, and checked with `sudo -k -S -- true`. One password serves the
+//! fleet, so a host that never needs it must never see it: a compromised one would collect
+//! every other host's. Every other command on that host waits for that answer. A host
 //! that refuses the run's password gets one question of its own (where someone can answer);
 //! refused again, its commands fail at once, so PAM's faillock never counts a third try.
 
@@ -52,8 +55,9 @@ pub enum Refused {
     Other { host: String, said: String },
 }
 
-/// What a host made of a password.
-pub type Standing = Result<Secret, Refused>;
+/// What a host made of a password: the one its sudo takes, or `None` where its sudo wants
+/// none (NOPASSWD), and then no password is ever written to it.
+pub type Standing = Result<Option<Secret>, Refused>;
 
 /// The run's password, and what each host made of it.
 #[derive(Default)]
@@ -109,10 +113,12 @@ impl Passwords {
         }
     }
 
-    /// The password `host` takes: checked once, by `check`, with `ask` putting the host's own
+    /// The password `host` takes: `wants` tells, without any secret, whether its sudo wants
+    /// one; only then is one checked, once, by `check`, with `ask` putting the host's own
     /// question when the run's password is refused (`None`: no one to ask).
-    pub async fn for_host<C, A>(&self, host: &str, check: C, ask: A) -> Standing
+    pub async fn for_host<W, C, A>(&self, host: &str, wants: W, check: C, ask: A) -> Standing
     where
+        W: AsyncFn() -> bool,
         C: AsyncFn(&Secret) -> Checked,
         A: AsyncFn() -> Option<Secret>,
     {
@@ -124,12 +130,16 @@ impl Passwords {
         if let Some(known) = standing.as_ref() {
             return known.clone();
         }
-        let known = self.decide(host, check, ask).await;
+        let known = if wants().await {
+            self.decide(host, check, ask).await.map(Some)
+        } else {
+            Ok(None)
+        };
         *standing = Some(known.clone());
         known
     }
 
-    async fn decide<C, A>(&self, host: &str, check: C, ask: A) -> Standing
+    async fn decide<C, A>(&self, host: &str, check: C, ask: A) -> Result<Secret, Refused>
     where
         C: AsyncFn(&Secret) -> Checked,
         A: AsyncFn() -> Option<Secret>,
@@ -203,6 +213,27 @@ mod tests {
         );
     }
 
+    async fn wanted() -> bool {
+        true
+    }
+
+    #[tokio::test]
+    async fn a_host_whose_sudo_wants_no_password_is_never_given_it() {
+        let passwords = Passwords::new(Some(secret("fleet")));
+        let asked_sudo = AtomicUsize::new(0);
+        let wants = async || {
+            asked_sudo.fetch_add(1, Ordering::SeqCst);
+            false
+        };
+        let check = async |_: &Secret| -> Checked { panic!("the password was written") };
+        let ask = async || -> Option<Secret> { panic!("a password was asked for") };
+        for _ in 0..3 {
+            let standing = passwords.for_host("lab6", &wants, &check, &ask).await;
+            assert!(matches!(standing, Ok(None)), "{standing:?}");
+        }
+        assert_eq!(asked_sudo.load(Ordering::SeqCst), 1, "asked more than once");
+    }
+
     #[tokio::test]
     async fn each_host_checks_once_and_asks_once_after_a_refusal() {
         let passwords = Passwords::new(Some(secret("fleet")));
@@ -220,10 +251,11 @@ mod tests {
             asked.fetch_add(1, Ordering::SeqCst);
             Some(secret("own"))
         };
-        let first = passwords.for_host("p510", &check, &ask).await;
-        let again = passwords.for_host("p510", &check, &ask).await;
-        assert_eq!(first.as_ref().map(text).ok(), Some("own".into()));
-        assert_eq!(again.as_ref().map(text).ok(), Some("own".into()));
+        let first = passwords.for_host("p510", wanted, &check, &ask).await;
+        let again = passwords.for_host("p510", wanted, &check, &ask).await;
+        let own = |s: &Standing| s.as_ref().ok().and_then(|s| s.as_ref()).map(text);
+        assert_eq!(own(&first), Some("own".into()));
+        assert_eq!(own(&again), Some("own".into()));
         assert_eq!(checks.load(Ordering::SeqCst), 2);
         assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
@@ -238,7 +270,7 @@ mod tests {
         };
         let nobody = async || None;
         for _ in 0..3 {
-            let refused = passwords.for_host("samsung", &check, &nobody).await;
+            let refused = passwords.for_host("samsung", wanted, &check, &nobody).await;
             assert!(
                 matches!(
                     refused,
@@ -253,7 +285,7 @@ mod tests {
         assert_eq!(checks.load(Ordering::SeqCst), 1, "tried more than once");
         let twice = Passwords::new(Some(secret("fleet")));
         let wrong_again = async || Some(secret("still wrong"));
-        let refused = twice.for_host("razer", &check, &wrong_again).await;
+        let refused = twice.for_host("razer", wanted, &check, &wrong_again).await;
         assert_eq!(
             refused.err().map(|e| e.to_string()),
             Some(

@@ -19,14 +19,33 @@ pub fn address_problem(s: &str) -> Option<String> {
     if s.starts_with('-') {
         return Some("an address cannot start with `-` (ssh would read it as an option)".into());
     }
-    if let Some(c) = s
+    // `%` only as an IPv6 literal's zone (`fe80::1%eth0`): anywhere else ssh reads it as a
+    // token to expand (`%d`, `%h`) in the options it is put into.
+    let (host, zone) = match s.split_once('%') {
+        Some((host, zone)) if host.contains(':') => (host, Some(zone)),
+        Some(_) => {
+            return Some(
+                "an address may hold `%` only as an IPv6 address's zone, like fe80::1%eth0".into(),
+            )
+        }
+        None => (s, None),
+    };
+    if let Some(c) = host
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')))
     {
         return Some(format!(
             "an address may hold only letters, digits, `.`, `-`, `_` and `:` (IPv6), not {}",
             describe_char(c)
         ));
+    }
+    if let Some(zone) = zone {
+        if !is_identifier(zone) {
+            return Some(format!(
+                "`{}` is not a network interface's name (after `%`)",
+                zone.escape_debug()
+            ));
+        }
     }
     None
 }
@@ -51,6 +70,15 @@ pub fn cache_url_problem(s: &str) -> Option<String> {
         .find(|c| c.is_whitespace() || c.is_control() || "`$;|&<>\"'\\".contains(*c))
     {
         return Some(format!("a cache URL cannot hold {}", describe_char(c)));
+    }
+    // Nix hands an ssh:// store's host to ssh as a word of its own: a leading `-` (after any
+    // `user@`) would be read as an option, like -oProxyCommand=...
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('-') || host.starts_with('-') {
+        return Some(
+            "a cache URL's host cannot start with `-` (ssh would read it as an option)".into(),
+        );
     }
     None
 }
@@ -219,6 +247,10 @@ mod tests {
             "a\nb",
             "a|b",
             "a@b",
+            "p620%d",
+            "%h",
+            "fe80::1%",
+            "fe80::1%eth0%x",
         ] {
             assert!(address_problem(bad).is_some(), "{bad:?}");
         }
@@ -231,6 +263,15 @@ mod tests {
         assert!(cache_url_problem("p620:5000").is_some());
         assert!(cache_url_problem("gopher://x").is_some());
         assert!(cache_url_problem("http://x;rm").is_some());
+        assert_eq!(cache_url_problem("ssh://nix@p620.lan"), None);
+        assert_eq!(cache_url_problem("http://p620:5000?priority=10"), None);
+        for bad in [
+            "ssh://-oProxyCommand=touch",
+            "ssh-ng://nix@-oProxyCommand=x",
+            "http://-x",
+        ] {
+            assert!(cache_url_problem(bad).is_some(), "{bad}");
+        }
         assert_eq!(
             public_key_problem("cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="),
             None

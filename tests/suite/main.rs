@@ -5,6 +5,7 @@
 
 mod cli;
 mod health;
+mod hostile;
 mod lab;
 mod operate;
 mod support;

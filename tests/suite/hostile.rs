@@ -1,0 +1,151 @@
+//! Hosts that answer as a compromised, broken or odd host would, values that try to become
+//! commands, and runs that are killed: each test reproduces the fault on the lab and asserts
+//! on host state and on what ran on this machine.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::lab::Lab;
+
+/// A login shell that records every command it is given (`sh -c COMMAND`) before running it,
+/// put in place for `user` while it lives: what a compromised host sees of fleet's commands.
+struct RecordingShell {
+    user: String,
+    dir: tempfile::TempDir,
+}
+
+impl RecordingShell {
+    fn for_user(lab: &Lab, user: &str) -> RecordingShell {
+        use std::os::unix::fs::PermissionsExt;
+        // In the lab's directory, which the hosts see at the same path (their /tmp is their own).
+        let dir = tempfile::Builder::new()
+            .prefix("recording-")
+            .tempdir_in(&lab.dir)
+            .expect("temp dir");
+        let log = dir.path().join("commands");
+        std::fs::write(&log, "").expect("command log");
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let shell = dir.path().join("sh");
+        std::fs::write(
+            &shell,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n--\\n' \"$2\" >> '{}'\nexec /bin/sh \"$@\"\n",
+                log.display()
+            ),
+        )
+        .expect("write shell");
+        std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        usermod_shell(user, &shell);
+        RecordingShell {
+            user: user.into(),
+            dir,
+        }
+    }
+
+    /// Every command the host was given, as its shell received it.
+    fn commands(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("commands"))
+            .unwrap_or_default()
+            .split("\n--\n")
+            .filter(|c| !c.trim().is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for RecordingShell {
+    fn drop(&mut self) {
+        usermod_shell(&self.user, &PathBuf::from("/bin/sh"));
+    }
+}
+
+fn usermod_shell(user: &str, shell: &std::path::Path) {
+    let ok = Command::new("usermod")
+        .arg("-s")
+        .arg(shell)
+        .arg(user)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "usermod -s {} {user}", shell.display());
+}
+
+#[test]
+fn the_sudo_password_reaches_only_the_hosts_whose_sudo_wants_it() {
+    let lab = Lab::new();
+    let password = lab.fleetpw_password();
+    lab.bump("lab6");
+    lab.bump("lab7");
+    // lab6's deploy user has passwordless sudo; lab7's sudo wants the password.
+    let inventory = lab.inventory_edited("hosts.toml", "hosts-sudo-mixed", |text| {
+        text.replace("[hosts.lab6]\n", "[hosts.lab6]\nuser = \"fleetops\"\n")
+            .replace("[hosts.lab7]\n", "[hosts.lab7]\nuser = \"fleetpw\"\n")
+    });
+    let recorded = RecordingShell::for_user(&lab, "fleetops");
+    let run = lab.fleet_at_terminal(
+        &[
+            "-i",
+            &inventory,
+            "deploy",
+            "lab6",
+            "lab7",
+            "--ask-sudo-password",
+            "--json",
+        ],
+        &format!("{password}\n"),
+        || {},
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.stdout);
+    for host in ["lab6", "lab7"] {
+        assert_eq!(lab.running(host), lab.evaluated(host), "{host}");
+        assert_eq!(lab.generation(host), 2, "{host}");
+    }
+    // lab6 ran fleet's commands through sudo, and not one of them was handed the password
+    // (`fleet-tie -S` is the only way fleet writes it).
+    let commands = recorded.commands();
+    assert!(
+        commands.iter().any(|c| c.contains("sudo")),
+        "lab6 ran nothing through sudo: {commands:?}"
+    );
+    let given: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.contains("fleet-tie -S") || c.contains("fleet-tie' -S"))
+        .collect();
+    assert!(given.is_empty(), "lab6 was given the password: {given:?}");
+}
+
+#[test]
+fn an_ssh_config_path_stays_one_word_for_nix_s_own_ssh() {
+    let lab = Lab::new();
+    let config = std::fs::read_to_string(lab.dir.join("ssh/config")).expect("ssh config");
+    let here = tempfile::tempdir().expect("cwd");
+    // An innocent path with a space, then one that would run a command here if any part of it
+    // became an option of its own: each as the ssh config of a deploy whose derivation goes
+    // to p620 over ssh-ng (Nix's own ssh, through NIX_SSHOPTS).
+    std::fs::create_dir_all(lab.dir.join("my ssh")).expect("mkdir");
+    std::fs::write(lab.dir.join("my ssh/config"), &config).expect("write config");
+    let hostile = "x -oControlPath=none -oProxyCommand=touch${IFS}PWNED;nc${IFS}%h${IFS}%p";
+    std::fs::write(lab.dir.join(hostile), &config).expect("write config");
+    for path in ["my ssh/config", hostile] {
+        lab.bump("samsung");
+        let inventory = lab.inventory_edited("hosts.toml", "hosts-ssh-config", |text| {
+            text.replace(
+                "ssh_config = \"ssh/config\"",
+                &format!("ssh_config = \"{path}\""),
+            )
+        });
+        let run = lab.fleet_at(
+            here.path(),
+            &["-i", &inventory, "deploy", "samsung", "--via", "p620"],
+        );
+        assert_eq!(run.code, 0, "{path}: {}", run.stderr);
+        assert_eq!(lab.running("samsung"), lab.evaluated("samsung"), "{path}");
+    }
+    assert!(
+        !here.path().join("PWNED").exists() && !lab.dir.join("PWNED").exists(),
+        "the ssh config's path ran a command"
+    );
+    let _ = std::fs::remove_dir_all(lab.dir.join("my ssh"));
+    let _ = std::fs::remove_file(lab.dir.join(hostile));
+}
