@@ -455,12 +455,88 @@ pub fn show_argv(argv: &[Arg]) -> String {
     argv.iter().map(show_arg).collect::<Vec<_>>().join(" ")
 }
 
+/// Text from a host (or any text a host could have shaped), safe to print on a terminal:
+/// Nix's colours (SGR sequences, `ESC [ ... m`) are dropped, and every other control
+/// character, and the bidirectional overrides that make text read backwards, is shown as an
+/// escape (`\e`, `\a`, `\r`, `\x7f`, `\u{202e}`), so a host's answer cannot clear the
+/// screen, set the window title or the clipboard (OSC 52), or forge lines. One line: a
+/// newline is shown as `\n` too. Tabs stay.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let odd = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(odd) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            // A colour: ESC [ digits and separators, ending in `m`. Anything else is shown.
+            let rest: String = chars
+                .clone()
+                .skip(1)
+                .take_while(|c| c.is_ascii_digit() || *c == ';' || *c == ':')
+                .collect();
+            let mut ahead = chars.clone().skip(1 + rest.chars().count());
+            if ahead.next() == Some('m') {
+                for _ in 0..rest.chars().count() + 2 {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        match c {
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{7}' => out.push_str("\\a"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if odd(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if odd(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A store path as people read it: `/nix/store/abcdefg…-nixos-system-x`.
 pub fn short(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
-    match base.split_once('-') {
-        Some((hash, name)) if hash.len() > 7 => format!("{}…-{name}", &hash[..7]),
+    // By characters: a host's answer may hold any (`/nix/store/ééééé-x` once panicked here).
+    // Shown, never parsed: made visible, as a host may have put anything in it.
+    let shown = match base.split_once('-') {
+        Some((hash, name)) if hash.chars().count() > 7 => {
+            format!("{}…-{name}", hash.chars().take(7).collect::<String>())
+        }
         _ => base.to_string(),
+    };
+    visible(&shown).into_owned()
+}
+
+#[cfg(test)]
+mod visible_tests {
+    use super::visible;
+
+    #[test]
+    fn host_text_cannot_drive_the_terminal() {
+        assert_eq!(visible("plain\ttext é"), "plain\ttext é");
+        assert_eq!(visible("\u{1b}[31;1m+64.0 KiB\u{1b}[0m"), "+64.0 KiB");
+        assert_eq!(
+            visible("/nix/store/x-\u{1b}]0;pwned\u{7}"),
+            "/nix/store/x-\\e]0;pwned\\a"
+        );
+        assert_eq!(visible("\u{1b}[2J\u{1b}[H"), "\\e[2J\\e[H");
+        assert_eq!(
+            visible("\u{1b}]52;c;cm0gLXJmIH4=\u{7}"),
+            "\\e]52;c;cm0gLXJmIH4=\\a"
+        );
+        assert_eq!(
+            visible("a\rb\nc\u{7f}\u{9b}\u{202e}"),
+            "a\\rb\\nc\\x7f\\x9b\\u{202e}"
+        );
+        assert_eq!(visible("\u{1b}"), "\\e");
+        assert_eq!(visible("\u{1b}[31"), "\\e[31");
     }
 }
 

@@ -49,6 +49,11 @@ if [ "$action" = boot ]; then
   exit 0
 fi
 echo "activating the configuration..."
+if [ -n "@escapes@" ]; then
+  # A hostile host's words (Nix filters a build's, not an activation's): a window title, a
+  # cleared screen, and the clipboard (OSC 52).
+  printf 'lab: hostile \033]0;pwned\007\033[2J\033]52;c;cHduZWQ=\007 output\n' >&2
+fi
 if [ -n "@odd@" ]; then
   printf 'setting up /etc: an odd byte \377 in a file name\n'
 fi

@@ -550,15 +550,7 @@ impl<T: Transport> HostContext<'_, T> {
             if step.kind != StepKind::ReadState {
                 continue;
             }
-            let store_path = |v: &str| Some(v.to_string()).filter(|v| v.starts_with("/nix/store/"));
-            for line in stdout.lines() {
-                match line.trim().split_once('=') {
-                    Some(("running", v)) => state.system = store_path(v),
-                    Some(("generation", v)) => state.generation = super::parse_generation(v),
-                    Some(("profile", v)) => state.profile = store_path(v),
-                    _ => {}
-                }
-            }
+            state = crate::facts::system_state(&stdout);
         }
         Ok(state)
     }

@@ -244,19 +244,9 @@ async fn prepare<T: Transport>(
     Ok(known)
 }
 
-/// A store path with nothing else in it: no whitespace or control characters.
+/// A store path with nothing else in it (see `facts::store_path`).
 fn plain_store_path(p: &str) -> bool {
-    p.starts_with("/nix/store/") && !p.contains(|c: char| c.is_whitespace() || c.is_control())
-}
-
-/// `system-42-link` → 42.
-fn parse_generation(link: &str) -> Option<u32> {
-    link.rsplit('/')
-        .next()?
-        .strip_prefix("system-")?
-        .strip_suffix("-link")?
-        .parse()
-        .ok()
+    crate::facts::store_path(p).is_some_and(|s| s == p)
 }
 
 /// The evaluation's JSON: host → { drv, out }, each a plain store path.

@@ -103,10 +103,13 @@ impl<'a> Output<'a> {
         self.line(line, false);
     }
 
+    /// The log has the line as it came; what may reach a terminal (the echo, and the tail
+    /// that errors and `exec` show) has its control characters made visible.
     fn line(&self, line: &str, keep_whole: bool) {
         self.log.line(line);
+        let shown = crate::vocab::visible(line);
         if let Some(events) = self.echo {
-            events.note(self.log.label.as_deref(), &format!("| {line}"));
+            events.note(self.log.label.as_deref(), &format!("| {shown}"));
         }
         if let Ok(mut kept) = self.kept.lock() {
             let (stdout, tail) = &mut *kept;
@@ -117,7 +120,7 @@ impl<'a> Output<'a> {
             if tail.len() >= self.keep {
                 tail.pop_front();
             }
-            tail.push_back(line.to_string());
+            tail.push_back(shown.into_owned());
         }
     }
 

@@ -25,7 +25,14 @@ pub fn diff(report: &RunReport) -> String {
                 "{}: the closures differ only in paths, not in packages\n",
                 h.host
             )),
-            (Some(d), _) => text.push_str(&format!("{}:\n{d}\n", h.host)),
+            (Some(d), _) => {
+                text.push_str(&format!("{}:\n", h.host));
+                for line in d.lines() {
+                    text.push_str(&crate::vocab::visible(line));
+                    text.push('\n');
+                }
+                text.push('\n');
+            }
             (None, Outcome::Unchanged) => text.push_str(&format!(
                 "{}: runs the evaluated system already; nothing would change\n",
                 h.host

@@ -113,7 +113,13 @@ pub fn print_error(e: &crate::error::Error) {
     } else {
         "error"
     };
-    eprintln!("{label}: {e}");
+    // An error may quote a host's words: each line made visible, the lines kept.
+    let text: Vec<String> = e
+        .to_string()
+        .lines()
+        .map(|l| crate::vocab::visible(l).into_owned())
+        .collect();
+    eprintln!("{label}: {}", text.join("\n"));
 }
 
 #[cfg(test)]

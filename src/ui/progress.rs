@@ -66,6 +66,7 @@ impl Progress {
 
     /// The host's current step (`None`: fleet itself, like the evaluation).
     pub fn step(&self, host: Option<&str>, text: &str) {
+        let text = &*crate::vocab::visible(text);
         match (&self.bars, host) {
             (Some((_, bars)), Some(h)) => {
                 if let Some(bar) = bars.get(h) {
@@ -80,6 +81,7 @@ impl Progress {
 
     /// Something worth a line of its own, even among the bars.
     pub fn note(&self, host: Option<&str>, text: &str) {
+        let text = &*crate::vocab::visible(text);
         match &self.bars {
             Some((multi, _)) => {
                 let _ = multi.println(format!("[{}] {text}", host.unwrap_or("fleet")));
@@ -90,6 +92,7 @@ impl Progress {
 
     /// The host is done.
     pub fn finish(&self, host: &str, text: &str) {
+        let text = &*crate::vocab::visible(text);
         match &self.bars {
             Some((_, bars)) => {
                 if let Some(bar) = bars.get(host) {

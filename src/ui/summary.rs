@@ -80,23 +80,25 @@ fn state(s: Option<&SystemState>) -> String {
 }
 
 fn failure(h: &HostReport) -> String {
+    use crate::vocab::visible;
     let Some(f) = &h.failure else {
         return String::new();
     };
+    let message = visible(&f.message);
     let mut out = match h.outcome {
         Outcome::UnitsFailed => format!(
             "{} kept the switch, with failed units\n  {}\n",
-            h.host, f.message
+            h.host, message
         ),
-        _ => format!("{} failed at: {}\n  {}\n", h.host, f.step, f.message),
+        _ => format!("{} failed at: {}\n  {}\n", h.host, f.step, message),
     };
     if let Some(cmd) = &f.command {
-        let _ = writeln!(out, "  command: {cmd}");
+        let _ = writeln!(out, "  command: {}", visible(cmd));
     }
     if !f.output.is_empty() {
         let _ = writeln!(out, "  last output:");
         for line in &f.output {
-            let _ = writeln!(out, "    | {line}");
+            let _ = writeln!(out, "    | {}", visible(line));
         }
     }
     if let Some(log) = &h.log {

@@ -2,8 +2,17 @@
 
 /// Renders `rows` under `headers`, columns padded to their widest cell, two spaces apart.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+    // Cells may hold what hosts said (a running system's path, a date): never raw.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::vocab::visible(c).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());

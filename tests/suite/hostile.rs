@@ -149,3 +149,59 @@ fn an_ssh_config_path_stays_one_word_for_nix_s_own_ssh() {
     let _ = std::fs::remove_dir_all(lab.dir.join("my ssh"));
     let _ = std::fs::remove_file(lab.dir.join(hostile));
 }
+
+/// Whether `text` holds a byte that drives a terminal (ESC or BEL).
+fn drives_the_terminal(text: &str) -> bool {
+    text.contains('\u{1b}') || text.contains('\u{7}')
+}
+
+#[test]
+fn an_odd_answer_is_its_host_s_own_and_never_reaches_the_terminal_raw() {
+    let lab = Lab::new();
+    // samsung answers with a running system that is not ASCII and holds an escape sequence.
+    let link = lab.host_root("samsung").join("run/current-system");
+    std::fs::remove_file(&link).expect("remove samsung's /run/current-system");
+    std::os::unix::fs::symlink("/nix/store/ééééé-x\u{1b}]0;pwned\u{7}", &link)
+        .expect("link samsung's /run/current-system");
+    let status = lab.fleet(&["status"]);
+    assert_ne!(status.code, 101, "fleet panicked: {}", status.stderr);
+    assert!(
+        !drives_the_terminal(&status.stdout) && !drives_the_terminal(&status.stderr),
+        "{:?}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("razer"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(r"\e]0;pwned\a"),
+        "the odd answer is not shown as it is: {}",
+        status.stdout
+    );
+    for args in [&["generations"][..], &["status", "--json"]] {
+        let run = lab.fleet(args);
+        assert_ne!(run.code, 101, "{args:?} panicked: {}", run.stderr);
+    }
+    // A deployment beside it goes on: razer is deployed whatever samsung answered.
+    lab.bump("samsung");
+    lab.bump("razer");
+    let run = lab.fleet(&["deploy", "samsung", "razer"]);
+    assert_ne!(run.code, 101, "fleet panicked: {}", run.stderr);
+    assert!(!drives_the_terminal(&run.stdout) && !drives_the_terminal(&run.stderr));
+    assert_eq!(lab.running("razer"), lab.evaluated("razer"));
+    // An activation whose output holds escape sequences: its last output is shown, made
+    // visible.
+    lab.bump("p510");
+    lab.set("p510", "activation_exit", 1.into());
+    lab.set("p510", "escape_output", true.into());
+    let run = lab.fleet(&["deploy", "p510"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        !drives_the_terminal(&run.stdout) && !drives_the_terminal(&run.stderr),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(r"\e]0;pwned\a\e[2J\e]52;c;cHduZWQ=\a"),
+        "{}",
+        run.stdout
+    );
+}
