@@ -43,5 +43,6 @@ printf '%s' "$switchScript" \
         -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
         -e "s|@odd@|$oddOutput|g" -e "s|@restartsSshd@|$restartsSshd|g" \
         -e "s|@dropsLogins@|$dropsLogins|g" -e "s|@escapes@|$escapeOutput|g" \
+        -e "s|@fakes@|$fakeSuccess|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

@@ -11,6 +11,8 @@
 #                     plenty more (a reader that stops there would block the writer)
 #   escape_output     the activation prints terminal escape sequences (a title, a cleared
 #                     screen, the clipboard), as a hostile host's output could
+#   fake_success      switch-to-configuration exits 0 and changes nothing, as a broken or
+#                     compromised host could say it worked
 #   build_sleep       seconds the build takes (its process id is left in the lab directory)
 #   restarts_sshd     (systemd hosts) switching restarts ssh.service, as NixOS does when sshd's
 #                     config changed: open logins stay, new ones are refused for a moment
@@ -84,6 +86,7 @@
         restartsCache = toString (s.restarts_cache or 0);
         oddOutput = if s.odd_output or false then "1" else "";
         escapeOutput = if s.escape_output or false then "1" else "";
+        fakeSuccess = if s.fake_success or false then "1" else "";
         buildSleep = toString (s.build_sleep or 0);
         restartsSshd = if s.restarts_sshd or false then "1" else "";
         dropsLogins = if s.drops_logins or false then "1" else "";

@@ -308,6 +308,9 @@ impl<T: Transport> HostContext<'_, T> {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
+                if let Some(f) = self.not_shown(hp, after.as_ref()) {
+                    return self.failed(prepared, f, after);
+                }
                 match prepared.units_failed.take() {
                     Some(f) => self.report(prepared, Outcome::UnitsFailed, after, Some(f)),
                     None => self.finish(prepared, Outcome::Deployed, after),
@@ -524,6 +527,50 @@ impl<T: Transport> HostContext<'_, T> {
                 .push_str(&self.end_state(prepared.hp, end.as_ref()));
         }
         self.failed(prepared, f, end)
+    }
+
+    /// An activation that said it worked, which the host's state read back afterwards does
+    /// not show: success needs the new system running (the profile pointing at it, for
+    /// `boot`), not only an exit file a broken or compromised host can write.
+    fn not_shown(&self, hp: &HostPlan, after: Option<&SystemState>) -> Option<Failure> {
+        let new = self.runner.known.out(&hp.host)?;
+        let action = self.plan.action?;
+        let (now, what) = match action {
+            Action::Switch | Action::Test => (after.and_then(|a| a.system.as_deref()), "runs"),
+            Action::Boot => (
+                after.and_then(|a| a.profile.as_deref()),
+                "boots (its profile)",
+            ),
+            Action::DryActivate => return None,
+        };
+        if now == Some(new) {
+            return None;
+        }
+        let host = &hp.host;
+        let message = match now {
+            Some(old) => format!(
+                "the {action} reported success, but {host} still {what} {}",
+                short(old)
+            ),
+            None => format!(
+                "the {action} reported success, but what {host} {what} could not be read back"
+            ),
+        };
+        Some(Failure {
+            step: hp
+                .inspect
+                .last()
+                .map_or_else(|| "read back the host's state".into(), |s| s.title.clone()),
+            command: None,
+            exit_code: None,
+            message,
+            output: Vec::new(),
+            next: format!(
+                "read the activation's output in the log; `fleet status {host}` shows what it runs and boots, `fleet rollback {host}` sets its profile back"
+            ),
+            unreachable: None,
+            fatal: false,
+        })
     }
 
     pub(super) fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {

@@ -36,6 +36,9 @@ struct Fake<'a> {
     /// The test's replies; `None` falls back to `usual`.
     script: Script<'a>,
     calls: Mutex<Vec<String>>,
+    /// Per machine, the last `switch-to-configuration` action it was given: what its state
+    /// reads back afterwards, as a real host's would.
+    activated: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl<'a> Fake<'a> {
@@ -43,6 +46,7 @@ impl<'a> Fake<'a> {
         Fake {
             script: Box::new(script),
             calls: Mutex::new(Vec::new()),
+            activated: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -67,7 +71,28 @@ impl<'a> Fake<'a> {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(call.clone());
         }
-        match (self.script)(&call).unwrap_or_else(|| usual(&call)) {
+        // A detached activation's launch script takes the action as its last argument; a
+        // local one runs switch-to-configuration itself.
+        let action = if call.contains("action=$3") {
+            call.split_whitespace().last()
+        } else {
+            call.split_once("switch-to-configuration ")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+        };
+        if let (Some(action), Ok(mut activated)) = (action, self.activated.lock()) {
+            activated.insert(host.to_string(), action.to_string());
+        }
+        // Waiting for the watchdog's rollback: the host is back where it was.
+        if call.contains("/rollback-exit") {
+            if let Ok(mut activated) = self.activated.lock() {
+                activated.remove(host);
+            }
+        }
+        let reply = match (self.script)(&call) {
+            Some(reply) => reply,
+            None => self.usual(&call, host),
+        };
+        match reply {
             Reply::Exit(code) => Ok(Some(code)),
             Reply::Print(text) => {
                 text.lines().for_each(|l| output.stdout(l));
@@ -91,6 +116,28 @@ fn state(running: &str, generation: &str, profile: &str) -> Reply {
     Reply::Print(format!(
         "running={running}\ngeneration={generation}\nprofile={profile}"
     ))
+}
+
+impl Fake<'_> {
+    /// `usual`, with the state a host reads back after its activation: the new system
+    /// running after a switch or test, in its profile after a switch or boot.
+    fn usual(&self, call: &str, host: &str) -> Reply {
+        let action = self
+            .activated
+            .lock()
+            .ok()
+            .and_then(|a| a.get(host).cloned());
+        if !call.contains("fleet-state") {
+            return usual(call);
+        }
+        let new = format!("/nix/store/new-{host}");
+        match action.as_deref() {
+            Some("switch") => state(&new, "system-2-link", &new),
+            Some("test") => state(&new, "system-1-link", ""),
+            Some("boot") => state("/nix/store/old-system", "system-2-link", &new),
+            _ => usual(call),
+        }
+    }
 }
 
 /// A healthy fleet: the evaluation, what hosts run, detached activations that exit 0.
@@ -488,16 +535,45 @@ fn sudo_is_put_before_root_commands_as_they_run() {
 }
 
 #[test]
-fn unchanged_means_unchanged_for_the_action() {
-    // After `deploy --action test`: samsung runs the new system, its profile is the old one.
-    let tested = |call: &str| {
-        (call.starts_with("samsung$ ") && call.contains("fleet-state")).then(|| {
+fn a_switch_that_reports_success_but_did_not_happen_fails() {
+    let plan = deploy_plan(Command::Deploy, &["samsung"], true, 1);
+    // The activation's exit file says 0; what samsung runs stays the old system.
+    let fake = Fake::new(|call| {
+        call.contains("fleet-state").then(|| {
             state(
-                "/nix/store/new-samsung",
-                "system-1-link",
                 "/nix/store/old-system",
+                "system-2-link",
+                "/nix/store/new-samsung",
             )
         })
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    let samsung = host(&executed, "samsung");
+    assert_eq!(samsung.outcome, Outcome::Failed, "{samsung:?}");
+    let message = &samsung.failure.as_ref().expect("a failure").message;
+    assert_eq!(
+        message,
+        "the switch reported success, but samsung still runs old-system"
+    );
+}
+
+#[test]
+fn unchanged_means_unchanged_for_the_action() {
+    // After `deploy --action test`: samsung runs the new system, its profile is the old one.
+    // Its first read; what it reads back after an activation is the fake's own.
+    let tested = || {
+        let reads = std::cell::Cell::new(0);
+        move |call: &str| {
+            let read = call.starts_with("samsung$ ") && call.contains("fleet-state");
+            reads.set(reads.get() + usize::from(read));
+            (read && reads.get() == 1).then(|| {
+                state(
+                    "/nix/store/new-samsung",
+                    "system-1-link",
+                    "/nix/store/old-system",
+                )
+            })
+        }
     };
     let quick = |action| {
         let inv = inventory();
@@ -531,7 +607,7 @@ fn unchanged_means_unchanged_for_the_action() {
         (Action::Boot, Outcome::Deployed),
         (Action::Test, Outcome::Unchanged),
     ] {
-        let fake = Fake::new(tested);
+        let fake = Fake::new(tested());
         let executed = run(&quick(action), &fake, &Interrupts::default(), false);
         assert_eq!(host(&executed, "samsung").outcome, outcome, "{action}");
         let set = fake.calls_with("--set /nix/store/new-samsung").len();

@@ -205,3 +205,26 @@ fn an_odd_answer_is_its_host_s_own_and_never_reaches_the_terminal_raw() {
         run.stdout
     );
 }
+
+#[test]
+fn a_switch_that_says_it_worked_but_did_not_is_a_failure() {
+    let lab = Lab::new();
+    let old = lab.running("razer");
+    lab.bump("razer");
+    lab.set("razer", "fake_success", true.into());
+    let run = lab.fleet(&["deploy", "razer", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let razer = &report["hosts"][0];
+    assert_eq!(razer["outcome"], "failed", "{razer}");
+    assert!(
+        razer["failure"]["message"]
+            .to_string()
+            .contains("the switch reported success, but razer still runs"),
+        "{razer}"
+    );
+    assert_eq!(razer["after"]["system"], old.as_str(), "{razer}");
+    // The host was asked to switch (its own log says so) and still runs what it ran.
+    assert!(lab.saw("razer", "start-switch"));
+    assert_eq!(lab.running("razer"), old);
+}
