@@ -49,6 +49,7 @@ impl<'a> Session<'a> {
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
             answer_within: plan.command.answer_within(),
+            quiet_limit: self.inv.quiet_limit(),
             before_change: plan
                 .command
                 .records_history()
@@ -273,6 +274,9 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     inv.nix = inv.nix.with(&nix_options(g)?);
     if let Some(secs) = g.keep_connections {
         inv.keep_connections = secs;
+    }
+    if let Some(secs) = g.inactivity_timeout {
+        inv.inactivity_timeout = secs;
     }
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {

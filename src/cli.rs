@@ -92,6 +92,10 @@ pub struct Global {
     /// it at the end) [default: [fleet] keep_connections, else 300]
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub keep_connections: Option<u64>,
+    /// Stop a build, copy or activation that printed nothing this long (0: never)
+    /// [default: [fleet] inactivity_timeout, else 3600]
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub inactivity_timeout: Option<u64>,
     /// Ask once for the deploy user's sudo password (no echo) and give it to sudo on every host
     /// that gets root through sudo [default: per host, `sudo_password = true` in hosts.toml]
     #[arg(long, global = true)]
@@ -220,6 +224,12 @@ pub enum Command {
     },
     /// Wake hosts (wake-on-LAN, from their `mac` in hosts.toml) and wait until they answer SSH
     Wake {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+    },
+    /// Break hosts' deploy locks, saying whose each was: for a run that is gone, whose lock
+    /// `fleet status` still shows (a live run's lock keeps others from deploying at once)
+    Unlock {
         #[command(flatten)]
         hosts: RequiredHosts,
     },

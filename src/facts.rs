@@ -187,6 +187,64 @@ pub fn cache_info(text: &str) -> CacheInfo {
     info
 }
 
+/// Who holds a host's deploy lock, from the lock script's answer (`nix::lock`): its owner
+/// file's `run=`, `who=` and `since=` lines, then how long ago its lease was renewed and the
+/// state of its run's watchdog (`armed` while it keeps the lock for a run that may be gone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LockHolder {
+    /// The run, as its state directory on the host names it (`/run/fleet/RUN-HOST`).
+    pub run: Option<String>,
+    pub who: Option<String>,
+    pub since: Option<String>,
+    pub renewed_secs_ago: Option<i64>,
+    pub watchdog: Option<String>,
+}
+
+pub fn lock_holder(text: &str) -> LockHolder {
+    let mut holder = LockHolder::default();
+    let value = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("run", v)) => holder.run = value(v.rsplit('/').next().unwrap_or(v)),
+            Some(("who", v)) => holder.who = value(v),
+            Some(("since", v)) => holder.since = value(v),
+            Some(("renewed_ago", v)) => holder.renewed_secs_ago = v.trim().parse().ok(),
+            Some(("watchdog", v)) => holder.watchdog = value(v),
+            _ => {}
+        }
+    }
+    holder
+}
+
+impl std::fmt::Display for LockHolder {
+    /// `run R, olaf@laptop, since 2026-12-04T16:40:02Z; kept by its watchdog (armed), renewed
+    /// 1 s ago, held until nobody renews it for 30 s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        write!(
+            f,
+            "run {}, {}, since {}",
+            or_unknown(&self.run),
+            or_unknown(&self.who),
+            or_unknown(&self.since)
+        )?;
+        if let Some(state) = self.watchdog.as_deref().filter(|s| *s == "armed") {
+            write!(
+                f,
+                "; kept by that run's watchdog ({state}) until it is confirmed or rolls back"
+            )?;
+        }
+        if let Some(ago) = self.renewed_secs_ago {
+            write!(
+                f,
+                "; renewed {ago} s ago, alive until nobody renews it for {} s",
+                crate::nix::LOCK_LEASE
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Every parser of a host's answer, run over `text`, its results shown as the screens show
 /// them: what the fuzz target `host_answers` and the unit tests feed odd bytes to.
 pub fn host_answers(text: &str) {
@@ -208,6 +266,7 @@ pub fn host_answers(text: &str) {
     let _ = crate::preview::changes(text);
     let _ = crate::preview::units(text);
     let _ = crate::preview::name_version(text);
+    let _ = lock_holder(text).to_string();
 }
 
 /// Human sizes: 1536 KiB → `1.5 MiB`.

@@ -410,6 +410,9 @@ pub enum Probe {
     Dead,
     /// The host's local time, to age its generations.
     Now,
+    /// Who holds the host's deploy lock, if a run does (its owner and how long ago its lease
+    /// was renewed).
+    Lock,
     /// Each generation's link and the system it points at.
     GenerationLinks,
     /// Whether this builder, as root (the user its nix-daemon's build hook logs in as),

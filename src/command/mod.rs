@@ -15,6 +15,7 @@ mod hosts;
 mod init;
 mod rollback;
 mod status;
+mod unlock;
 mod update_flake;
 mod validate;
 mod wake;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Cache { command } => cache::run(&s, command),
         Command::Gc { hosts, older_than } => gc::run(&s, &hosts.hosts, *older_than),
         Command::Wake { hosts } => wake::run(&s, &hosts.hosts),
+        Command::Unlock { hosts } => unlock::run(&s, &hosts.hosts),
         Command::Rollback {
             hosts,
             to,

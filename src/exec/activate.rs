@@ -18,10 +18,17 @@ use crate::vocab::quote_argv;
 /// How long a health check may take when no watchdog bounds it.
 const HEALTH_CHECK_LIMIT: Duration = Duration::from_secs(300);
 
+/// How long a run waits for another run's deploy lock. A live holder renews it while it
+/// works; its watchdog keeps it at most until its activation ends and is confirmed or rolled
+/// back. Past this, something is wrong enough for a person to look.
+const LOCK_WAIT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
 impl<T: Transport> HostContext<'_, T> {
-    /// The host's deploy lock, taken; while another run holds it, waited for with a line that
-    /// names the holder (or, with `--no-wait`, a failure at once). A lock whose holder died is
-    /// taken over by the script, which says so.
+    /// The host's deploy lock, taken; while another run holds it, waited for (at most
+    /// `LOCK_WAIT_LIMIT`) with one line that names the holder, what keeps it alive and how
+    /// long fleet has waited (or, with `--no-wait`, a failure at once). A lock whose holder
+    /// died is taken over by the script, which says so. `waited` tells the caller that the
+    /// host may have changed meanwhile.
     pub(super) async fn take_lock(
         &self,
         hp: &HostPlan,
@@ -29,35 +36,61 @@ impl<T: Transport> HostContext<'_, T> {
         log: &Log,
     ) -> Result<StepDone, Failure> {
         let wait = matches!(step.follow, Some(Follow::Lock { wait: true, .. }));
-        let mut said = false;
+        let started = Instant::now();
+        let mut shown = String::new();
+        self.events.step(Some(&hp.host), &step.title);
         loop {
-            self.events.step(Some(&hp.host), &step.title);
             let f = match self.runner.run(&step.run, log).await {
                 Ok(f) if f.success() => {
                     for took in f.stdout.lines().filter_map(|l| l.strip_prefix("fleet: ")) {
                         self.events.note(Some(&hp.host), took);
                     }
-                    return Ok(StepDone::ran(f.stdout));
+                    let mut done = StepDone::ran(f.stdout);
+                    done.waited = !shown.is_empty();
+                    return Ok(done);
                 }
                 Ok(f) if f.code == Some(nix::LOCK_BUSY) => f,
                 other => return Err(failure(hp, step, other, None)),
             };
-            let holder = holder(&f.stdout);
-            let busy = format!("another run is deploying {} ({holder})", hp.host);
-            if !wait || self.interrupts.at(Stop::Winding) {
+            let holder = crate::facts::lock_holder(&f.stdout);
+            let busy = format!("another run holds {}'s deploy lock ({holder})", hp.host);
+            let waited = started.elapsed();
+            let out_of_time = waited >= LOCK_WAIT_LIMIT;
+            if !wait || out_of_time || self.interrupts.at(Stop::Winding) {
                 let mut failed = failure(hp, step, Ok(f), None);
-                failed.message = format!("{busy}; nothing was changed on it");
+                // The lock script's body says nothing a person needs; its holder does.
+                failed.command = None;
+                failed.output.clear();
+                failed.message = if out_of_time {
+                    format!(
+                        "{busy}; waited {} min for it, and nothing was changed on {}",
+                        waited.as_secs() / 60,
+                        hp.host
+                    )
+                } else {
+                    format!("{busy}; nothing was changed on it")
+                };
                 failed.next = format!(
-                    "wait for that run to end (`fleet status {}` tells when), then run again; without --no-wait fleet waits for it",
-                    hp.host
+                    "wait for that run to end (`fleet status {host}` shows the lock), then run again; if its fleet is gone and no watchdog keeps it, `fleet unlock {host}` breaks it",
+                    host = hp.host
                 );
                 return Err(failed);
             }
-            if !said {
+            // One line while it waits, said again only when the holder changes.
+            let who = format!("{:?}{:?}{:?}", holder.run, holder.who, holder.watchdog);
+            if who != shown {
                 self.events
                     .note(Some(&hp.host), &format!("waiting: {busy}"));
-                said = true;
+                shown = who;
             }
+            self.events.step(
+                Some(&hp.host),
+                &format!(
+                    "waiting for the deploy lock ({} s; at most {} min)",
+                    waited.as_secs(),
+                    LOCK_WAIT_LIMIT.as_secs() / 60
+                ),
+            );
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 () = self.interrupts.until(Stop::Winding) => {}
@@ -127,6 +160,7 @@ impl<T: Transport> HostContext<'_, T> {
             stdout: output.clone(),
             tail,
             shown: format!("{host}$ {shown} (detached)"),
+            quiet_for: None,
         };
         if finished.success() {
             return Ok(StepDone::ran(output));
@@ -299,19 +333,4 @@ impl<T: Transport> HostContext<'_, T> {
             }
         }
     }
-}
-
-/// Who holds a deploy lock, from its `owner` file: "run R, user@machine, since T".
-fn holder(owner: &str) -> String {
-    let field = |k: &str| {
-        owner
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .map(str::trim)
-            .unwrap_or("?")
-            .to_string()
-    };
-    let run = field("run=");
-    let run = run.rsplit('/').next().unwrap_or(&run).to_string();
-    format!("run {run}, {}, since {}", field("who="), field("since="))
 }

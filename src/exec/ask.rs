@@ -85,7 +85,9 @@ pub async fn ask_with<T: Transport>(
 ) -> Result<Asked, Error> {
     let run = RunDirs::new(plan, opts);
     let known = prepare(plan, transport, opts, events, &run).await?;
+    // Questions and `exec` run what the user asked for, as long as it takes.
     let runner = Runner {
+        quiet_limit: None,
         transport,
         known: &known,
         verbose: opts.verbose,

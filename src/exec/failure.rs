@@ -46,6 +46,17 @@ pub(super) fn prepare_failure(
     text
 }
 
+/// How a command that ran ended, in a few words.
+fn how_it_ended(f: &Finished) -> String {
+    match (f.code, f.quiet_for) {
+        (_, Some(secs)) => {
+            format!("it printed nothing for {secs} s and was stopped (the inactivity timeout)")
+        }
+        (Some(c), None) => format!("exited with code {c}"),
+        (None, None) => "the command was cut off (the connection dropped, or it was killed)".into(),
+    }
+}
+
 /// A failed step, described for the person who has to fix it.
 pub(super) fn failure(
     hp: &HostPlan,
@@ -66,18 +77,21 @@ pub(super) fn failure(
         _ => None,
     };
     let (command, exit_code, output, mut message) = match outcome {
-        Ok(f) => {
-            let msg = match f.code {
-                Some(c) => format!("exited with code {c}"),
-                None => "the command was cut off (the connection dropped, or it was killed)".into(),
-            };
-            (Some(f.shown), f.code, f.tail, msg)
-        }
+        Ok(f) => (
+            Some(f.shown.clone()),
+            f.code,
+            f.tail.clone(),
+            how_it_ended(&f),
+        ),
         Err(e) => (None, None, Vec::new(), e.to_string()),
     };
     let said = |needle: &str| output.iter().any(|l| l.contains(needle));
     let full = said("No space left on device");
-    let next = if full {
+    let next = if message.contains("(the inactivity timeout)") {
+        format!(
+            "if it was working without a word (one long build), raise `inactivity_timeout` in [fleet] of hosts.toml or pass --inactivity-timeout SECS (0: no limit); else see what hung on {on}"
+        )
+    } else if full {
         // Where the store filled up: the machine the command wrote to.
         let full_on = match &step.kind {
             StepKind::CopyClosure | StepKind::SetProfile => hp.host.clone(),

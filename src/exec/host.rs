@@ -64,6 +64,8 @@ pub(super) struct StepDone {
     pub stdout: String,
     /// An activation that switched but left units failed, kept as the host's settings say.
     pub units_failed: Option<Failure>,
+    /// It waited for another run (the deploy lock): the host may have changed meanwhile.
+    pub waited: bool,
 }
 
 impl StepDone {
@@ -72,6 +74,7 @@ impl StepDone {
             fallback: None,
             stdout,
             units_failed: None,
+            waited: false,
         }
     }
 }
@@ -382,6 +385,19 @@ impl<T: Transport> HostContext<'_, T> {
                 Ok(done) => {
                     if let Some(Follow::Lock { renew, .. }) = &step.follow {
                         lease = Some(renew);
+                        // A lock taken over from a run that left it: the report says so.
+                        prepared.notes.extend(
+                            done.stdout
+                                .lines()
+                                .filter_map(|l| l.strip_prefix("fleet: "))
+                                .map(String::from),
+                        );
+                        // Another run deployed it meanwhile: what it runs now is the before.
+                        if done.waited {
+                            if let Ok(now) = self.inspect(hp, &prepared.log).await {
+                                prepared.before = Some(now);
+                            }
+                        }
                     }
                     if step.kind == StepKind::CopyClosure {
                         self.milestones.reached(&hp.host, Milestone::HasClosure);

@@ -25,33 +25,45 @@ pub struct Machines<'e> {
 impl Machines<'_> {
     /// A command here, in a process group of its own: a Ctrl-C at the terminal is fleet's to
     /// act on (see `interrupt`), not a signal that kills a build or copy half-way. Nix's own
-    /// ssh (for `ssh-ng://` stores) rides the run's masters through `NIX_SSHOPTS`.
+    /// ssh (for `ssh-ng://` stores) rides the run's masters through `NIX_SSHOPTS`. Tied to
+    /// the run as a host's commands are (`TIE`, its input a pipe held here): a fleet that is
+    /// killed, even by SIGKILL, leaves no evaluation or copy running behind it.
     async fn run_here(
         &self,
         argv: &[String],
         output: &Output<'_>,
     ) -> Result<Option<i32>, RunError> {
-        let (program, args) = split(argv)?;
-        let user_opts = std::env::var("NIX_SSHOPTS").unwrap_or_default();
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .env(
-                "NIX_SSHOPTS",
-                format!("{user_opts} {}", self.connections.nix_sshopts()).trim(),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
+        let (program, _) = split(argv)?;
         let spawn_error = |e: std::io::Error| RunError::Spawn {
             program: program.clone(),
             machine: "this machine".into(),
             reason: e.to_string(),
         };
+        // The shell would say "not found" with exit 127; a missing program is said as such.
+        if !program.contains('/') && which::which(program).is_err() {
+            // ENOENT: as the spawn itself would have said it.
+            return Err(spawn_error(std::io::Error::from_raw_os_error(2)));
+        }
+        let user_opts = std::env::var("NIX_SSHOPTS").unwrap_or_default();
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(TIE.as_str())
+            .arg("fleet-tie")
+            .args(argv)
+            .env(
+                "NIX_SSHOPTS",
+                format!("{user_opts} {}", self.connections.nix_sshopts()).trim(),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
         let mut child = cmd.spawn().map_err(spawn_error)?;
+        let tie = child.stdin.take();
         pump(child.stdout.take(), child.stderr.take(), output).await;
         let status = child.wait().await.map_err(spawn_error)?;
+        drop(tie);
         Ok(status.code())
     }
 

@@ -60,6 +60,8 @@ pub struct Options {
     pub before_change: Option<Box<BeforeChange>>,
     /// The sudo password asked for this run, for hosts whose sudo wants one.
     pub sudo_password: Option<sudo::Secret>,
+    /// How long a build, copy or activation may print nothing (`[fleet] inactivity_timeout`).
+    pub quiet_limit: Option<std::time::Duration>,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -127,6 +129,7 @@ pub async fn execute_with<T: Transport>(
         verbose: opts.verbose,
         events,
         run_id: &run.id,
+        quiet_limit: opts.quiet_limit,
     };
     let ctx = HostContext {
         plan,
@@ -206,6 +209,7 @@ async fn prepare<T: Transport>(
             verbose: opts.verbose,
             events,
             run_id: &run.id,
+            quiet_limit: opts.quiet_limit,
         };
         let result = runner.run(&step.run, &log).await;
         let told = match (&step.kind, result) {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -58,6 +59,8 @@ pub struct Finished {
     pub tail: Vec<String>,
     /// The command as run, for messages.
     pub shown: String,
+    /// It printed nothing for this many seconds and was stopped (the inactivity timeout).
+    pub quiet_for: Option<u64>,
 }
 
 impl Finished {
@@ -83,10 +86,24 @@ pub enum RunError {
     },
 }
 
+/// How much of the commands' output one log file keeps: a host that prints without end
+/// must not fill this machine's disk. fleet's own lines (the commands, their exits) are
+/// always written.
+pub const LOG_OUTPUT_LIMIT: u64 = 64 << 20;
+
+/// A log file and how much output it has taken.
+struct LogFile {
+    file: std::fs::File,
+    /// Bytes of command output written.
+    output: u64,
+    /// Bytes of command output not written, past `LOG_OUTPUT_LIMIT`.
+    cut: u64,
+}
+
 /// A log file that several tasks append whole lines to.
 #[derive(Clone)]
 pub struct Log {
-    file: Arc<Mutex<Option<std::fs::File>>>,
+    file: Arc<Mutex<Option<LogFile>>>,
     pub path: std::path::PathBuf,
     /// The host this log is about (`None`: fleet's own steps).
     pub label: Option<String>,
@@ -98,7 +115,12 @@ impl Log {
             .parent()
             .map(std::fs::create_dir_all)
             .and_then(|r| r.ok())
-            .and_then(|_| std::fs::File::create(&path).ok());
+            .and_then(|_| std::fs::File::create(&path).ok())
+            .map(|file| LogFile {
+                file,
+                output: 0,
+                cut: 0,
+            });
         Log {
             file: Arc::new(Mutex::new(file)),
             path,
@@ -111,10 +133,36 @@ impl Log {
         self.file.lock().is_ok_and(|f| f.is_some())
     }
 
+    /// One of fleet's own lines: always written.
     pub fn line(&self, text: &str) {
         if let Ok(mut guard) = self.file.lock() {
             if let Some(f) = guard.as_mut() {
-                let _ = writeln!(f, "{text}");
+                if f.cut > 0 {
+                    let _ = writeln!(
+                        f.file,
+                        "--- fleet: {} KiB more output were not written here (a log keeps {} MiB of output)",
+                        f.cut.div_ceil(1024),
+                        LOG_OUTPUT_LIMIT >> 20
+                    );
+                    f.cut = 0;
+                }
+                let _ = writeln!(f.file, "{text}");
+            }
+        }
+    }
+
+    /// A line of a command's output: written while the log has room for output; past it,
+    /// counted, and the count written before fleet's next own line.
+    pub fn output(&self, text: &str) {
+        if let Ok(mut guard) = self.file.lock() {
+            if let Some(f) = guard.as_mut() {
+                let size = text.len() as u64 + 1;
+                if f.output + size > LOG_OUTPUT_LIMIT {
+                    f.cut += size;
+                } else {
+                    f.output += size;
+                    let _ = writeln!(f.file, "{text}");
+                }
             }
         }
     }
@@ -129,6 +177,9 @@ pub struct Runner<'a, T> {
     pub events: &'a dyn Events,
     /// Names this run's state directories on hosts.
     pub run_id: &'a str,
+    /// A command that may run long (a build, a copy, an activation, anything not bounded by
+    /// its own limit) is stopped after printing nothing for this long (`None`: never).
+    pub quiet_limit: Option<std::time::Duration>,
 }
 
 impl<T: Transport> Runner<'_, T> {
@@ -176,17 +227,46 @@ impl<T: Transport> Runner<'_, T> {
             instant: inv.instant,
             sudo_password: inv.sudo == Some(Sudo::Password),
         };
-        let code = self.transport.run(&inv.on, &argv, how, &output).await?;
-        log.line(&format!(
-            "--- exit {}",
-            code.map_or("(none)".to_string(), |c| c.to_string())
-        ));
+        let running = self.transport.run(&inv.on, &argv, how, &output);
+        let limit = self
+            .quiet_limit
+            .filter(|_| !inv.instant && inv.wait_limit().is_none());
+        let (code, quiet_for) = match limit {
+            None => (running.await?, None),
+            Some(limit) => {
+                // Dropping the command ends it: here its process (kill_on_drop), on a host
+                // its channel, and the tie there ends the command.
+                let watch = async {
+                    loop {
+                        let quiet = output.quiet_for();
+                        if quiet >= limit {
+                            return quiet.as_secs();
+                        }
+                        tokio::time::sleep((limit - quiet).max(Duration::from_millis(50))).await;
+                    }
+                };
+                tokio::select! {
+                    code = running => (code?, None),
+                    secs = watch => (None, Some(secs)),
+                }
+            }
+        };
+        match quiet_for {
+            Some(secs) => log.line(&format!(
+                "--- stopped: no output for {secs} s (the inactivity timeout)"
+            )),
+            None => log.line(&format!(
+                "--- exit {}",
+                code.map_or("(none)".to_string(), |c| c.to_string())
+            )),
+        }
         let (stdout, tail) = output.into_parts();
         Ok(Finished {
             code,
             stdout,
             tail,
             shown,
+            quiet_for,
         })
     }
 

@@ -232,6 +232,16 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
 }
 
 fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed {
+    run_quiet_limited(plan, fake, interrupts, yes, None)
+}
+
+fn run_quiet_limited(
+    plan: &Plan,
+    fake: &Fake,
+    interrupts: &Interrupts,
+    yes: bool,
+    quiet_limit: Option<std::time::Duration>,
+) -> Executed {
     let logs = tempfile::tempdir().expect("temp dir");
     let opts = Options {
         yes,
@@ -240,6 +250,7 @@ fn run(plan: &Plan, fake: &Fake, interrupts: &Interrupts, yes: bool) -> Executed
         answer_within: None,
         before_change: None,
         sudo_password: None,
+        quiet_limit,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -387,6 +398,25 @@ fn first_ctrl_c_finishes_the_deployment_under_way_and_starts_no_other() {
     assert_eq!(razer.outcome, Outcome::Skipped);
     assert_eq!(razer.notes, ["interrupted (Ctrl-C) before it started"]);
     assert!(fake.calls_with("razer$").is_empty(), "{:#?}", fake.calls());
+}
+
+#[test]
+fn a_build_that_says_nothing_past_the_inactivity_timeout_is_stopped() {
+    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let fake = Fake::new(|call| {
+        call.starts_with("razer$ nix-store --realise")
+            .then_some(Reply::Pending)
+    });
+    let limit = Some(std::time::Duration::from_millis(300));
+    let executed = run_quiet_limited(&plan, &fake, &Interrupts::default(), false, limit);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Failed);
+    let failure = razer.failure.as_ref().expect("a failure");
+    assert_eq!(
+        failure.message,
+        "it printed nothing for 0 s and was stopped (the inactivity timeout)"
+    );
+    assert!(fake.calls_with("--set").is_empty());
 }
 
 #[test]
@@ -749,6 +779,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         answer_within: Some(std::time::Duration::from_secs(1)),
         before_change: None,
         sudo_password: None,
+        quiet_limit: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

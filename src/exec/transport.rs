@@ -61,17 +61,36 @@ pub struct Reached {
 }
 
 /// Where a running command's lines go: the log, the terminal with `-vv`, the last lines kept
-/// for errors, and stdout kept whole for the executor to read.
+/// for errors, and stdout kept for the executor to read. What is kept in memory is bounded:
+/// a host that prints without end costs the log's limit on disk and these limits here.
 pub struct Output<'a> {
     log: &'a Log,
     echo: Option<&'a dyn Events>,
-    kept: Mutex<(String, VecDeque<String>)>,
+    kept: Mutex<Kept>,
     /// How many of the last lines are kept for errors (or, for `exec`, for the user).
     keep: usize,
+    /// When the command last printed anything (for the inactivity timeout).
+    last_heard: Mutex<std::time::Instant>,
+}
+
+#[derive(Default)]
+struct Kept {
+    stdout: String,
+    /// Bytes of stdout not kept, past `STDOUT_LIMIT`.
+    stdout_cut: usize,
+    tail: VecDeque<String>,
+    tail_bytes: usize,
 }
 
 /// The most lines of a command's output `exec` keeps to show (the log has them all).
 pub const EXEC_LINES: usize = 100_000;
+/// The most of a command's standard output kept for the executor to read: every answer it
+/// parses (an evaluation's JSON, a host's state) is far smaller.
+pub const STDOUT_LIMIT: usize = 32 << 20;
+/// The longest line the last output keeps (the log has the whole line).
+const TAIL_LINE_LIMIT: usize = 64 << 10;
+/// The most bytes the last output keeps, whatever its number of lines.
+const TAIL_BYTES_LIMIT: usize = 16 << 20;
 
 impl<'a> Output<'a> {
     pub fn new(log: &'a Log, echo: Option<&'a dyn Events>) -> Output<'a> {
@@ -83,14 +102,26 @@ impl<'a> Output<'a> {
         Output {
             log,
             echo,
-            kept: Mutex::new((String::new(), VecDeque::with_capacity(keep.min(TAIL_LINES)))),
+            kept: Mutex::new(Kept {
+                tail: VecDeque::with_capacity(keep.min(TAIL_LINES)),
+                ..Kept::default()
+            }),
             keep,
+            last_heard: Mutex::new(std::time::Instant::now()),
         }
     }
 
     /// The log these lines go to.
     pub fn log(&self) -> &Log {
         self.log
+    }
+
+    /// How long the command has printed nothing.
+    pub fn quiet_for(&self) -> std::time::Duration {
+        self.last_heard
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
     }
 
     /// A line the command printed on its standard output.
@@ -106,57 +137,129 @@ impl<'a> Output<'a> {
     /// The log has the line as it came; what may reach a terminal (the echo, and the tail
     /// that errors and `exec` show) has its control characters made visible.
     fn line(&self, line: &str, keep_whole: bool) {
-        self.log.line(line);
+        if let Ok(mut heard) = self.last_heard.lock() {
+            *heard = std::time::Instant::now();
+        }
+        self.log.output(line);
         let shown = crate::vocab::visible(line);
         if let Some(events) = self.echo {
             events.note(self.log.label.as_deref(), &format!("| {shown}"));
         }
-        if let Ok(mut kept) = self.kept.lock() {
-            let (stdout, tail) = &mut *kept;
-            if keep_whole {
-                stdout.push_str(line);
-                stdout.push('\n');
+        let Ok(mut kept) = self.kept.lock() else {
+            return;
+        };
+        let kept = &mut *kept;
+        if keep_whole {
+            if kept.stdout.len() + line.len() < STDOUT_LIMIT {
+                kept.stdout.push_str(line);
+                kept.stdout.push('\n');
+            } else {
+                kept.stdout_cut += line.len() + 1;
             }
-            if tail.len() >= self.keep {
-                tail.pop_front();
+        }
+        if kept.tail.len() >= self.keep {
+            if let Some(old) = kept.tail.pop_front() {
+                kept.tail_bytes -= old.len();
             }
-            tail.push_back(shown.into_owned());
+        }
+        let mut shown = shown.into_owned();
+        if shown.len() > TAIL_LINE_LIMIT {
+            let at = (0..=TAIL_LINE_LIMIT)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
+            let more = shown.len() - at;
+            shown.truncate(at);
+            shown.push_str(&format!(" [fleet: {more} more bytes in the log]"));
+        }
+        kept.tail_bytes += shown.len();
+        kept.tail.push_back(shown);
+        while kept.tail_bytes > TAIL_BYTES_LIMIT && kept.tail.len() > 1 {
+            if let Some(old) = kept.tail.pop_front() {
+                kept.tail_bytes -= old.len();
+            }
         }
     }
 
-    /// Standard output whole, and the last lines of both streams as they came.
+    /// Standard output (with a last line that says what was cut, if any), and the last
+    /// lines of both streams as they came.
     pub fn into_parts(self) -> (String, Vec<String>) {
-        let (stdout, tail) = self.kept.into_inner().unwrap_or_default();
-        (stdout, Vec::from(tail))
+        let kept = self.kept.into_inner().unwrap_or_default();
+        let mut stdout = kept.stdout;
+        if kept.stdout_cut > 0 {
+            stdout.push_str(&format!(
+                "[fleet: {} more bytes of standard output were not kept]\n",
+                kept.stdout_cut
+            ));
+        }
+        (stdout, Vec::from(kept.tail))
     }
 }
 
+/// The longest line a command's output is read as: a host that prints one endless line is
+/// cut there (and the rest of that line counted), not read into memory whole.
+pub const LINE_LIMIT: usize = 16 << 20;
+
 /// Reads a child's stdout and stderr to their ends into `output`, as bytes: a line that is
 /// not UTF-8 is shown with replacement characters, never stops the reading (a child blocked
-/// on a full pipe would hang the run).
+/// on a full pipe would hang the run); a line longer than `LINE_LIMIT` is cut.
 pub async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, output: &Output<'_>)
 where
     O: tokio::io::AsyncRead + Unpin,
     E: tokio::io::AsyncRead + Unpin,
 {
-    async fn lines<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>, each: impl Fn(&str)) {
-        use tokio::io::AsyncBufReadExt;
-        let Some(stream) = stream else { return };
-        let mut reader = tokio::io::BufReader::new(stream);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf);
-                    each(line.trim_end_matches(['\n', '\r']));
-                }
-            }
+    tokio::join!(
+        lines(stdout, LINE_LIMIT, |l| output.stdout(l)),
+        lines(stderr, LINE_LIMIT, |l| output.stderr(l))
+    );
+}
+
+/// Each line of `stream`, at most `limit` bytes of it (a longer one ends with a note of how
+/// much was cut), to `each`.
+async fn lines<R: tokio::io::AsyncRead + Unpin>(
+    stream: Option<R>,
+    limit: usize,
+    each: impl Fn(&str),
+) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(stream) = stream else { return };
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = Vec::new();
+    let mut cut = 0usize;
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let (part, ended) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], true),
+            None => (chunk, false),
+        };
+        let room = limit.saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        cut += part.len().saturating_sub(room);
+        let used = part.len() + usize::from(ended);
+        reader.consume(used);
+        if ended {
+            emit(&mut line, &mut cut, &each);
         }
     }
-    tokio::join!(
-        lines(stdout, |l| output.stdout(l)),
-        lines(stderr, |l| output.stderr(l))
-    );
+    if !line.is_empty() || cut > 0 {
+        emit(&mut line, &mut cut, &each);
+    }
+}
+
+fn emit(line: &mut Vec<u8>, cut: &mut usize, each: &impl Fn(&str)) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\n', '\r']);
+    if *cut > 0 {
+        each(&format!(
+            "{text} [fleet: {} more bytes of this line cut]",
+            *cut
+        ));
+    } else {
+        each(text);
+    }
+    line.clear();
+    *cut = 0;
 }

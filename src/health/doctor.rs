@@ -431,6 +431,7 @@ mod tests {
                 stdout: df.into(),
                 tail: Vec::new(),
                 shown: String::new(),
+                quiet_for: None,
             },
         );
         Answers {

@@ -76,6 +76,7 @@ mod tests {
                         stdout: out.to_string(),
                         tail: Vec::new(),
                         shown: String::new(),
+                        quiet_for: None,
                     },
                 )
             })

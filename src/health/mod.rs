@@ -168,6 +168,9 @@ pub struct StatusLine {
     pub profile_differs: bool,
     /// Whether it runs what the flake now says.
     pub up_to_date: Option<bool>,
+    /// The run that holds its deploy lock, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<facts::LockHolder>,
     /// Used and free on the filesystem that holds /nix, from `df` (walking a builder's store
     /// with `du` takes minutes).
     pub nix_used_kib: Option<u64>,
@@ -201,6 +204,7 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
                 nix_used_kib: nix_space.as_ref().map(|s| s.used_kib),
                 nix_free_kib: nix_space.as_ref().map(|s| s.free_kib),
                 uptime_secs: a.ok(&Probe::Uptime).and_then(facts::uptime),
+                lock: a.ok(&Probe::Lock).map(facts::lock_holder),
             }
         })
         .collect()

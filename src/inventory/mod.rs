@@ -28,6 +28,8 @@ pub struct Inventory {
     pub max_parallel: usize,
     /// Seconds each host's SSH master stays open after a run, for the next (0: not kept).
     pub keep_connections: u64,
+    /// Seconds a build, copy or activation may print nothing before it is stopped (0: never).
+    pub inactivity_timeout: u64,
     /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
     pub ssh_config: Option<PathBuf>,
     /// `[fleet.nix]`: options for Nix on every run (the command line adds to them).
@@ -120,6 +122,12 @@ pub struct Wake {
 pub const MAX_SIZE: u64 = 1 << 20;
 
 impl Inventory {
+    /// How long a long-running command may print nothing (`None`: no limit).
+    pub fn quiet_limit(&self) -> Option<std::time::Duration> {
+        (self.inactivity_timeout > 0)
+            .then(|| std::time::Duration::from_secs(self.inactivity_timeout))
+    }
+
     /// Reads and checks the inventory at `path`.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let refuse = |why: &str| InventoryError::Read {

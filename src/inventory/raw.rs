@@ -25,6 +25,8 @@ pub struct RawFleet {
     pub max_parallel: Option<Spanned<i64>>,
     /// Seconds a host's SSH master stays open after a run (0: closed at the end).
     pub keep_connections: Option<Spanned<i64>>,
+    /// Seconds a build, copy or activation may print nothing before it is stopped (0: never).
+    pub inactivity_timeout: Option<Spanned<i64>>,
     pub ssh_config: Option<Spanned<String>>,
     /// `[fleet.nix]`: options for Nix on every run.
     pub nix: Option<RawNix>,

@@ -31,6 +31,7 @@ fn example_inventory_loads_with_defaults_resolved() {
     assert_eq!(inv.flake, "/home/olaf/nixos");
     assert_eq!(inv.max_parallel, 4);
     assert_eq!(inv.keep_connections, 300);
+    assert_eq!(inv.inactivity_timeout, 3600);
     let caches: Vec<&str> = inv.caches.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         caches,
@@ -236,6 +237,13 @@ fn numbers_in_range() {
     let e = refused("[fleet]\nkeep_connections = -1\n[hosts.a]\n");
     assert!(
         e.contains("fleet.keep_connections: keep_connections must be between 0 and 86400 seconds"),
+        "{e}"
+    );
+    let e = refused("[fleet]\ninactivity_timeout = 604801\n[hosts.a]\n");
+    assert!(
+        e.contains(
+            "fleet.inactivity_timeout: inactivity_timeout must be between 0 and 604800 seconds"
+        ),
         "{e}"
     );
     let e = refused("[hosts.a]\nport = 70000\n");

@@ -15,6 +15,9 @@ use crate::vocab::{FailedUnits, NixOptions};
 const DEFAULT_MAX_PARALLEL: usize = 4;
 /// How long a host's SSH master stays open after a run, for the next one (seconds).
 pub const DEFAULT_KEEP_CONNECTIONS: u64 = 300;
+/// An hour: Nix prints a line as each derivation starts, so only one derivation that builds
+/// silently for longer (or a hung command) meets it.
+pub const DEFAULT_INACTIVITY_TIMEOUT: u64 = 3600;
 
 pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
     parse_with(text, path, false)
@@ -175,6 +178,31 @@ fn check_files(raw: &RawInventory, path: &Path, problems: &mut Vec<Problem>) {
     }
 }
 
+/// A `[fleet]` setting in seconds, `(key, most, default)`: the default when it is missing
+/// or out of range (and then a problem, with `help`).
+fn seconds(
+    value: Option<&Spanned<i64>>,
+    (key, most, default): (&str, u64, u64),
+    help: &str,
+    problems: &mut Vec<Problem>,
+) -> u64 {
+    match value {
+        None => default,
+        Some(n) if u64::try_from(*n.get_ref()).is_ok_and(|v| v <= most) => *n.get_ref() as u64,
+        Some(n) => {
+            problems.push(
+                Problem::new(
+                    span(n),
+                    format!("fleet.{key}"),
+                    format!("{key} must be between 0 and {most} seconds"),
+                )
+                .help(help),
+            );
+            default
+        }
+    }
+}
+
 /// One table of the file read as `T`; its problems recorded when it cannot be: each key is
 /// tried on its own, so every unknown key and wrong type in it is named, not only the first.
 fn read_one<'i, T: serde::Deserialize<'i>>(
@@ -271,21 +299,18 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         }
     };
 
-    let keep_connections = match &raw.fleet.keep_connections {
-        None => DEFAULT_KEEP_CONNECTIONS,
-        Some(n) if (0..=86_400).contains(n.get_ref()) => *n.get_ref() as u64,
-        Some(n) => {
-            problems.push(
-                Problem::new(
-                    span(n),
-                    "fleet.keep_connections",
-                    "keep_connections must be between 0 and 86400 seconds",
-                )
-                .help("300 keeps each host's connection 5 minutes after a run; 0 closes it at the end"),
-            );
-            DEFAULT_KEEP_CONNECTIONS
-        }
-    };
+    let keep_connections = seconds(
+        raw.fleet.keep_connections.as_ref(),
+        ("keep_connections", 86_400, DEFAULT_KEEP_CONNECTIONS),
+        "300 keeps each host's connection 5 minutes after a run; 0 closes it at the end",
+        problems,
+    );
+    let inactivity_timeout = seconds(
+        raw.fleet.inactivity_timeout.as_ref(),
+        ("inactivity_timeout", 604_800, DEFAULT_INACTIVITY_TIMEOUT),
+        "3600 stops a build, copy or activation that printed nothing for an hour; 0 never stops one",
+        problems,
+    );
 
     let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
         let value = p.get_ref();
@@ -351,6 +376,7 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         flake,
         max_parallel,
         keep_connections,
+        inactivity_timeout,
         ssh_config,
         nix,
         caches,

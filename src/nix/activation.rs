@@ -150,6 +150,25 @@ pub fn lock(host: &str, mode: &str, who: &str) -> Vec<Arg> {
     )
 }
 
+/// Who holds the deploy lock: its owner file and how long ago its lease was renewed, as
+/// the lock script says it to a run that waits; nothing (exit 1) when no run holds it.
+/// Arguments: LOCK.
+const LOCK_OWNER: &str = "l=$1\n[ -f \"$l/owner\" ] || exit 1\ncat \"$l/owner\"\necho \"renewed_ago=$(($(date +%s) - $(stat -c %Y \"$l/lease\" 2>/dev/null || date +%s)))\"";
+
+/// Breaks the deploy lock: says whose it was (as `LOCK_OWNER`), then removes it; says
+/// `none` when no run held it. Arguments: LOCK.
+const UNLOCK: &str = "l=$1\nif [ ! -d \"$l\" ]; then echo none; exit 0; fi\ncat \"$l/owner\" 2>/dev/null\necho \"renewed_ago=$(($(date +%s) - $(stat -c %Y \"$l/lease\" 2>/dev/null || date +%s)))\"\nrm -rf \"$l\"";
+
+/// See `LOCK_OWNER`.
+pub fn read_lock() -> Vec<Arg> {
+    script(LOCK_OWNER, "fleet-lock-owner", vec![LOCK_DIR.into()])
+}
+
+/// See `UNLOCK`.
+pub fn unlock() -> Vec<Arg> {
+    script(UNLOCK, "fleet-unlock", vec![LOCK_DIR.into()])
+}
+
 /// See `BACK`.
 pub fn back() -> Vec<Arg> {
     script(BACK, "fleet-back", Vec::new())
@@ -249,6 +268,8 @@ mod tests {
             ("back", BACK),
             ("await", AWAIT),
             ("tie", TIE_SOURCE),
+            ("lock owner", LOCK_OWNER),
+            ("unlock", UNLOCK),
             ("free", FREE),
             ("here", HERE),
             ("settings", SETTINGS),

@@ -342,6 +342,7 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
         }
         Probe::Dead => lits(&["nix-store", "--gc", "--print-dead"]),
         Probe::Now => lits(&["date", "+%Y-%m-%d %H:%M:%S"]),
+        Probe::Lock => read_lock(),
         // As the build hook will: over ssh-ng, no prompt (a prompt would hang a build).
         Probe::Helper(_) => lits(&[
             "env",

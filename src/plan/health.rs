@@ -36,6 +36,7 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::CacheVerify(c) => format!("verify a path signed by cache {c}"),
         Probe::Dead => "list what garbage collection would delete".to_string(),
         Probe::Now => "read the host's time".to_string(),
+        Probe::Lock => "read who holds the deploy lock".to_string(),
         Probe::GenerationLinks => "read each generation's system".to_string(),
         Probe::Helper(h) => format!("reach build helper {h} as root, as Nix's build hook will"),
     };
@@ -105,6 +106,7 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
             Probe::Generations,
             Probe::Space,
             Probe::Uptime,
+            Probe::Lock,
         ]
         .into_iter()
         .map(|p| probe_step(t, p, inv, None))
@@ -166,6 +168,18 @@ pub fn exec(
         let title = format!("run {}", crate::vocab::quote_argv(argv));
         vec![Step::new(StepKind::Exec, &title, run.as_root(sudo))]
     }))
+}
+
+/// `unlock`: each host's deploy lock broken, as root, its holder said.
+pub fn unlock(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
+    asking(inv, ctx, Command::Unlock, hosts, false, |h, t| {
+        let run = Invocation::new(t.clone(), nix::unlock()).instant();
+        vec![Step::new(
+            StepKind::Exec,
+            "break the deploy lock",
+            run.as_root(ctx.sudo(h)),
+        )]
+    })
 }
 
 /// The cache a builder serves, and the caches a host should use, in tier order.

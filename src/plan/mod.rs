@@ -14,7 +14,7 @@ use crate::report::Outcome;
 pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
 
 pub use health::{
-    cache_status, doctor, exec, gc_collect, gc_collect_all, gc_survey, generations, status,
+    cache_status, doctor, exec, gc_collect, gc_collect_all, gc_survey, generations, status, unlock,
 };
 pub use settings::{Context, Overrides};
 pub use strategy::{
@@ -369,6 +369,8 @@ pub enum Command {
     Generations,
     #[serde(rename = "exec")]
     Exec,
+    #[serde(rename = "unlock")]
+    Unlock,
 }
 
 impl Command {
@@ -394,6 +396,7 @@ impl Command {
             Command::Doctor => "doctor",
             Command::Generations => "generations",
             Command::Exec => "exec",
+            Command::Unlock => "unlock",
         }
     }
 
@@ -423,7 +426,8 @@ impl Command {
             | Command::Doctor
             | Command::CacheStatus
             | Command::Gc
-            | Command::Generations => Waking::Never,
+            | Command::Generations
+            | Command::Unlock => Waking::Never,
             _ => Waking::OnDemand,
         }
     }
@@ -449,6 +453,7 @@ impl Command {
             | Command::Doctor
             | Command::CacheStatus
             | Command::Generations
+            | Command::Unlock
             | Command::Exec => Outcome::Awake,
             _ => Outcome::Deployed,
         }

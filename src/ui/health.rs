@@ -161,6 +161,19 @@ pub fn status(lines: &[StatusLine], missed: &[String]) -> String {
             host = l.host
         ));
     }
+    for l in &lines
+        .iter()
+        .filter(|l| l.lock.is_some())
+        .collect::<Vec<_>>()
+    {
+        if let Some(holder) = &l.lock {
+            out.push_str(&format!(
+                "\n{host}'s deploy lock is held: {}\n  a run that deploys {host} waits for it; if that run is gone and no watchdog keeps it, `fleet unlock {host}` breaks it\n",
+                crate::vocab::visible(&holder.to_string()),
+                host = l.host
+            ));
+        }
+    }
     for why in missed {
         let first = why.lines().next().unwrap_or_default();
         out.push_str(&format!(

@@ -7,7 +7,7 @@ pub mod progress;
 pub mod summary;
 pub mod table;
 
-pub use crate::vocab::{quote, quote_argv, show_arg, show_argv};
+pub use crate::vocab::{quote, quote_argv, show_arg, show_argv, visible};
 
 /// `text` without ANSI escape sequences (Nix colours some output even into a pipe).
 pub fn strip_ansi(text: &str) -> String {

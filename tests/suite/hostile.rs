@@ -228,3 +228,207 @@ fn a_switch_that_says_it_worked_but_did_not_is_a_failure() {
     assert!(lab.saw("razer", "start-switch"));
     assert_eq!(lab.running("razer"), old);
 }
+
+/// A deploy lock left by a run that is gone, its lease renewed "in the future" (the host's
+/// clock went back since): `status` names it, a deploy takes it over once nobody renewed it
+/// for a lease's time (it once waited forever), and `unlock` breaks one at once, saying whose.
+#[test]
+fn a_lock_left_in_the_future_is_shown_taken_over_and_can_be_broken() {
+    let lab = Lab::new();
+    let leave_lock = |ip: &str, run: &str| {
+        lab.ssh(
+            ip,
+            &format!(
+                "mkdir -p /run/fleet/lock && printf 'run=/run/fleet/{run}\\nwho=olaf@gone\\nsince=2026-12-04T10:00:00Z\\n' > /run/fleet/lock/owner && touch -d '+1 hour' /run/fleet/lock/lease"
+            ),
+        );
+    };
+    leave_lock("10.213.1.17", "2026-12-04T10-00-00Z-1-lab8");
+    leave_lock("10.213.1.14", "2026-12-04T10-00-00Z-2-lab5");
+    let status = lab.fleet(&["status", "lab8", "lab5"]);
+    assert!(
+        status
+            .stdout
+            .contains("lab8's deploy lock is held: run 2026-12-04T10-00-00Z-1-lab8, olaf@gone, since 2026-12-04T10:00:00Z"),
+        "{}",
+        status.stdout
+    );
+    let json = lab.fleet(&["status", "lab8", "--json"]).json();
+    assert_eq!(json[0]["lock"]["who"], "olaf@gone", "{json}");
+    // `unlock` breaks lab5's at once.
+    let unlocked = lab.fleet(&["unlock", "lab5"]);
+    assert_eq!(unlocked.code, 0, "{}", unlocked.stderr);
+    assert!(
+        unlocked
+            .stdout
+            .contains("lab5: broke the deploy lock of run 2026-12-04T10-00-00Z-2-lab5, olaf@gone"),
+        "{}",
+        unlocked.stdout
+    );
+    assert_eq!(
+        lab.ssh(
+            "10.213.1.14",
+            "test -e /run/fleet/lock && echo held || echo free"
+        )
+        .trim(),
+        "free"
+    );
+    // A deploy of lab8 waits (saying who holds it), then takes it over: nobody renewed it.
+    lab.bump("lab8");
+    let run = lab.fleet(&["deploy", "lab8", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "waiting: another run holds lab8's deploy lock (run 2026-12-04T10-00-00Z-1-lab8"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.json()["hosts"][0]["notes"]
+            .to_string()
+            .contains("took over a deploy lock its holder left"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("lab8"), lab.evaluated("lab8"));
+    // One line while it waited, not one a second.
+    let lines = run.stderr.matches("waiting: another run holds").count();
+    assert_eq!(lines, 1, "{}", run.stderr);
+}
+
+/// Runs fleet under GNU time; returns the run and its peak memory in KiB.
+fn fleet_measured(lab: &Lab, args: &[&str]) -> (crate::support::Run, u64) {
+    let report = tempfile::NamedTempFile::new().expect("time's report");
+    let run = lab.fleet_with_wrapper(
+        &[
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            "-o",
+            &report.path().display().to_string(),
+        ],
+        args,
+    );
+    let peak = std::fs::read_to_string(report.path())
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    (run, peak)
+}
+
+/// A host that prints without end (one 300 MB line, then 30 million short ones) costs fleet
+/// bounded memory and a bounded log, and the run still ends as it should.
+#[test]
+fn a_host_that_prints_without_end_costs_bounded_memory_and_log() {
+    let lab = Lab::new();
+    for command in [
+        &["head", "-c", "300000000", "/dev/zero"][..],
+        &["seq", "30000000"],
+    ] {
+        let mut args = vec!["exec", "lab5", "--"];
+        args.extend_from_slice(command);
+        let (run, peak_kib) = fleet_measured(&lab, &args);
+        assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
+        assert!(
+            peak_kib < 200 * 1024,
+            "{command:?}: fleet's peak memory was {peak_kib} KiB"
+        );
+        assert!(
+            run.stdout.len() < 40 << 20,
+            "{command:?}: {} bytes shown",
+            run.stdout.len()
+        );
+    }
+    // Each log keeps 64 MiB of output and says what it cut.
+    let logs = lab.state_dir().join("logs");
+    let mut biggest = 0;
+    let mut said_cut = false;
+    for dir in std::fs::read_dir(&logs).expect("logs").flatten() {
+        for file in std::fs::read_dir(dir.path()).expect("run logs").flatten() {
+            biggest = biggest.max(file.metadata().map(|m| m.len()).unwrap_or(0));
+            let text = std::fs::read(file.path()).unwrap_or_default();
+            said_cut |= text.windows(26).any(|w| w == b"more output were not writt");
+        }
+    }
+    assert!(
+        biggest <= (64 << 20) + (1 << 20),
+        "a log of {biggest} bytes"
+    );
+    assert!(said_cut, "no log says what it cut");
+}
+
+/// A build that prints nothing for longer than the inactivity timeout is stopped, reported
+/// as such, and ended on the builder.
+#[test]
+fn a_silent_build_is_stopped_by_the_inactivity_timeout() {
+    let lab = Lab::new();
+    let marker = lab.dir.join("building-samsung.pid");
+    let _ = std::fs::remove_file(&marker);
+    let first = lab.running("samsung");
+    lab.bump("samsung");
+    lab.set("samsung", "build_sleep", 120.into());
+    let run = lab.fleet(&["deploy", "samsung", "--inactivity-timeout", "3", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failure = &run.json()["hosts"][0]["failure"];
+    assert!(
+        failure["message"]
+            .to_string()
+            .contains("printed nothing for 3 s and was stopped (the inactivity timeout)"),
+        "{failure}"
+    );
+    assert!(
+        failure["next"].to_string().contains("inactivity_timeout"),
+        "{failure}"
+    );
+    let pid: u32 = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the build's process id");
+    crate::support::lab::wait_until(10, "the builder ended the stopped build", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert_eq!(lab.running("samsung"), first);
+}
+
+/// This machine's `nix eval` processes (the namespace hosts share its process table, and run
+/// none).
+fn local_evaluations() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let words: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            let nix = words.first()?.ends_with(b"nix");
+            (nix && words.contains(&&b"eval"[..])).then_some(pid)
+        })
+        .collect()
+}
+
+/// A fleet killed (SIGKILL) while it evaluates leaves no `nix eval` running here: local
+/// commands are tied to the run as remote ones are.
+#[test]
+fn a_killed_runs_local_evaluation_ends_with_it() {
+    let lab = Lab::new();
+    let settings = lab.dir.join("flake/hosts.json");
+    let text = std::fs::read_to_string(&settings).expect("hosts.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    // About a minute of evaluation.
+    v["eval_cost"] = 60_000.into();
+    std::fs::write(&settings, v.to_string()).expect("write hosts.json");
+    lab.bump("razer");
+    let (run, _) = lab.fleet_signalled(&["deploy", "razer"], "KILL", 1, || {
+        !local_evaluations().is_empty()
+    });
+    assert_eq!(run.code, -1, "fleet was killed");
+    // SIGTERM first; an evaluation deep in a loop that does not heed it gets SIGKILL 10 s on.
+    crate::support::lab::wait_until(20, "the evaluation ended with the run", || {
+        local_evaluations().is_empty()
+    });
+}

@@ -1484,7 +1484,7 @@ fn a_dead_runs_watchdog_never_undoes_a_later_success() {
         .status(0);
     assert!(
         run.stderr
-            .contains("waiting: another run is deploying lab6"),
+            .contains("waiting: another run holds lab6's deploy lock"),
         "{}",
         run.stderr
     );
@@ -1560,10 +1560,12 @@ fn two_runs_on_one_host_take_turns() {
         let host = &busy.json()["hosts"][0];
         let message = host["failure"]["message"].to_string();
         assert!(
-            message.contains("another run is deploying lab5 (run "),
+            message.contains("another run holds lab5's deploy lock (run "),
             "{host}"
         );
         assert!(message.contains("since "), "{host}");
+        // Who holds it is what a person needs, never the lock script's body.
+        assert!(host["failure"]["command"].is_null(), "{host}");
         let second = s.spawn(|| lab.fleet(&["deploy", "lab5", "--json"]));
         (
             first.join().expect("first run"),
@@ -1575,7 +1577,7 @@ fn two_runs_on_one_host_take_turns() {
     assert!(
         second
             .stderr
-            .contains("waiting: another run is deploying lab5"),
+            .contains("waiting: another run holds lab5's deploy lock"),
         "{}",
         second.stderr
     );
@@ -1592,6 +1594,10 @@ fn two_runs_on_one_host_take_turns() {
         .collect();
     assert_eq!((starts.len(), ends.len()), (2, 2), "{a:?}");
     assert!(ends[0] <= starts[1], "the switches overlapped: {a:?}");
+    // What lab5 ran before the second run changed it is read once the lock is taken: the
+    // first run's generation, not the one it ran when the second run began.
+    let before = &second.json()["hosts"][0]["before"];
+    assert_eq!(before["generation"], 2, "{before}");
     assert_consistent(&lab, &["lab5"]);
     assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
 }

@@ -17,13 +17,27 @@ while [ "$i" -lt 3 ]; do
   # A lock whose lease nobody renewed for LEASE seconds lost its holder: take it over. The
   # rename is atomic, so of two runs that find it stale one takes it.
   renewed=$(stat -c %Y "$l/lease" 2>/dev/null || stat -c %Y "$l" 2>/dev/null || echo 0)
-  if [ $(($(date +%s) - renewed)) -gt "$lease" ]; then
+  age=$(($(date +%s) - renewed))
+  if [ "$age" -lt 0 ]; then
+    # A lease renewed in the future: the host's clock went back since. A live holder's next
+    # renewal is in the clock's present; until one comes, its age counts from when a waiter
+    # first saw it in the future.
+    [ -e "$l/future" ] || : > "$l/future"
+    age=$(($(date +%s) - $(stat -c %Y "$l/future" 2>/dev/null || date +%s)))
+  else
+    rm -f "$l/future"
+  fi
+  if [ "$age" -gt "$lease" ]; then
     if mv "$l" "$l.stale-$$" 2>/dev/null; then
       echo "fleet: took over a deploy lock its holder left: $(tr '\n' ' ' < "$l.stale-$$/owner" 2>/dev/null)"
       rm -rf "$l.stale-$$"
     fi
   else
+    # Who holds it, and what keeps it alive: its run's fleet, or that run's watchdog.
     cat "$l/owner" 2>/dev/null
+    echo "renewed_ago=$age"
+    run_dir=$(sed -n 's/^run=//p' "$l/owner" 2>/dev/null)
+    [ -z "$run_dir" ] || echo "watchdog=$(cat "$run_dir/watchdog" 2>/dev/null)"
     exit 75
   fi
   i=$((i + 1))

@@ -233,6 +233,24 @@ impl Lab {
         Run::from_output(&cmd.output().expect("run fleet"))
     }
 
+    /// fleet as `fleet`, under `wrapper` (like `/usr/bin/time -f %M -o FILE`).
+    pub fn fleet_with_wrapper(&self, wrapper: &[&str], args: &[&str]) -> Run {
+        let mut cmd = self.fleet_command(args);
+        let mut wrapped = Command::new(wrapper[0]);
+        wrapped
+            .args(&wrapper[1..])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        cmd = wrapped;
+        Run::from_output(&cmd.output().expect("run fleet"))
+    }
+
     fn fleet_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("timeout");
         cmd.args(["300", env!("CARGO_BIN_EXE_fleet")])
