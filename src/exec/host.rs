@@ -18,6 +18,9 @@ use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
+/// How long a target that dropped off mid-step is given to answer again.
+const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
+
 /// A host that got through inspection and building, ready to deploy.
 pub(super) struct Prepared<'p> {
     pub hp: &'p HostPlan,
@@ -626,8 +629,39 @@ impl<T: Transport> HostContext<'_, T> {
         log: &Log,
     ) -> Result<StepDone, Failure> {
         self.events.step(Some(&hp.host), &step.title);
-        let mut last = match self.runner.run(&step.run, log).await {
-            Ok(f) if f.success() => return Ok(StepDone::ran(f.stdout)),
+        let mut first = self.runner.run(&step.run, log).await;
+        // The target dropped off during its own step: every other way needs it too, so it is
+        // reached again (bounded) and the step tried again before any other way.
+        let dropped = self.dropped_target(hp, step, &first);
+        if dropped {
+            if self.reconnect_target(hp, step).await {
+                first = self.runner.run(&step.run, log).await;
+            } else {
+                let mut f = failure(hp, step, first, self.runner.known.drv(&hp.host));
+                f.message = format!(
+                    "the connection to {host} dropped during this step, and {host} did not answer again within {} s",
+                    RECONNECT_LIMIT.as_secs(),
+                    host = hp.host
+                );
+                f.unreachable = Some(hp.host.clone());
+                f.next = format!(
+                    "check {host}'s network (asleep, link down?), then run fleet again",
+                    host = hp.host
+                );
+                return Err(f);
+            }
+        }
+        let mut last = match first {
+            Ok(f) if f.success() => {
+                let mut done = StepDone::ran(f.stdout);
+                if dropped {
+                    done.fallback = Some(format!(
+                        "reconnected to {} after the connection dropped during: {}",
+                        hp.host, step.title
+                    ));
+                }
+                return Ok(done);
+            }
             other => failure(hp, step, other, self.runner.known.drv(&hp.host)),
         };
         // Why each way failed, in its own last words, for the report when none succeeds.
@@ -671,6 +705,47 @@ impl<T: Transport> HostContext<'_, T> {
             }
         }
         Err(last)
+    }
+
+    /// Whether `result` is `step`, on the target itself, cut off with its connection (not
+    /// stopped by fleet, not a command that failed). Only a step that changes nothing there
+    /// (a copy, a build) is tried again; one that changes the host has its own following.
+    fn dropped_target(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        result: &Result<super::run::Finished, super::run::RunError>,
+    ) -> bool {
+        let on_target = step.run.on == Machine::Host(hp.host.clone());
+        on_target
+            && !step.kind.changes_host()
+            && step.kind != StepKind::Lock
+            && match result {
+                Ok(f) => f.code.is_none() && f.quiet_for.is_none(),
+                Err(super::run::RunError::Connect(e)) => e.host == hp.host,
+                Err(_) => false,
+            }
+    }
+
+    /// Opens the target's connection again, trying for at most `RECONNECT_LIMIT`.
+    async fn reconnect_target(&self, hp: &HostPlan, step: &Step) -> bool {
+        self.events.note(
+            Some(&hp.host),
+            &format!(
+                "the connection to {} dropped during: {}; reconnecting (at most {} s)",
+                hp.host,
+                step.title,
+                RECONNECT_LIMIT.as_secs()
+            ),
+        );
+        let started = Instant::now();
+        while started.elapsed() < RECONNECT_LIMIT && !self.interrupts.at(Stop::Winding) {
+            if self.runner.transport.reconnect(&hp.host).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        false
     }
 
     pub(super) fn report(

@@ -432,3 +432,40 @@ fn a_killed_runs_local_evaluation_ends_with_it() {
         local_evaluations().is_empty()
     });
 }
+
+/// The target's connection drops while it fetches its system from the builder's cache: fleet
+/// reconnects and fetches again, instead of trying a push and a relay that need the same host.
+#[test]
+fn a_target_that_drops_off_mid_fetch_is_reconnected_not_routed_around() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.new_payload("samsung", 200 * 1024);
+    let new = lab.evaluated("samsung");
+    // Built first, so the deploy's fetch is the slow part.
+    lab.fleet(&["build", "samsung", "--via", "p620"]).status(0);
+    let fetching = || {
+        let out = Command::new("ip")
+            .args(["netns", "pids", "fleetlab-samsung"])
+            .output()
+            .expect("ip netns pids");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let text = String::from_utf8_lossy(&cmdline);
+                text.contains("copy") && text.contains("--from")
+            })
+    };
+    let run = std::thread::scope(|s| {
+        let run = s.spawn(|| lab.fleet(&["deploy", "samsung", "--via", "p620", "--json"]));
+        crate::support::lab::wait_until(120, "samsung's fetch started", fetching);
+        assert!(lab.kill_ssh_sessions("samsung") > 0);
+        run.join().expect("the run")
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let host = &run.json()["hosts"][0];
+    let notes = host["notes"].to_string();
+    assert!(notes.contains("reconnected to samsung"), "{host}");
+    assert!(!notes.contains("used fallback"), "{host}");
+    assert_eq!(lab.running("samsung"), new);
+}
