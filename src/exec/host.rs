@@ -651,6 +651,32 @@ impl<T: Transport> HostContext<'_, T> {
                 return Err(f);
             }
         }
+        // A builder's connection cut off during its step: still there (the connection alone
+        // dropped), the step is tried again; gone, the step failed because the builder is down,
+        // and a via list goes on to its next builder.
+        if let (Some(builder), false) = (self.cut_off_builder(hp, step, &first), dropped) {
+            if self.runner.transport.reconnect(builder).await.is_ok() {
+                self.events.note(
+                    Some(&hp.host),
+                    &format!(
+                        "the connection to {builder} dropped during: {}; trying it again",
+                        step.title
+                    ),
+                );
+                first = self.runner.run(&step.run, log).await;
+            } else {
+                let mut f = failure(hp, step, first, None);
+                f.message = format!(
+                    "{builder} went down during this step (its connection dropped, and it does not answer)"
+                );
+                f.unreachable = Some(builder.to_string());
+                f.next = format!(
+                    "start {builder} (or wake it), or build elsewhere: a via list's next builder, --fallback target (on {host}) or --fallback local",
+                    host = hp.host
+                );
+                return Err(f);
+            }
+        }
         let mut last = match first {
             Ok(f) if f.success() => {
                 let mut done = StepDone::ran(f.stdout);
@@ -725,6 +751,21 @@ impl<T: Transport> HostContext<'_, T> {
                 Err(super::run::RunError::Connect(e)) => e.host == hp.host,
                 Err(_) => false,
             }
+    }
+
+    /// The builder `step` ran on, when it is not the target and its connection was cut off
+    /// during the step.
+    fn cut_off_builder<'s>(
+        &self,
+        hp: &HostPlan,
+        step: &'s Step,
+        result: &Result<super::run::Finished, super::run::RunError>,
+    ) -> Option<&'s str> {
+        let Machine::Host(on) = &step.run.on else {
+            return None;
+        };
+        let cut = matches!(result, Ok(f) if f.code.is_none() && f.quiet_for.is_none());
+        (cut && *on != hp.host && !step.kind.changes_host()).then_some(on.as_str())
     }
 
     /// Opens the target's connection again, trying for at most `RECONNECT_LIMIT`.

@@ -469,3 +469,47 @@ fn a_target_that_drops_off_mid_fetch_is_reconnected_not_routed_around() {
     assert!(!notes.contains("used fallback"), "{host}");
     assert_eq!(lab.running("samsung"), new);
 }
+
+/// The builder goes down in the middle of a build: the run goes on to the next builder of the
+/// host's via list at once (not only the next run), and says so, never pointing at `nix log`
+/// on the builder that is gone.
+#[test]
+fn a_builder_that_dies_mid_build_hands_over_to_the_next_in_the_via_list() {
+    let lab = Lab::new();
+    let inventory = lab.inventory_edited("hosts.toml", "hosts-via-list", |text| {
+        let samsung = text.find("[hosts.samsung]").expect("samsung");
+        let at = samsung
+            + text[samsung..]
+                .find("via = \"p620\"")
+                .expect("samsung's via");
+        format!(
+            "{}via = [\"p620\", \"p510\"]{}",
+            &text[..at],
+            &text[at + "via = \"p620\"".len()..]
+        )
+        .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
+    });
+    let marker = lab.dir.join("building-samsung.pid");
+    let _ = std::fs::remove_file(&marker);
+    lab.bump("samsung");
+    lab.set("samsung", "build_sleep", 15.into());
+    let new = lab.evaluated("samsung");
+    let run = std::thread::scope(|s| {
+        let run = s.spawn(|| lab.fleet(&["-i", &inventory, "deploy", "samsung", "--json"]));
+        crate::support::lab::wait_until(120, "the build on p620 started", || marker.exists());
+        lab.stop_host("p620");
+        run.join().expect("the run")
+    });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["built_on"], "p510", "{host}");
+    assert!(
+        host["notes"]
+            .to_string()
+            .contains("p620 is down: built on p510 instead"),
+        "{host}"
+    );
+    assert!(!run.stdout.contains("nix log"), "{}", run.stdout);
+    assert_eq!(lab.running("samsung"), new);
+    assert!(lab.has_path("p510", &new), "built on p510");
+}
