@@ -72,7 +72,11 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
         .filter(|h| {
             matches!(
                 h.outcome,
-                Outcome::Deployed | Outcome::Failed | Outcome::UnitsFailed | Outcome::RolledBack
+                Outcome::Deployed
+                    | Outcome::Reverted
+                    | Outcome::Failed
+                    | Outcome::UnitsFailed
+                    | Outcome::RolledBack
             )
         })
         .map(|h| Entry {

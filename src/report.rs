@@ -27,6 +27,8 @@ pub enum Outcome {
     UnitsFailed,
     /// Activated, then rolled back by the host itself (magic rollback).
     RolledBack,
+    /// Back to an earlier generation, as `fleet rollback` asked.
+    Reverted,
     /// Answers SSH (`wake`).
     Awake,
     Failed,
@@ -46,6 +48,7 @@ impl Outcome {
             Outcome::Collected => "collected",
             Outcome::UnitsFailed => "units failed",
             Outcome::RolledBack => "rolled back",
+            Outcome::Reverted => "reverted",
             Outcome::Awake => "awake",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
@@ -56,6 +59,7 @@ impl Outcome {
         matches!(
             self,
             Outcome::Deployed
+                | Outcome::Reverted
                 | Outcome::Unchanged
                 | Outcome::Built
                 | Outcome::Compared

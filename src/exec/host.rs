@@ -310,7 +310,7 @@ impl<T: Transport> HostContext<'_, T> {
             }) => return self.deploy_failed(prepared, step, armed, failure).await,
         }
         match success {
-            Outcome::Deployed => {
+            Outcome::Deployed | Outcome::Reverted => {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
@@ -319,7 +319,7 @@ impl<T: Transport> HostContext<'_, T> {
                 }
                 match prepared.units_failed.take() {
                     Some(f) => self.report(prepared, Outcome::UnitsFailed, after, Some(f)),
-                    None => self.finish(prepared, Outcome::Deployed, after),
+                    None => self.finish(prepared, success, after),
                 }
             }
             // `diff` changed nothing on the host: what it runs is what it ran.

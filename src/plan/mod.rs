@@ -455,6 +455,7 @@ impl Command {
             | Command::Generations
             | Command::Unlock
             | Command::Exec => Outcome::Awake,
+            Command::Rollback => Outcome::Reverted,
             _ => Outcome::Deployed,
         }
     }

@@ -931,7 +931,7 @@ fn rollback_returns_to_the_previous_generation_and_history_records_both() {
         summary,
         [
             ("deploy".to_string(), "deployed".to_string(), 1, 2),
-            ("rollback".to_string(), "deployed".to_string(), 2, 1),
+            ("rollback".to_string(), "reverted".to_string(), 2, 1),
         ]
     );
     assert!(
