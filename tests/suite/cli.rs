@@ -164,6 +164,19 @@ fn a_hostile_inventory_is_refused_whole_before_any_process_starts() {
         assert!(run.stderr.contains(key), "{key} not named:\n{}", run.stderr);
     }
     assert!(run.stderr.contains("9 problems in"), "{}", run.stderr);
+    // An ssh:// cache whose host is an option, and an address with a `%` token.
+    let run = Test::new()
+        .inventory(concat!(
+            "[caches.c]\nurl = \"ssh://-oProxyCommand=touch${IFS}x\"\n",
+            "[hosts.samsung]\naddresses = [\"samsung%d\"]\n",
+        ))
+        .args(["deploy", "samsung"])
+        .run()
+        .status(2)
+        .started_nothing();
+    for key in ["caches.c.url", "hosts.samsung.addresses"] {
+        assert!(run.stderr.contains(key), "{key} not named:\n{}", run.stderr);
+    }
 }
 
 #[test]
