@@ -50,6 +50,8 @@ impl<'a> Session<'a> {
             verbose: self.global.verbose,
             answer_within: plan.command.answer_within(),
             quiet_limit: self.inv.quiet_limit(),
+            eval_jobs: self.inv.eval_jobs(),
+            eval_cache: Some(state_dir().join(crate::exec::evaluate::CACHE_FILE)),
             before_change: plan
                 .command
                 .records_history()
@@ -277,6 +279,9 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     }
     if let Some(secs) = g.inactivity_timeout {
         inv.inactivity_timeout = secs;
+    }
+    if let Some(jobs) = g.eval_jobs {
+        inv.eval_jobs = usize::try_from(jobs).ok();
     }
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {

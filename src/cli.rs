@@ -96,6 +96,10 @@ pub struct Global {
     /// [default: [fleet] inactivity_timeout, else 3600]
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub inactivity_timeout: Option<u64>,
+    /// Evaluate this many hosts at once, each in a `nix eval` of its own [default: [fleet]
+    /// eval_jobs, else from the cores and the free memory]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub eval_jobs: Option<u64>,
     /// Ask once for the deploy user's sudo password (no echo) and give it to sudo on every host
     /// that gets root through sudo [default: per host, `sudo_password = true` in hosts.toml]
     #[arg(long, global = true)]

@@ -14,6 +14,8 @@ pub enum Outcome {
     Unchanged,
     /// Built, not activated (build commands).
     Built,
+    /// Its system evaluated (`validate`).
+    Evaluated,
     /// Built and copied to the target, compared with what it runs; not activated (`diff`).
     Compared,
     /// Built and put on the target, and what deploying would change there shown; not
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::Deployed => "deployed",
             Outcome::Unchanged => "unchanged",
             Outcome::Built => "built",
+            Outcome::Evaluated => "evaluated",
             Outcome::Compared => "compared",
             Outcome::Previewed => "previewed",
             Outcome::Pushed => "pushed",
@@ -62,6 +65,7 @@ impl Outcome {
                 | Outcome::Reverted
                 | Outcome::Unchanged
                 | Outcome::Built
+                | Outcome::Evaluated
                 | Outcome::Compared
                 | Outcome::Previewed
                 | Outcome::Pushed

@@ -26,6 +26,11 @@
 #   helper_feature    the system has a part (linked as `helper-part`) that requires this system
 #                     feature, which only the builder's helper has: Nix's distributed builds
 #                     must build it there; it records the host it was built on
+#   eval_ms           about that many milliseconds of CPU evaluating this host's system costs
+#                     (a real NixOS configuration: seconds), forced by its toplevel
+#   eval_mb           about that many MB evaluating it holds (a real one: hundreds to 1000)
+#   eval_error        evaluating it fails with this message, as a typo in its configuration
+#                     would (the other hosts' evaluations are not touched)
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -38,9 +43,16 @@
       # Forced once per evaluation process and shared by every host, as nixpkgs is; it does
       # not change any derivation.
       # eval_cost is roughly milliseconds of work on the lab machine.
-      shared = builtins.foldl'
+      work = ms: builtins.foldl'
         (acc: _: acc + builtins.foldl' builtins.add 0 (builtins.genList (x: x) 8000))
-        0 (builtins.genList (x: x) (settings.eval_cost or 0));
+        0 (builtins.genList (x: x) ms);
+      shared = work (settings.eval_cost or 0);
+      # A host's own evaluation: its CPU, the memory it holds, or its error. Forced by its
+      # toplevel only, so one host's cost or error is its own, as with real configurations.
+      hostEval = s:
+        if (s.eval_error or "") != "" then throw s.eval_error
+        else builtins.seq (work (s.eval_ms or 0))
+          (builtins.deepSeq (builtins.genList (x: "${toString x}") ((s.eval_mb or 0) * 6000)) true);
       payload = name: s: derivation {
         name = "lab-payload-${name}-${s.payload_seed}";
         inherit system;
@@ -65,7 +77,7 @@
         PATH = "/usr/bin:/bin";
         requiredSystemFeatures = [ s.helper_feature ];
       };
-      toplevel = name: s: builtins.seq shared (derivation {
+      toplevel = name: s: builtins.seq shared (builtins.seq (hostEval s) (derivation {
         name = "nixos-system-${name}-${s.version}";
         inherit system;
         builder = "/bin/sh";
@@ -93,7 +105,7 @@
         servesCache = if s.serves_cache or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
-      });
+      }));
     in {
       nixosConfigurations = builtins.mapAttrs
         (name: s: { config.system.build.toplevel = toplevel name s; })

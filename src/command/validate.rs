@@ -35,7 +35,7 @@ pub fn run(s: &Session, selectors: &[String], full: bool) -> Result<u8, Error> {
         write_json(&json)?;
     } else {
         write_stdout(&ui::commands::evaluated(
-            &executed.systems,
+            &executed.report,
             check.as_ref(),
             &s.inv.source,
         ))?;

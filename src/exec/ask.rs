@@ -84,7 +84,7 @@ pub async fn ask_with<T: Transport>(
     events: &dyn Events,
 ) -> Result<Asked, Error> {
     let run = RunDirs::new(plan, opts);
-    let known = prepare(plan, transport, opts, events, &run).await?;
+    let (known, log) = prepare(plan, transport, opts, events, &run).await?;
     // Questions and `exec` run what the user asked for, as long as it takes.
     let runner = Runner {
         quiet_limit: None,
@@ -94,6 +94,20 @@ pub async fn ask_with<T: Transport>(
         events,
         run_id: &run.id,
     };
+    // What the flake says, for the drift column: each host's evaluation, a broken one its own.
+    super::evaluate::run(
+        plan,
+        &runner,
+        &known.evaluations,
+        super::evaluate::Settings {
+            jobs: opts.eval_jobs,
+            cache: opts.eval_cache.as_deref(),
+            flake_hash: known.flake_hash.as_deref(),
+        },
+        &log,
+        &super::interrupt::Interrupts::default(),
+    )
+    .await;
     let hosts = join_all(plan.hosts.iter().map(|hp| async {
         let asking = ask_host(&runner, hp, &run.log_dir);
         let Some(limit) = opts.answer_within else {
@@ -120,11 +134,14 @@ pub async fn ask_with<T: Transport>(
         };
         events.finish(&a.host, outcome);
     }
+    let mut missed = known.missed;
+    missed.extend(known.evaluations.errors());
+    let (systems, _) = known.evaluations.into_systems();
     Ok(Asked {
         hosts,
-        systems: known.systems,
+        systems,
         log_dir: run.log_dir,
-        missed: known.missed,
+        missed,
     })
 }
 

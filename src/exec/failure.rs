@@ -30,7 +30,7 @@ pub(super) fn prepare_failure(
         _ if missing => {
             "install Nix on this machine (fleet runs `nix` here to evaluate and copy), or put it on PATH"
         }
-        StepKind::Evaluate => {
+        StepKind::Evaluate(_) => {
             "fix the evaluation error above (try `fleet validate`); nothing was built or deployed"
         }
         StepKind::CheckFlake => "fix what `nix flake check` reports",

@@ -18,6 +18,26 @@ use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::short;
 
+/// A host whose evaluation failed, in Nix's words (never fleet's expression).
+fn evaluation_failure(host: &str, e: &super::evaluate::EvalError) -> Failure {
+    Failure {
+        step: format!("evaluate {host}"),
+        command: e.command.clone(),
+        exit_code: None,
+        message: format!("evaluation failed: {}", e.message),
+        output: e.output.clone(),
+        next: if e.no_nix {
+            "install Nix on this machine (fleet runs `nix` here to evaluate and copy), or put it on PATH".into()
+        } else {
+            format!(
+                "fix {host}'s configuration (`fleet validate {host}` shows its error, with --show-trace its trace); the other hosts went on"
+            )
+        },
+        unreachable: None,
+        fatal: false,
+    }
+}
+
 /// How long a target that dropped off mid-step is given to answer again.
 const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -114,6 +134,9 @@ impl<T: Transport> HostContext<'_, T> {
         hp: &'p HostPlan,
         started: Instant,
     ) -> Result<Prepared<'p>, HostReport> {
+        // Its own evaluation first (holding no place among the hosts worked on): a host goes
+        // on as soon as its system is known, and a host whose evaluation failed fails alone.
+        let evaluation = self.runner.known.evaluations.of(&hp.host).await;
         let _permit = self.limit.acquire().await;
         let log = Log::create(
             self.log_dir.join(format!("{}.log", hp.host)),
@@ -132,6 +155,12 @@ impl<T: Transport> HostContext<'_, T> {
             builder_down: None,
             units_failed: None,
         };
+        if let Some(Err(e)) = evaluation {
+            if e.interrupted {
+                return Err(self.skipped(prepared, &e.message));
+            }
+            return Err(self.failed(prepared, evaluation_failure(&hp.host, e), None));
+        }
         if self.interrupts.at(Stop::Winding) {
             return Err(self.skipped(prepared, "interrupted (Ctrl-C) before it started"));
         }
@@ -814,7 +843,7 @@ impl<T: Transport> HostContext<'_, T> {
             notes.push(format!("{name} {woken}"));
         }
         let built_on = match built_instead {
-            _ if outcome == Outcome::Unchanged => "-".into(),
+            _ if matches!(outcome, Outcome::Unchanged | Outcome::Evaluated) => "-".into(),
             Some(alt) => alt.build_on.to_string(),
             None => hp.build_on.to_string(),
         };

@@ -6,6 +6,7 @@
 mod activate;
 mod ask;
 pub mod connect;
+pub mod evaluate;
 pub mod events;
 mod failure;
 mod gate;
@@ -62,6 +63,10 @@ pub struct Options {
     pub sudo_password: Option<sudo::Secret>,
     /// How long a build, copy or activation may print nothing (`[fleet] inactivity_timeout`).
     pub quiet_limit: Option<std::time::Duration>,
+    /// How many hosts are evaluated at once (`[fleet] eval_jobs`).
+    pub eval_jobs: usize,
+    /// Where evaluations are remembered between runs (`None`: nowhere).
+    pub eval_cache: Option<PathBuf>,
 }
 
 /// What a run produced: the per-host report, and the evaluated systems.
@@ -117,7 +122,7 @@ pub async fn execute_with<T: Transport>(
 ) -> Result<Executed, Error> {
     let started = Instant::now();
     let run = RunDirs::new(plan, opts);
-    let known = tokio::select! {
+    let (known, eval_log) = tokio::select! {
         known = prepare(plan, transport, opts, events, &run) => known?,
         () = interrupts.until(Stop::Winding) => return Err(Error::Interrupted(
             "interrupted before any host was worked on; nothing was changed".into(),
@@ -141,13 +146,30 @@ pub async fn execute_with<T: Transport>(
         interrupts,
         milestones: milestones::Milestones::new(plan),
     };
-    let hosts = match plan.gate {
-        Gate::None => join_all(plan.hosts.iter().map(|hp| ctx.build_then_deploy(hp))).await,
-        Gate::AllBuiltThenConfirm => ctx.gated(opts.yes).await,
+    // The evaluations run beside the hosts: each host waits for its own, then goes on.
+    let evaluating = evaluate::run(
+        plan,
+        &runner,
+        &known.evaluations,
+        evaluate::Settings {
+            jobs: opts.eval_jobs,
+            cache: opts.eval_cache.as_deref(),
+            flake_hash: known.flake_hash.as_deref(),
+        },
+        &eval_log,
+        interrupts,
+    );
+    let working = async {
+        match plan.gate {
+            Gate::None => join_all(plan.hosts.iter().map(|hp| ctx.build_then_deploy(hp))).await,
+            Gate::AllBuiltThenConfirm => ctx.gated(opts.yes).await,
+        }
     };
+    let ((), hosts) = tokio::join!(evaluating, working);
     for h in &hosts {
         events.finish(&h.host, h.outcome.as_str());
     }
+    let (systems, configurations) = known.evaluations.into_systems();
     Ok(Executed {
         report: RunReport {
             run: run.id.clone(),
@@ -158,8 +180,8 @@ pub async fn execute_with<T: Transport>(
             seconds: started.elapsed().as_secs_f64(),
             interrupted: interrupts.at(Stop::Winding),
         },
-        systems: known.systems,
-        configurations: known.configurations,
+        systems,
+        configurations,
     })
 }
 
@@ -181,15 +203,15 @@ impl RunDirs {
     }
 }
 
-/// Runs the plan's `prepare` steps (the evaluation, flake checks, what builders run); returns
-/// what they learnt.
+/// Runs the plan's `prepare` steps but the evaluations (flake checks, what builders run);
+/// returns what they learnt, with a slot for each host's evaluation (see `evaluate`).
 async fn prepare<T: Transport>(
     plan: &Plan,
     transport: &T,
     opts: &Options,
     events: &dyn Events,
     run: &RunDirs,
-) -> Result<Known, Error> {
+) -> Result<(Known, Log), Error> {
     let log = Log::create(run.log_dir.join("fleet.log"), None);
     if !log.is_open() {
         events.note(
@@ -200,8 +222,14 @@ async fn prepare<T: Transport>(
             ),
         );
     }
-    let mut known = Known::default();
+    let mut known = Known {
+        evaluations: evaluate::Evaluations::for_plan(plan),
+        ..Known::default()
+    };
     for step in &plan.prepare {
+        if matches!(step.kind, StepKind::Evaluate(_)) {
+            continue;
+        }
         events.step(None, &step.title);
         let runner = Runner {
             transport,
@@ -213,15 +241,10 @@ async fn prepare<T: Transport>(
         };
         let result = runner.run(&step.run, &log).await;
         let told = match (&step.kind, result) {
-            (StepKind::Evaluate, Ok(f)) if f.success() => parse_systems(&f.stdout, plan)
-                .map(|(systems, configurations)| {
-                    known.systems = systems;
-                    known.configurations = Some(configurations);
-                })
-                .map_err(|e| match log.is_open() {
-                    true => format!("{e}\n  log: {}", log.path.display()),
-                    false => e,
-                }),
+            (StepKind::ReadFlakeHash, Ok(f)) if f.success() => {
+                known.flake_hash = evaluate::locked_hash(&f.stdout);
+                Ok(())
+            }
             (StepKind::ReadRunningOf(host), Ok(f)) if f.success() => {
                 let path = f.stdout.trim();
                 if plain_store_path(path) {
@@ -245,58 +268,12 @@ async fn prepare<T: Transport>(
             Err(why) => return Err(Error::HostsFailed(why)),
         }
     }
-    Ok(known)
+    Ok((known, log))
 }
 
 /// A store path with nothing else in it (see `facts::store_path`).
 fn plain_store_path(p: &str) -> bool {
     crate::facts::store_path(p).is_some_and(|s| s == p)
-}
-
-/// The evaluation's JSON: host → { drv, out }, each a plain store path.
-/// What the evaluation printed (see `nix::eval_systems`).
-#[derive(serde::Deserialize)]
-struct Evaluated {
-    systems: HashMap<String, Option<System>>,
-    configurations: Vec<String>,
-}
-
-/// The evaluated systems of the plan's hosts, every one a plain store path, and the flake's
-/// configurations; a host without a configuration is named, with the ones there are.
-fn parse_systems(
-    stdout: &str,
-    plan: &Plan,
-) -> Result<(HashMap<String, System>, Vec<String>), String> {
-    let evaluated: Evaluated = serde_json::from_str(stdout).map_err(|e| {
-        format!("the evaluation printed something that is not the expected JSON: {e}")
-    })?;
-    let systems: HashMap<String, System> = evaluated
-        .systems
-        .into_iter()
-        .filter_map(|(host, system)| Some((host, system?)))
-        .collect();
-    let plain = plain_store_path;
-    for host in &plan.hosts {
-        match systems.get(&host.host) {
-            Some(s) if plain(&s.drv) && plain(&s.out) => {}
-            Some(_) => {
-                return Err(format!(
-                    "the evaluation gave {} a system that is not a plain store path",
-                    host.host
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "the flake has no nixosConfigurations.{} for {} (it has: {}); fix `attribute` for {} in hosts.toml, or add the configuration",
-                    host.attribute,
-                    host.host,
-                    evaluated.configurations.join(", "),
-                    host.host
-                ))
-            }
-        }
-    }
-    Ok((systems, evaluated.configurations))
 }
 
 #[cfg(test)]

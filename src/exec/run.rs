@@ -27,25 +27,25 @@ pub struct System {
 /// What the plan's `prepare` steps learnt, for placeholders to resolve to.
 #[derive(Debug, Default)]
 pub struct Known {
-    /// Each host's system, from the evaluation.
-    pub systems: HashMap<String, System>,
+    /// Each host's system (or why there is none), set as its evaluation ends.
+    pub evaluations: super::evaluate::Evaluations,
     /// What hosts run, as `read-running-of` steps read it.
     pub running: HashMap<String, String>,
     /// Why best-effort steps told nothing, for what needed them to say it is unknown.
     pub missed: Vec<String>,
-    /// The flake's `nixosConfigurations`, as the evaluation listed them.
-    pub configurations: Option<Vec<String>>,
+    /// The flake's locked hash (`ReadFlakeHash`), which keys the evaluation cache.
+    pub flake_hash: Option<String>,
 }
 
 impl Known {
     /// The out path the evaluation gave `host`.
     pub fn out(&self, host: &str) -> Option<&str> {
-        self.systems.get(host).map(|s| s.out.as_str())
+        self.evaluations.system(host).map(|s| s.out.as_str())
     }
 
     /// The derivation the evaluation gave `host`.
     pub fn drv(&self, host: &str) -> Option<&str> {
-        self.systems.get(host).map(|s| s.drv.as_str())
+        self.evaluations.system(host).map(|s| s.drv.as_str())
     }
 }
 
@@ -305,8 +305,8 @@ impl<T: Transport> Runner<'_, T> {
 
     pub fn system(&self, host: &str) -> Result<&System, RunError> {
         self.known
-            .systems
-            .get(host)
+            .evaluations
+            .system(host)
             .ok_or_else(|| RunError::Resolve(format!("the evaluation gave no system for {host}")))
     }
 }

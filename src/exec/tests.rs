@@ -27,6 +27,8 @@ enum Reply {
     Pending,
     /// Fails as a command that ran out of disk does.
     Full,
+    /// Prints these lines on stderr, then exits 1.
+    Fail(Vec<String>),
 }
 
 /// A command as the fake saw it: `machine$ argv`, with `(new login)` for a fresh one.
@@ -107,6 +109,10 @@ impl<'a> Fake<'a> {
                 output.stderr("error: writing to file: No space left on device");
                 Ok(Some(1))
             }
+            Reply::Fail(lines) => {
+                lines.iter().for_each(|l| output.stderr(l));
+                Ok(Some(1))
+            }
         }
     }
 }
@@ -143,13 +149,13 @@ impl Fake<'_> {
 /// A healthy fleet: the evaluation, what hosts run, detached activations that exit 0.
 fn usual(call: &str) -> Reply {
     if call.contains(" eval --json ") {
-        let system = |h: &str| {
-            format!(r#""{h}": {{"drv": "/nix/store/d-{h}.drv", "out": "/nix/store/new-{h}"}}"#)
-        };
-        let all: Vec<String> = ["p620", "p510", "razer", "samsung"].map(system).into();
+        // Each host's own evaluation names it as `c ? "HOST"`.
+        let host = ["p620", "p510", "razer", "samsung"]
+            .into_iter()
+            .find(|h| call.contains(&format!("c ? \"{h}\"")))
+            .unwrap_or("unknown");
         Reply::Print(format!(
-            r#"{{"systems": {{{}}}, "configurations": ["p510", "p620", "razer", "samsung"]}}"#,
-            all.join(", ")
+            r#"{{"names": ["p510", "p620", "razer", "samsung"], "drv": "/nix/store/d-{host}.drv", "out": "/nix/store/new-{host}"}}"#
         ))
     } else if call.contains("fleet-state") {
         state("/nix/store/old-system", "system-1-link", "")
@@ -251,6 +257,8 @@ fn run_quiet_limited(
         before_change: None,
         sudo_password: None,
         quiet_limit,
+        eval_jobs: 2,
+        eval_cache: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -527,6 +535,31 @@ fn a_failed_health_check_makes_the_host_roll_back_to_where_it_was() {
 }
 
 #[test]
+fn a_host_whose_evaluation_fails_fails_alone_in_nix_s_words() {
+    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], true, 2);
+    let fake = Fake::new(|call| {
+        (call.contains(" eval --json ") && call.contains("c ? \"razer\"")).then(|| {
+            Reply::Fail(vec![
+                "error: undefined variable 'pkgs'".into(),
+                "       at «string»:1:40:".into(),
+                "            1| c: { names = builtins.attrNames c; }".into(),
+            ])
+        })
+    });
+    let executed = run(&plan, &fake, &Interrupts::default(), false);
+    assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
+    let razer = host(&executed, "razer");
+    assert_eq!(razer.outcome, Outcome::Failed);
+    let failure = razer.failure.as_ref().expect("a failure");
+    assert_eq!(failure.step, "evaluate razer");
+    assert_eq!(
+        failure.message,
+        "evaluation failed: undefined variable 'pkgs'"
+    );
+    assert!(fake.calls_with("razer$").is_empty(), "razer was touched");
+}
+
+#[test]
 fn an_unreachable_host_fails_alone() {
     let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], true, 2);
     let fake = Fake::new(|call| call.starts_with("razer$").then_some(Reply::Unreachable));
@@ -780,6 +813,8 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         before_change: None,
         sudo_password: None,
         quiet_limit: None,
+        eval_jobs: 2,
+        eval_cache: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -789,7 +824,8 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         .block_on(super::ask_with(&plan, &fake, &opts, &Silent))
         .expect("asked, without the evaluation");
     assert!(asked.systems.is_empty());
-    assert_eq!(asked.missed.len(), 1, "{:?}", asked.missed);
+    // Each host's evaluation failed on its own.
+    assert_eq!(asked.missed.len(), 2, "{:?}", asked.missed);
     let samsung = &asked.hosts[0];
     assert!(samsung.unreachable.is_none());
     assert!(samsung.ok(&crate::plan::Probe::Running).is_some());

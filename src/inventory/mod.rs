@@ -30,6 +30,10 @@ pub struct Inventory {
     pub keep_connections: u64,
     /// Seconds a build, copy or activation may print nothing before it is stopped (0: never).
     pub inactivity_timeout: u64,
+    /// Hosts evaluated at once (`None`: from the cores and the free memory).
+    pub eval_jobs: Option<usize>,
+    /// MiB one host's evaluation is allowed for when sizing `eval_jobs`.
+    pub eval_max_memory: u64,
     /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
     pub ssh_config: Option<PathBuf>,
     /// `[fleet.nix]`: options for Nix on every run (the command line adds to them).
@@ -122,6 +126,27 @@ pub struct Wake {
 pub const MAX_SIZE: u64 = 1 << 20;
 
 impl Inventory {
+    /// How many hosts are evaluated at once: `eval_jobs`, else as many as this machine has
+    /// cores and, with `eval_max_memory` for each, memory free (at least one). Each host is
+    /// evaluated in a process of its own, so memory grows with this, not with the host count.
+    pub fn eval_jobs(&self) -> usize {
+        if let Some(jobs) = self.eval_jobs {
+            return jobs;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let free_mib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemAvailable:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .map_or(u64::MAX, |kib| kib / 1024);
+        let by_memory =
+            usize::try_from(free_mib / self.eval_max_memory.max(1)).unwrap_or(usize::MAX);
+        cores.min(by_memory).max(1)
+    }
+
     /// How long a long-running command may print nothing (`None`: no limit).
     pub fn quiet_limit(&self) -> Option<std::time::Duration> {
         (self.inactivity_timeout > 0)

@@ -27,6 +27,10 @@ pub struct RawFleet {
     pub keep_connections: Option<Spanned<i64>>,
     /// Seconds a build, copy or activation may print nothing before it is stopped (0: never).
     pub inactivity_timeout: Option<Spanned<i64>>,
+    /// Hosts evaluated at once (default: from the cores and the free memory).
+    pub eval_jobs: Option<Spanned<i64>>,
+    /// MiB one host's evaluation may take, to size the default `eval_jobs`.
+    pub eval_max_memory: Option<Spanned<i64>>,
     pub ssh_config: Option<Spanned<String>>,
     /// `[fleet.nix]`: options for Nix on every run.
     pub nix: Option<RawNix>,

@@ -15,6 +15,9 @@ use crate::vocab::{FailedUnits, NixOptions};
 const DEFAULT_MAX_PARALLEL: usize = 4;
 /// How long a host's SSH master stays open after a run, for the next one (seconds).
 pub const DEFAULT_KEEP_CONNECTIONS: u64 = 300;
+/// What one NixOS configuration's evaluation takes, with room (a desktop's is about 1 GB,
+/// NixOS/nix#8621).
+pub const DEFAULT_EVAL_MAX_MEMORY: u64 = 2048;
 /// An hour: Nix prints a line as each derivation starts, so only one derivation that builds
 /// silently for longer (or a hung command) meets it.
 pub const DEFAULT_INACTIVITY_TIMEOUT: u64 = 3600;
@@ -178,6 +181,48 @@ fn check_files(raw: &RawInventory, path: &Path, problems: &mut Vec<Problem>) {
     }
 }
 
+/// `[fleet]`'s `eval_jobs` (`None`: sized at run time) and `eval_max_memory`.
+fn evaluation_settings(
+    fleet: &super::raw::RawFleet,
+    problems: &mut Vec<Problem>,
+) -> (Option<usize>, u64) {
+    let eval_jobs = fleet.eval_jobs.as_ref().and_then(|n| {
+        match usize::try_from(*n.get_ref())
+            .ok()
+            .filter(|j| (1..=256).contains(j))
+        {
+            Some(jobs) => Some(jobs),
+            None => {
+                problems.push(
+                    Problem::new(
+                        span(n),
+                        "fleet.eval_jobs",
+                        "eval_jobs must be between 1 and 256",
+                    )
+                    .help("leave it out to size it from the cores and the free memory"),
+                );
+                None
+            }
+        }
+    });
+    let eval_max_memory = match &fleet.eval_max_memory {
+        None => DEFAULT_EVAL_MAX_MEMORY,
+        Some(n) if (64..=1_048_576).contains(n.get_ref()) => *n.get_ref() as u64,
+        Some(n) => {
+            problems.push(
+                Problem::new(
+                    span(n),
+                    "fleet.eval_max_memory",
+                    "eval_max_memory must be between 64 and 1048576 MiB",
+                )
+                .help("2048 allows each host's evaluation 2 GiB when sizing eval_jobs"),
+            );
+            DEFAULT_EVAL_MAX_MEMORY
+        }
+    };
+    (eval_jobs, eval_max_memory)
+}
+
 /// A `[fleet]` setting in seconds, `(key, most, default)`: the default when it is missing
 /// or out of range (and then a problem, with `help`).
 fn seconds(
@@ -312,6 +357,8 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         problems,
     );
 
+    let (eval_jobs, eval_max_memory) = evaluation_settings(&raw.fleet, problems);
+
     let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
         let value = p.get_ref();
         if value.is_empty() || value.chars().any(|c| c.is_control()) {
@@ -377,6 +424,8 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         max_parallel,
         keep_connections,
         inactivity_timeout,
+        eval_jobs,
+        eval_max_memory,
         ssh_config,
         nix,
         caches,

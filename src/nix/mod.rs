@@ -31,25 +31,24 @@ fn nix(args: &[&str]) -> Vec<Arg> {
     argv
 }
 
-/// One `nix eval` for every selected host: `systems`, a JSON object from host name to its
-/// system's `drv` and `out` paths (`null` where the flake has no such configuration), and
-/// `configurations`, the names the flake has (so a host without one is named, not a whole
-/// evaluation failed with "attribute missing"). Names and attributes are checked
-/// identifiers, so quoting them in the Nix expression is safe.
-pub fn eval_systems(flake: &str, hosts: &[(&str, &str)], options: &NixOptions) -> Vec<Arg> {
-    let body: Vec<String> = hosts
-        .iter()
-        .map(|(name, attribute)| {
-            format!(
-                "\"{name}\" = if c ? \"{attribute}\" then \
-                 (let t = c.\"{attribute}\".config.system.build.toplevel; \
-                 in {{ drv = t.drvPath; out = t.outPath; }}) else null;"
-            )
-        })
-        .collect();
+/// The flake's metadata as JSON: its `locked.narHash` covers every byte of its source and
+/// lock file (a dirty git tree's too), which keys fleet's evaluation cache.
+pub fn flake_metadata(flake: &str) -> Vec<Arg> {
+    let mut argv = nix(&["flake", "metadata", "--json"]);
+    argv.push(flake.into());
+    argv
+}
+
+/// One host's evaluation, a `nix eval` of its own: its system's `drv` and `out` paths, and
+/// `names`, the configurations the flake has (so a host without one is told what there is,
+/// not "attribute missing", and `validate` can name configurations without a host). Each host in a process of its own: its
+/// error is its own, hosts evaluate side by side, and no process holds more than one host's
+/// evaluation. The attribute is a checked identifier, so quoting it in Nix is safe.
+pub fn eval_system(flake: &str, attribute: &str, options: &NixOptions) -> Vec<Arg> {
     let apply = format!(
-        "c: {{ systems = {{ {} }}; configurations = builtins.attrNames c; }}",
-        body.join(" ")
+        "c: {{ names = builtins.attrNames c; }} // (if c ? \"{attribute}\" then \
+         (let t = c.\"{attribute}\".config.system.build.toplevel; \
+         in {{ drv = t.drvPath; out = t.outPath; }}) else {{ }})"
     );
     let mut argv = nix(&["eval", "--json"]);
     argv.extend(options.for_evaluation().into_iter().map(Arg::from));

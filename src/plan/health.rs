@@ -89,7 +89,10 @@ fn asking(
         // What the flake says is for the drift column only: what hosts run is worth showing
         // even when the flake does not evaluate.
         prepare: if evaluate {
-            vec![super::strategy::evaluate(inv, hosts).best_effort()]
+            super::strategy::evaluate(inv, hosts)
+                .into_iter()
+                .map(Step::best_effort)
+                .collect()
         } else {
             Vec::new()
         },

@@ -134,8 +134,13 @@ pub enum Follow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "what")]
 pub enum StepKind {
-    /// Evaluate the selected hosts' systems, once for all of them.
-    Evaluate,
+    /// Evaluate one host's system, in a `nix eval` of its own (unless the evaluation cache
+    /// answers for it: see `ReadFlakeHash`).
+    Evaluate(String),
+    /// Read the flake's locked hash, which keys the evaluation cache: a host whose system was
+    /// evaluated from the same source, with the same options, and whose `.drv` is still in
+    /// this machine's store, is not evaluated again. Best effort: without it, every host is.
+    ReadFlakeHash,
     /// Read, in one command, the running system (`/run/current-system`), the system profile's
     /// generation, and the system the profile points at (what the host boots next). When only
     /// changed hosts are deployed, a host already running the evaluated system stops here;
@@ -444,7 +449,8 @@ impl Command {
     /// What a host that went through its whole plan has become.
     pub fn success(self) -> Outcome {
         match self {
-            Command::Build | Command::BuildAllParallel | Command::Validate => Outcome::Built,
+            Command::Build | Command::BuildAllParallel => Outcome::Built,
+            Command::Validate => Outcome::Evaluated,
             Command::Diff => Outcome::Compared,
             Command::CachePush => Outcome::Pushed,
             Command::Gc => Outcome::Collected,

@@ -106,7 +106,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         gate: req.gate,
         only_changed: req.only_changed,
         preview_only: req.preview,
-        prepare: vec![evaluate(inv, &req.hosts)],
+        prepare: evaluate(inv, &req.hosts),
         hosts,
     })
 }
@@ -424,14 +424,14 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         max_parallel: settings.max_parallel,
         gate: Gate::None,
         only_changed: false,
-        prepare: vec![evaluate(inv, &req.hosts)],
+        prepare: evaluate(inv, &req.hosts),
         hosts,
     })
 }
 
 /// Plans `validate`: one evaluation of every selected host, and `nix flake check` if `full`.
 pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
-    let mut prepare = vec![evaluate(inv, hosts)];
+    let mut prepare = evaluate(inv, hosts);
     if full {
         prepare.push(step(
             StepKind::CheckFlake,
@@ -449,7 +449,23 @@ pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
         gate: Gate::None,
         only_changed: false,
         prepare,
-        hosts: Vec::new(),
+        // A row each: evaluated, or its own error.
+        hosts: hosts
+            .iter()
+            .map(|h| HostPlan {
+                host: h.name.clone(),
+                attribute: h.attribute.clone(),
+                build_on: Machine::Local,
+                target: Machine::Local,
+                inspect: Vec::new(),
+                build: Vec::new(),
+                preview: Vec::new(),
+                deploy: Vec::new(),
+                if_builder_down: Vec::new(),
+                on_failed_units: FailedUnits::Keep,
+                activate_after: Vec::new(),
+            })
+            .collect(),
     }
 }
 
@@ -496,18 +512,30 @@ pub fn update_flake(
     })
 }
 
-pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Step {
-    let pairs: Vec<(&str, &str)> = hosts
-        .iter()
-        .map(|h| (h.name.as_str(), h.attribute.as_str()))
-        .collect();
-    let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
-    step(
-        StepKind::Evaluate,
-        &format!("evaluate {}", names.join(", ")),
-        Machine::Local,
-        nix::eval_systems(&inv.flake, &pairs, &inv.nix),
-    )
+/// Each host's evaluation, a step of its own (see `nix::eval_system`): the executor runs up
+/// to `eval_jobs` of them at once, and each host goes on as soon as its own is done.
+/// With `--impure` the evaluation may read anything, so no cache answers for it.
+pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Vec<Step> {
+    let cache = (!inv.nix.impure && !hosts.is_empty()).then(|| {
+        step(
+            StepKind::ReadFlakeHash,
+            "read the flake's locked hash (the evaluation cache's key)",
+            Machine::Local,
+            nix::flake_metadata(&inv.flake),
+        )
+        .best_effort()
+    });
+    cache
+        .into_iter()
+        .chain(hosts.iter().map(|h| {
+            step(
+                StepKind::Evaluate(h.name.clone()),
+                &format!("evaluate {}", h.name),
+                Machine::Local,
+                nix::eval_system(&inv.flake, &h.attribute, &inv.nix),
+            )
+        }))
+        .collect()
 }
 
 fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {

@@ -272,25 +272,27 @@ fn actions_set_the_profile_only_for_switch_and_boot() {
 }
 
 #[test]
-fn one_evaluation_for_all_hosts() {
+fn each_host_is_evaluated_on_its_own() {
     let inv = inv();
     let all: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
     let plan = plan_deploy(&laptop(), &all, None, Action::Switch);
     let evals: Vec<&Step> = plan
         .steps()
         .map(|(_, s)| s)
-        .filter(|s| s.kind == StepKind::Evaluate)
+        .filter(|s| matches!(s.kind, StepKind::Evaluate(_)))
         .collect();
-    assert_eq!(evals.len(), 1);
-    let apply = show_argv(&evals[0].run.argv);
-    for h in all {
+    assert_eq!(evals.len(), all.len());
+    for (h, eval) in all.iter().zip(&evals) {
+        assert_eq!(eval.kind, StepKind::Evaluate(h.to_string()));
+        let apply = show_argv(&eval.run.argv);
         assert!(
             apply.contains(&format!(
-                "\"{h}\" = if c ? \"{h}\" then (let t = c.\"{h}\".config.system.build.toplevel;"
+                "if c ? \"{h}\" then (let t = c.\"{h}\".config.system.build.toplevel;"
             )),
             "{apply}"
         );
     }
+    let apply = show_argv(&evals[0].run.argv);
     assert!(
         apply.contains("eval --json /home/olaf/nixos#nixosConfigurations --apply")
             || apply.contains("'/home/olaf/nixos#nixosConfigurations'"),
@@ -309,11 +311,9 @@ fn the_attribute_is_evaluated_under_the_host_name() {
         &deploy_req(&inv, &["samsung"], None, Action::Switch),
     )
     .expect("plan");
-    let eval = show_argv(&plan.prepare[0].run.argv);
+    let eval = show_argv(&plan.prepare[1].run.argv);
     assert!(
-        eval.contains(
-            "\"samsung\" = if c ? \"galaxy-book\" then (let t = c.\"galaxy-book\".config"
-        ),
+        eval.contains("if c ? \"galaxy-book\" then (let t = c.\"galaxy-book\".config"),
         "{eval}"
     );
 }
@@ -431,11 +431,18 @@ fn validate_and_update_flake() {
     let inv = inv();
     let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
     let plan = validate(&inv, &hosts, false);
-    assert_eq!(plan.prepare.len(), 1);
-    assert!(plan.hosts.is_empty());
+    // The flake's hash (the evaluation cache's key), then an evaluation, and a row, for
+    // each host.
+    assert_eq!(plan.prepare[0].kind, StepKind::ReadFlakeHash);
+    assert_eq!(plan.prepare.len(), hosts.len() + 1);
+    assert_eq!(plan.hosts.len(), hosts.len());
+    assert!(plan
+        .hosts
+        .iter()
+        .all(|h| h.build.is_empty() && h.deploy.is_empty()));
     let plan = validate(&inv, &hosts, true);
     assert_eq!(
-        show_argv(&plan.prepare[1].run.argv),
+        show_argv(&plan.prepare[hosts.len() + 1].run.argv),
         format!("{NIX} flake check /home/olaf/nixos")
     );
 

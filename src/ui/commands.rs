@@ -1,11 +1,9 @@
 //! The plain-text output of commands whose output is not the summary table alone: diff,
 //! validate, update-flake, history, hosts, and gc's dry run.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::exec::master::Kept;
-use crate::exec::run::System;
 use crate::exec::Asked;
 use crate::flake::Moved;
 use crate::health::gc::Decision;
@@ -75,20 +73,39 @@ pub fn built(report: &RunReport, out_link: Option<&str>) -> String {
 
 /// `validate`: each host's evaluated system.
 pub fn evaluated(
-    systems: &HashMap<String, System>,
+    report: &RunReport,
     check: Option<&crate::flake::CrossCheck>,
     inventory: &Path,
 ) -> String {
-    let mut names: Vec<&String> = systems.keys().collect();
-    names.sort();
     let mut text = String::new();
-    for name in &names {
-        text.push_str(&format!("{name}  {}\n", systems[*name].out));
+    let width = report.hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
+    for h in &report.hosts {
+        let what = match (&h.system, &h.failure) {
+            (Some(out), _) if h.outcome == Outcome::Evaluated => out.clone(),
+            (_, Some(f)) => crate::vocab::visible(&f.message).into_owned(),
+            _ => h.outcome.as_str().to_string(),
+        };
+        text.push_str(&format!("{:<width$}  {what}\n", h.host));
     }
-    let n = names.len();
+    // What to do, once for all hosts it is said for.
+    let mut nexts: Vec<&str> = Vec::new();
+    for f in report.hosts.iter().filter_map(|h| h.failure.as_ref()) {
+        if !nexts.contains(&f.next.as_str()) {
+            nexts.push(&f.next);
+        }
+    }
+    for next in nexts {
+        text.push_str(&format!("  next: {next}\n"));
+    }
+    let n = report
+        .hosts
+        .iter()
+        .filter(|h| h.outcome == Outcome::Evaluated)
+        .count();
     text.push_str(&format!(
-        "{n} host{} evaluated\n",
-        if n == 1 { "" } else { "s" }
+        "{n} of {} host{} evaluated\n",
+        report.hosts.len(),
+        if report.hosts.len() == 1 { "" } else { "s" }
     ));
     let Some(check) = check else {
         return text;

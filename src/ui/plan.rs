@@ -40,9 +40,21 @@ pub fn render(plan: &Plan) -> String {
         );
     }
 
-    if !plan.prepare.is_empty() {
+    let is_eval = |s: &&crate::plan::Step| matches!(s.kind, crate::plan::StepKind::Evaluate(_));
+    let once: Vec<&crate::plan::Step> = plan.prepare.iter().filter(|s| !is_eval(s)).collect();
+    let evals: Vec<&crate::plan::Step> = plan.prepare.iter().filter(is_eval).collect();
+    if !once.is_empty() {
         let _ = writeln!(out, "\nfirst, once:");
-        for (i, step) in plan.prepare.iter().enumerate() {
+        for (i, step) in once.iter().enumerate() {
+            render_step(&mut out, i + 1, step);
+        }
+    }
+    if !evals.is_empty() {
+        let _ = writeln!(
+            out,
+            "\neach host's evaluation, eval_jobs at once (one the evaluation cache answers for is not\nrun); each host goes on as soon as its own is done:"
+        );
+        for (i, step) in evals.iter().enumerate() {
             render_step(&mut out, i + 1, step);
         }
     }

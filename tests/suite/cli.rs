@@ -97,7 +97,10 @@ fn dry_run_json_is_the_plan() {
     assert_eq!(plan["command"], "deploy-via");
     assert_eq!(plan["hosts"][0]["host"], "razer");
     assert_eq!(plan["hosts"][0]["build_on"]["host"], "p620");
-    assert_eq!(plan["prepare"][0]["kind"], "evaluate");
+    // The evaluation cache's key, then each host's own evaluation.
+    assert_eq!(plan["prepare"][0]["kind"], "read-flake-hash");
+    assert_eq!(plan["prepare"][1]["kind"], "evaluate");
+    assert_eq!(plan["prepare"][1]["what"], "razer");
 }
 
 #[test]
@@ -762,9 +765,9 @@ fn runs_in_the_same_second_keep_their_own_logs_and_a_missing_nix_is_named() {
         .run()
         .status(1);
     assert!(
-        run.stderr.contains("next: install Nix on this machine"),
+        run.stdout.contains("next: install Nix on this machine"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 

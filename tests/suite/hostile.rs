@@ -416,12 +416,8 @@ fn local_evaluations() -> Vec<u32> {
 #[test]
 fn a_killed_runs_local_evaluation_ends_with_it() {
     let lab = Lab::new();
-    let settings = lab.dir.join("flake/hosts.json");
-    let text = std::fs::read_to_string(&settings).expect("hosts.json");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     // About a minute of evaluation.
-    v["eval_cost"] = 60_000.into();
-    std::fs::write(&settings, v.to_string()).expect("write hosts.json");
+    lab.set_fleet("eval_cost", 60_000.into());
     lab.bump("razer");
     let (run, _) = lab.fleet_signalled(&["deploy", "razer"], "KILL", 1, || {
         !local_evaluations().is_empty()

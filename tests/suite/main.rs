@@ -4,6 +4,7 @@
 //! generation, init, the preview). One `Run` harness serves both (`support`).
 
 mod cli;
+mod evaluation;
 mod health;
 mod hostile;
 mod lab;

@@ -233,6 +233,24 @@ impl Lab {
         Run::from_output(&cmd.output().expect("run fleet"))
     }
 
+    /// fleet with `vars` set (over the lab's), like a `PATH` with a recording `nix` first.
+    pub fn fleet_env(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.fleet_command(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        Run::from_output(&cmd.output().expect("run fleet"))
+    }
+
+    /// Sets one fixture setting of the whole fleet (see lab/flake/flake.nix).
+    pub fn set_fleet(&self, key: &str, value: Value) {
+        let path = self.settings_path();
+        let text = std::fs::read_to_string(&path).expect("hosts.json");
+        let mut v: Value = serde_json::from_str(&text).expect("hosts.json is JSON");
+        v[key] = value;
+        std::fs::write(&path, v.to_string()).expect("write hosts.json");
+    }
+
     /// fleet as `fleet`, under `wrapper` (like `/usr/bin/time -f %M -o FILE`).
     pub fn fleet_with_wrapper(&self, wrapper: &[&str], args: &[&str]) -> Run {
         let mut cmd = self.fleet_command(args);

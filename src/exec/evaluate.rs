@@ -1,0 +1,534 @@
+//! Each host's evaluation: up to `eval_jobs` `nix eval` processes at once, one host each, so
+//! a host's error is its own, no process holds more than one host's evaluation, and a host
+//! goes on to build as soon as its own system is known, not when the slowest host's is.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use futures_util::future::join_all;
+use serde::Deserialize;
+use tokio::sync::{Notify, Semaphore};
+
+use super::events::Events;
+use super::interrupt::{Interrupts, Stop};
+use super::run::{Finished, Log, RunError, Runner, System};
+use super::transport::Transport;
+use crate::plan::{Plan, Step, StepKind};
+
+/// Why a host's evaluation gave no system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    /// Nix's own error, its first lines (never fleet's expression).
+    pub message: String,
+    /// The command, as run.
+    pub command: Option<String>,
+    /// Its last output (a trace, with `--show-trace`).
+    pub output: Vec<String>,
+    /// Not evaluated because of Ctrl-C: the host is skipped, not failed.
+    pub interrupted: bool,
+    /// `nix` could not be started here at all: not the configuration's fault.
+    pub no_nix: bool,
+}
+
+/// Each evaluated host's system or error, set once, when its evaluation ends; and the flake's
+/// `nixosConfigurations`, as the first evaluation to end listed them.
+#[derive(Debug, Default)]
+pub struct Evaluations {
+    results: HashMap<String, OnceLock<Result<System, EvalError>>>,
+    configurations: OnceLock<Vec<String>>,
+    ended: Notify,
+}
+
+impl Evaluations {
+    /// A slot for each host the plan evaluates.
+    pub fn for_plan(plan: &Plan) -> Evaluations {
+        Evaluations {
+            results: plan
+                .prepare
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StepKind::Evaluate(host) => Some((host.clone(), OnceLock::new())),
+                    _ => None,
+                })
+                .collect(),
+            ..Evaluations::default()
+        }
+    }
+
+    /// `host`'s system, if its evaluation ended with one.
+    pub fn system(&self, host: &str) -> Option<&System> {
+        self.results.get(host)?.get()?.as_ref().ok()
+    }
+
+    /// `host`'s evaluation, once it has ended; `None` when the plan does not evaluate it.
+    pub async fn of(&self, host: &str) -> Option<&Result<System, EvalError>> {
+        let slot = self.results.get(host)?;
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if let Some(result) = slot.get() {
+                return Some(result);
+            }
+            ended.await;
+        }
+    }
+
+    /// The flake's `nixosConfigurations`, if an evaluation listed them.
+    pub fn configurations(&self) -> Option<&Vec<String>> {
+        self.configurations.get()
+    }
+
+    /// Every error, as `host: message`.
+    pub fn errors(&self) -> Vec<String> {
+        let mut errors: Vec<String> = self
+            .results
+            .iter()
+            .filter_map(|(host, r)| Some(format!("{host}: {}", r.get()?.as_ref().err()?.message)))
+            .collect();
+        errors.sort();
+        errors
+    }
+
+    /// The systems that were evaluated.
+    pub fn into_systems(self) -> (HashMap<String, System>, Option<Vec<String>>) {
+        let systems = self
+            .results
+            .into_iter()
+            .filter_map(|(host, r)| Some((host, r.into_inner()?.ok()?)))
+            .collect();
+        (systems, self.configurations.into_inner())
+    }
+
+    fn end(&self, host: &str, result: Result<System, EvalError>) {
+        if let Some(slot) = self.results.get(host) {
+            let _ = slot.set(result);
+        }
+        self.ended.notify_waiters();
+    }
+}
+
+/// What one host's evaluation printed (see `nix::eval_system`).
+#[derive(Deserialize)]
+struct Evaluated {
+    drv: Option<String>,
+    out: Option<String>,
+    /// The configurations the flake has.
+    names: Vec<String>,
+}
+
+/// How the evaluations run: how many at once, and the cache that may answer for them.
+pub struct Settings<'a> {
+    pub jobs: usize,
+    /// Where evaluations are remembered (`None`: nowhere).
+    pub cache: Option<&'a Path>,
+    /// The flake's locked hash; without it, nothing is remembered or looked up.
+    pub flake_hash: Option<&'a str>,
+}
+
+/// Runs the plan's evaluations, up to `jobs` at once, each host's result told to `into` as it
+/// ends. Ctrl-C ends the ones under way and starts no other; their hosts are told so. A host
+/// the cache answers for is not evaluated; what is evaluated is remembered.
+pub async fn run<T: Transport>(
+    plan: &Plan,
+    runner: &Runner<'_, T>,
+    into: &Evaluations,
+    settings: Settings<'_>,
+    log: &Log,
+    interrupts: &Interrupts,
+) {
+    let cache = match (settings.cache, settings.flake_hash) {
+        (Some(path), Some(hash)) => Some(Cache::load(path, hash)),
+        _ => None,
+    };
+    let slots = Semaphore::new(settings.jobs.max(1));
+    let steps = plan.prepare.iter().filter_map(|s| match &s.kind {
+        StepKind::Evaluate(host) => Some((host.as_str(), s)),
+        _ => None,
+    });
+    let (cache_ref, slots) = (&cache, &slots);
+    join_all(steps.map(|(host, step)| async move {
+        let cache = cache_ref;
+        if let Some((system, names)) = cache.as_ref().and_then(|c| c.get(step)) {
+            runner
+                .events
+                .step(Some(host), &format!("{} (cached)", step.title));
+            log.line(&format!(
+                "--- {host}: evaluated from the cache: {}",
+                system.out
+            ));
+            let _ = into.configurations.set(names);
+            into.end(host, Ok(system));
+            return;
+        }
+        let result = tokio::select! {
+            r = one(runner, host, step, slots, log, &into.configurations) => r,
+            () = interrupts.until(Stop::Winding) => Err(EvalError {
+                message: "interrupted (Ctrl-C) before it was evaluated".into(),
+                command: None,
+                output: Vec::new(),
+                interrupted: true,
+                no_nix: false,
+            }),
+        };
+        if let (Some(cache), Ok(system)) = (cache, &result) {
+            cache.put(step, system, into.configurations());
+        }
+        into.end(host, result);
+    }))
+    .await;
+    if let Some(cache) = cache {
+        cache.save();
+    }
+}
+
+/// Where `Cache` keeps its answers, in fleet's state directory.
+pub const CACHE_FILE: &str = "eval-cache.json";
+
+/// How many answers the cache keeps: a fleet's hosts, many times over.
+const CACHE_ENTRIES: usize = 1024;
+
+/// Evaluations remembered between runs. An answer's key is the flake's locked hash (every
+/// byte of its source and its lock file) and the evaluation's whole command (the flake, the
+/// host's attribute, every option that changes an evaluation), so a changed source, input,
+/// attribute or option is a new key; and it stands only while its `.drv` is in this
+/// machine's store (a garbage collection may have taken it).
+struct Cache {
+    path: std::path::PathBuf,
+    hash: String,
+    entries: std::sync::Mutex<CacheFile>,
+}
+
+#[derive(Default, serde::Serialize, Deserialize)]
+struct CacheFile {
+    /// Oldest first.
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(Clone, serde::Serialize, Deserialize)]
+struct CacheEntry {
+    key: String,
+    drv: String,
+    out: String,
+    names: Vec<String>,
+}
+
+impl Cache {
+    fn load(path: &Path, hash: &str) -> Cache {
+        let entries = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        Cache {
+            path: path.to_path_buf(),
+            hash: hash.to_string(),
+            entries: std::sync::Mutex::new(entries),
+        }
+    }
+
+    fn key(&self, step: &Step) -> String {
+        let argv: Vec<String> = step.run.argv.iter().map(crate::vocab::show_arg).collect();
+        format!("{}\n{}", self.hash, argv.join(" "))
+    }
+
+    fn get(&self, step: &Step) -> Option<(System, Vec<String>)> {
+        let key = self.key(step);
+        let entries = self.entries.lock().ok()?;
+        let e = entries.entries.iter().rev().find(|e| e.key == key)?;
+        // Its recipe is still here: what it says can be built (or fetched) again.
+        Path::new(&e.drv).exists().then(|| {
+            (
+                System {
+                    drv: e.drv.clone(),
+                    out: e.out.clone(),
+                },
+                e.names.clone(),
+            )
+        })
+    }
+
+    fn put(&self, step: &Step, system: &System, names: Option<&Vec<String>>) {
+        let key = self.key(step);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.entries.retain(|e| e.key != key);
+            entries.entries.push(CacheEntry {
+                key,
+                drv: system.drv.clone(),
+                out: system.out.clone(),
+                names: names.cloned().unwrap_or_default(),
+            });
+            let over = entries.entries.len().saturating_sub(CACHE_ENTRIES);
+            entries.entries.drain(..over);
+        }
+    }
+
+    /// Written whole to a new file, then renamed over the old: a killed run leaves the old.
+    fn save(self) {
+        let Ok(entries) = self.entries.into_inner() else {
+            return;
+        };
+        let Ok(text) = serde_json::to_string(&entries) else {
+            return;
+        };
+        let tmp = self
+            .path
+            .with_extension(format!("json.{}", std::process::id()));
+        let written = self
+            .path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// `nix flake metadata --json`'s `locked.narHash`, if it has one.
+pub fn locked_hash(json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    v.get("locked")?
+        .get("narHash")?
+        .as_str()
+        .map(String::from)
+        .filter(|h| h.starts_with("sha256-"))
+}
+
+async fn one<T: Transport>(
+    runner: &Runner<'_, T>,
+    host: &str,
+    step: &Step,
+    slots: &Semaphore,
+    log: &Log,
+    configurations: &OnceLock<Vec<String>>,
+) -> Result<System, EvalError> {
+    let events: &dyn Events = runner.events;
+    let _slot = slots.acquire().await.ok();
+    events.step(Some(host), &step.title);
+    let ran = runner.run(&step.run, log).await;
+    let result = read(host, ran, configurations);
+    if let Err(e) = &result {
+        log.line(&format!("--- {host}'s evaluation failed: {}", e.message));
+    }
+    result
+}
+
+/// A host's evaluation as its command ended: its system, or Nix's error.
+fn read(
+    host: &str,
+    ran: Result<Finished, RunError>,
+    configurations: &OnceLock<Vec<String>>,
+) -> Result<System, EvalError> {
+    let f = match ran {
+        Ok(f) => f,
+        Err(e) => {
+            let no_nix =
+                matches!(&e, RunError::Spawn { reason, .. } if reason.contains("No such file"));
+            return Err(EvalError {
+                message: e.to_string(),
+                command: None,
+                output: Vec::new(),
+                interrupted: false,
+                no_nix,
+            });
+        }
+    };
+    // The command is fleet's own expression: in the log, not in the report.
+    let failed = |message: String, f: &Finished| EvalError {
+        message,
+        command: None,
+        output: nix_output(&f.tail),
+        interrupted: false,
+        no_nix: false,
+    };
+    if !f.success() {
+        return Err(failed(nix_error(&f.tail), &f));
+    }
+    let evaluated: Evaluated = serde_json::from_str(f.stdout.trim())
+        .map_err(|_| failed("the evaluation did not print its system".into(), &f))?;
+    let _ = configurations.set(evaluated.names.clone());
+    match evaluated {
+        Evaluated {
+            drv: Some(drv),
+            out: Some(out),
+            ..
+        } if plain(&drv) && plain(&out) => Ok(System { drv, out }),
+        Evaluated {
+            drv: None, names, ..
+        } => Err(failed(
+            format!(
+                "the flake has no nixosConfigurations.{host} (it has: {}); fix `attribute` for {host} in hosts.toml, or add the configuration",
+                names.join(", ")
+            ),
+            &f,
+        )),
+        _ => Err(failed(
+            format!("the evaluation gave {host} a system that is not a plain store path"),
+            &f,
+        )),
+    }
+}
+
+fn plain(p: &str) -> bool {
+    crate::facts::store_path(p).is_some_and(|s| s == p)
+}
+
+/// An evaluation's output without what is fleet's own: the position in its `--apply`
+/// expression (`at «string»:1:40:`) and the code lines under it, Nix's hint to pass
+/// `--show-trace`, and what reached stdout before the error (a cut JSON object).
+pub fn nix_output(tail: &[String]) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut in_ours = false;
+    for line in tail {
+        let t = line.trim();
+        let code = t.starts_with('|')
+            || t.split_once('|')
+                .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok());
+        if t.contains("«string»") {
+            in_ours = true;
+            continue;
+        }
+        if in_ours && (code || t.is_empty()) {
+            continue;
+        }
+        in_ours = false;
+        if t.starts_with("(use '--show-trace'") || t.starts_with('{') || t.starts_with('[') {
+            continue;
+        }
+        kept.push(line.clone());
+    }
+    while kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    kept
+}
+
+/// Nix's error message from an evaluation's output (see `nix_output`): from its first
+/// `error:` line to the first blank line after more than one line, at most four lines.
+pub fn nix_error(tail: &[String]) -> String {
+    let output = nix_output(tail);
+    let Some(start) = output
+        .iter()
+        .position(|l| l.trim_start().starts_with("error:"))
+    else {
+        return output
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map_or_else(|| "nix eval failed".to_string(), |l| l.trim().to_string());
+    };
+    let mut lines: Vec<&str> = Vec::new();
+    for line in &output[start..] {
+        let t = line.trim();
+        if t.is_empty() {
+            if lines.len() > 1 {
+                break;
+            }
+            continue;
+        }
+        lines.push(t);
+        if lines.len() >= 4 {
+            break;
+        }
+    }
+    lines
+        .join(" ")
+        .trim_start_matches("error:")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_is_the_locked_hash() {
+        let json = r#"{"description":"x","lastModified":1,"locked":{"lastModified":1,"narHash":"sha256-AAAA","type":"path","path":"/x"},"path":"/nix/store/x-source"}"#;
+        assert_eq!(locked_hash(json).as_deref(), Some("sha256-AAAA"));
+        assert_eq!(locked_hash(r#"{"locked":{"type":"git"}}"#), None);
+        assert_eq!(locked_hash("not json"), None);
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_same_source_and_command_while_the_drv_is_there() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(CACHE_FILE);
+        let drv = dir.path().join("x-system.drv");
+        std::fs::write(&drv, "").expect("drv");
+        let step = |attribute: &str| {
+            crate::plan::Step::new(
+                StepKind::Evaluate("h".into()),
+                "evaluate h",
+                crate::plan::Invocation::new(
+                    crate::plan::Machine::Local,
+                    vec![
+                        crate::plan::Arg::from("nix"),
+                        crate::plan::Arg::from(attribute),
+                    ],
+                ),
+            )
+        };
+        let system = System {
+            drv: drv.display().to_string(),
+            out: "/nix/store/x-system".into(),
+        };
+        let cache = Cache::load(&path, "sha256-A");
+        cache.put(&step("a"), &system, None);
+        cache.save();
+        let again = Cache::load(&path, "sha256-A");
+        assert_eq!(again.get(&step("a")).map(|(s, _)| s), Some(system.clone()));
+        assert!(again.get(&step("b")).is_none(), "another command");
+        assert!(
+            Cache::load(&path, "sha256-B").get(&step("a")).is_none(),
+            "another source"
+        );
+        std::fs::remove_file(&drv).expect("rm drv");
+        assert!(again.get(&step("a")).is_none(), "its .drv is gone");
+    }
+
+    #[test]
+    fn nix_s_error_without_fleet_s_expression() {
+        let tail: Vec<String> = [
+            "error: undefined variable 'pkgs'",
+            "",
+            "       at /nix/store/abc-source/hosts/razer/configuration.nix:3:5:",
+            "",
+            "            2| {",
+            "            3|   environment.systemPackages = [ pkgs.htop ];",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            nix_error(&tail),
+            "undefined variable 'pkgs' at /nix/store/abc-source/hosts/razer/configuration.nix:3:5:"
+        );
+        let ours: Vec<String> = [
+            "error: attribute 'toplevel' missing",
+            "       at «string»:1:40:",
+            "            1| c: if c ? \"razer\" then (let t = c.\"razer\".config.system.build.toplevel; in",
+            "             |                                        ^",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(nix_error(&ours), "attribute 'toplevel' missing");
+        let noisy: Vec<String> = [
+            "error: undefined variable 'pkgs'",
+            "(use '--show-trace' to show detailed location information)",
+            "{\"drv\":}",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(nix_error(&noisy), "undefined variable 'pkgs'");
+        assert_eq!(nix_output(&noisy), ["error: undefined variable 'pkgs'"]);
+        let trace: Vec<String> = [
+            "       … while evaluating the attribute 'drvPath'",
+            "error: cannot coerce an integer to a string",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(nix_error(&trace), "cannot coerce an integer to a string");
+    }
+}

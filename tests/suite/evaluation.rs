@@ -1,0 +1,238 @@
+//! Evaluation as real flakes need it, on the lab's fixture whose hosts cost CPU, memory or an
+//! error to evaluate: each host in a `nix eval` of its own (its error its own), several at
+//! once, and a flake that did not change not evaluated again.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::lab::Lab;
+
+/// A `nix` first on PATH that records each call (`start TIME ARGS`, `end TIME`) and runs the
+/// real one.
+struct RecordingNix {
+    dir: tempfile::TempDir,
+}
+
+impl RecordingNix {
+    fn new() -> RecordingNix {
+        use std::os::unix::fs::PermissionsExt;
+        let real = which::which("nix").expect("nix on PATH");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("calls");
+        let script = format!(
+            "#!/bin/sh\necho \"start $(date +%s.%N) $$ $*\" >> '{log}'\n'{real}' \"$@\"\nrc=$?\necho \"end $(date +%s.%N) $$\" >> '{log}'\nexit $rc\n",
+            log = log.display(),
+            real = real.display()
+        );
+        let nix = dir.path().join("nix");
+        std::fs::write(&nix, script).expect("write nix");
+        std::fs::set_permissions(&nix, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        RecordingNix { dir }
+    }
+
+    fn path_var(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// How many `nix eval` calls were made.
+    fn evaluations(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.starts_with("start ") && c.contains(" eval "))
+            .count()
+    }
+
+    /// The most `nix eval` processes that ran at once.
+    fn most_at_once(&self) -> usize {
+        let mut evals = std::collections::HashSet::new();
+        let (mut now, mut most) = (0usize, 0usize);
+        for call in self.calls() {
+            let words: Vec<&str> = call.split_whitespace().collect();
+            match words.as_slice() {
+                ["start", _, pid, rest @ ..] if rest.contains(&"eval") => {
+                    evals.insert(pid.to_string());
+                    now += 1;
+                    most = most.max(now);
+                }
+                ["end", _, pid] if evals.contains(*pid) => now -= 1,
+                _ => {}
+            }
+        }
+        most
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("calls"));
+    }
+}
+
+fn no_fleet_expression(text: &str) -> bool {
+    !text.contains("--apply") && !text.contains("builtins.attrNames") && !text.contains("«string»")
+}
+
+#[test]
+fn one_host_s_evaluation_error_is_its_own() {
+    let lab = Lab::new();
+    for h in ["samsung", "razer", "p510"] {
+        lab.bump(h);
+    }
+    lab.set("razer", "eval_error", "undefined variable 'pkgs'".into());
+    let razer_before = lab.running("razer");
+    let run = lab.fleet(&["deploy", "samsung", "razer", "p510", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for h in ["samsung", "p510"] {
+        assert_eq!(lab.running(h), lab.evaluated(h), "{h} was not deployed");
+    }
+    assert_eq!(lab.running("razer"), razer_before);
+    let report = run.json();
+    let razer = report["hosts"]
+        .as_array()
+        .and_then(|hs| hs.iter().find(|h| h["host"] == "razer"))
+        .expect("razer's row")
+        .clone();
+    assert_eq!(razer["outcome"], "failed", "{razer}");
+    assert_eq!(razer["failure"]["step"], "evaluate razer", "{razer}");
+    assert_eq!(
+        razer["failure"]["message"], "evaluation failed: undefined variable 'pkgs'",
+        "{razer}"
+    );
+    // The text: razer's error in Nix's words, never fleet's expression.
+    let text = lab.fleet(&["build", "samsung", "razer"]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout.contains(
+            "razer failed at: evaluate razer\n  evaluation failed: undefined variable 'pkgs'"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(no_fleet_expression(&text.stdout), "{}", text.stdout);
+    // validate: a line each.
+    let validated = lab.fleet(&["validate", "samsung", "razer"]);
+    assert_eq!(validated.code, 1, "{}", validated.stderr);
+    assert!(
+        validated
+            .stdout
+            .contains(&format!("samsung  {}", lab.evaluated("samsung"))),
+        "{}",
+        validated.stdout
+    );
+    assert!(
+        validated
+            .stdout
+            .contains("razer    evaluation failed: undefined variable 'pkgs'"),
+        "{}",
+        validated.stdout
+    );
+    // quick-all's gate still stops everything, and names razer.
+    lab.bump("samsung");
+    let gated = lab.fleet(&["quick-all", "--yes", "--json"]);
+    assert_eq!(gated.code, 1, "{}", gated.stderr);
+    assert_ne!(
+        lab.running("samsung"),
+        lab.evaluated("samsung"),
+        "deployed past the gate"
+    );
+    assert!(gated.stdout.contains("razer failed"), "{}", gated.stdout);
+}
+
+#[test]
+fn hosts_evaluate_side_by_side_within_the_bound() {
+    let lab = Lab::new();
+    let hosts = ["samsung", "razer", "p510", "lab5"];
+    let nix = RecordingNix::new();
+    let path = nix.path_var();
+    let mut timed = Vec::new();
+    for jobs in ["1", "2"] {
+        // A new source each time: nothing answers from the evaluation cache.
+        for h in hosts {
+            lab.bump(h);
+            lab.set(h, "eval_ms", 1200.into());
+        }
+        nix.clear();
+        let mut args = vec!["validate", "--eval-jobs", jobs];
+        args.extend(hosts);
+        let started = std::time::Instant::now();
+        let run = lab.fleet_env(&[("PATH", &path)], &args);
+        timed.push(started.elapsed().as_secs_f64());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(nix.evaluations(), 4, "{:?}", nix.calls());
+        assert_eq!(
+            nix.most_at_once(),
+            jobs.parse::<usize>().unwrap_or(0),
+            "{:?}",
+            nix.calls()
+        );
+    }
+    let ratio = timed[1] / timed[0];
+    assert!(
+        ratio <= 0.7,
+        "two at once took {:.2} s, one at a time {:.2} s ({ratio:.2}x)",
+        timed[1],
+        timed[0]
+    );
+}
+
+#[test]
+fn an_unchanged_flake_is_not_evaluated_again() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    let nix = RecordingNix::new();
+    let path = nix.path_var();
+    lab.fleet_env(&[("PATH", &path)], &["deploy", "samsung"])
+        .status(0);
+    assert_eq!(nix.evaluations(), 1);
+    // A no-op check, status and validate of the same flake: no evaluation at all.
+    nix.clear();
+    let quick = lab.fleet_env(&[("PATH", &path)], &["quick-deploy", "samsung", "--json"]);
+    assert_eq!(quick.code, 0, "{}", quick.stderr);
+    assert_eq!(quick.json()["hosts"][0]["outcome"], "unchanged");
+    lab.fleet_env(&[("PATH", &path)], &["status", "samsung"])
+        .status(0);
+    lab.fleet_env(&[("PATH", &path)], &["validate", "samsung"])
+        .status(0);
+    assert_eq!(nix.evaluations(), 0, "{:?}", nix.calls());
+    // A changed source is evaluated again; so is every host with --impure.
+    lab.bump("samsung");
+    nix.clear();
+    lab.fleet_env(&[("PATH", &path)], &["validate", "samsung"])
+        .status(0);
+    lab.fleet_env(&[("PATH", &path)], &["validate", "samsung", "--impure"])
+        .status(0);
+    assert_eq!(nix.evaluations(), 2, "{:?}", nix.calls());
+    // A system whose .drv is gone from the store (this one was never built, so nothing keeps
+    // it) is evaluated again.
+    let drv = cached_drv(lab.state_dir()).expect("a cached .drv");
+    let deleted = std::process::Command::new("nix-store")
+        .args(["--delete", &drv.display().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(deleted, "could not delete {}", drv.display());
+    nix.clear();
+    lab.fleet_env(&[("PATH", &path)], &["validate", "samsung"])
+        .status(0);
+    assert_eq!(nix.evaluations(), 1, "{:?}", nix.calls());
+}
+
+/// The newest `.drv` the evaluation cache names.
+fn cached_drv(state: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(state.join("eval-cache.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["entries"]
+        .as_array()?
+        .last()?
+        .get("drv")?
+        .as_str()
+        .map(PathBuf::from)
+}
