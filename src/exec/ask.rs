@@ -94,8 +94,14 @@ pub async fn ask_with<T: Transport>(
         events,
         run_id: &run.id,
     };
-    // What the flake says, for the drift column: each host's evaluation, a broken one its own.
-    super::evaluate::run(
+    // What the flake says, for the drift column: each host's evaluation, a broken one its own;
+    // meanwhile each host's connection opens.
+    let warming = join_all(plan.hosts.iter().filter_map(|hp| match &hp.target {
+        crate::plan::Machine::Host(h) => Some(transport.warm(h)),
+        crate::plan::Machine::Local => None,
+    }));
+    let no_interrupts = super::interrupt::Interrupts::default();
+    let evaluating = super::evaluate::run(
         plan,
         &runner,
         &known.evaluations,
@@ -105,9 +111,9 @@ pub async fn ask_with<T: Transport>(
             flake_hash: known.flake_hash.as_deref(),
         },
         &log,
-        &super::interrupt::Interrupts::default(),
-    )
-    .await;
+        &no_interrupts,
+    );
+    tokio::join!(evaluating, warming);
     let hosts = join_all(plan.hosts.iter().map(|hp| async {
         let asking = ask_host(&runner, hp, &run.log_dir);
         let Some(limit) = opts.answer_within else {

@@ -220,6 +220,10 @@ impl Transport for Machines<'_> {
         self.connections.reconnect(host).await.map(|_| ())
     }
 
+    async fn warm(&self, host: &str) {
+        let _ = self.connections.get(host).await;
+    }
+
     async fn store_url(&self, host: &str, from: &Machine) -> Result<String, ConnectError> {
         match from {
             Machine::Local => Ok(self.connections.get(host).await?.store_url()),

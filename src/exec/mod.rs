@@ -165,7 +165,8 @@ pub async fn execute_with<T: Transport>(
             Gate::AllBuiltThenConfirm => ctx.gated(opts.yes).await,
         }
     };
-    let ((), hosts) = tokio::join!(evaluating, working);
+    let warming = join_all(warm_first(plan).into_iter().map(|h| transport.warm(h)));
+    let ((), _, hosts) = tokio::join!(evaluating, warming, working);
     for h in &hosts {
         events.finish(&h.host, h.outcome.as_str());
     }
@@ -183,6 +184,25 @@ pub async fn execute_with<T: Transport>(
         systems,
         configurations,
     })
+}
+
+/// The hosts whose connections a run opens first, while the evaluation runs: every target,
+/// and every first builder unless only changed hosts are deployed (an unchanged host needs
+/// none); never a via list's later builder, which may be asleep and is needed only if the
+/// first is down.
+fn warm_first(plan: &Plan) -> Vec<&str> {
+    let mut hosts: Vec<&str> = Vec::new();
+    for hp in &plan.hosts {
+        let builder = (!plan.only_changed).then_some(&hp.build_on);
+        for m in std::iter::once(&hp.target).chain(builder) {
+            if let crate::plan::Machine::Host(h) = m {
+                if !hosts.contains(&h.as_str()) {
+                    hosts.push(h);
+                }
+            }
+        }
+    }
+    hosts
 }
 
 /// A run's names: its id (for state directories on hosts) and its log directory here.

@@ -184,6 +184,8 @@ impl Transport for Fake<'_> {
         Ok(())
     }
 
+    async fn warm(&self, _: &str) {}
+
     async fn store_url(&self, host: &str, _: &Machine) -> Result<String, ConnectError> {
         Ok(format!("ssh-ng://{host}.lan"))
     }

@@ -42,6 +42,10 @@ pub trait Transport {
     /// Opens `host`'s shared connection again (after it dropped).
     async fn reconnect(&self, host: &str) -> Result<(), ConnectError>;
 
+    /// Opens `host`'s shared connection now, if it is not open, so its login happens while
+    /// something else (the evaluation) runs; what fails is said when a step uses it.
+    async fn warm(&self, host: &str);
+
     /// `ssh-ng://[user@]ADDRESS` for `host`, with the address that answered, for a command
     /// that runs on `from`: elsewhere than here, the address as ssh resolves it here (an
     /// alias of this machine's ssh config means nothing there).

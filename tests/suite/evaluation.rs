@@ -236,3 +236,89 @@ fn cached_drv(state: &Path) -> Option<PathBuf> {
         .as_str()
         .map(PathBuf::from)
 }
+
+/// Arming the watchdog costs the same on a host deployed a hundred times since boot as on a
+/// new one: run directories older than a day are removed, and the rest are read without a
+/// process each. A run directory that is recent, and armed, is still retired.
+#[test]
+fn arming_the_watchdog_prunes_old_run_directories() {
+    let lab = Lab::new();
+    let mut script = String::from("mkdir -p /run/fleet && cd /run/fleet");
+    for i in 0..90 {
+        script.push_str(&format!(
+            " && mkdir -p 2026-01-01T00-00-{i:02}Z-1-lab6 && echo confirmed > 2026-01-01T00-00-{i:02}Z-1-lab6/watchdog && touch -d '2 days ago' 2026-01-01T00-00-{i:02}Z-1-lab6"
+        ));
+    }
+    let recent = "2026-12-01T00-00-00Z-2-lab6";
+    script.push_str(&format!(
+        " && mkdir -p {recent} && echo armed > {recent}/watchdog"
+    ));
+    lab.ssh("10.213.1.15", &script);
+    lab.bump("lab6");
+    lab.fleet(&["deploy", "lab6", "--confirm-timeout", "5"])
+        .status(0);
+    let left = lab.ssh(
+        "10.213.1.15",
+        "ls /run/fleet | grep -c 2026-01-01 || true; test -e /run/fleet/2026-12-01T00-00-00Z-2-lab6/retired && echo retired",
+    );
+    let lines: Vec<&str> = left.lines().collect();
+    assert_eq!(lines, ["0", "retired"], "{left}");
+    assert_eq!(lab.running("lab6"), lab.evaluated("lab6"));
+}
+
+/// While the evaluation runs, the run opens its connections: with a slow evaluation, the
+/// target's SSH master starts before its evaluation ends (a recording `ssh` and `nix` first
+/// on PATH tell when each started and ended).
+#[test]
+fn connections_open_while_the_evaluation_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new();
+    lab.bump("razer");
+    lab.set("razer", "eval_ms", 3000.into());
+    let nix = RecordingNix::new();
+    let real = which::which("ssh").expect("ssh on PATH");
+    let ssh = nix.dir.path().join("ssh");
+    std::fs::write(
+        &ssh,
+        format!(
+            "#!/bin/sh\necho \"ssh $(date +%s.%N) $*\" >> '{}'\nexec '{}' \"$@\"\n",
+            nix.dir.path().join("calls").display(),
+            real.display()
+        ),
+    )
+    .expect("write ssh");
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = nix.path_var();
+    let run = lab.fleet_env(
+        &[("PATH", &path)],
+        &["deploy", "razer", "--keep-connections", "0"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let calls = nix.calls();
+    let time = |line: &str| -> f64 {
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(f64::MAX)
+    };
+    let master = calls
+        .iter()
+        .find(|c| c.starts_with("ssh ") && c.contains(" -M "))
+        .map(|c| time(c))
+        .expect("a master started");
+    let eval_pid = calls
+        .iter()
+        .find(|c| c.starts_with("start ") && c.contains(" eval "))
+        .and_then(|c| c.split_whitespace().nth(2))
+        .expect("an evaluation")
+        .to_string();
+    let eval_end = calls
+        .iter()
+        .find(|c| c.starts_with("end ") && c.ends_with(&format!(" {eval_pid}")))
+        .map(|c| time(c))
+        .expect("the evaluation ended");
+    assert!(
+        master < eval_end,
+        "the master started after the evaluation: {calls:#?}"
+    );
+}

@@ -472,19 +472,7 @@ fn a_target_that_drops_off_mid_fetch_is_reconnected_not_routed_around() {
 #[test]
 fn a_builder_that_dies_mid_build_hands_over_to_the_next_in_the_via_list() {
     let lab = Lab::new();
-    let inventory = lab.inventory_edited("hosts.toml", "hosts-via-list", |text| {
-        let samsung = text.find("[hosts.samsung]").expect("samsung");
-        let at = samsung
-            + text[samsung..]
-                .find("via = \"p620\"")
-                .expect("samsung's via");
-        format!(
-            "{}via = [\"p620\", \"p510\"]{}",
-            &text[..at],
-            &text[at + "via = \"p620\"".len()..]
-        )
-        .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
-    });
+    let inventory = lab.samsung_via_p620_then_p510("");
     let marker = lab.dir.join("building-samsung.pid");
     let _ = std::fs::remove_file(&marker);
     lab.bump("samsung");

@@ -2012,19 +2012,7 @@ fn a_builder_hands_what_its_helper_must_build_to_nix_distributed_builds() {
 #[test]
 fn a_via_list_builds_on_the_first_builder_that_answers() {
     let lab = Lab::new();
-    let inventory = lab.inventory_edited("hosts.toml", "hosts-via-list", |text| {
-        let samsung = text.find("[hosts.samsung]").expect("samsung");
-        let at = samsung
-            + text[samsung..]
-                .find("via = \"p620\"")
-                .expect("samsung's via");
-        format!(
-            "{}via = [\"p620\", \"p510\"]\nfallback = \"target\"{}",
-            &text[..at],
-            &text[at + "via = \"p620\"".len()..]
-        )
-        .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
-    });
+    let inventory = lab.samsung_via_p620_then_p510("\nfallback = \"target\"");
 
     lab.bump("samsung");
     let new = lab.evaluated("samsung");

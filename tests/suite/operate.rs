@@ -191,16 +191,29 @@ fn init_writes_an_inventory_from_the_flake_that_validate_checks_and_fleet_uses()
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("9 hosts evaluated"), "{}", run.stdout);
+    // A line each: ghost's own error among the others' systems.
+    assert!(
+        run.stdout.contains("9 of 10 hosts evaluated"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "ghost    evaluation failed: the flake has no nixosConfigurations.ghost (it has: lab5,"
+        ),
+        "{}",
+        run.stdout
+    );
     // And a deployment of it names the host and the configurations there are.
     let run = lab
         .fleet_at(flake.path(), &["deploy", "ghost", "--json"])
         .status(1);
+    let failure = &run.json()["hosts"][0]["failure"];
     assert!(
-        run.stderr
-            .contains("the flake has no nixosConfigurations.ghost for ghost"),
-        "{}",
-        run.stderr
+        failure["message"]
+            .to_string()
+            .contains("the flake has no nixosConfigurations.ghost (it has: lab5,"),
+        "{failure}"
     );
 }
 

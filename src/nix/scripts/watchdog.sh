@@ -14,11 +14,17 @@ for l in /nix/var/nix/profiles/system-*-link; do
   if [ "$n" -gt "$highest" ]; then highest=$n; fi
 done
 mkdir -p "$d" && rm -rf "$d/started" "$d/exit" "$d/confirmed" "$d/rollback" "$d/rollback-exit" "$d/retired" "$d/decided" || exit 1
+# Earlier runs' directories older than a day are gone: no watchdog waits that long (its
+# limits add up to about an hour), and /run/fleet would otherwise grow with every deploy
+# since boot, and this scan with it.
+find "${d%/*}" -mindepth 1 -maxdepth 1 -type d -mmin +1440 ! -name lock -exec rm -rf {} + 2>/dev/null
 # This run now answers for the host: an older run's watchdog still waiting (its fleet died)
-# stands down rather than undo this run's work later.
+# stands down rather than undo this run's work later. (The shell's own read: no process a
+# directory.)
 for other in "${d%/*}"/*; do
   [ "$other" = "$d" ] && continue
-  if [ "$(cat "$other/watchdog" 2>/dev/null)" = armed ]; then
+  w=; [ -f "$other/watchdog" ] && read -r w < "$other/watchdog"
+  if [ "$w" = armed ]; then
     : > "$other/retired" && echo "fleet: retired the watchdog of an earlier run (${other##*/}) that nobody confirmed"
   fi
 done

@@ -476,6 +476,24 @@ impl Lab {
         })
     }
 
+    /// A copy of the lab's inventory in which samsung's `via` is the list `["p620", "p510"]`
+    /// (p510 made a builder), with `extra` right after it; returns its path.
+    pub fn samsung_via_p620_then_p510(&self, extra: &str) -> String {
+        self.inventory_edited("hosts.toml", "hosts-via-list", |text| {
+            let samsung = text.find("[hosts.samsung]").expect("samsung");
+            let at = samsung
+                + text[samsung..]
+                    .find("via = \"p620\"")
+                    .expect("samsung's via");
+            format!(
+                "{}via = [\"p620\", \"p510\"]{extra}{}",
+                &text[..at],
+                &text[at + "via = \"p620\"".len()..]
+            )
+            .replacen("[hosts.p510]\n", "[hosts.p510]\nbuilder = true\n", 1)
+        })
+    }
+
     /// The lab's second inventory, where the systemd host trixie is a builder with its cache
     /// and sid builds via it.
     pub fn systemd_builder_inventory(&self) -> String {
