@@ -51,8 +51,10 @@
       # toplevel only, so one host's cost or error is its own, as with real configurations.
       hostEval = s:
         if (s.eval_error or "") != "" then throw s.eval_error
-        else builtins.seq (work (s.eval_ms or 0))
-          (builtins.deepSeq (builtins.genList (x: "${toString x}") ((s.eval_mb or 0) * 6000)) true);
+        else work (s.eval_ms or 0);
+      # What a host's evaluation holds: kept by its toplevel (as a real configuration's module
+      # system keeps its values), so one process that evaluates many hosts holds them all.
+      hostMemory = s: builtins.genList (x: "${toString x}") ((s.eval_mb or 0) * 6000);
       payload = name: s: derivation {
         name = "lab-payload-${name}-${s.payload_seed}";
         inherit system;
@@ -77,7 +79,8 @@
         PATH = "/usr/bin:/bin";
         requiredSystemFeatures = [ s.helper_feature ];
       };
-      toplevel = name: s: builtins.seq shared (builtins.seq (hostEval s) (derivation {
+      toplevel = name: s: let memory = hostMemory s; in
+        builtins.seq shared (builtins.seq (hostEval s) (builtins.deepSeq memory ((derivation {
         name = "nixos-system-${name}-${s.version}";
         inherit system;
         builder = "/bin/sh";
@@ -105,7 +108,7 @@
         servesCache = if s.serves_cache or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
-      }));
+      }) // { evalMemory = memory; })));
     in {
       nixosConfigurations = builtins.mapAttrs
         (name: s: { config.system.build.toplevel = toplevel name s; })

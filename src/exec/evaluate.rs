@@ -405,14 +405,18 @@ pub fn nix_output(tail: &[String]) -> Vec<String> {
     kept
 }
 
-/// Nix's error message from an evaluation's output (see `nix_output`): from its first
-/// `error:` line to the first blank line after more than one line, at most four lines.
+/// Nix's error message from an evaluation's output (see `nix_output`): from its last
+/// `error:` line that says something to the first blank line after more than one line, at
+/// most four lines. Nix 2.8 prints `error: MESSAGE` first, then where; newer Nix prints a bare
+/// `error:`, the trace's frames (`… while evaluating ...`), and `error: MESSAGE` last.
 pub fn nix_error(tail: &[String]) -> String {
     let output = nix_output(tail);
-    let Some(start) = output
-        .iter()
-        .position(|l| l.trim_start().starts_with("error:"))
-    else {
+    let says = |l: &String| {
+        l.trim_start()
+            .strip_prefix("error:")
+            .is_some_and(|rest| !rest.trim().is_empty())
+    };
+    let Some(start) = output.iter().rposition(says) else {
         return output
             .iter()
             .rev()
@@ -530,5 +534,16 @@ mod tests {
         .map(String::from)
         .to_vec();
         assert_eq!(nix_error(&trace), "cannot coerce an integer to a string");
+        // Nix 2.20 and later: a bare `error:`, the frames, then the message.
+        let newer: Vec<String> = [
+            "error:",
+            "       … while calling the 'throw' builtin",
+            "         at /nix/store/x-source/flake.nix:36:12:",
+            "",
+            "       error: undefined variable 'pkgs'",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(nix_error(&newer), "undefined variable 'pkgs'");
     }
 }

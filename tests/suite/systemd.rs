@@ -695,3 +695,40 @@ fn a_via_list_fails_over_and_relays_unsigned_to_a_systemd_host() {
     assert!(lab.has_path("p510", &new), "built on p510");
     assert!(!lab.has_path("p620", &new));
 }
+
+/// Per-host evaluation on the newer Nix of the systemd hosts (fleet run inside trixie, 2.26,
+/// and sid, 2.34, as a user logged in there would): a broken host's error in Nix's own words
+/// (newer Nix prints its frames first and the message last), the others evaluated, and the
+/// second validate of the same flake answered from the evaluation cache.
+#[test]
+fn per_host_evaluation_and_its_cache_on_newer_nix() {
+    let lab = Lab::new();
+    lab.set("razer", "eval_error", "undefined variable 'pkgs'".into());
+    for host in SYSTEMD_HOSTS {
+        let run = lab.fleet_in(host, &["validate", "samsung", "razer"]);
+        assert_eq!(run.code, 1, "{host}: {}", run.stderr);
+        assert!(
+            run.stdout
+                .contains("razer    evaluation failed: undefined variable 'pkgs'"),
+            "{host}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("samsung  /nix/store/"),
+            "{host}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("1 of 2 hosts evaluated"),
+            "{host}: {}",
+            run.stdout
+        );
+        let again = lab.fleet_in(host, &["validate", "samsung"]);
+        assert_eq!(again.code, 0, "{host}: {}", again.stderr);
+        assert!(
+            again.stderr.contains("evaluate samsung (cached)"),
+            "{host}: {}",
+            again.stderr
+        );
+    }
+}
