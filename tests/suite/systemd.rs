@@ -732,3 +732,74 @@ fn per_host_evaluation_and_its_cache_on_newer_nix() {
         );
     }
 }
+
+/// What issue 23 fixed, on the systemd hosts' own shells and tools (Debian trixie and sid
+/// roots, Nix 2.26 and 2.34): a switch that says it worked and did nothing is a failure; a
+/// lock left with its lease in the future is named by status, then taken over; arming the
+/// watchdog removes old run directories; and an odd running system is shown made visible.
+#[test]
+fn hostile_host_fixes_hold_on_the_systemd_hosts() {
+    let lab = Lab::new();
+    // sid: a switch that says it worked.
+    let old = lab.running("sid");
+    lab.bump("sid");
+    lab.set("sid", "fake_success", true.into());
+    let run = lab.fleet(&["deploy", "sid", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let sid = &run.json()["hosts"][0];
+    assert!(
+        sid["failure"]["message"]
+            .to_string()
+            .contains("the switch reported success, but sid still runs"),
+        "{sid}"
+    );
+    assert_eq!(lab.running("sid"), old);
+    // trixie: a lock renewed in the future, and 90 run directories two days old.
+    let mut script = String::from(
+        "mkdir -p /run/fleet/lock && printf 'run=/run/fleet/2026-12-04T10-00-00Z-1-trixie\\nwho=olaf@gone\\nsince=2026-12-04T10:00:00Z\\n' > /run/fleet/lock/owner && touch -d '+1 hour' /run/fleet/lock/lease",
+    );
+    for i in 0..90 {
+        script.push_str(&format!(
+            " && mkdir -p /run/fleet/2026-01-01T00-00-{i:02}Z-1-trixie && touch -d '2 days ago' /run/fleet/2026-01-01T00-00-{i:02}Z-1-trixie"
+        ));
+    }
+    lab.in_host("trixie", &["sh", "-c", &script]);
+    let status = lab.fleet(&["status", "trixie"]);
+    assert!(
+        status
+            .stdout
+            .contains("trixie's deploy lock is held: run 2026-12-04T10-00-00Z-1-trixie, olaf@gone"),
+        "{}",
+        status.stdout
+    );
+    lab.bump("trixie");
+    let run = lab.fleet(&["deploy", "trixie", "--confirm-timeout", "5", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.json()["hosts"][0]["notes"]
+            .to_string()
+            .contains("took over a deploy lock its holder left"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("trixie"), lab.evaluated("trixie"));
+    let left = lab.in_host(
+        "trixie",
+        &["sh", "-c", "ls /run/fleet | grep -c 2026-01-01 || true"],
+    );
+    assert_eq!(left.trim(), "0", "{left}");
+    // sid: an odd running system, shown made visible.
+    lab.in_host(
+        "sid",
+        &[
+            "ln",
+            "-sfn",
+            "/nix/store/ééééé-x\u{1b}]0;pwned\u{7}",
+            "/run/current-system",
+        ],
+    );
+    let status = lab.fleet(&["status", "sid"]);
+    assert_ne!(status.code, 101, "{}", status.stderr);
+    assert!(!status.stdout.contains('\u{1b}'), "{:?}", status.stdout);
+    assert!(status.stdout.contains(r"\e]0;pwned\a"), "{}", status.stdout);
+}
