@@ -37,16 +37,15 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Result<StepDone, Failure> {
         let wait = matches!(step.follow, Some(Follow::Lock { wait: true, .. }));
         let started = Instant::now();
-        let mut shown = String::new();
+        // The holder last named (run, user, watchdog): its line is said again only when it
+        // changes, not every second.
+        let mut shown = None;
         self.events.step(Some(&hp.host), &step.title);
         loop {
             let f = match self.runner.run(&step.run, log).await {
                 Ok(f) if f.success() => {
-                    for took in f.stdout.lines().filter_map(|l| l.strip_prefix("fleet: ")) {
-                        self.events.note(Some(&hp.host), took);
-                    }
                     let mut done = StepDone::ran(f.stdout);
-                    done.waited = !shown.is_empty();
+                    done.waited = shown.is_some();
                     return Ok(done);
                 }
                 Ok(f) if f.code == Some(nix::LOCK_BUSY) => f,
@@ -76,8 +75,11 @@ impl<T: Transport> HostContext<'_, T> {
                 );
                 return Err(failed);
             }
-            // One line while it waits, said again only when the holder changes.
-            let who = format!("{:?}{:?}{:?}", holder.run, holder.who, holder.watchdog);
+            let who = Some((
+                holder.run.clone(),
+                holder.who.clone(),
+                holder.watchdog.clone(),
+            ));
             if who != shown {
                 self.events
                     .note(Some(&hp.host), &format!("waiting: {busy}"));

@@ -96,24 +96,11 @@ pub async fn ask_with<T: Transport>(
     };
     // What the flake says, for the drift column: each host's evaluation, a broken one its own;
     // meanwhile each host's connection opens.
-    let warming = join_all(plan.hosts.iter().filter_map(|hp| match &hp.target {
-        crate::plan::Machine::Host(h) => Some(transport.warm(h)),
-        crate::plan::Machine::Local => None,
-    }));
     let no_interrupts = super::interrupt::Interrupts::default();
-    let evaluating = super::evaluate::run(
-        plan,
-        &runner,
-        &known.evaluations,
-        super::evaluate::Settings {
-            jobs: opts.eval_jobs,
-            cache: opts.eval_cache.as_deref(),
-            flake_hash: known.flake_hash.as_deref(),
-        },
-        &log,
-        &no_interrupts,
+    tokio::join!(
+        super::evaluate::run(plan, &runner, opts, &log, &no_interrupts),
+        super::warm(plan, transport)
     );
-    tokio::join!(evaluating, warming);
     let hosts = join_all(plan.hosts.iter().map(|hp| async {
         let asking = ask_host(&runner, hp, &run.log_dir);
         let Some(limit) = opts.answer_within else {

@@ -118,31 +118,23 @@ struct Evaluated {
     names: Vec<String>,
 }
 
-/// How the evaluations run: how many at once, and the cache that may answer for them.
-pub struct Settings<'a> {
-    pub jobs: usize,
-    /// Where evaluations are remembered (`None`: nowhere).
-    pub cache: Option<&'a Path>,
-    /// The flake's locked hash; without it, nothing is remembered or looked up.
-    pub flake_hash: Option<&'a str>,
-}
-
-/// Runs the plan's evaluations, up to `jobs` at once, each host's result told to `into` as it
-/// ends. Ctrl-C ends the ones under way and starts no other; their hosts are told so. A host
-/// the cache answers for is not evaluated; what is evaluated is remembered.
+/// Runs the plan's evaluations, `opts.eval_jobs` at once, each host's result told to the
+/// runner's `known.evaluations` as it ends. Ctrl-C ends the ones under way and starts no
+/// other; their hosts are told so. A host the cache (`opts.eval_cache`, keyed by the flake's
+/// hash the prepare steps read) answers for is not evaluated; what is evaluated is remembered.
 pub async fn run<T: Transport>(
     plan: &Plan,
     runner: &Runner<'_, T>,
-    into: &Evaluations,
-    settings: Settings<'_>,
+    opts: &super::Options,
     log: &Log,
     interrupts: &Interrupts,
 ) {
-    let cache = match (settings.cache, settings.flake_hash) {
+    let into = &runner.known.evaluations;
+    let cache = match (&opts.eval_cache, &runner.known.flake_hash) {
         (Some(path), Some(hash)) => Some(Cache::load(path, hash)),
         _ => None,
     };
-    let slots = Semaphore::new(settings.jobs.max(1));
+    let slots = Semaphore::new(opts.eval_jobs.max(1));
     let steps = plan.prepare.iter().filter_map(|s| match &s.kind {
         StepKind::Evaluate(host) => Some((host.as_str(), s)),
         _ => None,
@@ -493,57 +485,51 @@ mod tests {
         assert!(again.get(&step("a")).is_none(), "its .drv is gone");
     }
 
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|l| l.to_string()).collect()
+    }
+
     #[test]
     fn nix_s_error_without_fleet_s_expression() {
-        let tail: Vec<String> = [
+        let tail = lines(&[
             "error: undefined variable 'pkgs'",
             "",
             "       at /nix/store/abc-source/hosts/razer/configuration.nix:3:5:",
             "",
             "            2| {",
             "            3|   environment.systemPackages = [ pkgs.htop ];",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         assert_eq!(
             nix_error(&tail),
             "undefined variable 'pkgs' at /nix/store/abc-source/hosts/razer/configuration.nix:3:5:"
         );
-        let ours: Vec<String> = [
+        let ours = lines(&[
             "error: attribute 'toplevel' missing",
             "       at «string»:1:40:",
             "            1| c: if c ? \"razer\" then (let t = c.\"razer\".config.system.build.toplevel; in",
             "             |                                        ^",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         assert_eq!(nix_error(&ours), "attribute 'toplevel' missing");
-        let noisy: Vec<String> = [
+        let noisy = lines(&[
             "error: undefined variable 'pkgs'",
             "(use '--show-trace' to show detailed location information)",
             "{\"drv\":}",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         assert_eq!(nix_error(&noisy), "undefined variable 'pkgs'");
         assert_eq!(nix_output(&noisy), ["error: undefined variable 'pkgs'"]);
-        let trace: Vec<String> = [
+        let trace = lines(&[
             "       … while evaluating the attribute 'drvPath'",
             "error: cannot coerce an integer to a string",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         assert_eq!(nix_error(&trace), "cannot coerce an integer to a string");
         // Nix 2.20 and later: a bare `error:`, the frames, then the message.
-        let newer: Vec<String> = [
+        let newer = lines(&[
             "error:",
             "       … while calling the 'throw' builtin",
             "         at /nix/store/x-source/flake.nix:36:12:",
             "",
             "       error: undefined variable 'pkgs'",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         assert_eq!(nix_error(&newer), "undefined variable 'pkgs'");
     }
 }

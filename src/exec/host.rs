@@ -415,15 +415,20 @@ impl<T: Transport> HostContext<'_, T> {
             };
             match result {
                 Ok(done) => {
+                    // What the lock's taking or the watchdog's arming settled (a lock taken
+                    // over, older runs' watchdogs retired): told, and in the report.
+                    if matches!(step.kind, StepKind::Lock | StepKind::ArmWatchdog(_)) {
+                        for said in done
+                            .stdout
+                            .lines()
+                            .filter_map(|l| l.strip_prefix("fleet: "))
+                        {
+                            self.events.note(Some(&hp.host), said);
+                            prepared.notes.push(said.to_string());
+                        }
+                    }
                     if let Some(Follow::Lock { renew, .. }) = &step.follow {
                         lease = Some(renew);
-                        // A lock taken over from a run that left it: the report says so.
-                        prepared.notes.extend(
-                            done.stdout
-                                .lines()
-                                .filter_map(|l| l.strip_prefix("fleet: "))
-                                .map(String::from),
-                        );
                         // Another run deployed it meanwhile: what it runs now is the before.
                         if done.waited {
                             if let Ok(now) = self.inspect(hp, &prepared.log).await {
@@ -441,15 +446,6 @@ impl<T: Transport> HostContext<'_, T> {
                     }
                     if matches!(step.kind, StepKind::ArmWatchdog(_)) {
                         armed = Some(step);
-                        // What the watchdog's arming settled: older runs' watchdogs retired.
-                        for said in done
-                            .stdout
-                            .lines()
-                            .filter_map(|l| l.strip_prefix("fleet: "))
-                        {
-                            self.events.note(Some(&hp.host), said);
-                            prepared.notes.push(said.to_string());
-                        }
                     }
                     if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
                         prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
@@ -776,7 +772,7 @@ impl<T: Transport> HostContext<'_, T> {
             && !step.kind.changes_host()
             && step.kind != StepKind::Lock
             && match result {
-                Ok(f) => f.code.is_none() && f.quiet_for.is_none(),
+                Ok(f) => f.cut_off(),
                 Err(super::run::RunError::Connect(e)) => e.host == hp.host,
                 Err(_) => false,
             }
@@ -793,7 +789,7 @@ impl<T: Transport> HostContext<'_, T> {
         let Machine::Host(on) = &step.run.on else {
             return None;
         };
-        let cut = matches!(result, Ok(f) if f.code.is_none() && f.quiet_for.is_none());
+        let cut = matches!(result, Ok(f) if f.cut_off());
         (cut && *on != hp.host && !step.kind.changes_host()).then_some(on.as_str())
     }
 

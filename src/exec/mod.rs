@@ -147,26 +147,14 @@ pub async fn execute_with<T: Transport>(
         milestones: milestones::Milestones::new(plan),
     };
     // The evaluations run beside the hosts: each host waits for its own, then goes on.
-    let evaluating = evaluate::run(
-        plan,
-        &runner,
-        &known.evaluations,
-        evaluate::Settings {
-            jobs: opts.eval_jobs,
-            cache: opts.eval_cache.as_deref(),
-            flake_hash: known.flake_hash.as_deref(),
-        },
-        &eval_log,
-        interrupts,
-    );
+    let evaluating = evaluate::run(plan, &runner, opts, &eval_log, interrupts);
     let working = async {
         match plan.gate {
             Gate::None => join_all(plan.hosts.iter().map(|hp| ctx.build_then_deploy(hp))).await,
             Gate::AllBuiltThenConfirm => ctx.gated(opts.yes).await,
         }
     };
-    let warming = join_all(warm_first(plan).into_iter().map(|h| transport.warm(h)));
-    let ((), _, hosts) = tokio::join!(evaluating, warming, working);
+    let ((), (), hosts) = tokio::join!(evaluating, warm(plan, transport), working);
     for h in &hosts {
         events.finish(&h.host, h.outcome.as_str());
     }
@@ -186,10 +174,15 @@ pub async fn execute_with<T: Transport>(
     })
 }
 
+/// Opens the connections of `warm_first` at once (see `Transport::warm`).
+async fn warm<T: Transport>(plan: &Plan, transport: &T) {
+    join_all(warm_first(plan).into_iter().map(|h| transport.warm(h))).await;
+}
+
 /// The hosts whose connections a run opens first, while the evaluation runs: every target,
 /// and every first builder unless only changed hosts are deployed (an unchanged host needs
 /// none); never a via list's later builder, which may be asleep and is needed only if the
-/// first is down.
+/// first is down. (A question's plan builds nowhere: its targets.)
 fn warm_first(plan: &Plan) -> Vec<&str> {
     let mut hosts: Vec<&str> = Vec::new();
     for hp in &plan.hosts {

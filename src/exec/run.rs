@@ -67,6 +67,12 @@ impl Finished {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+
+    /// It ended with no exit code and fleet did not stop it: its connection dropped, or it
+    /// was killed where it ran.
+    pub fn cut_off(&self) -> bool {
+        self.code.is_none() && self.quiet_for.is_none()
+    }
 }
 
 /// Why a command could not be run at all.

@@ -243,26 +243,21 @@ fn cached_drv(state: &Path) -> Option<PathBuf> {
 #[test]
 fn arming_the_watchdog_prunes_old_run_directories() {
     let lab = Lab::new();
-    let mut script = String::from("mkdir -p /run/fleet && cd /run/fleet");
-    for i in 0..90 {
-        script.push_str(&format!(
-            " && mkdir -p 2026-01-01T00-00-{i:02}Z-1-lab6 && echo confirmed > 2026-01-01T00-00-{i:02}Z-1-lab6/watchdog && touch -d '2 days ago' 2026-01-01T00-00-{i:02}Z-1-lab6"
-        ));
-    }
+    lab.leave_old_run_dirs("lab6", 90);
     let recent = "2026-12-01T00-00-00Z-2-lab6";
-    script.push_str(&format!(
-        " && mkdir -p {recent} && echo armed > {recent}/watchdog"
-    ));
-    lab.ssh("10.213.1.15", &script);
+    lab.ssh(
+        "10.213.1.15",
+        &format!("mkdir -p /run/fleet/{recent} && echo armed > /run/fleet/{recent}/watchdog"),
+    );
     lab.bump("lab6");
     lab.fleet(&["deploy", "lab6", "--confirm-timeout", "5"])
         .status(0);
-    let left = lab.ssh(
+    assert_eq!(lab.old_run_dirs_left("lab6"), 0);
+    let retired = lab.ssh(
         "10.213.1.15",
-        "ls /run/fleet | grep -c 2026-01-01 || true; test -e /run/fleet/2026-12-01T00-00-00Z-2-lab6/retired && echo retired",
+        &format!("test -e /run/fleet/{recent}/retired && echo retired"),
     );
-    let lines: Vec<&str> = left.lines().collect();
-    assert_eq!(lines, ["0", "retired"], "{left}");
+    assert_eq!(retired.trim(), "retired");
     assert_eq!(lab.running("lab6"), lab.evaluated("lab6"));
 }
 

@@ -208,25 +208,7 @@ fn an_odd_answer_is_its_host_s_own_and_never_reaches_the_terminal_raw() {
 
 #[test]
 fn a_switch_that_says_it_worked_but_did_not_is_a_failure() {
-    let lab = Lab::new();
-    let old = lab.running("razer");
-    lab.bump("razer");
-    lab.set("razer", "fake_success", true.into());
-    let run = lab.fleet(&["deploy", "razer", "--json"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let report = run.json();
-    let razer = &report["hosts"][0];
-    assert_eq!(razer["outcome"], "failed", "{razer}");
-    assert!(
-        razer["failure"]["message"]
-            .to_string()
-            .contains("the switch reported success, but razer still runs"),
-        "{razer}"
-    );
-    assert_eq!(razer["after"]["system"], old.as_str(), "{razer}");
-    // The host was asked to switch (its own log says so) and still runs what it ran.
-    assert!(lab.saw("razer", "start-switch"));
-    assert_eq!(lab.running("razer"), old);
+    Lab::new().assert_a_faked_switch_fails("razer");
 }
 
 /// A deploy lock left by a run that is gone, its lease renewed "in the future" (the host's
@@ -235,16 +217,8 @@ fn a_switch_that_says_it_worked_but_did_not_is_a_failure() {
 #[test]
 fn a_lock_left_in_the_future_is_shown_taken_over_and_can_be_broken() {
     let lab = Lab::new();
-    let leave_lock = |ip: &str, run: &str| {
-        lab.ssh(
-            ip,
-            &format!(
-                "mkdir -p /run/fleet/lock && printf 'run=/run/fleet/{run}\\nwho=olaf@gone\\nsince=2026-12-04T10:00:00Z\\n' > /run/fleet/lock/owner && touch -d '+1 hour' /run/fleet/lock/lease"
-            ),
-        );
-    };
-    leave_lock("10.213.1.17", "2026-12-04T10-00-00Z-1-lab8");
-    leave_lock("10.213.1.14", "2026-12-04T10-00-00Z-2-lab5");
+    lab.leave_lock_in_the_future("lab8", "2026-12-04T10-00-00Z-1-lab8");
+    lab.leave_lock_in_the_future("lab5", "2026-12-04T10-00-00Z-2-lab5");
     let status = lab.fleet(&["status", "lab8", "lab5"]);
     assert!(
         status

@@ -740,30 +740,10 @@ fn per_host_evaluation_and_its_cache_on_newer_nix() {
 #[test]
 fn hostile_host_fixes_hold_on_the_systemd_hosts() {
     let lab = Lab::new();
-    // sid: a switch that says it worked.
-    let old = lab.running("sid");
-    lab.bump("sid");
-    lab.set("sid", "fake_success", true.into());
-    let run = lab.fleet(&["deploy", "sid", "--json"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let sid = &run.json()["hosts"][0];
-    assert!(
-        sid["failure"]["message"]
-            .to_string()
-            .contains("the switch reported success, but sid still runs"),
-        "{sid}"
-    );
-    assert_eq!(lab.running("sid"), old);
+    lab.assert_a_faked_switch_fails("sid");
     // trixie: a lock renewed in the future, and 90 run directories two days old.
-    let mut script = String::from(
-        "mkdir -p /run/fleet/lock && printf 'run=/run/fleet/2026-12-04T10-00-00Z-1-trixie\\nwho=olaf@gone\\nsince=2026-12-04T10:00:00Z\\n' > /run/fleet/lock/owner && touch -d '+1 hour' /run/fleet/lock/lease",
-    );
-    for i in 0..90 {
-        script.push_str(&format!(
-            " && mkdir -p /run/fleet/2026-01-01T00-00-{i:02}Z-1-trixie && touch -d '2 days ago' /run/fleet/2026-01-01T00-00-{i:02}Z-1-trixie"
-        ));
-    }
-    lab.in_host("trixie", &["sh", "-c", &script]);
+    lab.leave_lock_in_the_future("trixie", "2026-12-04T10-00-00Z-1-trixie");
+    lab.leave_old_run_dirs("trixie", 90);
     let status = lab.fleet(&["status", "trixie"]);
     assert!(
         status
@@ -783,11 +763,7 @@ fn hostile_host_fixes_hold_on_the_systemd_hosts() {
         run.stdout
     );
     assert_eq!(lab.running("trixie"), lab.evaluated("trixie"));
-    let left = lab.in_host(
-        "trixie",
-        &["sh", "-c", "ls /run/fleet | grep -c 2026-01-01 || true"],
-    );
-    assert_eq!(left.trim(), "0", "{left}");
+    assert_eq!(lab.old_run_dirs_left("trixie"), 0);
     // sid: an odd running system, shown made visible.
     lab.in_host(
         "sid",

@@ -518,6 +518,69 @@ impl Lab {
         path.display().to_string()
     }
 
+    /// Deploys `host` with its switch made to say it worked and do nothing (the fixture's
+    /// `fake_success`): asserts the host failed, saying so, was asked to switch, and runs what
+    /// it ran (in the report's `after` too).
+    pub fn assert_a_faked_switch_fails(&self, host: &str) {
+        let old = self.running(host);
+        self.bump(host);
+        self.set(host, "fake_success", true.into());
+        let run = self.fleet(&["deploy", host, "--json"]);
+        assert_eq!(run.code, 1, "{host}: {}", run.stderr);
+        let report = run.json();
+        let h = &report["hosts"][0];
+        assert_eq!(h["outcome"], "failed", "{h}");
+        assert!(
+            h["failure"]["message"].to_string().contains(&format!(
+                "the switch reported success, but {host} still runs"
+            )),
+            "{h}"
+        );
+        assert_eq!(h["after"]["system"], old.as_str(), "{h}");
+        assert!(
+            self.saw(host, "start-switch"),
+            "{host} was not asked to switch"
+        );
+        assert_eq!(self.running(host), old);
+    }
+
+    /// Leaves on `host` the deploy lock of run `run` (olaf@gone, a run that is over), its
+    /// lease renewed an hour in the future, as after the host's clock went back.
+    pub fn leave_lock_in_the_future(&self, host: &str, run: &str) {
+        let lock = self.host_root(host).join("run/fleet/lock");
+        std::fs::create_dir_all(&lock).expect("the lock directory");
+        std::fs::write(
+            lock.join("owner"),
+            format!("run=/run/fleet/{run}\nwho=olaf@gone\nsince=2026-12-04T10:00:00Z\n"),
+        )
+        .expect("the lock's owner");
+        std::fs::write(lock.join("lease"), "").expect("the lock's lease");
+        touch(&lock.join("lease"), "+1 hour");
+    }
+
+    /// Leaves on `host` `n` run directories of earlier runs, confirmed, two days old, named
+    /// `2026-01-01T…-HOST`.
+    pub fn leave_old_run_dirs(&self, host: &str, n: usize) {
+        let runs = self.host_root(host).join("run/fleet");
+        for i in 0..n {
+            let dir = runs.join(format!("2026-01-01T00-00-{i:02}Z-1-{host}"));
+            std::fs::create_dir_all(&dir).expect("a run directory");
+            std::fs::write(dir.join("watchdog"), "confirmed\n").expect("its watchdog");
+            touch(&dir, "2 days ago");
+        }
+    }
+
+    /// How many of `leave_old_run_dirs`' directories are still on `host`.
+    pub fn old_run_dirs_left(&self, host: &str) -> usize {
+        std::fs::read_dir(self.host_root(host).join("run/fleet"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("2026-01-01T"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// What the fixture's `kernel = "6.7.0"` setting makes a preview say (from the default
     /// 6.6.1): the kernel package changes, a reboot is needed, the switch restarts lab-app,
     /// and the host lacked at least its new system.
@@ -790,6 +853,16 @@ while True:
     pub fn stop_host(&self, host: &str) {
         script(&self.root, &["stop-host", host]);
     }
+}
+
+/// Sets `path`'s modification time as `touch -d WHEN` reads it.
+fn touch(path: &Path, when: &str) {
+    let ok = Command::new("touch")
+        .args(["-d", when])
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "touch -d '{when}' {}", path.display());
 }
 
 fn unique() -> String {
