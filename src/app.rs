@@ -51,6 +51,11 @@ impl<'a> Session<'a> {
             answer_within: plan.command.answer_within(),
             quiet_limit: self.inv.quiet_limit(),
             eval_jobs: self.inv.eval_jobs(),
+            eval_max_memory: self
+                .inv
+                .eval_jobs
+                .is_none()
+                .then_some(self.inv.eval_max_memory),
             eval_cache: Some(state_dir().join(crate::exec::evaluate::CACHE_FILE)),
             before_change: plan
                 .command
@@ -282,6 +287,23 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
     }
     if let Some(jobs) = g.eval_jobs {
         inv.eval_jobs = usize::try_from(jobs).ok();
+    }
+    if let Some(on) = &g.eval_on {
+        inv.eval_on = match on.as_str() {
+            "local" => None,
+            host if inv.hosts.iter().any(|h| h.name == host) => Some(host.to_string()),
+            host => {
+                let names = inv.hosts.iter().map(|h| h.name.as_str());
+                let help = match names::closest(host, names) {
+                    Some(s) => format!("did you mean `--eval-on {s}`?"),
+                    None => "name a host of the inventory (a builder, say), or `local`".into(),
+                };
+                return Err(Error::usage(
+                    format!("--eval-on {}: not a host in {}", host.escape_debug(), path.display()),
+                    help,
+                ));
+            }
+        };
     }
     if let Some(flake) = &g.flake {
         if let Some(why) = names::flake_problem(flake) {

@@ -100,6 +100,10 @@ pub struct Global {
     /// eval_jobs, else from the cores and the free memory]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub eval_jobs: Option<u64>,
+    /// Evaluate on this host (the flake and its inputs are sent there first), or `local`
+    /// [default: [fleet] eval_on, else local]
+    #[arg(long, global = true, value_name = "HOST|local", add = ArgValueCandidates::new(complete::evaluators))]
+    pub eval_on: Option<String>,
     /// Ask once for the deploy user's sudo password (no echo) and give it to sudo on every host
     /// that gets root through sudo [default: per host, `sudo_password = true` in hosts.toml]
     #[arg(long, global = true)]

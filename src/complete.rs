@@ -101,6 +101,20 @@ pub fn hosts_and_tags() -> Vec<CompletionCandidate> {
 }
 
 /// Hosts that may build for others.
+/// `--eval-on`: `local`, then the builders (the machines strong enough to evaluate), then
+/// the other hosts.
+pub fn evaluators() -> Vec<CompletionCandidate> {
+    let mut hosts: Vec<&crate::inventory::Host> = Vec::new();
+    let inv = inventory();
+    if let Some(inv) = &inv {
+        hosts.extend(inv.hosts.iter().filter(|h| h.builder));
+        hosts.extend(inv.hosts.iter().filter(|h| !h.builder));
+    }
+    std::iter::once(CompletionCandidate::new("local").help(Some("evaluate here".into())))
+        .chain(hosts.into_iter().map(|h| CompletionCandidate::new(&h.name)))
+        .collect()
+}
+
 pub fn builders() -> Vec<CompletionCandidate> {
     inventory()
         .map(|inv| {

@@ -267,6 +267,28 @@ pub fn host_answers(text: &str) {
     let _ = crate::preview::units(text);
     let _ = crate::preview::name_version(text);
     let _ = lock_holder(text).to_string();
+    let _ = evaluator(text);
+}
+
+/// What the machine that evaluates said (`nix::read_evaluator`): its cores, its free memory
+/// (KiB), and the `.drv` paths asked about that it no longer has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluator {
+    pub cores: usize,
+    pub free_kib: Option<u64>,
+    pub missing: Vec<String>,
+}
+
+pub fn evaluator(text: &str) -> Option<Evaluator> {
+    let mut lines = text.lines().map(str::trim);
+    let cores = lines.next()?.parse::<usize>().ok().filter(|c| *c > 0)?;
+    let free_kib = lines.next().and_then(|l| l.parse::<u64>().ok());
+    let missing = lines.filter_map(store_path).collect();
+    Some(Evaluator {
+        cores,
+        free_kib,
+        missing,
+    })
 }
 
 /// Human sizes: 1536 KiB → `1.5 MiB`.

@@ -130,6 +130,21 @@ pub enum Arg {
     SecondsLeft {
         seconds_left: u64,
     },
+    /// The flake as `nix flake archive` sent it to the machine that evaluates
+    /// (`path:/nix/store/...-source`), followed by this.
+    Archived {
+        archived: String,
+    },
+    /// Where the host's system derivations are, as a store URL for `nix copy --from`: the
+    /// machine that evaluated it (`ssh-ng://...`), or this machine's store (`auto`).
+    Evaluated {
+        evaluated: String,
+    },
+    /// The `.drv` paths the evaluation cache holds for this machine (any number of words),
+    /// to ask it which it still has.
+    Cached {
+        cached: String,
+    },
 }
 
 impl Arg {
@@ -184,6 +199,21 @@ impl Arg {
     pub fn running(host: &str) -> Arg {
         Arg::Running {
             running: host.into(),
+        }
+    }
+    pub fn archived(suffix: &str) -> Arg {
+        Arg::Archived {
+            archived: suffix.into(),
+        }
+    }
+    pub fn evaluated(host: &str) -> Arg {
+        Arg::Evaluated {
+            evaluated: host.into(),
+        }
+    }
+    pub fn cached(machine: &str) -> Arg {
+        Arg::Cached {
+            cached: machine.into(),
         }
     }
 }
@@ -445,6 +475,9 @@ pub fn show_arg(arg: &Arg) -> String {
         Arg::Running { running } => format!("{{{running}.running}}"),
         Arg::RunDir { run_dir, file } => format!("{RUN_DIR}/{{run}}-{run_dir}{file}"),
         Arg::SecondsLeft { seconds_left } => format!("{{{seconds_left}s-left}}"),
+        Arg::Archived { archived } => format!("path:{{archived-flake}}{archived}"),
+        Arg::Evaluated { evaluated } => format!("{{where-{evaluated}-was-evaluated}}"),
+        Arg::Cached { cached } => format!("{{drvs-cached-for-{cached}...}}"),
     }
 }
 

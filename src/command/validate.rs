@@ -11,7 +11,7 @@ use crate::ui;
 
 pub fn run(s: &Session, selectors: &[String], full: bool) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
-    let plan = plan::validate(&s.inv, &hosts, full);
+    let plan = plan::validate(&s.inv, &s.ctx, &hosts, full);
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

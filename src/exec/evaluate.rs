@@ -14,7 +14,7 @@ use super::events::Events;
 use super::interrupt::{Interrupts, Stop};
 use super::run::{Finished, Log, RunError, Runner, System};
 use super::transport::Transport;
-use crate::plan::{Plan, Step, StepKind};
+use crate::plan::{Invocation, Machine, Plan, Step, StepKind};
 
 /// Why a host's evaluation gave no system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct EvalError {
 pub struct Evaluations {
     results: HashMap<String, OnceLock<Result<System, EvalError>>>,
     configurations: OnceLock<Vec<String>>,
+    /// The hosts evaluated on another machine than this one, and where: their derivations
+    /// are there, not here.
+    elsewhere: std::sync::Mutex<HashMap<String, String>>,
     ended: Notify,
 }
 
@@ -75,6 +78,11 @@ impl Evaluations {
         }
     }
 
+    /// Where `host`'s derivations are when not here: the machine that evaluated it.
+    pub fn evaluated_on(&self, host: &str) -> Option<String> {
+        self.elsewhere.lock().ok()?.get(host).cloned()
+    }
+
     /// The flake's `nixosConfigurations`, if an evaluation listed them.
     pub fn configurations(&self) -> Option<&Vec<String>> {
         self.configurations.get()
@@ -101,6 +109,12 @@ impl Evaluations {
         (systems, self.configurations.into_inner())
     }
 
+    fn evaluated_elsewhere(&self, host: &str, on: &str) {
+        if let Ok(mut elsewhere) = self.elsewhere.lock() {
+            elsewhere.insert(host.to_string(), on.to_string());
+        }
+    }
+
     fn end(&self, host: &str, result: Result<System, EvalError>) {
         if let Some(slot) = self.results.get(host) {
             let _ = slot.set(result);
@@ -122,6 +136,11 @@ struct Evaluated {
 /// runner's `known.evaluations` as it ends. Ctrl-C ends the ones under way and starts no
 /// other; their hosts are told so. A host the cache (`opts.eval_cache`, keyed by the flake's
 /// hash the prepare steps read) answers for is not evaluated; what is evaluated is remembered.
+///
+/// With another machine evaluating (`eval_on`), it is asked first how much it can evaluate at
+/// once and which cached derivations it still has; the flake is sent to it only when a host
+/// is left to evaluate; when it cannot be reached, the hosts are evaluated here and the run
+/// says so.
 pub async fn run<T: Transport>(
     plan: &Plan,
     runner: &Runner<'_, T>,
@@ -134,28 +153,59 @@ pub async fn run<T: Transport>(
         (Some(path), Some(hash)) => Some(Cache::load(path, hash)),
         _ => None,
     };
-    let slots = Semaphore::new(opts.eval_jobs.max(1));
-    let steps = plan.prepare.iter().filter_map(|s| match &s.kind {
-        StepKind::Evaluate(host) => Some((host.as_str(), s)),
-        _ => None,
-    });
-    let (cache_ref, slots) = (&cache, &slots);
-    join_all(steps.map(|(host, step)| async move {
-        let cache = cache_ref;
-        if let Some((system, names)) = cache.as_ref().and_then(|c| c.get(step)) {
-            runner
-                .events
-                .step(Some(host), &format!("{} (cached)", step.title));
-            log.line(&format!(
-                "--- {host}: evaluated from the cache: {}",
-                system.out
-            ));
-            let _ = into.configurations.set(names);
-            into.end(host, Ok(system));
-            return;
+    let steps: Vec<(&str, &Step)> = plan
+        .prepare
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Evaluate(host) => Some((host.as_str(), s)),
+            _ => None,
+        })
+        .collect();
+    let find = |kind: StepKind| plan.prepare.iter().find(|s| s.kind == kind);
+    let mut hits: HashMap<&str, Hit> = steps
+        .iter()
+        .filter_map(|(host, step)| Some((*host, cache.as_ref()?.get(step)?)))
+        .collect();
+    let (mut jobs, mut here_instead) = match find(StepKind::ReadEvaluator) {
+        Some(read) => ask_evaluator(read, runner, opts, log, &mut hits).await,
+        None => (opts.eval_jobs, None),
+    };
+    // Answered from the cache.
+    for (host, hit) in hits.drain() {
+        runner.events.step(Some(host), &format!("evaluate {host} (cached)"));
+        log.line(&format!(
+            "--- {host}: evaluated from the cache: {}",
+            hit.system.out
+        ));
+        if let Some(on) = hit.on {
+            into.evaluated_elsewhere(host, &on);
         }
+        let _ = into.configurations.set(hit.names);
+        into.end(host, Ok(hit.system));
+    }
+    let left: Vec<(&str, &Step)> = steps
+        .into_iter()
+        .filter(|(host, _)| into.results.get(*host).is_some_and(|r| r.get().is_none()))
+        .collect();
+    // The flake goes to the machine that evaluates, once, when there is anything to evaluate.
+    if let (Some(archive), false, None) = (
+        find(StepKind::ArchiveFlake),
+        left.is_empty(),
+        &here_instead,
+    ) {
+        here_instead = send_flake(archive, runner, log).await.err();
+    }
+    if let (Some(why), false) = (&here_instead, left.is_empty()) {
+        let note = format!("{why}: evaluating here instead");
+        log.line(&format!("--- {note}"));
+        runner.events.note(None, &note);
+        jobs = opts.eval_jobs;
+    }
+    let slots = Semaphore::new(jobs.max(1));
+    let (cache_ref, slots, here_instead) = (&cache, &slots, here_instead.is_some());
+    join_all(left.into_iter().map(|(host, step)| async move {
         let result = tokio::select! {
-            r = one(runner, host, step, slots, log, &into.configurations) => r,
+            r = one(runner, host, step, here_instead, slots, log) => r,
             () = interrupts.until(Stop::Winding) => Err(EvalError {
                 message: "interrupted (Ctrl-C) before it was evaluated".into(),
                 command: None,
@@ -164,15 +214,83 @@ pub async fn run<T: Transport>(
                 no_nix: false,
             }),
         };
-        if let (Some(cache), Ok(system)) = (cache, &result) {
-            cache.put(step, system, into.configurations());
+        if let (Some(cache), Ok((system, run))) = (cache_ref, &result) {
+            cache.put(run, system, into.configurations());
         }
-        into.end(host, result);
+        into.end(host, result.map(|(system, _)| system));
     }))
     .await;
     if let Some(cache) = cache {
         cache.save();
     }
+}
+
+/// Asks the machine that evaluates (`read`'s) how many hosts it evaluates at once and which of
+/// the derivations the cache answers with it still has (those it lost are evaluated again);
+/// when it does not answer, why the hosts are evaluated here instead.
+async fn ask_evaluator<T: Transport>(
+    read: &Step,
+    runner: &Runner<'_, T>,
+    opts: &super::Options,
+    log: &Log,
+    hits: &mut HashMap<&str, Hit>,
+) -> (usize, Option<String>) {
+    let machine = read.run.on.to_string();
+    let there = |h: &Hit| h.on.as_deref() == Some(machine.as_str());
+    if let Ok(mut cached) = runner.known.cached.lock() {
+        let drvs = hits
+            .values()
+            .filter(|h| there(h))
+            .map(|h| h.system.drv.clone())
+            .collect();
+        cached.insert(machine.clone(), drvs);
+    }
+    runner.events.step(None, &read.title);
+    let said = match runner.run(&read.run, log).await {
+        Ok(f) if f.success() => crate::facts::evaluator(&f.stdout),
+        _ => None,
+    };
+    let Some(e) = said else {
+        hits.retain(|_, h| !there(h));
+        return (opts.eval_jobs, Some(format!("{machine} cannot be reached")));
+    };
+    hits.retain(|_, h| !there(h) || !e.missing.contains(&h.system.drv));
+    let jobs = opts.eval_max_memory.map_or(opts.eval_jobs, |max| {
+        crate::inventory::eval_jobs_for(e.cores, e.free_kib, max)
+    });
+    log.line(&format!(
+        "--- {machine} evaluates {jobs} hosts at once ({} cores, {} free)",
+        e.cores,
+        e.free_kib.map_or("? KiB".into(), crate::facts::kib)
+    ));
+    (jobs, None)
+}
+
+/// Sends the flake to the machine that evaluates (`archive`'s step); `Err` says why not.
+async fn send_flake<T: Transport>(
+    archive: &Step,
+    runner: &Runner<'_, T>,
+    log: &Log,
+) -> Result<(), String> {
+    runner.events.step(None, &archive.title);
+    let sent = match runner.run(&archive.run, log).await {
+        Ok(f) if f.success() => archived_path(&f.stdout),
+        _ => None,
+    };
+    match sent {
+        Some(path) => {
+            let _ = runner.known.archived.set(path);
+            Ok(())
+        }
+        None => Err(format!("{} failed", archive.title)),
+    }
+}
+
+/// `nix flake archive --json`'s store path of the flake's source.
+fn archived_path(json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    let path = v.get("path")?.as_str()?;
+    crate::facts::store_path(path).filter(|p| p == path)
 }
 
 /// Where `Cache` keeps its answers, in fleet's state directory.
@@ -204,6 +322,17 @@ struct CacheEntry {
     drv: String,
     out: String,
     names: Vec<String>,
+    /// The machine whose store has `drv`, when not this one (`eval_on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<String>,
+}
+
+/// What the cache answers for a host: its system, the flake's configurations, and the
+/// machine that has its derivations when not this one (to be asked whether it still has).
+struct Hit {
+    system: System,
+    names: Vec<String>,
+    on: Option<String>,
 }
 
 impl Cache {
@@ -219,29 +348,43 @@ impl Cache {
         }
     }
 
-    fn key(&self, step: &Step) -> String {
-        let argv: Vec<String> = step.run.argv.iter().map(crate::vocab::show_arg).collect();
-        format!("{}\n{}", self.hash, argv.join(" "))
+    /// An evaluation's key: the flake's hash, where it runs and its whole command.
+    fn key(&self, run: &Invocation) -> String {
+        let argv: Vec<String> = run.argv.iter().map(crate::vocab::show_arg).collect();
+        match &run.on {
+            Machine::Local => format!("{}\n{}", self.hash, argv.join(" ")),
+            Machine::Host(h) => format!("{}\non {h}\n{}", self.hash, argv.join(" ")),
+        }
     }
 
-    fn get(&self, step: &Step) -> Option<(System, Vec<String>)> {
-        let key = self.key(step);
+    /// The answer for the step's command, else for its fallback's (evaluated here when the
+    /// machine that evaluates could not be reached). An answer here stands while its `.drv`
+    /// is in this machine's store; one elsewhere is the caller's to check there.
+    fn get(&self, step: &Step) -> Option<Hit> {
         let entries = self.entries.lock().ok()?;
-        let e = entries.entries.iter().rev().find(|e| e.key == key)?;
-        // Its recipe is still here: what it says can be built (or fetched) again.
-        Path::new(&e.drv).exists().then(|| {
-            (
-                System {
-                    drv: e.drv.clone(),
-                    out: e.out.clone(),
-                },
-                e.names.clone(),
-            )
-        })
+        std::iter::once(&step.run)
+            .chain(step.fallbacks.iter().map(|f| &f.run))
+            .find_map(|run| {
+                let key = self.key(run);
+                let e = entries.entries.iter().rev().find(|e| e.key == key)?;
+                let on = match &run.on {
+                    Machine::Local => None,
+                    Machine::Host(h) => Some(h.clone()),
+                };
+                // Its recipe is still here: what it says can be built (or fetched) again.
+                (on.is_some() || Path::new(&e.drv).exists()).then(|| Hit {
+                    system: System {
+                        drv: e.drv.clone(),
+                        out: e.out.clone(),
+                    },
+                    names: e.names.clone(),
+                    on,
+                })
+            })
     }
 
-    fn put(&self, step: &Step, system: &System, names: Option<&Vec<String>>) {
-        let key = self.key(step);
+    fn put(&self, run: &Invocation, system: &System, names: Option<&Vec<String>>) {
+        let key = self.key(run);
         if let Ok(mut entries) = self.entries.lock() {
             entries.entries.retain(|e| e.key != key);
             entries.entries.push(CacheEntry {
@@ -249,6 +392,10 @@ impl Cache {
                 drv: system.drv.clone(),
                 out: system.out.clone(),
                 names: names.cloned().unwrap_or_default(),
+                on: match &run.on {
+                    Machine::Local => None,
+                    Machine::Host(h) => Some(h.clone()),
+                },
             });
             let over = entries.entries.len().saturating_sub(CACHE_ENTRIES);
             entries.entries.drain(..over);
@@ -288,23 +435,42 @@ pub fn locked_hash(json: &str) -> Option<String> {
         .filter(|h| h.starts_with("sha256-"))
 }
 
-async fn one<T: Transport>(
+/// Evaluates `host` where its step says, or here (its fallback) when that machine cannot
+/// be reached; returns its system and the command that gave it (which keys the cache).
+async fn one<'s, T: Transport>(
     runner: &Runner<'_, T>,
     host: &str,
-    step: &Step,
+    step: &'s Step,
+    here_instead: bool,
     slots: &Semaphore,
     log: &Log,
-    configurations: &OnceLock<Vec<String>>,
-) -> Result<System, EvalError> {
+) -> Result<(System, &'s Invocation), EvalError> {
     let events: &dyn Events = runner.events;
+    let configurations = &runner.known.evaluations.configurations;
     let _slot = slots.acquire().await.ok();
-    events.step(Some(host), &step.title);
-    let ran = runner.run(&step.run, log).await;
-    let result = read(host, ran, configurations);
-    if let Err(e) = &result {
-        log.line(&format!("--- {host}'s evaluation failed: {}", e.message));
+    let fallback = step.fallbacks.first();
+    let (mut run, mut title) = match fallback {
+        Some(f) if here_instead => (&f.run, &f.title),
+        _ => (&step.run, &step.title),
+    };
+    events.step(Some(host), title);
+    let mut ran = runner.run(run, log).await;
+    if let (Err(RunError::Connect(e)), Some(f), false) = (&ran, fallback, here_instead) {
+        log.line(&format!("--- {host}: {e}; evaluating here instead"));
+        (run, title) = (&f.run, &f.title);
+        events.step(Some(host), title);
+        ran = runner.run(run, log).await;
     }
-    result
+    let result = read(host, ran, configurations);
+    match &result {
+        Err(e) => log.line(&format!("--- {host}'s evaluation failed: {}", e.message)),
+        Ok(_) => {
+            if let Machine::Host(on) = &run.on {
+                runner.known.evaluations.evaluated_elsewhere(host, on);
+            }
+        }
+    }
+    result.map(|system| (system, run))
 }
 
 /// A host's evaluation as its command ended: its system, or Nix's error.
@@ -472,10 +638,10 @@ mod tests {
             out: "/nix/store/x-system".into(),
         };
         let cache = Cache::load(&path, "sha256-A");
-        cache.put(&step("a"), &system, None);
+        cache.put(&step("a").run, &system, None);
         cache.save();
         let again = Cache::load(&path, "sha256-A");
-        assert_eq!(again.get(&step("a")).map(|(s, _)| s), Some(system.clone()));
+        assert_eq!(again.get(&step("a")).map(|h| h.system), Some(system.clone()));
         assert!(again.get(&step("b")).is_none(), "another command");
         assert!(
             Cache::load(&path, "sha256-B").get(&step("a")).is_none(),

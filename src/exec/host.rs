@@ -16,7 +16,7 @@ use crate::plan::{
 };
 use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Outcome, SystemState};
-use crate::vocab::short;
+use crate::vocab::{short, Arg};
 
 /// A host whose evaluation failed, in Nix's words (never fleet's expression).
 fn evaluation_failure(host: &str, e: &super::evaluate::EvalError) -> Failure {
@@ -199,6 +199,13 @@ impl<T: Transport> HostContext<'_, T> {
         // The next entry of `if_builder_down` to try when the builder in use is down.
         let mut next = 0;
         while let Some(step) = steps.next() {
+            if let Some(there) = self.derivations_already_there(hp, step) {
+                prepared.log.line(&format!(
+                    "--- {}: skipped, {there} evaluated it and has its derivations",
+                    step.title
+                ));
+                continue;
+            }
             match self.step(hp, step, &prepared.log).await {
                 Ok(done) => prepared.notes.extend(done.fallback),
                 Err(f) => match hp.if_builder_down.get(next) {
@@ -644,6 +651,21 @@ impl<T: Transport> HostContext<'_, T> {
             state = crate::facts::system_state(&stdout);
         }
         Ok(state)
+    }
+
+    /// The machine a derivation copy sends to, when that machine evaluated the host: its
+    /// derivations are there already (`eval_on`).
+    fn derivations_already_there(&self, hp: &HostPlan, step: &Step) -> Option<String> {
+        if step.kind != StepKind::CopyDerivations {
+            return None;
+        }
+        let evaluated_on = self.runner.known.evaluations.evaluated_on(&hp.host)?;
+        let argv = &step.run.argv;
+        let to = argv.iter().position(|a| *a == Arg::from("--to"))?;
+        match argv.get(to + 1)? {
+            Arg::Store { store } if *store == evaluated_on => Some(evaluated_on),
+            _ => None,
+        }
     }
 
     /// Runs a step, then its fallbacks in order; returns the fallback used, if any.

@@ -63,8 +63,11 @@ pub struct Options {
     pub sudo_password: Option<sudo::Secret>,
     /// How long a build, copy or activation may print nothing (`[fleet] inactivity_timeout`).
     pub quiet_limit: Option<std::time::Duration>,
-    /// How many hosts are evaluated at once (`[fleet] eval_jobs`).
+    /// How many hosts are evaluated at once here (`[fleet] eval_jobs`, else sized here).
     pub eval_jobs: usize,
+    /// MiB each evaluation is allowed, to size `eval_jobs` on another machine that evaluates
+    /// from its cores and free memory; `None` when `eval_jobs` was given, which holds there too.
+    pub eval_max_memory: Option<u64>,
     /// Where evaluations are remembered between runs (`None`: nowhere).
     pub eval_cache: Option<PathBuf>,
 }
@@ -240,7 +243,11 @@ async fn prepare<T: Transport>(
         ..Known::default()
     };
     for step in &plan.prepare {
-        if matches!(step.kind, StepKind::Evaluate(_)) {
+        // The evaluation's own steps run beside the hosts (see `evaluate::run`).
+        if matches!(
+            step.kind,
+            StepKind::Evaluate(_) | StepKind::ArchiveFlake | StepKind::ReadEvaluator
+        ) {
             continue;
         }
         events.step(None, &step.title);

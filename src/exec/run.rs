@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -35,6 +35,11 @@ pub struct Known {
     pub missed: Vec<String>,
     /// The flake's locked hash (`ReadFlakeHash`), which keys the evaluation cache.
     pub flake_hash: Option<String>,
+    /// The flake's store path on the machine that evaluates (`ArchiveFlake`).
+    pub archived: OnceLock<String>,
+    /// The `.drv` paths the evaluation cache holds, per machine that has them, to ask it
+    /// which it still has (`Arg::Cached`).
+    pub cached: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Known {
@@ -304,6 +309,29 @@ impl<T: Transport> Runner<'_, T> {
                     )
                 }
                 Arg::SecondsLeft { seconds_left } => seconds_left.to_string(),
+                Arg::Archived { archived } => {
+                    let path = self.known.archived.get().ok_or_else(|| {
+                        RunError::Resolve("the flake was not sent to where it is evaluated".into())
+                    })?;
+                    format!("path:{path}{archived}")
+                }
+                Arg::Evaluated { evaluated } => {
+                    match self.known.evaluations.evaluated_on(evaluated) {
+                        Some(m) => self.transport.store_url(&m, on).await?,
+                        None => "auto".to_string(),
+                    }
+                }
+                Arg::Cached { cached } => {
+                    let paths = self
+                        .known
+                        .cached
+                        .lock()
+                        .ok()
+                        .and_then(|c| c.get(cached).cloned())
+                        .unwrap_or_default();
+                    out.extend(paths);
+                    continue;
+                }
             });
         }
         Ok(out)

@@ -260,6 +260,7 @@ fn run_quiet_limited(
         sudo_password: None,
         quiet_limit,
         eval_jobs: 2,
+        eval_max_memory: None,
         eval_cache: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -816,6 +817,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         sudo_password: None,
         quiet_limit: None,
         eval_jobs: 2,
+        eval_max_memory: None,
         eval_cache: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

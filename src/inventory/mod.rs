@@ -34,6 +34,8 @@ pub struct Inventory {
     pub eval_jobs: Option<usize>,
     /// MiB one host's evaluation is allowed for when sizing `eval_jobs`.
     pub eval_max_memory: u64,
+    /// The host that evaluates the flake (`None`: this machine).
+    pub eval_on: Option<String>,
     /// Passed to ssh as `-F` when set; already resolved against the inventory's directory.
     pub ssh_config: Option<PathBuf>,
     /// `[fleet.nix]`: options for Nix on every run (the command line adds to them).
@@ -122,29 +124,35 @@ pub struct Wake {
     pub on_demand: bool,
 }
 
+/// How many hosts a machine evaluates at once: as many as it has cores and, with
+/// `max_memory` MiB for each, memory free (at least one). Each host is evaluated in a process
+/// of its own, so memory grows with this, not with the host count.
+pub fn eval_jobs_for(cores: usize, free_kib: Option<u64>, max_memory: u64) -> usize {
+    let by_memory = free_kib.map_or(usize::MAX, |kib| {
+        usize::try_from(kib / 1024 / max_memory.max(1)).unwrap_or(usize::MAX)
+    });
+    cores.min(by_memory).max(1)
+}
+
 /// The largest inventory fleet reads (a household's is a few KiB).
 pub const MAX_SIZE: u64 = 1 << 20;
 
 impl Inventory {
-    /// How many hosts are evaluated at once: `eval_jobs`, else as many as this machine has
-    /// cores and, with `eval_max_memory` for each, memory free (at least one). Each host is
-    /// evaluated in a process of its own, so memory grows with this, not with the host count.
+    /// How many hosts are evaluated at once here: `eval_jobs`, else as this machine's cores
+    /// and free memory allow (see `eval_jobs_for`).
     pub fn eval_jobs(&self) -> usize {
         if let Some(jobs) = self.eval_jobs {
             return jobs;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let free_mib = std::fs::read_to_string("/proc/meminfo")
+        let free_kib = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
                 m.lines()
                     .find_map(|l| l.strip_prefix("MemAvailable:"))
                     .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            })
-            .map_or(u64::MAX, |kib| kib / 1024);
-        let by_memory =
-            usize::try_from(free_mib / self.eval_max_memory.max(1)).unwrap_or(usize::MAX);
-        cores.min(by_memory).max(1)
+            });
+        eval_jobs_for(cores, free_kib, self.eval_max_memory)
     }
 
     /// How long a long-running command may print nothing (`None`: no limit).

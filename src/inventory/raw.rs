@@ -31,6 +31,8 @@ pub struct RawFleet {
     pub eval_jobs: Option<Spanned<i64>>,
     /// MiB one host's evaluation may take, to size the default `eval_jobs`.
     pub eval_max_memory: Option<Spanned<i64>>,
+    /// The host that evaluates the flake (a builder, say), or `local` (the default).
+    pub eval_on: Option<Spanned<String>>,
     pub ssh_config: Option<Spanned<String>>,
     /// `[fleet.nix]`: options for Nix on every run.
     pub nix: Option<RawNix>,

@@ -181,6 +181,23 @@ fn check_files(raw: &RawInventory, path: &Path, problems: &mut Vec<Problem>) {
     }
 }
 
+/// `[fleet]`'s `eval_on`: a host of the inventory (`None`: here, also for `local`).
+fn eval_on(
+    fleet: &super::raw::RawFleet,
+    host_names: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let h = fleet.eval_on.as_ref()?;
+    match h.get_ref().as_str() {
+        "local" => None,
+        name if host_names.contains(&name) => Some(name.to_string()),
+        _ => {
+            problems.push(unknown_host(h, "fleet.eval_on", host_names));
+            None
+        }
+    }
+}
+
 /// `[fleet]`'s `eval_jobs` (`None`: sized at run time) and `eval_max_memory`.
 fn evaluation_settings(
     fleet: &super::raw::RawFleet,
@@ -358,7 +375,6 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
     );
 
     let (eval_jobs, eval_max_memory) = evaluation_settings(&raw.fleet, problems);
-
     let ssh_config = raw.fleet.ssh_config.as_ref().and_then(|p| {
         let value = p.get_ref();
         if value.is_empty() || value.chars().any(|c| c.is_control()) {
@@ -426,6 +442,7 @@ fn resolve(raw: RawInventory, path: &Path, problems: &mut Vec<Problem>) -> Inven
         inactivity_timeout,
         eval_jobs,
         eval_max_memory,
+        eval_on: eval_on(&raw.fleet, &host_names, problems),
         ssh_config,
         nix,
         caches,

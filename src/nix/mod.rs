@@ -44,7 +44,7 @@ pub fn flake_metadata(flake: &str) -> Vec<Arg> {
 /// not "attribute missing", and `validate` can name configurations without a host). Each host in a process of its own: its
 /// error is its own, hosts evaluate side by side, and no process holds more than one host's
 /// evaluation. The attribute is a checked identifier, so quoting it in Nix is safe.
-pub fn eval_system(flake: &str, attribute: &str, options: &NixOptions) -> Vec<Arg> {
+pub fn eval_system(configurations: Arg, attribute: &str, options: &NixOptions) -> Vec<Arg> {
     let apply = format!(
         "c: {{ names = builtins.attrNames c; }} // (if c ? \"{attribute}\" then \
          (let t = c.\"{attribute}\".config.system.build.toplevel; \
@@ -52,16 +52,42 @@ pub fn eval_system(flake: &str, attribute: &str, options: &NixOptions) -> Vec<Ar
     );
     let mut argv = nix(&["eval", "--json"]);
     argv.extend(options.for_evaluation().into_iter().map(Arg::from));
-    argv.push(format!("{flake}#nixosConfigurations").into());
+    argv.push(configurations);
     argv.push("--apply".into());
     argv.push(apply.into());
     argv
 }
 
-/// Send the derivations (not the outputs) to `store`: the builder gets the recipe only.
-pub fn copy_derivation(store: Arg, drv: Arg) -> Vec<Arg> {
-    let mut argv = nix(&["copy", "--derivation", "--to"]);
-    argv.extend([store, drv]);
+/// Send the derivations (not the outputs) to `store`, from this machine's store or `from`:
+/// the builder gets the recipe only. Derivations need no signature.
+pub fn copy_derivation(from: Option<Arg>, store: Arg, drv: Arg) -> Vec<Arg> {
+    let mut argv = nix(&["copy", "--derivation"]);
+    if let Some(from) = from {
+        argv.extend(["--from".into(), from]);
+    }
+    argv.extend(["--to".into(), store, drv]);
+    argv
+}
+
+/// Send the flake's source and every locked input to `store`; prints the source's store
+/// path there as JSON (`{"path": ...}`). Covers `path:`, `git+file:` and a dirty tree, whose
+/// uncommitted changes are in the source sent.
+pub fn flake_archive(store: Arg, flake: &str) -> Vec<Arg> {
+    let mut argv = nix(&["flake", "archive", "--json", "--to"]);
+    argv.extend([store, flake.into()]);
+    argv
+}
+
+/// On the machine that evaluates: its cores, its free memory in KiB, then which of the
+/// `.drv` paths given (`cached`) it no longer has, one per line (see `facts::evaluator`).
+pub fn read_evaluator(cached: Arg) -> Vec<Arg> {
+    let mut argv = lits(&[
+        "sh",
+        "-c",
+        "nproc; awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; exec nix-store --check-validity --print-invalid \"$@\"",
+        "sh",
+    ]);
+    argv.push(cached);
     argv
 }
 

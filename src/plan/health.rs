@@ -89,7 +89,7 @@ fn asking(
         // What the flake says is for the drift column only: what hosts run is worth showing
         // even when the flake does not evaluate.
         prepare: if evaluate {
-            super::strategy::evaluate(inv, hosts)
+            super::strategy::evaluate(inv, ctx, hosts)
                 .into_iter()
                 .map(Step::best_effort)
                 .collect()

@@ -141,6 +141,12 @@ pub enum StepKind {
     /// evaluated from the same source, with the same options, and whose `.drv` is still in
     /// this machine's store, is not evaluated again. Best effort: without it, every host is.
     ReadFlakeHash,
+    /// Send the flake's source and its locked inputs to the machine that evaluates
+    /// (`eval_on`). Best effort: without it, hosts are evaluated here.
+    ArchiveFlake,
+    /// Ask the machine that evaluates for its cores, its free memory (which size `eval_jobs`
+    /// there) and which of the `.drv` paths the evaluation cache holds for it it still has.
+    ReadEvaluator,
     /// Read, in one command, the running system (`/run/current-system`), the system profile's
     /// generation, and the system the profile points at (what the host boots next). When only
     /// changed hosts are deployed, a host already running the evaluated system stops here;

@@ -106,7 +106,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         gate: req.gate,
         only_changed: req.only_changed,
         preview_only: req.preview,
-        prepare: evaluate(inv, &req.hosts),
+        prepare: evaluate(inv, ctx, &req.hosts),
         hosts,
     })
 }
@@ -424,14 +424,14 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         max_parallel: settings.max_parallel,
         gate: Gate::None,
         only_changed: false,
-        prepare: evaluate(inv, &req.hosts),
+        prepare: evaluate(inv, ctx, &req.hosts),
         hosts,
     })
 }
 
 /// Plans `validate`: one evaluation of every selected host, and `nix flake check` if `full`.
-pub fn validate(inv: &Inventory, hosts: &[&Host], full: bool) -> Plan {
-    let mut prepare = evaluate(inv, hosts);
+pub fn validate(inv: &Inventory, ctx: &Context, hosts: &[&Host], full: bool) -> Plan {
+    let mut prepare = evaluate(inv, ctx, hosts);
     if full {
         prepare.push(step(
             StepKind::CheckFlake,
@@ -515,27 +515,89 @@ pub fn update_flake(
 /// Each host's evaluation, a step of its own (see `nix::eval_system`): the executor runs up
 /// to `eval_jobs` of them at once, and each host goes on as soon as its own is done.
 /// With `--impure` the evaluation may read anything, so no cache answers for it.
-pub(super) fn evaluate(inv: &Inventory, hosts: &[&Host]) -> Vec<Step> {
-    let cache = (!inv.nix.impure && !hosts.is_empty()).then(|| {
-        step(
-            StepKind::ReadFlakeHash,
-            "read the flake's locked hash (the evaluation cache's key)",
-            Machine::Local,
-            nix::flake_metadata(&inv.flake),
+///
+/// With `eval_on` another machine evaluates: the flake's source and locked inputs are sent
+/// there first (`nix flake archive`), it is asked how much it can evaluate at once and which
+/// cached evaluations it still has, and each host's evaluation runs there, with an evaluation
+/// here as the fallback when it cannot be reached. `--impure` evaluates here: an impure
+/// evaluation reads this machine's files and environment.
+pub(super) fn evaluate(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Vec<Step> {
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut steps = Vec::new();
+    if !inv.nix.impure {
+        steps.push(
+            step(
+                StepKind::ReadFlakeHash,
+                "read the flake's locked hash (the evaluation cache's key)",
+                Machine::Local,
+                nix::flake_metadata(&inv.flake),
+            )
+            .best_effort(),
+        );
+    }
+    let here = |h: &Host| {
+        nix::eval_system(
+            Arg::from(format!("{}#nixosConfigurations", inv.flake)),
+            &h.attribute,
+            &inv.nix,
         )
-        .best_effort()
-    });
-    cache
-        .into_iter()
-        .chain(hosts.iter().map(|h| {
+    };
+    let Some(evaluator) = eval_machine(inv, ctx) else {
+        steps.extend(hosts.iter().map(|h| {
             step(
                 StepKind::Evaluate(h.name.clone()),
                 &format!("evaluate {}", h.name),
                 Machine::Local,
-                nix::eval_system(&inv.flake, &h.attribute, &inv.nix),
+                here(h),
             )
-        }))
-        .collect()
+        }));
+        return steps;
+    };
+    let on = Machine::Host(evaluator.to_string());
+    steps.push(
+        step(
+            StepKind::ArchiveFlake,
+            &format!("send the flake and its inputs to {evaluator}"),
+            Machine::Local,
+            nix::flake_archive(Arg::store(evaluator), &inv.flake),
+        )
+        .best_effort(),
+    );
+    steps.push(
+        Step::new(
+            StepKind::ReadEvaluator,
+            &format!("ask {evaluator} how much it can evaluate at once"),
+            Invocation::new(on.clone(), nix::read_evaluator(Arg::cached(evaluator))).instant(),
+        )
+        .best_effort(),
+    );
+    steps.extend(hosts.iter().map(|h| {
+        let mut s = step(
+            StepKind::Evaluate(h.name.clone()),
+            &format!("evaluate {} on {evaluator}", h.name),
+            on.clone(),
+            nix::eval_system(
+                Arg::archived("#nixosConfigurations"),
+                &h.attribute,
+                &inv.nix,
+            ),
+        );
+        s.fallbacks.push(Fallback {
+            title: format!("evaluate {} here ({evaluator} cannot be reached)", h.name),
+            run: Invocation::new(Machine::Local, here(h)),
+        });
+        s
+    }));
+    steps
+}
+
+/// The host that evaluates, when it is not this machine (`eval_on`; never with `--impure`).
+fn eval_machine<'a>(inv: &'a Inventory, ctx: &Context) -> Option<&'a str> {
+    let name = inv.eval_on.as_deref()?;
+    let host = inv.hosts.iter().find(|h| h.name == name)?;
+    (!inv.nix.impure && ctx.machine(host) != Machine::Local).then_some(name)
 }
 
 fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
@@ -561,18 +623,34 @@ fn build_steps(
     let name = host.name.as_str();
     // The evaluation wrote the derivations here already; a builder gets them first, and keeps
     // what it builds for another machine as a GC root.
+    // With `eval_on`, the derivations are where they were evaluated (the executor skips a
+    // copy to that machine itself).
+    let from = eval_machine(inv, ctx).map(|_| Arg::evaluated(name));
     let (mut steps, title, root) = match build_on {
         Machine::Local => (
-            Vec::new(),
+            from.map(|from| {
+                step(
+                    StepKind::CopyDerivations,
+                    "fetch the derivations from where they were evaluated",
+                    Machine::Local,
+                    nix::copy_derivation(Some(from), "auto".into(), Arg::drv(name)),
+                )
+            })
+            .into_iter()
+            .collect(),
             "build here".to_string(),
             out_link.map(|p| format!("{p}-{name}")),
         ),
         Machine::Host(b) => (
             vec![step(
                 StepKind::CopyDerivations,
-                &format!("copy the derivations to {b}"),
+                &if from.is_some() {
+                    format!("copy the derivations to {b} (unless {b} evaluated them)")
+                } else {
+                    format!("copy the derivations to {b}")
+                },
                 Machine::Local,
-                nix::copy_derivation(Arg::store(b), Arg::drv(name)),
+                nix::copy_derivation(from, Arg::store(b), Arg::drv(name)),
             )],
             format!("build on {b}"),
             (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS)),

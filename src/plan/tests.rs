@@ -430,7 +430,7 @@ fn builders_on_the_command_line_are_checked() {
 fn validate_and_update_flake() {
     let inv = inv();
     let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
-    let plan = validate(&inv, &hosts, false);
+    let plan = validate(&inv, &Context::default(), &hosts, false);
     // The flake's hash (the evaluation cache's key), then an evaluation, and a row, for
     // each host.
     assert_eq!(plan.prepare[0].kind, StepKind::ReadFlakeHash);
@@ -440,7 +440,7 @@ fn validate_and_update_flake() {
         .hosts
         .iter()
         .all(|h| h.build.is_empty() && h.deploy.is_empty()));
-    let plan = validate(&inv, &hosts, true);
+    let plan = validate(&inv, &Context::default(), &hosts, true);
     assert_eq!(
         show_argv(&plan.prepare[hosts.len() + 1].run.argv),
         format!("{NIX} flake check /home/olaf/nixos")

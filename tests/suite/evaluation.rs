@@ -317,3 +317,175 @@ fn connections_open_while_the_evaluation_runs() {
         "the master started after the evaluation: {calls:#?}"
     );
 }
+
+/// The evaluation cache's entries: each `.drv`, out path and the machine that has the `.drv`.
+fn cache_entries(state: &Path) -> Vec<(String, String, Option<String>)> {
+    let text = std::fs::read_to_string(state.join("eval-cache.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| {
+                    (
+                        e["drv"].as_str().unwrap_or_default().to_string(),
+                        e["out"].as_str().unwrap_or_default().to_string(),
+                        e["on"].as_str().map(String::from),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `--eval-on p620`: the flake goes to p620 once, every host is evaluated there, and this
+/// machine runs no `nix eval` and never holds a system's derivations. Hosts built on p620 use
+/// the derivations where they are; razer, which builds itself, gets them from p620. A second
+/// run of the same flake evaluates nothing anywhere and sends nothing.
+#[test]
+fn evaluating_on_the_builder_evaluates_nothing_here() {
+    let lab = Lab::new();
+    let hosts = ["samsung", "razer", "p510"];
+    for h in hosts {
+        lab.bump(h);
+        lab.set(h, "eval_mb", 64.into());
+    }
+    let nix = RecordingNix::new();
+    let path = nix.path_var();
+    let mut args = vec!["deploy", "--eval-on", "p620", "--json"];
+    args.extend(hosts);
+    let run = lab.fleet_env(&[("PATH", &path)], &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(nix.evaluations(), 0, "{:?}", nix.calls());
+    let archives = nix
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("start ") && c.contains(" flake archive "))
+        .count();
+    assert_eq!(archives, 1, "{:?}", nix.calls());
+    let entries = cache_entries(lab.state_dir());
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    for (drv, out, on) in &entries {
+        assert_eq!(on.as_deref(), Some("p620"), "{entries:?}");
+        assert!(!lab.here_has_path(drv), "{drv} is here");
+        assert!(lab.has_path("p620", drv), "{drv} is not on p620");
+        assert!(!lab.here_has_path(out), "{out} is here");
+    }
+    let report = run.json();
+    for (i, h) in hosts.iter().enumerate() {
+        let host = &report["hosts"][i];
+        assert_eq!(host["outcome"], "deployed", "{host}");
+        let built_on = if *h == "razer" { "razer" } else { "p620" };
+        assert_eq!(host["built_on"], built_on, "{host}");
+        assert_eq!(
+            Some(lab.running(h).as_str()),
+            host["system"].as_str(),
+            "{host}"
+        );
+    }
+    // The same flake again: answered from the cache, p620 asked only what it still has.
+    nix.clear();
+    let mut again = vec!["quick-deploy", "--eval-on", "p620", "--json"];
+    again.extend(hosts);
+    let quick = lab.fleet_env(&[("PATH", &path)], &again);
+    assert_eq!(quick.code, 0, "{}", quick.stderr);
+    for i in 0..hosts.len() {
+        assert_eq!(quick.json()["hosts"][i]["outcome"], "unchanged");
+    }
+    let sent_or_evaluated = nix
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains(" eval ") || c.contains(" flake archive "))
+        .collect::<Vec<_>>();
+    assert!(sent_or_evaluated.is_empty(), "{sent_or_evaluated:?}");
+    for h in hosts {
+        assert_eq!(lab.running(h), lab.evaluated(h));
+    }
+}
+
+/// With p620 down, `--eval-on p620` evaluates here and says so; the hosts are evaluated.
+#[test]
+fn a_builder_that_cannot_be_reached_evaluates_here_instead() {
+    let lab = Lab::new();
+    lab.bump("samsung");
+    lab.bump("razer");
+    lab.stop_host("p620");
+    let nix = RecordingNix::new();
+    let path = nix.path_var();
+    let run = lab.fleet_env(
+        &[("PATH", &path)],
+        &["validate", "samsung", "razer", "--eval-on", "p620", "--json"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("p620 cannot be reached: evaluating here instead"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(nix.evaluations(), 2, "{:?}", nix.calls());
+    let report = run.json();
+    for (i, h) in ["samsung", "razer"].iter().enumerate() {
+        assert_eq!(report["hosts"][i]["outcome"], "evaluated");
+        assert_eq!(
+            report["hosts"][i]["system"].as_str(),
+            Some(lab.evaluated(h).as_str())
+        );
+    }
+}
+
+/// A git flake with uncommitted changes is evaluated on p620 as it is here: the dirty tree
+/// is what `nix flake archive` sends.
+#[test]
+fn a_dirty_git_tree_is_evaluated_on_the_builder_as_it_is_here() {
+    let lab = Lab::new();
+    let repo = tempfile::tempdir_in(&lab.dir).expect("temp dir");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(repo.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "git {args:?}");
+    };
+    for f in ["flake.nix", "hosts.json", "build-system.sh", "switch-to-configuration.sh"] {
+        std::fs::copy(lab.dir.join("flake").join(f), repo.path().join(f)).expect("copy");
+    }
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "fixture"]);
+    // Uncommitted: a new version of samsung.
+    let settings = repo.path().join("hosts.json");
+    let text = std::fs::read_to_string(&settings).expect("hosts.json");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["hosts"]["samsung"]["version"] = "dirty".into();
+    std::fs::write(&settings, v.to_string()).expect("write");
+    let flake = format!("git+file://{}", repo.path().display());
+    let nix = RecordingNix::new();
+    let path = nix.path_var();
+    let run = lab.fleet_env(
+        &[("PATH", &path)],
+        &["validate", "samsung", "--flake", &flake, "--eval-on", "p620", "--json"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(nix.evaluations(), 0, "{:?}", nix.calls());
+    let system = run.json()["hosts"][0]["system"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(system.ends_with("-nixos-system-samsung-dirty"), "{system}");
+    let here = std::process::Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--raw",
+            &format!("{flake}#nixosConfigurations.samsung.config.system.build.toplevel.outPath"),
+        ])
+        .envs(lab.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("nix eval");
+    assert_eq!(String::from_utf8_lossy(&here.stdout).trim(), system);
+}

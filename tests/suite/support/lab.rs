@@ -16,7 +16,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 pub struct Lab {
     pub dir: PathBuf,
     root: PathBuf,
-    env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
     state: tempfile::TempDir,
     /// When the test began (after the reset), in seconds since the epoch.
     pub began: u64,
