@@ -299,7 +299,11 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
                     None => "name a host of the inventory (a builder, say), or `local`".into(),
                 };
                 return Err(Error::usage(
-                    format!("--eval-on {}: not a host in {}", host.escape_debug(), path.display()),
+                    format!(
+                        "--eval-on {}: not a host in {}",
+                        host.escape_debug(),
+                        path.display()
+                    ),
                     help,
                 ));
             }

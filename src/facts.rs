@@ -434,4 +434,23 @@ mod tests {
         assert_eq!(duration(93_784.0), "1d 2h");
         assert_eq!(duration(300.0), "5m");
     }
+
+    #[test]
+    fn what_the_machine_that_evaluates_says() {
+        let said = evaluator("32\n123456\n/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv\n");
+        assert_eq!(
+            said,
+            Some(Evaluator {
+                cores: 32,
+                free_kib: Some(123_456),
+                missing: vec!["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv".into()],
+            })
+        );
+        assert_eq!(evaluator("0\n1\n"), None);
+        assert_eq!(evaluator("x"), None);
+        assert_eq!(evaluator("4\n").map(|e| e.free_kib), Some(None));
+        assert_eq!(crate::inventory::eval_jobs_for(32, Some(8 << 20), 2048), 4);
+        assert_eq!(crate::inventory::eval_jobs_for(2, None, 2048), 2);
+        assert_eq!(crate::inventory::eval_jobs_for(8, Some(100), 2048), 1);
+    }
 }

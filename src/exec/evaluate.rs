@@ -172,7 +172,9 @@ pub async fn run<T: Transport>(
     };
     // Answered from the cache.
     for (host, hit) in hits.drain() {
-        runner.events.step(Some(host), &format!("evaluate {host} (cached)"));
+        runner
+            .events
+            .step(Some(host), &format!("evaluate {host} (cached)"));
         log.line(&format!(
             "--- {host}: evaluated from the cache: {}",
             hit.system.out
@@ -188,11 +190,9 @@ pub async fn run<T: Transport>(
         .filter(|(host, _)| into.results.get(*host).is_some_and(|r| r.get().is_none()))
         .collect();
     // The flake goes to the machine that evaluates, once, when there is anything to evaluate.
-    if let (Some(archive), false, None) = (
-        find(StepKind::ArchiveFlake),
-        left.is_empty(),
-        &here_instead,
-    ) {
+    if let (Some(archive), false, None) =
+        (find(StepKind::ArchiveFlake), left.is_empty(), &here_instead)
+    {
         here_instead = send_flake(archive, runner, log).await.err();
     }
     if let (Some(why), false) = (&here_instead, left.is_empty()) {
@@ -641,7 +641,10 @@ mod tests {
         cache.put(&step("a").run, &system, None);
         cache.save();
         let again = Cache::load(&path, "sha256-A");
-        assert_eq!(again.get(&step("a")).map(|h| h.system), Some(system.clone()));
+        assert_eq!(
+            again.get(&step("a")).map(|h| h.system),
+            Some(system.clone())
+        );
         assert!(again.get(&step("b")).is_none(), "another command");
         assert!(
             Cache::load(&path, "sha256-B").get(&step("a")).is_none(),

@@ -145,13 +145,11 @@ impl Inventory {
             return jobs;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let free_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemAvailable:"))
-                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            });
+        let free_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        });
         eval_jobs_for(cores, free_kib, self.eval_max_memory)
     }
 

@@ -507,3 +507,19 @@ fn build_machines_are_hosts_of_the_inventory_with_nix_machine_fields() {
     );
     assert!(e.contains("unknown field `cores`"), "{e}");
 }
+
+#[test]
+fn eval_on_names_a_host_or_local() {
+    let inv = load("[fleet]\neval_on = \"p620\"\n[hosts.p620]\nbuilder = true\n").expect("valid");
+    assert_eq!(inv.eval_on.as_deref(), Some("p620"));
+    let inv = load("[fleet]\neval_on = \"local\"\n[hosts.p620]\n").expect("valid");
+    assert_eq!(inv.eval_on, None);
+    let e = refused("[fleet]\neval_on = \"p602\"\n[hosts.p620]\n");
+    assert!(
+        e.starts_with(&format!(
+            "{PATH}:2:11: fleet.eval_on: `p602` is not a host in this inventory"
+        )),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `p620`?"), "{e}");
+}

@@ -426,6 +426,67 @@ fn builders_on_the_command_line_are_checked() {
         .contains("--via razer"));
 }
 
+/// `eval_on = "p620"`: the flake goes to p620, p620 is asked what it can do, and each host is
+/// evaluated there, with this machine as the fallback; a host built on p620 gets no copy of
+/// its derivations (the executor skips it), one built elsewhere gets them from p620. With
+/// `--impure`, or fleet running on p620, the evaluation is here.
+#[test]
+fn eval_on_evaluates_on_the_builder() {
+    let mut inv = inv();
+    inv.eval_on = Some("p620".into());
+    let req = deploy_req(&inv, &["samsung", "razer"], None, Action::Switch);
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let kinds: Vec<&StepKind> = plan.prepare.iter().map(|s| &s.kind).collect();
+    assert_eq!(
+        kinds[..3],
+        [
+            &StepKind::ReadFlakeHash,
+            &StepKind::ArchiveFlake,
+            &StepKind::ReadEvaluator
+        ]
+    );
+    assert_eq!(
+        brief(&plan.prepare[1].run.argv),
+        format!("{NIX} flake archive --json --to ssh-ng://{{p620}} /home/olaf/nixos")
+    );
+    assert_eq!(plan.prepare[2].run.on, Machine::Host("p620".into()));
+    for s in &plan.prepare[3..] {
+        assert!(matches!(s.kind, StepKind::Evaluate(_)));
+        assert_eq!(s.run.on, Machine::Host("p620".into()));
+        assert!(
+            brief(&s.run.argv).contains("eval --json path:{archived-flake}#nixosConfigurations")
+        );
+        assert_eq!(s.fallbacks.len(), 1);
+        assert_eq!(s.fallbacks[0].run.on, Machine::Local);
+        assert!(brief(&s.fallbacks[0].run.argv).contains("/home/olaf/nixos#nixosConfigurations"));
+    }
+    let razer = lines(&plan, "razer");
+    assert!(
+        razer.iter().any(|l| l.starts_with(&format!(
+            "here$ {NIX} copy --derivation --from {{where-razer-was-evaluated}} --to ssh-ng://{{razer}}"
+        ))),
+        "{razer:#?}"
+    );
+    // Impure, or run on p620 itself: evaluated here, as before.
+    let mut impure = inv.clone();
+    impure.nix.impure = true;
+    for (inv, ctx) in [(&impure, laptop()), (&inv, on("p620", true))] {
+        let plan = deploy(
+            inv,
+            &ctx,
+            &deploy_req(inv, &["samsung"], None, Action::Switch),
+        )
+        .expect("plan");
+        assert!(plan
+            .prepare
+            .iter()
+            .all(|s| s.run.on == Machine::Local && s.fallbacks.is_empty()));
+        assert!(!lines(&plan, "samsung")
+            .iter()
+            .any(|l| l.contains("--from {where-")));
+    }
+}
+
 #[test]
 fn validate_and_update_flake() {
     let inv = inv();

@@ -214,6 +214,13 @@ fn unknown_hosts_tags_and_builders() {
         .stderr_has("`p510` is not a builder")
         .started_nothing();
     Test::example()
+        .args(["deploy", "razer", "--eval-on", "p602"])
+        .run()
+        .status(2)
+        .stderr_has("--eval-on p602: not a host in")
+        .stderr_has("did you mean `--eval-on p620`?")
+        .started_nothing();
+    Test::example()
         .args(["deploy"])
         .run()
         .status(2)

@@ -415,7 +415,14 @@ fn a_builder_that_cannot_be_reached_evaluates_here_instead() {
     let path = nix.path_var();
     let run = lab.fleet_env(
         &[("PATH", &path)],
-        &["validate", "samsung", "razer", "--eval-on", "p620", "--json"],
+        &[
+            "validate",
+            "samsung",
+            "razer",
+            "--eval-on",
+            "p620",
+            "--json",
+        ],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
@@ -450,7 +457,12 @@ fn a_dirty_git_tree_is_evaluated_on_the_builder_as_it_is_here() {
             .is_ok_and(|s| s.success());
         assert!(ok, "git {args:?}");
     };
-    for f in ["flake.nix", "hosts.json", "build-system.sh", "switch-to-configuration.sh"] {
+    for f in [
+        "flake.nix",
+        "hosts.json",
+        "build-system.sh",
+        "switch-to-configuration.sh",
+    ] {
         std::fs::copy(lab.dir.join("flake").join(f), repo.path().join(f)).expect("copy");
     }
     git(&["init", "-q"]);
@@ -467,7 +479,15 @@ fn a_dirty_git_tree_is_evaluated_on_the_builder_as_it_is_here() {
     let path = nix.path_var();
     let run = lab.fleet_env(
         &[("PATH", &path)],
-        &["validate", "samsung", "--flake", &flake, "--eval-on", "p620", "--json"],
+        &[
+            "validate",
+            "samsung",
+            "--flake",
+            &flake,
+            "--eval-on",
+            "p620",
+            "--json",
+        ],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(nix.evaluations(), 0, "{:?}", nix.calls());

@@ -733,6 +733,62 @@ fn per_host_evaluation_and_its_cache_on_newer_nix() {
     }
 }
 
+/// Evaluation on a builder of newer Nix: from here (Nix 2.8) on trixie (2.26), which builds
+/// for itself and for sid; and from sid (2.34) on trixie. Nothing is evaluated where fleet
+/// runs: the flake goes to trixie, and what it evaluated deploys.
+#[test]
+fn evaluation_on_a_systemd_builder_of_newer_nix() {
+    let lab = Lab::new();
+    let inventory = lab.systemd_builder_inventory();
+    lab.bump("trixie");
+    lab.bump("sid");
+    let run = lab
+        .fleet(&[
+            "-i",
+            &inventory,
+            "deploy",
+            "trixie",
+            "sid",
+            "--eval-on",
+            "trixie",
+            "-v",
+            "--json",
+        ])
+        .status(0);
+    assert!(
+        run.stderr.contains("evaluate sid on trixie"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .contains("here$ nix --extra-experimental-features 'nix-command flakes' eval"),
+        "{}",
+        run.stderr
+    );
+    for host in SYSTEMD_HOSTS {
+        assert_eq!(lab.running(host), lab.evaluated(host));
+        assert_consistent(&lab, host);
+    }
+    lab.bump("samsung");
+    let from_sid = lab.fleet_in("sid", &["validate", "samsung", "--eval-on", "trixie", "-v"]);
+    assert_eq!(from_sid.code, 0, "{}", from_sid.stderr);
+    assert!(
+        from_sid
+            .stderr
+            .contains("trixie$ nix --extra-experimental-features 'nix-command flakes' eval"),
+        "{}",
+        from_sid.stderr
+    );
+    assert!(
+        from_sid
+            .stdout
+            .contains(&format!("samsung  {}", lab.evaluated("samsung"))),
+        "{}",
+        from_sid.stdout
+    );
+}
+
 /// What issue 23 fixed, on the systemd hosts' own shells and tools (Debian trixie and sid
 /// roots, Nix 2.26 and 2.34): a switch that says it worked and did nothing is a failure; a
 /// lock left with its lease in the future is named by status, then taken over; arming the
