@@ -66,7 +66,7 @@ impl<'a> Session<'a> {
 
     /// Asks for the sudo password when `plan` has hosts whose sudo wants it; fails, changing
     /// nothing, when there is no terminal to ask on.
-    fn sudo_password(&self, plan: &Plan) -> Result<Option<exec::sudo::Secret>, Error> {
+    fn sudo_password(&self, plan: &Plan) -> Result<Option<crate::secret::Secret>, Error> {
         let hosts = plan.sudo_password_hosts();
         if hosts.is_empty() {
             return Ok(None);

@@ -19,6 +19,7 @@ pub mod nix;
 pub mod plan;
 pub mod preview;
 pub mod report;
+pub mod secret;
 pub mod select;
 pub mod time;
 pub mod ui;

@@ -3,7 +3,7 @@
 
 use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
-use crate::exec::master;
+use crate::exec::transport::master;
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 

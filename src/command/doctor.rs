@@ -5,7 +5,7 @@ use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
 use std::path::Path;
 
-use crate::exec::{net, ssh_config};
+use crate::exec::transport::{net, ssh_config};
 use crate::health::{self, doctor};
 use crate::inventory::Host;
 use crate::plan::{self, Machine};

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use crate::app::write_stdout;
 use crate::cli::Global;
 use crate::error::{exit, Error};
-use crate::exec::ssh_config;
-use crate::inventory::init::{hosts_toml, Found};
+use crate::exec::transport::ssh_config;
+use crate::inventory::init::{hosts_toml, Found, Reach};
 use crate::inventory::Inventory;
 
 pub fn run(g: &Global, force: bool, ssh_config: Option<&Path>) -> Result<u8, Error> {
@@ -45,13 +45,18 @@ pub fn run(g: &Global, force: bool, ssh_config: Option<&Path>) -> Result<u8, Err
     let names = configurations(&dir, g.accept_flake_config)?;
     let found: Vec<Found> = names
         .into_iter()
-        .map(|name| Found {
-            ssh: Some(ssh_config::view_for(
-                ssh_config.as_deref(),
-                ssh_config::Login::default(),
-                &name,
-            )),
-            name,
+        .map(|name| {
+            let view =
+                ssh_config::view_for(ssh_config.as_deref(), ssh_config::Login::default(), &name);
+            Found {
+                ssh: Some(Reach {
+                    hostname: view.hostname,
+                    port: view.port,
+                    user: view.user,
+                    proxy_jump: view.proxy_jump,
+                }),
+                name,
+            }
         })
         .collect();
     let text = hosts_toml(&found, ssh_config.as_deref());

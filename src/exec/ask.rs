@@ -7,8 +7,11 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 
+use super::evaluations::System;
 use super::events::Events;
-use super::run::{Finished, Log, RunError, Runner, System};
+use super::log::Log;
+use super::run::{Finished, Runner};
+use super::transport::RunError;
 use super::transport::Transport;
 use super::{open, prepare, Options, RunDirs};
 use crate::error::Error;

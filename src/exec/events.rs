@@ -3,9 +3,19 @@
 
 use tokio::sync::oneshot;
 
-use super::interrupt::Stop;
-use super::sudo::Secret;
+use crate::secret::Secret;
 use crate::vocab::Action;
+
+/// How far the user has asked the run to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stop {
+    /// Start nothing new.
+    Winding = 1,
+    /// Abort what has not started to change a host.
+    Aborting = 2,
+    /// Stop following activations.
+    Leaving = 3,
+}
 
 /// The executor's side of the conversation with whoever watches a run.
 pub trait Events: Sync {

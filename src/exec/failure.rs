@@ -1,7 +1,9 @@
 //! What a failed step means for the person who has to fix it: the message, the command, its
 //! last output, and the next thing to try, in one voice for every step.
 
-use super::run::{Finished, Log, RunError};
+use super::log::Log;
+use super::run::Finished;
+use super::transport::RunError;
 use crate::plan::{HostPlan, Machine, Step, StepKind};
 use crate::report::Failure;
 
@@ -197,8 +199,8 @@ pub(super) fn units_failed(hp: &HostPlan, mut f: Failure) -> Failure {
 }
 
 /// What to do when sudo on a host would not take the run's password.
-fn sudo_refused_next(refused: &super::sudo::Refused, host: &str) -> String {
-    use super::sudo::Refused;
+fn sudo_refused_next(refused: &super::transport::sudo::Refused, host: &str) -> String {
+    use super::transport::sudo::Refused;
     match refused {
         Refused::Wrong { .. } => format!(
             "run again and type the deploy user's sudo password for {host} (fleet gives each host's sudo one try, and a second only with a password asked for that host, so PAM's faillock never locks the user out)"

@@ -8,7 +8,8 @@ use tokio::sync::Semaphore;
 use super::events::Events;
 use super::failure::{failure, units_failed};
 use super::interrupt::{Interrupts, Stop};
-use super::run::{Log, Runner};
+use super::log::Log;
+use super::run::Runner;
 use super::transport::Transport;
 use crate::plan::{
     Action, BuilderDown, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan,
@@ -19,7 +20,7 @@ use crate::report::{Failure, HostReport, Outcome, SystemState};
 use crate::vocab::{short, Arg};
 
 /// A host whose evaluation failed, in Nix's words (never fleet's expression).
-fn evaluation_failure(host: &str, e: &super::evaluate::EvalError) -> Failure {
+fn evaluation_failure(host: &str, e: &super::evaluations::EvalError) -> Failure {
     Failure {
         step: format!("evaluate {host}"),
         command: e.command.clone(),
@@ -787,7 +788,7 @@ impl<T: Transport> HostContext<'_, T> {
         &self,
         hp: &HostPlan,
         step: &Step,
-        result: &Result<super::run::Finished, super::run::RunError>,
+        result: &Result<super::run::Finished, super::transport::RunError>,
     ) -> bool {
         let on_target = step.run.on == Machine::Host(hp.host.clone());
         on_target
@@ -795,7 +796,7 @@ impl<T: Transport> HostContext<'_, T> {
             && step.kind != StepKind::Lock
             && match result {
                 Ok(f) => f.cut_off(),
-                Err(super::run::RunError::Connect(e)) => e.host == hp.host,
+                Err(super::transport::RunError::Connect(e)) => e.host == hp.host,
                 Err(_) => false,
             }
     }
@@ -806,7 +807,7 @@ impl<T: Transport> HostContext<'_, T> {
         &self,
         hp: &HostPlan,
         step: &'s Step,
-        result: &Result<super::run::Finished, super::run::RunError>,
+        result: &Result<super::run::Finished, super::transport::RunError>,
     ) -> Option<&'s str> {
         let Machine::Host(on) = &step.run.on else {
             return None;

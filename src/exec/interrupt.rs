@@ -11,17 +11,7 @@ use std::convert::Infallible;
 use tokio::sync::watch;
 
 use super::events::Events;
-
-/// How far the user has asked the run to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stop {
-    /// Start nothing new.
-    Winding = 1,
-    /// Abort what has not started to change a host.
-    Aborting = 2,
-    /// Stop following activations.
-    Leaving = 3,
-}
+pub use super::events::Stop;
 
 /// How many times Ctrl-C was pressed, for every task of the run to see.
 pub struct Interrupts {

@@ -5,22 +5,17 @@
 
 mod activate;
 mod ask;
-pub mod connect;
 pub mod evaluate;
+pub mod evaluations;
 pub mod events;
 mod failure;
 mod gate;
 mod host;
 pub mod interrupt;
-pub mod machines;
-pub mod master;
+pub mod log;
 mod milestones;
-pub mod net;
 pub mod run;
-pub mod ssh_config;
-pub mod sudo;
 pub mod transport;
-pub mod wake;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,13 +30,16 @@ use crate::plan::{Gate, Plan, StepKind};
 use crate::report::RunReport;
 
 pub use ask::{ask, ask_with, Answers, Asked};
-use connect::Connections;
+use evaluations::System;
 use events::Events;
 use failure::prepare_failure;
 use host::HostContext;
 use interrupt::{Interrupts, Stop};
-use machines::Machines;
-use run::{Known, Log, Runner, System};
+use log::Log;
+use run::{Known, Runner};
+use transport::connect::Connections;
+use transport::machines::Machines;
+use transport::sudo;
 use transport::Transport;
 
 /// Told `(run, host)` just before a host is first changed.
@@ -60,7 +58,7 @@ pub struct Options {
     /// Told `(run, host)` just before a host is first changed (the history's `started` line).
     pub before_change: Option<Box<BeforeChange>>,
     /// The sudo password asked for this run, for hosts whose sudo wants one.
-    pub sudo_password: Option<sudo::Secret>,
+    pub sudo_password: Option<crate::secret::Secret>,
     /// How long a build, copy or activation may print nothing (`[fleet] inactivity_timeout`).
     pub quiet_limit: Option<std::time::Duration>,
     /// How many hosts are evaluated at once here (`[fleet] eval_jobs`, else sized here).
@@ -239,7 +237,7 @@ async fn prepare<T: Transport>(
         );
     }
     let mut known = Known {
-        evaluations: evaluate::Evaluations::for_plan(plan),
+        evaluations: evaluations::Evaluations::for_plan(plan),
         ..Known::default()
     };
     for step in &plan.prepare {

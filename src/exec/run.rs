@@ -2,33 +2,21 @@
 //! through the transport, with every output line logged and the last ones kept for errors.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::connect::ConnectError;
+use super::evaluations::System;
 use super::events::Events;
-use super::transport::{How, Output, Transport};
+use super::log::Log;
+use super::transport::{How, Output, RunError, Transport, TAIL_LINES};
 use crate::plan::{Arg, Invocation, Machine};
 use crate::vocab::{quote_argv, Sudo};
-
-/// How many output lines an error shows.
-pub const TAIL_LINES: usize = 15;
-
-/// A host's system, from the evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct System {
-    pub drv: String,
-    pub out: String,
-}
 
 /// What the plan's `prepare` steps learnt, for placeholders to resolve to.
 #[derive(Debug, Default)]
 pub struct Known {
     /// Each host's system (or why there is none), set as its evaluation ends.
-    pub evaluations: super::evaluate::Evaluations,
+    pub evaluations: super::evaluations::Evaluations,
     /// What hosts run, as `read-running-of` steps read it.
     pub running: HashMap<String, String>,
     /// Why best-effort steps told nothing, for what needed them to say it is unknown.
@@ -77,105 +65,6 @@ impl Finished {
     /// was killed where it ran.
     pub fn cut_off(&self) -> bool {
         self.code.is_none() && self.quiet_for.is_none()
-    }
-}
-
-/// Why a command could not be run at all.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error("{0}")]
-    Resolve(String),
-    #[error(transparent)]
-    Sudo(#[from] super::sudo::Refused),
-    #[error("could not start `{program}` on {machine}: {reason}")]
-    Spawn {
-        program: String,
-        machine: String,
-        reason: String,
-    },
-}
-
-/// How much of the commands' output one log file keeps: a host that prints without end
-/// must not fill this machine's disk. fleet's own lines (the commands, their exits) are
-/// always written.
-pub const LOG_OUTPUT_LIMIT: u64 = 64 << 20;
-
-/// A log file and how much output it has taken.
-struct LogFile {
-    file: std::fs::File,
-    /// Bytes of command output written.
-    output: u64,
-    /// Bytes of command output not written, past `LOG_OUTPUT_LIMIT`.
-    cut: u64,
-}
-
-/// A log file that several tasks append whole lines to.
-#[derive(Clone)]
-pub struct Log {
-    file: Arc<Mutex<Option<LogFile>>>,
-    pub path: std::path::PathBuf,
-    /// The host this log is about (`None`: fleet's own steps).
-    pub label: Option<String>,
-}
-
-impl Log {
-    pub fn create(path: std::path::PathBuf, label: Option<&str>) -> Log {
-        let file = path
-            .parent()
-            .map(std::fs::create_dir_all)
-            .and_then(|r| r.ok())
-            .and_then(|_| std::fs::File::create(&path).ok())
-            .map(|file| LogFile {
-                file,
-                output: 0,
-                cut: 0,
-            });
-        Log {
-            file: Arc::new(Mutex::new(file)),
-            path,
-            label: label.map(String::from),
-        }
-    }
-
-    /// Whether the log file could be made (a log that could not is never named to the user).
-    pub fn is_open(&self) -> bool {
-        self.file.lock().is_ok_and(|f| f.is_some())
-    }
-
-    /// One of fleet's own lines: always written.
-    pub fn line(&self, text: &str) {
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                if f.cut > 0 {
-                    let _ = writeln!(
-                        f.file,
-                        "--- fleet: {} KiB more output were not written here (a log keeps {} MiB of output)",
-                        f.cut.div_ceil(1024),
-                        LOG_OUTPUT_LIMIT >> 20
-                    );
-                    f.cut = 0;
-                }
-                let _ = writeln!(f.file, "{text}");
-            }
-        }
-    }
-
-    /// A line of a command's output: written while the log has room for output; past it,
-    /// counted, and the count written before fleet's next own line.
-    pub fn output(&self, text: &str) {
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                let size = text.len() as u64 + 1;
-                if f.output + size > LOG_OUTPUT_LIMIT {
-                    f.cut += size;
-                } else {
-                    f.output += size;
-                    let _ = writeln!(f.file, "{text}");
-                }
-            }
-        }
     }
 }
 

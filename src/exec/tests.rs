@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::connect::ConnectError;
 use super::events::Silent;
 use super::interrupt::Interrupts;
-use super::run::RunError;
+use super::transport::connect::ConnectError;
+use super::transport::RunError;
 use super::transport::{How, Output, Reached, Transport};
 use super::{execute_with, Executed, Options};
 use crate::inventory::Inventory;

@@ -7,7 +7,8 @@ pub mod generations;
 
 use serde::Serialize;
 
-use crate::exec::{net, ssh_config, Answers, Asked};
+use crate::exec::transport::{net, ssh_config};
+use crate::exec::{Answers, Asked};
 use crate::facts;
 use crate::inventory::{Cache, Host, Inventory};
 use crate::plan::Probe;

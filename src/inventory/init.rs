@@ -3,14 +3,24 @@
 //! nix and ssh, this writes the text.
 
 use super::names::is_identifier;
-use crate::exec::ssh_config::SshView;
 
 /// A configuration of the flake, and how ssh would reach a host of that name.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub name: String,
-    /// `ssh -G NAME`'s view (`None`: ssh could not say).
-    pub ssh: Option<SshView>,
+    /// What `ssh -G NAME` says (`None`: ssh could not say).
+    pub ssh: Option<Reach>,
+}
+
+/// How ssh reaches a name, as `ssh -G` says it (the command asks; this only writes).
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// The host name or address ssh connects to.
+    pub hostname: String,
+    pub port: u16,
+    pub user: Option<String>,
+    /// The jump host(s) ssh goes through, if any.
+    pub proxy_jump: Option<String>,
 }
 
 /// The commented hosts.toml for `found`, in the flake's order; `ssh_config`, the config ssh
@@ -99,12 +109,13 @@ mod tests {
     use crate::inventory::Inventory;
     use std::path::Path;
 
-    fn view(hostname: &str, user: &str) -> Option<SshView> {
-        Some(crate::exec::ssh_config::parse_for(
-            &format!("hostname {hostname}\nuser {user}\nport 22\n"),
-            crate::exec::ssh_config::Login::default(),
-            "x",
-        ))
+    fn view(hostname: &str, user: &str) -> Option<Reach> {
+        Some(Reach {
+            hostname: hostname.into(),
+            port: 22,
+            user: Some(user.into()),
+            proxy_jump: None,
+        })
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::exec::master::Kept;
+use crate::exec::transport::master::Kept;
 use crate::exec::Asked;
 use crate::flake::Moved;
 use crate::health::gc::Decision;

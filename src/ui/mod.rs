@@ -96,9 +96,9 @@ pub fn ask_yes_no(question: &str) -> bool {
 
 /// Reads a password on the terminal (`/dev/tty`), without echo, after `prompt`; `None` when
 /// there is no terminal to ask on, or no answer (an empty line).
-pub fn read_secret(prompt: &str) -> Option<crate::exec::sudo::Secret> {
+pub fn read_secret(prompt: &str) -> Option<crate::secret::Secret> {
     let text = zeroize::Zeroizing::new(rpassword::prompt_password(prompt).ok()?);
-    (!text.is_empty()).then(|| crate::exec::sudo::Secret::new(text))
+    (!text.is_empty()).then(|| crate::secret::Secret::new(text))
 }
 
 /// A line for the person at the terminal, beside the command's output.

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::exec::events::{DeployQuestion, Events};
 use crate::exec::interrupt::Stop;
-use crate::exec::sudo::Secret;
+use crate::secret::Secret;
 
 pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,

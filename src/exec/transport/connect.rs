@@ -11,15 +11,13 @@ use std::time::Duration;
 use openssh::Session;
 use tokio::sync::Mutex;
 
-use super::events::Events;
 use super::master::{self, Dial, Master};
+use crate::exec::events::Events;
 use crate::inventory::{Host, Inventory};
 
 /// Where each run's directory of SSH control sockets is made.
 const CONTROL_ROOT: &str = "/tmp";
 
-/// How long one address may take to answer before the next is tried.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a woken host may take to boot and answer SSH.
 pub const WAKE_WAIT: Duration = Duration::from_secs(180);
 

@@ -6,11 +6,13 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 use super::connect::{ConnectError, Connection, Connections};
-use super::events::Events;
-use super::run::{Log, RunError};
-use super::sudo::{Checked, Passwords, Secret, Standing};
-use super::transport::{pump, How, Output, Reached, Transport};
+use super::sudo::{Checked, Passwords, Standing};
+use super::RunError;
+use super::{pump, How, Output, Reached, Transport};
+use crate::exec::events::Events;
+use crate::exec::log::Log;
 use crate::nix::TIE;
+use crate::secret::Secret;
 use crate::vocab::{Machine, Sudo};
 
 /// This machine and the inventory's hosts, as one run reaches them.

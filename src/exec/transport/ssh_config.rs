@@ -186,7 +186,7 @@ mod remembered {
         pub fn new(config: Option<&Path>) -> Option<Remembered> {
             Some(Remembered {
                 key: key(config)?,
-                dir: crate::exec::master::kept_dir().ok()?,
+                dir: super::super::master::kept_dir().ok()?,
             })
         }
 

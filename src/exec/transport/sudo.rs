@@ -15,31 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
-use zeroize::Zeroizing;
 
-/// A password, wiped from memory when dropped; shown as `<secret>` everywhere.
-#[derive(Clone)]
-pub struct Secret(Arc<Zeroizing<String>>);
-
-impl Secret {
-    pub fn new(text: Zeroizing<String>) -> Secret {
-        Secret(Arc::new(text))
-    }
-
-    /// The line sudo reads: the password and a newline.
-    pub fn line(&self) -> Zeroizing<Vec<u8>> {
-        let mut line = Zeroizing::new(Vec::with_capacity(self.0.len() + 1));
-        line.extend_from_slice(self.0.as_bytes());
-        line.push(b'\n');
-        line
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<secret>")
-    }
-}
+use crate::secret::Secret;
 
 /// Why a host's sudo would not take a password.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -183,7 +160,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn secret(s: &str) -> Secret {
-        Secret::new(Zeroizing::new(s.to_string()))
+        Secret::new(zeroize::Zeroizing::new(s.to_string()))
     }
 
     fn text(s: &Secret) -> String {

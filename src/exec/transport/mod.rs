@@ -5,10 +5,39 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use super::connect::ConnectError;
+pub mod connect;
+pub mod machines;
+pub mod master;
+pub mod net;
+pub mod ssh_config;
+pub mod sudo;
+pub mod wake;
+
+use connect::ConnectError;
+
 use super::events::Events;
-use super::run::{Log, RunError, TAIL_LINES};
+use super::log::Log;
 use crate::vocab::Machine;
+
+/// How many output lines an error shows.
+pub const TAIL_LINES: usize = 15;
+
+/// Why a command could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    Resolve(String),
+    #[error(transparent)]
+    Sudo(#[from] super::sudo::Refused),
+    #[error("could not start `{program}` on {machine}: {reason}")]
+    Spawn {
+        program: String,
+        machine: String,
+        reason: String,
+    },
+}
 
 /// How a command is run where it runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

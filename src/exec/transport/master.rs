@@ -24,6 +24,9 @@ use std::time::Duration;
 use openssh::Session;
 use tokio::io::AsyncBufReadExt;
 
+/// How long one address may take to answer before the next is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long a master of the run's own lingers after a run that was killed (its keeper gone):
 /// long enough for the run (its keeper holds it), short once the run is gone.
 pub const OWN_LINGER: Duration = Duration::from_secs(10);
@@ -213,10 +216,7 @@ async fn launch(dial: &Dial, socket: &Path, persist: Duration) -> Result<(), Str
         .args(["-o", "BatchMode=yes", "-o"])
         .arg(format!("StrictHostKeyChecking={}", dial.host_keys))
         .arg("-o")
-        .arg(format!(
-            "ConnectTimeout={}",
-            super::connect::CONNECT_TIMEOUT.as_secs()
-        ))
+        .arg(format!("ConnectTimeout={}", CONNECT_TIMEOUT.as_secs()))
         .args(["-o", "ServerAliveInterval=10"]);
     dial.ssh_options(&mut cmd);
     cmd.arg("--")
