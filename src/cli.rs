@@ -1,4 +1,5 @@
-//! The command line: clap types only. What each command does lives in `app`.
+//! The command line: clap types only. What each command does lives in `command`, with what
+//! the commands share in `app`.
 
 use std::path::PathBuf;
 

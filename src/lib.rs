@@ -2,25 +2,73 @@
 //!
 //! Data flows one way: `hosts.toml` → [`inventory::Inventory`] → [`plan::Plan`] → executor → report.
 //! `cli` holds the clap types, `command` has each subcommand (with what they share in `app`),
-//! `ui` renders everything people read.
+//! `ui` renders everything people read. Every module is private: the binary calls [`main`],
+//! the fuzz targets [`fuzzing`], and the compiler finds what nothing uses.
 
-pub mod app;
-pub mod cli;
-pub mod command;
-pub mod complete;
-pub mod error;
-pub mod exec;
-pub mod facts;
-pub mod flake;
-pub mod health;
-pub mod history;
-pub mod inventory;
-pub mod nix;
-pub mod plan;
-pub mod preview;
-pub mod report;
-pub mod secret;
-pub mod select;
-pub mod time;
-pub mod ui;
-pub mod vocab;
+mod app;
+mod cli;
+mod command;
+mod complete;
+mod error;
+mod exec;
+mod facts;
+mod flake;
+mod health;
+mod history;
+mod inventory;
+mod nix;
+mod plan;
+mod preview;
+mod report;
+mod secret;
+mod select;
+mod time;
+mod ui;
+mod vocab;
+
+/// The `fleet` binary: completions, parse, run, and the exit code (see `error::exit`).
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    complete::handle_request(cli::command);
+    let cli = cli::Cli::parse();
+    match command::run(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            ui::print_error(&e);
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// What the fuzz targets (`fuzz/`) feed bytes to.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Any text as hosts.toml: an inventory whose every name passed the whitelists, or an
+    /// error that renders; never a panic.
+    pub fn inventory(text: &str) {
+        use crate::inventory::names;
+        match crate::inventory::Inventory::parse(text, std::path::Path::new("/fuzz/hosts.toml")) {
+            Ok(inv) => {
+                for h in &inv.hosts {
+                    assert!(names::is_identifier(&h.name));
+                    for a in &h.addresses {
+                        assert!(names::address_problem(a).is_none());
+                    }
+                    for check in &h.health_checks {
+                        for (i, word) in check.iter().enumerate() {
+                            assert!(names::check_word_problem(word, i).is_none());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+
+    /// Any bytes as a host's answer, through every parser of host answers.
+    pub fn host_answers(text: &str) {
+        crate::facts::host_answers(text);
+    }
+}

@@ -1,17 +1,5 @@
-//! The `fleet` binary: parse, run, map errors to exit codes. Everything else is in the library.
+//! The `fleet` binary: everything is in the library (see `fleet::main`).
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    fleet::complete::handle_request(fleet::cli::command);
-    let cli = fleet::cli::Cli::parse();
-    match fleet::command::run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            fleet::ui::print_error(&e);
-            ExitCode::from(e.exit_code())
-        }
-    }
+fn main() -> std::process::ExitCode {
+    fleet::main()
 }

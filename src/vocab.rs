@@ -409,8 +409,8 @@ impl Sudo {
     }
 }
 
-/// A read-only question to a host; each has one command (see `nix.rs`) and one parser (see
-/// `facts.rs`).
+/// A read-only question to a host; each has one command (see `nix::probe`) and one parser (in
+/// `facts`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Probe {

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    fleet::facts::host_answers(&String::from_utf8_lossy(data));
+    fleet::fuzzing::host_answers(&String::from_utf8_lossy(data));
 });

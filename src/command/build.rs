@@ -4,7 +4,7 @@
 use crate::app::Session;
 use crate::error::Error;
 use crate::inventory::Host;
-use crate::plan::{self, BuildRequest, Command};
+use crate::plan::{self, BuildRequest, CommandKind};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 use crate::vocab::FallbackTo;
@@ -12,7 +12,7 @@ use crate::vocab::FallbackTo;
 /// `fleet build HOST... [--via BUILDER] [-o PATH] [--fallback WHERE]`.
 pub fn run(s: &Session, selectors: &[String], place: Where) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    build(s, Command::Build, hosts, place, None)
+    build(s, CommandKind::Build, hosts, place, None)
 }
 
 /// `fleet build-all-parallel [HOST...] [--via BUILDER] [-o PATH] [--fallback WHERE] [-j N]`.
@@ -23,7 +23,7 @@ pub fn run_all(
     max_parallel: Option<u16>,
 ) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
-    build(s, Command::BuildAllParallel, hosts, place, max_parallel)
+    build(s, CommandKind::BuildAllParallel, hosts, place, max_parallel)
 }
 
 /// Where to build, the link to leave, and where to build when the builder is down.
@@ -31,7 +31,7 @@ pub type Where<'a> = (Option<&'a str>, Option<&'a str>, Option<FallbackTo>);
 
 fn build(
     s: &Session,
-    command: Command,
+    command: CommandKind,
     hosts: Vec<&Host>,
     (via, out_link, fallback): Where,
     max_parallel: Option<u16>,

@@ -6,14 +6,14 @@ use crate::cli;
 use std::io::IsTerminal;
 
 use crate::error::{exit, Error};
-use crate::plan::{self, Command, DeployRequest, Gate};
+use crate::plan::{self, CommandKind, DeployRequest, Gate};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 
 /// How each deployment command differs: which command, an empty selection, the builder,
 /// whether only changed hosts are deployed, the gate, and `-j`.
 struct Shape<'c> {
-    command: Command,
+    command: CommandKind,
     selectors: &'c [String],
     when_empty: WhenEmpty,
     via: Option<&'c str>,
@@ -41,7 +41,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
             via,
             deployment,
         } => base(
-            Command::Deploy,
+            CommandKind::Deploy,
             &hosts.hosts,
             refuse,
             via.via.as_deref(),
@@ -52,7 +52,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
             hosts,
             deployment,
         } => base(
-            Command::DeployVia,
+            CommandKind::DeployVia,
             &hosts.hosts,
             refuse,
             Some(builder),
@@ -65,7 +65,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
         } => Shape {
             only_changed: true,
             ..base(
-                Command::QuickDeploy,
+                CommandKind::QuickDeploy,
                 &hosts.hosts,
                 refuse,
                 via.via.as_deref(),
@@ -80,7 +80,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
         } => Shape {
             max_parallel: parallel.max_parallel,
             ..base(
-                Command::DeployAllParallel,
+                CommandKind::DeployAllParallel,
                 &hosts.hosts,
                 WhenEmpty::All,
                 via.via.as_deref(),
@@ -97,7 +97,7 @@ fn shape(command: &cli::Command) -> Option<Shape<'_>> {
             gate: Gate::AllBuiltThenConfirm,
             max_parallel: parallel.max_parallel,
             ..base(
-                Command::QuickAll,
+                CommandKind::QuickAll,
                 &hosts.hosts,
                 WhenEmpty::All,
                 via.via.as_deref(),
@@ -136,7 +136,7 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
     }
     // Changing every host at once deserves a question, as the justfile's "Are you sure?" was,
     // where someone can answer it (quick-all asks its own, after building).
-    let several = plan.hosts.len() > 1 && shape.command == Command::DeployAllParallel;
+    let several = plan.hosts.len() > 1 && shape.command == CommandKind::DeployAllParallel;
     if several && !s.global.yes && std::io::stdin().is_terminal() {
         let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
         let action = shape.deployment.action.action;

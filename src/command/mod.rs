@@ -1,5 +1,6 @@
 //! The subcommands, one file each: select the hosts, plan, then print the plan (`--dry-run`)
-//! or run it and render what it did. A new subcommand is a file here and a clap variant.
+//! or run it and render what it did. A new subcommand is a file here, a clap variant in
+//! `cli`, and, when it plans, a `plan::CommandKind` (its name and what success means).
 
 mod build;
 mod cache;

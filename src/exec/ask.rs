@@ -3,7 +3,6 @@
 //! answers as they came, for `health` (or `exec`'s view) to judge.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use futures_util::future::join_all;
 
@@ -60,7 +59,6 @@ impl Answers {
 pub struct Asked {
     pub hosts: Vec<Answers>,
     pub systems: HashMap<String, System>,
-    pub log_dir: PathBuf,
     /// What best-effort steps could not tell (the evaluation, for `status`), and why.
     pub missed: Vec<String>,
 }
@@ -136,7 +134,6 @@ pub async fn ask_with<T: Transport>(
     Ok(Asked {
         hosts,
         systems,
-        log_dir: run.log_dir,
         missed,
     })
 }

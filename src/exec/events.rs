@@ -64,8 +64,10 @@ pub struct Changed {
 }
 
 /// Events that go nowhere, and a question answered as `--yes` answers it (or "no" without).
+#[cfg(test)]
 pub struct Silent;
 
+#[cfg(test)]
 impl Events for Silent {
     fn step(&self, _: Option<&str>, _: &str) {}
     fn note(&self, _: Option<&str>, _: &str) {}

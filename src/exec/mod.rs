@@ -17,7 +17,6 @@ mod milestones;
 pub mod run;
 pub mod transport;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,8 +28,7 @@ use crate::inventory::Inventory;
 use crate::plan::{Gate, Plan, StepKind};
 use crate::report::RunReport;
 
-pub use ask::{ask, ask_with, Answers, Asked};
-use evaluations::System;
+pub use ask::{ask, Answers, Asked};
 use events::Events;
 use failure::prepare_failure;
 use host::HostContext;
@@ -70,10 +68,9 @@ pub struct Options {
     pub eval_cache: Option<PathBuf>,
 }
 
-/// What a run produced: the per-host report, and the evaluated systems.
+/// What a run produced: the per-host report, and the flake's configurations.
 pub struct Executed {
     pub report: RunReport,
-    pub systems: HashMap<String, System>,
     /// The flake's `nixosConfigurations`, when it was evaluated.
     pub configurations: Option<Vec<String>>,
 }
@@ -159,7 +156,7 @@ pub async fn execute_with<T: Transport>(
     for h in &hosts {
         events.finish(&h.host, h.outcome.as_str());
     }
-    let (systems, configurations) = known.evaluations.into_systems();
+    let (_, configurations) = known.evaluations.into_systems();
     Ok(Executed {
         report: RunReport {
             run: run.id.clone(),
@@ -170,7 +167,6 @@ pub async fn execute_with<T: Transport>(
             seconds: started.elapsed().as_secs_f64(),
             interrupted: interrupts.at(Stop::Winding),
         },
-        systems,
         configurations,
     })
 }

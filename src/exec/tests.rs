@@ -12,7 +12,7 @@ use super::transport::RunError;
 use super::transport::{How, Output, Reached, Transport};
 use super::{execute_with, Executed, Options};
 use crate::inventory::Inventory;
-use crate::plan::{self, Action, Command, Context, DeployRequest, Gate, Machine, Plan};
+use crate::plan::{self, Action, CommandKind, Context, DeployRequest, Gate, Machine, Plan};
 use crate::report::{HostReport, Outcome};
 
 /// What the fake says to one command.
@@ -206,7 +206,7 @@ fn inventory() -> Inventory {
     .expect("example inventory")
 }
 
-fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: usize) -> Plan {
+fn deploy_plan(command: CommandKind, hosts: &[&str], rollback: bool, max_parallel: usize) -> Plan {
     let inv = inventory();
     let ctx = Context {
         hostname: Some("thinkpad".into()),
@@ -214,7 +214,7 @@ fn deploy_plan(command: Command, hosts: &[&str], rollback: bool, max_parallel: u
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
     };
-    let quick = command == Command::QuickAll;
+    let quick = command == CommandKind::QuickAll;
     plan::deploy(
         &inv,
         &ctx,
@@ -284,7 +284,7 @@ fn host<'r>(executed: &'r Executed, name: &str) -> &'r HostReport {
 
 #[test]
 fn a_failed_copy_tries_each_fallback_in_order_and_reports_the_one_that_worked() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], false, 1);
     let fake = Fake::new(|call| {
         let copy = call.contains(" copy ") && !call.contains("--derivation");
         // The cache fetch on samsung and p620's push fail; the relay through here works.
@@ -315,7 +315,7 @@ fn a_failed_copy_tries_each_fallback_in_order_and_reports_the_one_that_worked() 
 
 #[test]
 fn when_every_way_fails_the_step_fails_with_the_last_error_and_nothing_is_activated() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], false, 1);
     let fake = Fake::new(|call| {
         (call.contains(" copy ") && !call.contains("--derivation")).then_some(Reply::Exit(1))
     });
@@ -344,7 +344,7 @@ fn when_every_way_fails_the_step_fails_with_the_last_error_and_nothing_is_activa
 
 #[test]
 fn the_gate_deploys_nothing_when_any_build_fails() {
-    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    let plan = deploy_plan(CommandKind::QuickAll, &["samsung", "razer"], false, 4);
     let fake = Fake::new(|call| {
         call.starts_with("razer$ nix-store --realise")
             .then_some(Reply::Exit(1))
@@ -363,7 +363,7 @@ fn the_gate_deploys_nothing_when_any_build_fails() {
 
 #[test]
 fn the_gate_deploys_the_changed_hosts_on_yes_and_nothing_on_no() {
-    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    let plan = deploy_plan(CommandKind::QuickAll, &["samsung", "razer"], false, 4);
     // razer runs and boots the new system already: unchanged, never asked about.
     let running = |call: &str| {
         (call.starts_with("razer$ ") && call.contains("fleet-state")).then(|| {
@@ -394,7 +394,12 @@ fn the_gate_deploys_the_changed_hosts_on_yes_and_nothing_on_no() {
 
 #[test]
 fn first_ctrl_c_finishes_the_deployment_under_way_and_starts_no_other() {
-    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], false, 1);
+    let plan = deploy_plan(
+        CommandKind::DeployAllParallel,
+        &["samsung", "razer"],
+        false,
+        1,
+    );
     let interrupts = Interrupts::default();
     let fake = Fake::new(|call| {
         if call.starts_with("samsung$") && call.contains("fleet-activate") {
@@ -413,7 +418,7 @@ fn first_ctrl_c_finishes_the_deployment_under_way_and_starts_no_other() {
 
 #[test]
 fn a_build_that_says_nothing_past_the_inactivity_timeout_is_stopped() {
-    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["razer"], true, 1);
     let fake = Fake::new(|call| {
         call.starts_with("razer$ nix-store --realise")
             .then_some(Reply::Pending)
@@ -432,7 +437,7 @@ fn a_build_that_says_nothing_past_the_inactivity_timeout_is_stopped() {
 
 #[test]
 fn second_ctrl_c_aborts_a_build_and_changes_nothing() {
-    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["razer"], true, 1);
     let interrupts = Interrupts::default();
     let fake = Fake::new(|call| {
         call.starts_with("razer$ nix-store --realise").then(|| {
@@ -454,7 +459,7 @@ fn second_ctrl_c_aborts_a_build_and_changes_nothing() {
 
 #[test]
 fn second_ctrl_c_does_not_stop_an_activation_under_way() {
-    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["razer"], true, 1);
     let interrupts = Interrupts::default();
     let fake = Fake::new(|call| {
         if call.contains("fleet-activate") {
@@ -470,7 +475,7 @@ fn second_ctrl_c_does_not_stop_an_activation_under_way() {
 
 #[test]
 fn third_ctrl_c_stops_following_and_leaves_the_host_to_its_watchdog() {
-    let plan = deploy_plan(Command::Deploy, &["razer"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["razer"], true, 1);
     let interrupts = Interrupts::default();
     let fake = Fake::new(|call| {
         call.contains("fleet-await").then(|| {
@@ -493,7 +498,7 @@ fn third_ctrl_c_stops_following_and_leaves_the_host_to_its_watchdog() {
 
 #[test]
 fn a_failed_health_check_makes_the_host_roll_back_to_where_it_was() {
-    let plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["p510"], true, 1);
     let fake = Fake::new(|call| {
         if call.starts_with("p510$ systemctl is-system-running") {
             Some(Reply::Exit(1))
@@ -539,7 +544,12 @@ fn a_failed_health_check_makes_the_host_roll_back_to_where_it_was() {
 
 #[test]
 fn a_host_whose_evaluation_fails_fails_alone_in_nix_s_words() {
-    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], true, 2);
+    let plan = deploy_plan(
+        CommandKind::DeployAllParallel,
+        &["samsung", "razer"],
+        true,
+        2,
+    );
     let fake = Fake::new(|call| {
         (call.contains(" eval --json ") && call.contains("c ? \"razer\"")).then(|| {
             Reply::Fail(vec![
@@ -564,7 +574,12 @@ fn a_host_whose_evaluation_fails_fails_alone_in_nix_s_words() {
 
 #[test]
 fn an_unreachable_host_fails_alone() {
-    let plan = deploy_plan(Command::DeployAllParallel, &["samsung", "razer"], true, 2);
+    let plan = deploy_plan(
+        CommandKind::DeployAllParallel,
+        &["samsung", "razer"],
+        true,
+        2,
+    );
     let fake = Fake::new(|call| call.starts_with("razer$").then_some(Reply::Unreachable));
     let executed = run(&plan, &fake, &Interrupts::default(), false);
     assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
@@ -581,7 +596,7 @@ fn an_unreachable_host_fails_alone() {
 
 #[test]
 fn sudo_is_put_before_root_commands_as_they_run() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], true, 1);
     let fake = Fake::new(|_| None);
     run(&plan, &fake, &Interrupts::default(), false);
     for what in [
@@ -602,7 +617,7 @@ fn sudo_is_put_before_root_commands_as_they_run() {
 
 #[test]
 fn a_switch_that_reports_success_but_did_not_happen_fails() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], true, 1);
     // The activation's exit file says 0; what samsung runs stays the old system.
     let fake = Fake::new(|call| {
         call.contains("fleet-state").then(|| {
@@ -653,7 +668,7 @@ fn unchanged_means_unchanged_for_the_action() {
             &inv,
             &ctx,
             &DeployRequest {
-                command: Command::QuickDeploy,
+                command: CommandKind::QuickDeploy,
                 hosts: inv.host("samsung").into_iter().collect(),
                 via: None,
                 action,
@@ -698,7 +713,7 @@ fn a_switch_with_failed_units_is_kept_or_rolled_back_as_the_host_says() {
             None
         }
     };
-    let plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["p510"], true, 1);
     let fake = Fake::new(units_failed);
     let executed = run(&plan, &fake, &Interrupts::default(), false);
     let p510 = host(&executed, "p510");
@@ -717,7 +732,7 @@ fn a_switch_with_failed_units_is_kept_or_rolled_back_as_the_host_says() {
         "rolled back"
     );
 
-    let mut plan = deploy_plan(Command::Deploy, &["p510"], true, 1);
+    let mut plan = deploy_plan(CommandKind::Deploy, &["p510"], true, 1);
     plan.hosts[0].on_failed_units = crate::vocab::FailedUnits::Rollback;
     let fake = Fake::new(units_failed);
     let executed = run(&plan, &fake, &Interrupts::default(), false);
@@ -765,7 +780,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
 
 #[test]
 fn the_gate_skips_an_unreachable_host_and_deploys_the_rest() {
-    let plan = deploy_plan(Command::QuickAll, &["samsung", "razer"], false, 4);
+    let plan = deploy_plan(CommandKind::QuickAll, &["samsung", "razer"], false, 4);
     let fake = Fake::new(|call| call.starts_with("razer$").then_some(Reply::Unreachable));
     let executed = run(&plan, &fake, &Interrupts::default(), true);
     assert_eq!(host(&executed, "samsung").outcome, Outcome::Deployed);
@@ -825,9 +840,8 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         .build()
         .expect("runtime");
     let asked = runtime
-        .block_on(super::ask_with(&plan, &fake, &opts, &Silent))
+        .block_on(super::ask::ask_with(&plan, &fake, &opts, &Silent))
         .expect("asked, without the evaluation");
-    assert!(asked.systems.is_empty());
     // Each host's evaluation failed on its own.
     assert_eq!(asked.missed.len(), 2, "{:?}", asked.missed);
     let samsung = &asked.hosts[0];
@@ -852,7 +866,7 @@ fn first(calls: &[String], what: impl Fn(&str) -> bool) -> usize {
 fn a_builder_changes_only_after_the_hosts_it_serves_have_their_systems() {
     // p620 first and one host at a time: the order most likely to switch p620 too early.
     let plan = deploy_plan(
-        Command::DeployAllParallel,
+        CommandKind::DeployAllParallel,
         &["p620", "samsung", "p510"],
         true,
         1,
@@ -889,7 +903,7 @@ fn the_machine_fleet_runs_on_activates_last() {
         &inv,
         &ctx,
         &DeployRequest {
-            command: Command::DeployAllParallel,
+            command: CommandKind::DeployAllParallel,
             hosts: ["p620", "razer"]
                 .iter()
                 .filter_map(|h| inv.host(h))
@@ -920,7 +934,7 @@ fn the_machine_fleet_runs_on_activates_last() {
 /// hint is to free space with `fleet gc`, not to check keys.
 #[test]
 fn a_full_store_tries_no_fallback_and_points_at_gc() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], false, 1);
     let full = Fake::new(|call| {
         (call.starts_with("samsung$") && call.contains(" copy ")).then_some(Reply::Full)
     });
@@ -944,7 +958,7 @@ fn a_full_store_tries_no_fallback_and_points_at_gc() {
 /// When every way fails, the report says why each did.
 #[test]
 fn when_every_way_fails_each_says_why() {
-    let plan = deploy_plan(Command::Deploy, &["samsung"], false, 1);
+    let plan = deploy_plan(CommandKind::Deploy, &["samsung"], false, 1);
     let fake = Fake::new(|call| {
         (call.contains(" copy ") && !call.contains("--derivation")).then_some(Reply::Exit(1))
     });
@@ -986,7 +1000,7 @@ fn chain_plan() -> Plan {
 /// `fleet deploy samsung` with magic rollback (30 s), as `ctx` runs it.
 fn deploy_samsung(inv: &Inventory, ctx: &Context) -> Plan {
     let request = DeployRequest {
-        command: Command::Deploy,
+        command: CommandKind::Deploy,
         hosts: inv.host("samsung").into_iter().collect(),
         via: None,
         action: Action::Switch,

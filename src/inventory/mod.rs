@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use error::{InventoryError, Located, Problem};
+pub use error::InventoryError;
 
 /// The file name looked for when no path is given.
 pub const FILE_NAME: &str = "hosts.toml";

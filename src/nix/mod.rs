@@ -257,11 +257,6 @@ pub fn read_state() -> Vec<Arg> {
     ])
 }
 
-/// The system profile's current generation link, like `system-42-link`.
-pub fn read_system_generation() -> Vec<Arg> {
-    lits(&["readlink", SYSTEM_PROFILE])
-}
-
 /// The store path the system profile points at.
 pub fn read_profile_system() -> Vec<Arg> {
     lits(&["readlink", "-f", SYSTEM_PROFILE])

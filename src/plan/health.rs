@@ -7,8 +7,8 @@ use crate::nix;
 
 use super::settings::Context;
 use super::{
-    Arg, Command, FailedUnits, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind,
-    Sudo,
+    Arg, CommandKind, FailedUnits, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step,
+    StepKind, Sudo,
 };
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
@@ -53,7 +53,7 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
 fn asking(
     inv: &Inventory,
     ctx: &Context,
-    command: Command,
+    command: CommandKind,
     hosts: &[&Host],
     evaluate: bool,
     questions: impl Fn(&Host, &Machine) -> Vec<Step>,
@@ -102,7 +102,7 @@ fn asking(
 
 /// `status`: what each host runs and whether it is what the flake says, generation, disk, uptime.
 pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, Command::Status, hosts, true, |_, t| {
+    asking(inv, ctx, CommandKind::Status, hosts, true, |_, t| {
         [
             Probe::Running,
             Probe::Profile,
@@ -119,7 +119,7 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 
 /// `generations`: each host's system generations, with what runs and what boots.
 pub fn generations(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, Command::Generations, hosts, false, |_, t| {
+    asking(inv, ctx, CommandKind::Generations, hosts, false, |_, t| {
         [
             Probe::Generations,
             Probe::GenerationLinks,
@@ -162,25 +162,25 @@ pub fn exec(
             ),
         ));
     }
-    Ok(asking(inv, ctx, Command::Exec, hosts, false, |h, t| {
+    Ok(asking(inv, ctx, CommandKind::Exec, hosts, false, |h, t| {
         let run = Invocation::new(
             t.clone(),
             argv.iter().map(|w| Arg::from(w.as_str())).collect(),
         );
         let sudo = if root { ctx.sudo(h) } else { None };
         let title = format!("run {}", crate::vocab::quote_argv(argv));
-        vec![Step::new(StepKind::Exec, &title, run.as_root(sudo))]
+        vec![Step::new(StepKind::Exec, &title, run.with_sudo(sudo))]
     }))
 }
 
 /// `unlock`: each host's deploy lock broken, as root, its holder said.
 pub fn unlock(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, Command::Unlock, hosts, false, |h, t| {
+    asking(inv, ctx, CommandKind::Unlock, hosts, false, |h, t| {
         let run = Invocation::new(t.clone(), nix::unlock()).instant();
         vec![Step::new(
             StepKind::Exec,
             "break the deploy lock",
-            run.as_root(ctx.sudo(h)),
+            run.with_sudo(ctx.sudo(h)),
         )]
     })
 }
@@ -196,7 +196,7 @@ fn host_caches<'a>(inv: &'a Inventory, host: &Host) -> Vec<&'a crate::inventory:
 
 /// `cache status`: each host's nix settings, and whether it reaches each of its caches.
 pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    asking(inv, ctx, Command::CacheStatus, hosts, false, |h, t| {
+    asking(inv, ctx, CommandKind::CacheStatus, hosts, false, |h, t| {
         let mut steps = vec![probe_step(t, Probe::Settings, inv, None)];
         steps.extend(
             host_caches(inv, h)
@@ -210,7 +210,7 @@ pub fn cache_status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `doctor`: everything `cache status` and `status` ask, plus the builders' cache services and
 /// a signature check of each builder cache on each host that uses it.
 pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
-    let mut plan = asking(inv, ctx, Command::Doctor, hosts, false, |h, t| {
+    let mut plan = asking(inv, ctx, CommandKind::Doctor, hosts, false, |h, t| {
         let mut probes = vec![
             Probe::NixVersion,
             Probe::Running,
@@ -232,7 +232,7 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
         // A builder's helpers, reached as its nix-daemon (root) reaches them.
         for m in &h.build_machines {
             let mut step = probe_step(t, Probe::Helper(m.host.clone()), inv, None);
-            step.run = step.run.as_root(ctx.sudo(h));
+            step.run = step.run.with_sudo(ctx.sudo(h));
             steps.push(step);
         }
         // The builder's running system: its cache serves it, signed by the builder.
@@ -271,7 +271,7 @@ pub fn doctor(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
 /// `gc`, first part: what each host has (generations, running and booted systems), and with
 /// `dry_run`, what collection would delete.
 pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool) -> Plan {
-    asking(inv, ctx, Command::Gc, hosts, false, |_, t| {
+    asking(inv, ctx, CommandKind::Gc, hosts, false, |_, t| {
         let mut probes = vec![
             Probe::Generations,
             Probe::GenerationLinks,
@@ -313,7 +313,7 @@ pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32
         .collect();
     Plan {
         preview_only: false,
-        command: Command::Gc,
+        command: CommandKind::Gc,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: deletions.len().max(1),
@@ -331,7 +331,7 @@ pub fn gc_collect(
     generations: &[u32],
     sudo: Option<Sudo>,
 ) -> Vec<Step> {
-    let as_root = |argv| Invocation::new(target.clone(), argv).as_root(sudo);
+    let as_root = |argv| Invocation::new(target.clone(), argv).with_sudo(sudo);
     let mut steps = Vec::new();
     if !generations.is_empty() {
         steps.push(Step::new(

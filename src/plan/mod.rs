@@ -14,7 +14,7 @@ use crate::report::Outcome;
 pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
 
 pub use health::{
-    cache_status, doctor, exec, gc_collect, gc_collect_all, gc_survey, generations, status, unlock,
+    cache_status, doctor, exec, gc_collect_all, gc_survey, generations, status, unlock,
 };
 pub use settings::{Context, Overrides};
 pub use strategy::{
@@ -65,7 +65,7 @@ impl Invocation {
     }
 
     /// The same command, run as root through `sudo` (when `Some`).
-    pub fn as_root(mut self, sudo: Option<Sudo>) -> Invocation {
+    pub fn with_sudo(mut self, sudo: Option<Sudo>) -> Invocation {
         self.sudo = sudo;
         self
     }
@@ -341,7 +341,7 @@ pub enum Milestone {
 /// What a plan does: the subcommand it was made for. The executor and the app ask it
 /// questions (does it record history? what does a host's success mean?), never its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Command {
+pub enum CommandKind {
     #[serde(rename = "deploy")]
     Deploy,
     #[serde(rename = "deploy-via")]
@@ -384,47 +384,47 @@ pub enum Command {
     Unlock,
 }
 
-impl Command {
+impl CommandKind {
     /// The subcommand as typed.
     pub fn name(self) -> &'static str {
         match self {
-            Command::Deploy => "deploy",
-            Command::DeployVia => "deploy-via",
-            Command::QuickDeploy => "quick-deploy",
-            Command::DeployAllParallel => "deploy-all-parallel",
-            Command::QuickAll => "quick-all",
-            Command::Build => "build",
-            Command::BuildAllParallel => "build-all-parallel",
-            Command::Diff => "diff",
-            Command::Validate => "validate",
-            Command::UpdateFlake => "update-flake",
-            Command::Wake => "wake",
-            Command::Rollback => "rollback",
-            Command::CachePush => "cache push",
-            Command::CacheStatus => "cache status",
-            Command::Gc => "gc",
-            Command::Status => "status",
-            Command::Doctor => "doctor",
-            Command::Generations => "generations",
-            Command::Exec => "exec",
-            Command::Unlock => "unlock",
+            CommandKind::Deploy => "deploy",
+            CommandKind::DeployVia => "deploy-via",
+            CommandKind::QuickDeploy => "quick-deploy",
+            CommandKind::DeployAllParallel => "deploy-all-parallel",
+            CommandKind::QuickAll => "quick-all",
+            CommandKind::Build => "build",
+            CommandKind::BuildAllParallel => "build-all-parallel",
+            CommandKind::Diff => "diff",
+            CommandKind::Validate => "validate",
+            CommandKind::UpdateFlake => "update-flake",
+            CommandKind::Wake => "wake",
+            CommandKind::Rollback => "rollback",
+            CommandKind::CachePush => "cache push",
+            CommandKind::CacheStatus => "cache status",
+            CommandKind::Gc => "gc",
+            CommandKind::Status => "status",
+            CommandKind::Doctor => "doctor",
+            CommandKind::Generations => "generations",
+            CommandKind::Exec => "exec",
+            CommandKind::Unlock => "unlock",
         }
     }
 
     /// Commands that change what hosts run: each host's result goes into the history.
     pub fn records_history(self) -> bool {
-        self.activates() || self == Command::Rollback
+        self.activates() || self == CommandKind::Rollback
     }
 
     /// The deployments: build, copy, activate.
     pub fn activates(self) -> bool {
         matches!(
             self,
-            Command::Deploy
-                | Command::DeployVia
-                | Command::QuickDeploy
-                | Command::DeployAllParallel
-                | Command::QuickAll
+            CommandKind::Deploy
+                | CommandKind::DeployVia
+                | CommandKind::QuickDeploy
+                | CommandKind::DeployAllParallel
+                | CommandKind::QuickAll
         )
     }
 
@@ -432,13 +432,13 @@ impl Command {
     /// `wake` every host with a MAC, the rest those that ask for it.
     pub fn waking(self) -> Waking {
         match self {
-            Command::Wake => Waking::Always,
-            Command::Status
-            | Command::Doctor
-            | Command::CacheStatus
-            | Command::Gc
-            | Command::Generations
-            | Command::Unlock => Waking::Never,
+            CommandKind::Wake => Waking::Always,
+            CommandKind::Status
+            | CommandKind::Doctor
+            | CommandKind::CacheStatus
+            | CommandKind::Gc
+            | CommandKind::Generations
+            | CommandKind::Unlock => Waking::Never,
             _ => Waking::OnDemand,
         }
     }
@@ -447,7 +447,7 @@ impl Command {
     /// the quick look at the whole fleet, and one hung host must not hold it up.
     pub fn answer_within(self) -> Option<std::time::Duration> {
         match self {
-            Command::Status => Some(std::time::Duration::from_secs(20)),
+            CommandKind::Status => Some(std::time::Duration::from_secs(20)),
             _ => None,
         }
     }
@@ -455,25 +455,25 @@ impl Command {
     /// What a host that went through its whole plan has become.
     pub fn success(self) -> Outcome {
         match self {
-            Command::Build | Command::BuildAllParallel => Outcome::Built,
-            Command::Validate => Outcome::Evaluated,
-            Command::Diff => Outcome::Compared,
-            Command::CachePush => Outcome::Pushed,
-            Command::Gc => Outcome::Collected,
-            Command::Wake
-            | Command::Status
-            | Command::Doctor
-            | Command::CacheStatus
-            | Command::Generations
-            | Command::Unlock
-            | Command::Exec => Outcome::Awake,
-            Command::Rollback => Outcome::Reverted,
+            CommandKind::Build | CommandKind::BuildAllParallel => Outcome::Built,
+            CommandKind::Validate => Outcome::Evaluated,
+            CommandKind::Diff => Outcome::Compared,
+            CommandKind::CachePush => Outcome::Pushed,
+            CommandKind::Gc => Outcome::Collected,
+            CommandKind::Wake
+            | CommandKind::Status
+            | CommandKind::Doctor
+            | CommandKind::CacheStatus
+            | CommandKind::Generations
+            | CommandKind::Unlock
+            | CommandKind::Exec => Outcome::Awake,
+            CommandKind::Rollback => Outcome::Reverted,
             _ => Outcome::Deployed,
         }
     }
 }
 
-impl fmt::Display for Command {
+impl fmt::Display for CommandKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -482,7 +482,7 @@ impl fmt::Display for Command {
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    pub command: Command,
+    pub command: CommandKind,
     pub flake: String,
     pub action: Option<Action>,
     /// How many hosts are worked on at once.

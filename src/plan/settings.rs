@@ -1,7 +1,8 @@
-//! Settings, resolved once per run in one function: the command line over the host's entry
-//! in hosts.toml over the inventory's [fleet] defaults. Planning reads the result; no other
-//! code decides where a host builds, how it gets root, where it builds when its builder is
-//! down, or how long its switch waits for confirmation.
+//! Per-host settings, resolved in one function: the command line over the host's entry in
+//! hosts.toml over the inventory's [fleet] defaults. Planning reads the result; no other code
+//! decides where a host builds, how it gets root, where it builds when its builder is down,
+//! or how long its switch waits for confirmation. (Run-wide settings, like `--flake`, the
+//! Nix options and the evaluation's, are applied to the inventory as it loads, in `app`.)
 
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};

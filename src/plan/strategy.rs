@@ -9,14 +9,14 @@ use crate::vocab::NixVersion;
 use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
-    Action, Arg, Awaited, BuilderDown, Command, FailedUnits, Fallback, FallbackTo, Follow, Gate,
-    HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
+    Action, Arg, Awaited, BuilderDown, CommandKind, FailedUnits, Fallback, FallbackTo, Follow,
+    Gate, HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
 #[derive(Debug, Clone)]
 pub struct DeployRequest<'a> {
-    pub command: Command,
+    pub command: CommandKind,
     pub hosts: Vec<&'a Host>,
     /// `--via`: build every selected host here (overrides each host's `via`).
     pub via: Option<&'a str>,
@@ -51,7 +51,7 @@ impl DeployRequest<'_> {
 /// A request to build systems without activating them.
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
-    pub command: Command,
+    pub command: CommandKind,
     pub hosts: Vec<&'a Host>,
     /// `--via`: build every selected host here (overrides where deploy would build).
     pub via: Option<&'a str>,
@@ -144,7 +144,7 @@ fn preview_steps(
             Arg::out(host),
             Action::DryActivate,
         ))
-        .as_root(hs.sudo),
+        .with_sudo(hs.sudo),
     ));
     steps
 }
@@ -197,7 +197,7 @@ pub fn diff(
     via: Option<&str>,
 ) -> Result<Plan, Error> {
     let req = DeployRequest {
-        command: Command::Diff,
+        command: CommandKind::Diff,
         hosts,
         via,
         action: Action::DryActivate,
@@ -247,7 +247,7 @@ pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Err
         }
         plans.push(own_steps(host, target, Vec::new()));
     }
-    Ok(without_evaluation(inv, Command::Wake, plans))
+    Ok(without_evaluation(inv, CommandKind::Wake, plans))
 }
 
 /// A host plan with no build: what the host runs, then `deploy`, all on the host itself.
@@ -268,7 +268,7 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
 }
 
 /// A plan that needs no evaluation: each host's own steps only (wake, rollback).
-fn without_evaluation(inv: &Inventory, command: Command, hosts: Vec<HostPlan>) -> Plan {
+fn without_evaluation(inv: &Inventory, command: CommandKind, hosts: Vec<HostPlan>) -> Plan {
     Plan {
         preview_only: false,
         command,
@@ -313,7 +313,7 @@ pub fn rollback(
                 Step::new(
                     StepKind::SetProfile,
                     &title,
-                    Invocation::new(target.clone(), set_profile.clone()).as_root(sudo),
+                    Invocation::new(target.clone(), set_profile.clone()).with_sudo(sudo),
                 ),
                 activation(
                     "switch to the previous system",
@@ -327,7 +327,7 @@ pub fn rollback(
             own_steps(host, target.clone(), guarded(hs, Action::Switch, change))
         })
         .collect();
-    Ok(without_evaluation(inv, Command::Rollback, plans))
+    Ok(without_evaluation(inv, CommandKind::Rollback, plans))
 }
 
 /// Where `cache push` puts systems.
@@ -351,7 +351,7 @@ pub fn cache_push(
         inv,
         ctx,
         &BuildRequest {
-            command: Command::CachePush,
+            command: CommandKind::CachePush,
             hosts,
             via: None,
             max_parallel: None,
@@ -442,7 +442,7 @@ pub fn validate(inv: &Inventory, ctx: &Context, hosts: &[&Host], full: bool) -> 
     }
     Plan {
         preview_only: false,
-        command: Command::Validate,
+        command: CommandKind::Validate,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: inv.max_parallel,
@@ -496,7 +496,7 @@ pub fn update_flake(
     };
     Ok(Plan {
         preview_only: false,
-        command: Command::UpdateFlake,
+        command: CommandKind::UpdateFlake,
         flake: inv.flake.clone(),
         action: None,
         max_parallel: 1,
@@ -874,10 +874,10 @@ fn activation(
         return Step::new(
             StepKind::Activate(action),
             title,
-            Invocation::new(Machine::Local, nix::activate_here(runs)).as_root(sudo),
+            Invocation::new(Machine::Local, nix::activate_here(runs)).with_sudo(sudo),
         );
     };
-    let on_host = |argv| Invocation::new(target.clone(), argv).as_root(sudo);
+    let on_host = |argv| Invocation::new(target.clone(), argv).with_sudo(sudo);
     let mut launch = Step::new(
         StepKind::Activate(action),
         title,
@@ -895,7 +895,7 @@ fn activation(
 /// guarded as every change of a host is (see `guarded`).
 fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
     let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
-    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
+    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).with_sudo(sudo);
     let mut change = Vec::new();
     if action.sets_profile() {
         change.push(Step::new(
@@ -927,7 +927,7 @@ fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
 /// checks passed on the new running system.
 fn guarded(hs: &HostSettings, action: Action, change: Vec<Step>) -> Vec<Step> {
     let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
-    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).as_root(sudo);
+    let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).with_sudo(sudo);
     let remote = matches!(target, Machine::Host(_));
     let watchdog = hs
         .confirm_timeout

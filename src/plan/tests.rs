@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::health::gc_collect;
 use super::*;
 use crate::inventory::Inventory;
 use crate::ui::plan::brief;
@@ -43,7 +44,7 @@ fn deploy_req<'a>(
     action: Action,
 ) -> DeployRequest<'a> {
     DeployRequest {
-        command: Command::Deploy,
+        command: CommandKind::Deploy,
         hosts: hosts.iter().map(|h| inv.host(h).expect("host")).collect(),
         via,
         action,
@@ -356,7 +357,7 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
 fn build_only_activates_nothing() {
     let inv = inv();
     let req = |via| BuildRequest {
-        command: Command::Build,
+        command: CommandKind::Build,
         hosts: vec![
             inv.host("razer").expect("razer"),
             inv.host("samsung").expect("samsung"),
@@ -412,7 +413,7 @@ fn builders_on_the_command_line_are_checked() {
     .expect_err("unknown");
     assert!(e.to_string().contains("did you mean `p620`?"), "{e}");
     let req = BuildRequest {
-        command: Command::Build,
+        command: CommandKind::Build,
         hosts: vec![],
         via: Some("razer"),
         max_parallel: None,
@@ -905,7 +906,7 @@ fn wake_asks_each_host_what_it_runs_and_refuses_hosts_without_a_mac() {
     .expect("inventory");
     let p620 = inv.host("p620").expect("p620");
     let plan = wake(&inv, &laptop(), &[p620]).expect("plan");
-    assert_eq!(plan.command, Command::Wake);
+    assert_eq!(plan.command, CommandKind::Wake);
     let h = &plan.hosts[0];
     assert!(h.build.is_empty() && h.deploy.is_empty());
     assert_eq!(h.inspect[0].kind, StepKind::ReadState);
@@ -1003,7 +1004,7 @@ fn follow_up_commands_are_planned_with_their_privilege() {
 fn a_build_here_leaves_a_result_link_only_when_asked() {
     let inv = inv();
     let req = |out_link| BuildRequest {
-        command: Command::Build,
+        command: CommandKind::Build,
         hosts: vec![inv.host("p620").expect("p620")],
         via: None,
         max_parallel: None,

@@ -7,12 +7,7 @@ pub mod progress;
 pub mod summary;
 pub mod table;
 
-pub use crate::vocab::{quote, quote_argv, show_arg, show_argv, visible};
-
-/// `text` without ANSI escape sequences (Nix colours some output even into a pipe).
-pub fn strip_ansi(text: &str) -> String {
-    console::strip_ansi_codes(text).into_owned()
-}
+pub use crate::vocab::{show_argv, visible};
 
 /// What a Ctrl-C means at each step of the ladder (see `exec::interrupt`).
 pub fn interrupted(stop: crate::exec::interrupt::Stop) -> &'static str {
@@ -125,6 +120,7 @@ pub fn print_error(e: &crate::error::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::quote;
     use crate::vocab::Arg;
 
     #[test]
@@ -138,15 +134,6 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$(reboot)"), "'$(reboot)'");
-    }
-
-    #[test]
-    fn strips_ansi() {
-        assert_eq!(
-            strip_ansi("a: 1 → 2, \x1b[31;1m+64.0 KiB\x1b[0m"),
-            "a: 1 → 2, +64.0 KiB"
-        );
-        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]
