@@ -321,6 +321,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Print fleet's manual page (roff: `fleet man > fleet.1`, or `man <(fleet man)`)
+    Man {
+        /// Print the command reference (every command's --help) as Markdown instead
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

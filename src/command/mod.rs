@@ -14,6 +14,7 @@ mod generations;
 mod history;
 mod hosts;
 mod init;
+mod man;
 mod rollback;
 mod status;
 mod unlock;
@@ -43,12 +44,15 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         complete::script(shell.name(), &mut out).context("writing the completion script")?;
         return Ok(exit::OK);
     }
+    if let Command::Man { markdown } = &cli.command {
+        return man::run(*markdown);
+    }
     if let Command::Init { force, ssh_config } = &cli.command {
         return init::run(g, *force, ssh_config.as_deref());
     }
     let s = Session::open(g)?;
     match &cli.command {
-        Command::Completions { .. } | Command::Init { .. } => Ok(exit::OK),
+        Command::Completions { .. } | Command::Init { .. } | Command::Man { .. } => Ok(exit::OK),
         Command::Deploy { .. }
         | Command::DeployVia { .. }
         | Command::QuickDeploy { .. }

@@ -86,7 +86,7 @@ fn host(f: &Found) -> String {
 
 const HEADER: &str = r#"# hosts.toml: the machines fleet deploys. Written by `fleet init` from this flake's
 # nixosConfigurations and what `ssh -G` says about each name; edit it. Every setting is in
-# the README ("The inventory"); `fleet validate` checks this file against the flake, and
+# fleet's docs/inventory.md; `fleet validate` checks this file against the flake, and
 # `fleet hosts` lists it.
 
 [fleet]

@@ -523,3 +523,72 @@ fn eval_on_names_a_host_or_local() {
     );
     assert!(e.contains("did you mean `p620`?"), "{e}");
 }
+
+/// The keys serde accepts in one table of hosts.toml, from its own "unknown field" error.
+fn accepted_keys<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> Vec<String> {
+    let e = toml::from_str::<T>(text).expect_err("an unknown key is refused");
+    let message = e.to_string();
+    let list = message
+        .split_once("expected one of ")
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("no key list in: {message}"));
+    list.split(',')
+        .filter_map(|k| k.split('`').nth(1).map(String::from))
+        .collect()
+}
+
+/// docs/inventory.md documents every key hosts.toml takes, in the row of its table, and no
+/// key that hosts.toml does not take.
+#[test]
+fn every_key_is_documented_and_nothing_else() {
+    use super::raw::{RawBuildMachine, RawCache, RawFleet, RawHost, RawNix};
+    let doc = include_str!("../../docs/inventory.md");
+    let rows: Vec<(Vec<String>, String, String)> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            let keys = cells
+                .first()?
+                .split(',')
+                .filter_map(|k| k.split('`').nth(1).map(String::from))
+                .collect();
+            Some((keys, cells.get(1)?.trim().replace('`', ""), l.to_string()))
+        })
+        .collect();
+    let documented = |table: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|(_, t, _)| t.starts_with(table))
+            .flat_map(|(k, _, _)| k.clone())
+            .collect()
+    };
+    let tables = [
+        ("[fleet]", accepted_keys::<RawFleet>("bogus = 1")),
+        ("[fleet.nix]", accepted_keys::<RawNix>("bogus = 1")),
+        ("[caches.NAME]", accepted_keys::<RawCache>("bogus = 1")),
+        ("[hosts.NAME]", accepted_keys::<RawHost>("bogus = 1")),
+    ];
+    for (table, keys) in &tables {
+        // `nix` in [fleet] is the [fleet.nix] table.
+        let mut wanted: Vec<String> = keys.iter().filter(|k| *k != "nix").cloned().collect();
+        wanted.sort();
+        let mut have = documented(table);
+        have.sort();
+        assert_eq!(
+            have, wanted,
+            "{table}: documented keys vs keys hosts.toml takes"
+        );
+    }
+    // build_machines' tables: each of their keys is named in its row.
+    let row = rows
+        .iter()
+        .find(|(k, _, _)| k == &["build_machines"])
+        .map(|(_, _, l)| l.clone())
+        .expect("a build_machines row");
+    for key in accepted_keys::<RawBuildMachine>("host = \"x\"\nbogus = 1") {
+        assert!(
+            row.contains(&format!("{key} =")),
+            "build_machines' `{key}`: {row}"
+        );
+    }
+}

@@ -320,7 +320,7 @@ fn serde_problem(text: &str, e: &toml::de::Error) -> Problem {
         );
         problem = match names::closest(unknown, expected.iter().copied()) {
             Some(s) => problem.help(format!("did you mean `{s}`?")),
-            None => problem.help("remove the key, or see the README for the keys fleet knows"),
+            None => problem.help("remove the key, or see docs/inventory.md in fleet's source for the keys fleet knows"),
         };
     } else if message.starts_with("invalid type") {
         problem = problem.help("fix the value's type (strings are quoted, lists are [\"a\", \"b\"], booleans are true/false)");

@@ -839,3 +839,152 @@ fn a_flake_path_with_a_space_and_logs_that_cannot_be_written_are_said_at_once() 
         run.stderr
     );
 }
+
+/// A nixpkgs that records what is asked of it: a package is its arguments.
+const STAND_IN_NIXPKGS: &str = r#"{
+  outputs = _: let
+    drv = name: args: args // { type = "derivation"; inherit name; outPath = "/nix/store/00000000000000000000000000000000-${name}"; };
+    pkgs = {
+      lib = { licenses.mit = "MIT"; platforms.unix = [ "x86_64-linux" ]; };
+      installShellFiles = "installShellFiles";
+      rustPlatform.buildRustPackage = args: drv "${args.pname}-${args.version}" args;
+      callPackage = f: extra: let fn = import f; in
+        fn (builtins.intersectAttrs (builtins.functionArgs fn) (pkgs // extra));
+      mkShell = args: drv "shell" args;
+      cargo = "cargo"; rustc = "rustc"; clippy = "clippy"; rustfmt = "rustfmt";
+      rust-analyzer = "rust-analyzer"; nix = "nix"; openssh = "openssh"; python3 = "python3";
+    };
+  in {
+    legacyPackages = builtins.listToAttrs (map (s: { name = s; value = pkgs; })
+      [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ]);
+    inherit pkgs;
+  };
+}
+"#;
+
+/// fleet's own flake, evaluated against a stand-in nixpkgs that records what the package asks
+/// of nixpkgs (nixpkgs itself cannot be fetched here): Rust's builder from Cargo.lock, the
+/// version Cargo.toml says, the completions and the man page installed from files that are
+/// in the repository; an app, an overlay and a dev shell.
+#[test]
+fn fleets_own_flake_evaluates_against_a_stand_in_nixpkgs() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let stand_in = tempfile::tempdir().expect("temp dir");
+    std::fs::write(stand_in.path().join("flake.nix"), STAND_IN_NIXPKGS).expect("stand-in flake");
+    let eval = |attr: &str, apply: &str| -> serde_json::Value {
+        let out = std::process::Command::new("nix")
+            .args([
+                "--extra-experimental-features",
+                "nix-command flakes",
+                "eval",
+                "--json",
+                "--no-write-lock-file",
+                "--override-input",
+                "nixpkgs",
+                &format!("path:{}", stand_in.path().display()),
+                &format!("{repo}#{attr}"),
+                "--apply",
+                apply,
+            ])
+            .output()
+            .expect("nix eval");
+        assert!(
+            out.status.success(),
+            "{attr}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let v = eval(
+        "packages",
+        "ps: let p = ps.x86_64-linux.default; in { \
+         inherit (p) pname version doCheck postInstall nativeBuildInputs; \
+         lock = toString p.cargoLock.lockFile; license = p.meta.license; \
+         main = p.meta.mainProgram; systems = builtins.attrNames ps; }",
+    );
+    let app = eval("apps.x86_64-linux.default.program", "p: p");
+    assert!(
+        app.as_str().is_some_and(|p| p.ends_with("/bin/fleet")),
+        "{app}"
+    );
+    let overlaid = eval(
+        "overlays.default",
+        "o: (o { callPackage = f: a: { pname = \"fleet\"; inherit (a) version; }; } { }).fleet",
+    );
+    assert_eq!(overlaid["pname"], "fleet");
+    let shell = eval("devShells.x86_64-linux.default.packages", "p: p");
+    assert!(shell.to_string().contains("cargo"), "{shell}");
+    let cargo = std::fs::read_to_string(format!("{repo}/Cargo.toml")).expect("Cargo.toml");
+    let version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = "))
+        .map(|v| v.trim_matches('"'))
+        .expect("version");
+    assert_eq!(v["pname"], "fleet");
+    assert_eq!(v["version"], version);
+    assert_eq!(v["doCheck"], false);
+    assert_eq!(v["license"], "MIT");
+    assert_eq!(v["main"], "fleet");
+    assert_eq!(
+        v["nativeBuildInputs"],
+        serde_json::json!(["installShellFiles"])
+    );
+    let lock = v["lock"].as_str().unwrap_or_default();
+    assert!(lock.ends_with("/Cargo.lock"), "{v}");
+    assert_eq!(
+        std::fs::read(lock).ok(),
+        std::fs::read(format!("{repo}/Cargo.lock")).ok(),
+        "the lock file is the repository's"
+    );
+    assert_eq!(v["systems"].as_array().map(Vec::len), Some(4));
+    // Every file the install step names is in the repository.
+    let post = v["postInstall"].as_str().unwrap_or_default();
+    for file in [
+        "completions/fleet.bash",
+        "completions/fleet.zsh",
+        "completions/fleet.fish",
+        "man/fleet.1",
+    ] {
+        assert!(post.contains(file), "{post}");
+        assert!(
+            std::path::Path::new(repo).join(file).is_file(),
+            "{file} is not in the repository"
+        );
+    }
+}
+
+/// The checked-in man page and command reference are what the binary prints, as the
+/// completions are (regenerate: `fleet man > man/fleet.1`, `fleet man --markdown > docs/cli.md`).
+#[test]
+fn the_man_page_and_the_command_reference_are_current() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let page = Test::example().args(["man"]).run().status(0).stdout.clone();
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH SUBCOMMANDS",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"ENVIRONMENT\"",
+        ".SH \"FILES\"",
+    ] {
+        assert!(page.contains(section), "{section} missing");
+    }
+    assert_eq!(
+        std::fs::read_to_string(format!("{repo}/man/fleet.1")).unwrap_or_default(),
+        page,
+        "man/fleet.1 is stale: fleet man > man/fleet.1"
+    );
+    let reference = Test::example()
+        .args(["man", "--markdown"])
+        .run()
+        .status(0)
+        .stdout
+        .clone();
+    assert!(reference.contains("## `fleet deploy`"));
+    assert_eq!(
+        std::fs::read_to_string(format!("{repo}/docs/cli.md")).unwrap_or_default(),
+        reference,
+        "docs/cli.md is stale: fleet man --markdown > docs/cli.md"
+    );
+}
