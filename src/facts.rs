@@ -270,6 +270,12 @@ pub fn host_answers(text: &str) {
     let _ = evaluator(text);
 }
 
+/// The lines in which fleet's own scripts speak to the run (`nix::SAYS`), without the prefix.
+pub fn fleet_says(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(crate::nix::SAYS))
+}
+
 /// What the machine that evaluates said (`nix::read_evaluator`): its cores, its free memory
 /// (KiB), and the `.drv` paths asked about that it no longer has.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -209,6 +209,26 @@ impl<T: Transport> HostContext<'_, T> {
         self.events.step(Some(&hp.host), &step.title);
         match self.runner.run_on_new_login(&step.run, log).await {
             Ok(f) if f.success() => Ok(StepDone::ran(f.stdout)),
+            Ok(f) if f.code.is_some_and(|c| nix::confirm_exit::ALL.contains(&c)) => {
+                let code = f.code;
+                let mut failed = failure(hp, step, Ok(f), None);
+                let host = &hp.host;
+                (failed.message, failed.next) = match code {
+                    Some(nix::confirm_exit::TOO_LATE) => (
+                        format!("the confirmation came too late: {host} was already rolling itself back"),
+                        "the switch and the health checks took longer than the confirmation window; deploy again with a longer --confirm-timeout".to_string(),
+                    ),
+                    Some(nix::confirm_exit::TAKEN_OVER) => (
+                        format!("another fleet run took over {host} before this one confirmed its switch"),
+                        format!("see what {host} runs now with `fleet status {host}` and `fleet history {host}`"),
+                    ),
+                    _ => (
+                        format!("the rollback watchdog on {host} did not answer the confirmation"),
+                        format!("see `fleet status {host}`; the watchdog rolls the host back if nobody confirms in time"),
+                    ),
+                };
+                Err(failed)
+            }
             Err(RunError::Connect(e)) => {
                 let on = step.run.on.to_string();
                 let mut f = failure(hp, step, Err(RunError::Connect(e.clone())), None);

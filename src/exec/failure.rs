@@ -70,14 +70,7 @@ pub(super) fn failure(
         Machine::Local => "this machine".to_string(),
         Machine::Host(h) => h.clone(),
     };
-    let unreachable = match &outcome {
-        Err(RunError::Connect(e)) => Some(e.host.clone()),
-        _ => None,
-    };
-    let refused = match &outcome {
-        Err(RunError::Sudo(refused)) => Some(refused.clone()),
-        _ => None,
-    };
+    let cause = Cause::of(&outcome, &hp.host);
     let (command, exit_code, output, mut message) = match outcome {
         Ok(f) => (
             Some(f.shown.clone()),
@@ -87,71 +80,43 @@ pub(super) fn failure(
         ),
         Err(e) => (None, None, Vec::new(), e.to_string()),
     };
-    let said = |needle: &str| output.iter().any(|l| l.contains(needle));
-    let full = said("No space left on device");
-    let next = if message.contains("(the inactivity timeout)") {
-        format!(
+    let full = matches!(cause, Cause::StoreFull);
+    let unreachable = match &cause {
+        Cause::Down(down) => Some(down.clone()),
+        Cause::Unreachable => Some(hp.host.clone()),
+        _ => None,
+    };
+    let next = match cause {
+        Cause::Quiet => format!(
             "if it was working without a word (one long build), raise `inactivity_timeout` in [fleet] of hosts.toml or pass --inactivity-timeout SECS (0: no limit); else see what hung on {on}"
-        )
-    } else if full {
-        // Where the store filled up: the machine the command wrote to.
-        let full_on = match &step.kind {
-            StepKind::CopyClosure | StepKind::SetProfile => hp.host.clone(),
-            _ => on.clone(),
-        };
-        message = format!("the Nix store on {full_on} is full (No space left on device)");
-        format!(
-            "free space on {full_on}: `fleet gc {full_on}` deletes its old generations and collects garbage (`fleet gc {full_on} --dry-run` shows what would go); then deploy again"
-        )
-    } else if let Some(refused) = refused {
-        sudo_refused_next(&refused, &hp.host)
-    } else if said("a password is required") || said("a terminal is required") {
-        message = format!("sudo on {on} wants a password, and fleet was not asked to give one");
-        format!(
-            "pass --ask-sudo-password (or set `sudo_password = true` for {on} in hosts.toml) to type it once for the run; or allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false), or deploy as root"
-        )
-    } else if let Some(down) = unreachable
-        .as_deref()
-        .filter(|d| Some(*d) != Some(hp.host.as_str()))
-    {
-        format!(
+        ),
+        Cause::StoreFull => {
+            // Where the store filled up: the machine the command wrote to.
+            let full_on = match &step.kind {
+                StepKind::CopyClosure | StepKind::SetProfile => hp.host.clone(),
+                _ => on.clone(),
+            };
+            message = format!("the Nix store on {full_on} is full (No space left on device)");
+            format!(
+                "free space on {full_on}: `fleet gc {full_on}` deletes its old generations and collects garbage (`fleet gc {full_on} --dry-run` shows what would go); then deploy again"
+            )
+        }
+        Cause::SudoRefused(refused) => sudo_refused_next(&refused, &hp.host),
+        Cause::SudoWantsPassword => {
+            message = format!("sudo on {on} wants a password, and fleet was not asked to give one");
+            format!(
+                "pass --ask-sudo-password (or set `sudo_password = true` for {on} in hosts.toml) to type it once for the run; or allow the deploy user passwordless sudo on {on} (security.sudo.wheelNeedsPassword = false), or deploy as root"
+            )
+        }
+        Cause::Down(down) => format!(
             "start {down} (or wake it), or build elsewhere: --fallback target (on {}) or --fallback local, or `fallback = \"target\"` for {} in hosts.toml",
             hp.host, hp.host
-        )
-    } else if command.is_none() && message.contains("unreachable") {
-        format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
-    } else {
-        match &step.kind {
-            StepKind::CopyDerivations => format!(
-                "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
-            ),
-            StepKind::Build => match drv {
-                Some(drv) => format!(
-                    "read the build error above; `nix log {drv}` on {on} prints the whole build log"
-                ),
-                None => format!("read the build error above; the full build log is on {on}"),
-            },
-            StepKind::CopyClosure => format!(
-                "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
-                hp.host
-            ),
-            StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
-            StepKind::PreActivate => format!(
-                "nothing was activated on {on}: fix this pre_activate command (hosts.toml) or what it needs there, then deploy again"
-            ),
-            StepKind::Activate(_) => format!(
-                "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
-            ),
-            StepKind::ArmWatchdog(_) => format!(
-                "nothing was changed on {on}; deploy with --no-rollback to go on without magic rollback"
-            ),
-            StepKind::HealthCheck => format!(
-                "the new system failed this health check: read its output above, fix the configuration (or the check in hosts.toml) and deploy again; on {on}, `journalctl -b` tells more"
-            ),
-            StepKind::Confirm => format!(
-                "check that {on} accepts a new SSH login after the switch (sshd, users, keys, firewall), then deploy again"
-            ),
-            _ => "see the log".to_string(),
+        ),
+        Cause::Unreachable => {
+            format!("check that {on} is up and reachable at one of its addresses, then run fleet again")
+        }
+        Cause::Step => {
+            next_for_step(hp, step, &on, drv)
         }
     };
     Failure {
@@ -211,6 +176,78 @@ fn sudo_refused_next(refused: &super::transport::sudo::Refused, host: &str) -> S
         Refused::Other { .. } => format!(
             "check that the deploy user may run commands as root through sudo on {host} (wheel, or security.sudo.extraRules)"
         ),
+    }
+}
+
+/// Why a step failed, read from what the command returned (never from a message made of it):
+/// the cause decides what the report tells the user to do next.
+enum Cause {
+    /// It printed nothing for too long and was stopped (`inactivity_timeout`).
+    Quiet,
+    /// The Nix store it wrote to is full.
+    StoreFull,
+    /// The host's sudo refused the run's password.
+    SudoRefused(super::transport::sudo::Refused),
+    /// The host's sudo wants a password, and the run was not given one.
+    SudoWantsPassword,
+    /// Another machine the step needs (a builder) could not be reached.
+    Down(String),
+    /// The host itself could not be reached.
+    Unreachable,
+    /// The step's command failed on its own terms.
+    Step,
+}
+
+impl Cause {
+    fn of(outcome: &Result<Finished, RunError>, host: &str) -> Cause {
+        let said = |f: &Finished, needle: &str| f.tail.iter().any(|l| l.contains(needle));
+        match outcome {
+            Ok(f) if f.quiet_for.is_some() => Cause::Quiet,
+            Ok(f) if said(f, "No space left on device") => Cause::StoreFull,
+            Err(RunError::Sudo(refused)) => Cause::SudoRefused(refused.clone()),
+            Ok(f) if said(f, "a password is required") || said(f, "a terminal is required") => {
+                Cause::SudoWantsPassword
+            }
+            Err(RunError::Connect(e)) if e.host != host => Cause::Down(e.host.clone()),
+            Err(RunError::Connect(_)) => Cause::Unreachable,
+            _ => Cause::Step,
+        }
+    }
+}
+
+/// What to do next about a step whose command failed on its own terms.
+fn next_for_step(hp: &HostPlan, step: &Step, on: &str, drv: Option<&str>) -> String {
+    match &step.kind {
+        StepKind::CopyDerivations => format!(
+            "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
+        ),
+        StepKind::Build => match drv {
+            Some(drv) => format!(
+                "read the build error above; `nix log {drv}` on {on} prints the whole build log"
+            ),
+            None => format!("read the build error above; the full build log is on {on}"),
+        },
+        StepKind::CopyClosure => format!(
+            "check that {} trusts the builder's key and reaches its cache (nix.settings.trusted-public-keys, substituters)",
+            hp.host
+        ),
+        StepKind::SetProfile => format!("check that the deploy user on {on} may run nix-env on the system profile"),
+        StepKind::PreActivate => format!(
+            "nothing was activated on {on}: fix this pre_activate command (hosts.toml) or what it needs there, then deploy again"
+        ),
+        StepKind::Activate(_) => format!(
+            "read switch-to-configuration's output above; on {on}, `journalctl -b` tells more"
+        ),
+        StepKind::ArmWatchdog(_) => format!(
+            "nothing was changed on {on}; deploy with --no-rollback to go on without magic rollback"
+        ),
+        StepKind::HealthCheck => format!(
+            "the new system failed this health check: read its output above, fix the configuration (or the check in hosts.toml) and deploy again; on {on}, `journalctl -b` tells more"
+        ),
+        StepKind::Confirm => format!(
+            "check that {on} accepts a new SSH login after the switch (sshd, users, keys, firewall), then deploy again"
+        ),
+        _ => "see the log".to_string(),
     }
 }
 

@@ -426,11 +426,7 @@ impl<T: Transport> HostContext<'_, T> {
                     // What the lock's taking or the watchdog's arming settled (a lock taken
                     // over, older runs' watchdogs retired): told, and in the report.
                     if matches!(step.kind, StepKind::Lock | StepKind::ArmWatchdog(_)) {
-                        for said in done
-                            .stdout
-                            .lines()
-                            .filter_map(|l| l.strip_prefix("fleet: "))
-                        {
+                        for said in crate::facts::fleet_says(&done.stdout) {
                             self.events.note(Some(&hp.host), said);
                             prepared.notes.push(said.to_string());
                         }
@@ -515,22 +511,24 @@ impl<T: Transport> HostContext<'_, T> {
         let result = self.run_deploy_step(hp, step, armed, log).await;
         let switched = matches!(step.kind, StepKind::Activate(Action::Switch | Action::Test));
         match result {
-            Err(f) if switched && f.exit_code == Some(4) => match hp.on_failed_units {
-                FailedUnits::Keep => Ok(StepDone {
-                    units_failed: Some(units_failed(hp, f)),
-                    ..StepDone::ran(String::new())
-                }),
-                FailedUnits::Rollback => {
-                    let kept = units_failed(hp, f);
-                    Err(Failure {
-                        message: format!(
-                            "{}; hosts.toml says failed_units = \"rollback\"",
-                            kept.message
-                        ),
-                        ..kept
-                    })
+            Err(f) if switched && f.exit_code == Some(crate::nix::UNITS_FAILED) => {
+                match hp.on_failed_units {
+                    FailedUnits::Keep => Ok(StepDone {
+                        units_failed: Some(units_failed(hp, f)),
+                        ..StepDone::ran(String::new())
+                    }),
+                    FailedUnits::Rollback => {
+                        let kept = units_failed(hp, f);
+                        Err(Failure {
+                            message: format!(
+                                "{}; hosts.toml says failed_units = \"rollback\"",
+                                kept.message
+                            ),
+                            ..kept
+                        })
+                    }
                 }
-            },
+            }
             other => other,
         }
     }
@@ -772,7 +770,7 @@ impl<T: Transport> HostContext<'_, T> {
         }
         if let (true, Some(Follow::FreeHalfWritten(free))) = (last.fatal, &step.follow) {
             if let Ok(f) = self.runner.run(free, log).await {
-                if let Some(said) = f.stdout.lines().find_map(|l| l.strip_prefix("fleet: ")) {
+                if let Some(said) = crate::facts::fleet_says(&f.stdout).next() {
                     self.events.note(Some(&hp.host), said);
                     last.next = format!("{said}; {}", last.next);
                 }

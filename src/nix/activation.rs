@@ -128,6 +128,48 @@ pub const LOCK_LEASE: u64 = 30;
 /// The exit code of a lock another run holds (the holder on stdout).
 pub const LOCK_BUSY: i32 = 75;
 
+/// What the lock script is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Take it (or wait for it: exit `LOCK_BUSY` says who holds it).
+    Take,
+    /// Renew this run's lease.
+    Renew,
+    /// Release it, if this run holds it.
+    Release,
+}
+
+impl LockMode {
+    /// The word lock.sh reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Take => "take",
+            LockMode::Renew => "renew",
+            LockMode::Release => "release",
+        }
+    }
+}
+
+/// `switch-to-configuration`'s exit code when it switched but units failed to start (NixOS:
+/// the system runs, some services do not).
+pub const UNITS_FAILED: i32 = 4;
+
+/// confirm.sh's exit codes (0: confirmed).
+pub mod confirm_exit {
+    /// The watchdog's time was up: the host is rolling itself back.
+    pub const TOO_LATE: i32 = 5;
+    /// The watchdog did not answer within the script's wait.
+    pub const NO_ANSWER: i32 = 6;
+    /// A later run has taken over the host (this run's watchdog was retired).
+    pub const TAKEN_OVER: i32 = 7;
+    /// Every code above: the confirmation did not happen, for a reason of its own.
+    pub const ALL: [i32; 3] = [TOO_LATE, NO_ANSWER, TAKEN_OVER];
+}
+
+/// What fleet's scripts say to the run (a lock taken over, a watchdog retired, half-written
+/// paths freed) start their line with this; the rest of the line is for the user.
+pub const SAYS: &str = "fleet: ";
+
 fn script(text: &str, name: &str, args: Vec<Arg>) -> Vec<Arg> {
     let mut argv = lits(&["sh", "-c", &compact(text), name]);
     argv.extend(args);
@@ -136,13 +178,13 @@ fn script(text: &str, name: &str, args: Vec<Arg>) -> Vec<Arg> {
 
 /// The deploy lock for `host`'s run: `take` it, `renew` its lease, or `release` it. The run
 /// is named by its state directory on the host.
-pub fn lock(host: &str, mode: &str, who: &str) -> Vec<Arg> {
+pub fn lock(host: &str, mode: LockMode, who: &str) -> Vec<Arg> {
     script(
         LOCK,
         "fleet-lock",
         vec![
             LOCK_DIR.into(),
-            mode.into(),
+            mode.as_str().into(),
             Arg::run_dir(host),
             who.into(),
             LOCK_LEASE.to_string().into(),
@@ -244,6 +286,34 @@ pub fn roll_back_now(host: &str) -> Vec<Arg> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exit codes and words fleet reads are the ones the scripts use.
+    #[test]
+    fn the_scripts_protocol_is_the_one_fleet_reads() {
+        let line = |text: &str, has: &str| -> String {
+            text.lines()
+                .find(|l| l.contains(has))
+                .unwrap_or_else(|| panic!("no line with {has}"))
+                .to_string()
+        };
+        assert!(line(CONFIRM, "too late").contains(&format!("exit {}", confirm_exit::TOO_LATE)));
+        assert!(
+            line(CONFIRM, "retired) echo").contains(&format!("exit {}", confirm_exit::TAKEN_OVER))
+        );
+        assert!(CONFIRM.ends_with(&format!("exit {}\n", confirm_exit::NO_ANSWER)));
+        assert!(LOCK.contains(&format!("exit {LOCK_BUSY}")));
+        for mode in [LockMode::Renew, LockMode::Release] {
+            assert!(
+                LOCK.contains(&format!("{}) if mine", mode.as_str())),
+                "{mode:?}"
+            );
+        }
+        for script in [CONFIRM, LOCK, WATCHDOG, FREE] {
+            for said in script.lines().filter(|l| l.contains("echo \"fleet:")) {
+                assert!(said.contains(&format!("echo \"{SAYS}")), "{said}");
+            }
+        }
+    }
 
     /// The scripts parse as POSIX shell (`sh -n`), so a typo fails here, not on a host; and
     /// where shellcheck is installed, it finds nothing in them.

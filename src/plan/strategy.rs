@@ -937,11 +937,11 @@ fn guarded(hs: &HostSettings, action: Action, change: Vec<Step>) -> Vec<Step> {
         let mut lock = Step::new(
             StepKind::Lock,
             "take the host's deploy lock",
-            as_root(nix::lock(&host.name, "take", &hs.who)),
+            as_root(nix::lock(&host.name, nix::LockMode::Take, &hs.who)),
         );
         lock.follow = Some(Follow::Lock {
-            renew: as_root(nix::lock(&host.name, "renew", &hs.who)),
-            release: as_root(nix::lock(&host.name, "release", &hs.who)),
+            renew: as_root(nix::lock(&host.name, nix::LockMode::Renew, &hs.who)),
+            release: as_root(nix::lock(&host.name, nix::LockMode::Release, &hs.who)),
             wait: !hs.no_wait,
         });
         steps.push(lock);
