@@ -292,21 +292,7 @@ fn load_inventory(g: &Global) -> Result<Inventory, Error> {
         inv.eval_on = match on.as_str() {
             "local" => None,
             host if inv.hosts.iter().any(|h| h.name == host) => Some(host.to_string()),
-            host => {
-                let names = inv.hosts.iter().map(|h| h.name.as_str());
-                let help = match names::closest(host, names) {
-                    Some(s) => format!("did you mean `--eval-on {s}`?"),
-                    None => "name a host of the inventory (a builder, say), or `local`".into(),
-                };
-                return Err(Error::usage(
-                    format!(
-                        "--eval-on {}: not a host in {}",
-                        host.escape_debug(),
-                        path.display()
-                    ),
-                    help,
-                ));
-            }
+            host => return Err(crate::select::unknown_host(&inv, host, "--eval-on")),
         };
     }
     if let Some(flake) = &g.flake {

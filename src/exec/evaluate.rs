@@ -66,8 +66,12 @@ pub async fn run<T: Transport>(
         Some(read) => ask_evaluator(read, runner, opts, log, &mut hits).await,
         None => (opts.eval_jobs, None),
     };
+    let left: Vec<(&str, &Step)> = steps
+        .into_iter()
+        .filter(|(host, _)| !hits.contains_key(host))
+        .collect();
     // Answered from the cache.
-    for (host, hit) in hits.drain() {
+    for (host, hit) in hits {
         runner
             .events
             .step(Some(host), &format!("evaluate {host} (cached)"));
@@ -81,10 +85,6 @@ pub async fn run<T: Transport>(
         let _ = into.configurations.set(hit.names);
         into.end(host, Ok(hit.system));
     }
-    let left: Vec<(&str, &Step)> = steps
-        .into_iter()
-        .filter(|(host, _)| into.results.get(*host).is_some_and(|r| r.get().is_none()))
-        .collect();
     // The flake goes to the machine that evaluates, once, when there is anything to evaluate.
     if let (Some(archive), false, None) =
         (find(StepKind::ArchiveFlake), left.is_empty(), &here_instead)
@@ -378,14 +378,12 @@ fn read(
     let f = match ran {
         Ok(f) => f,
         Err(e) => {
-            let no_nix =
-                matches!(&e, RunError::Spawn { reason, .. } if reason.contains("No such file"));
             return Err(EvalError {
                 message: e.to_string(),
                 command: None,
                 output: Vec::new(),
                 interrupted: false,
-                no_nix,
+                no_nix: e.program_missing(),
             });
         }
     };

@@ -35,7 +35,7 @@ pub struct EvalError {
 /// `nixosConfigurations`, as the first evaluation to end listed them.
 #[derive(Debug, Default)]
 pub struct Evaluations {
-    pub(super) results: HashMap<String, OnceLock<Result<System, EvalError>>>,
+    results: HashMap<String, OnceLock<Result<System, EvalError>>>,
     pub(super) configurations: OnceLock<Vec<String>>,
     /// The hosts evaluated on another machine than this one, and where: their derivations
     /// are there, not here.

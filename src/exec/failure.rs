@@ -13,8 +13,7 @@ pub(super) fn prepare_failure(
     log: &Log,
 ) -> String {
     let mut text = format!("{} failed", step.title);
-    let missing =
-        matches!(&outcome, Err(RunError::Spawn { reason, .. }) if reason.contains("No such file"));
+    let missing = outcome.as_ref().is_err_and(RunError::program_missing);
     match outcome {
         Ok(f) => {
             text.push_str(&format!(

@@ -217,8 +217,8 @@ fn unknown_hosts_tags_and_builders() {
         .args(["deploy", "razer", "--eval-on", "p602"])
         .run()
         .status(2)
-        .stderr_has("--eval-on p602: not a host in")
-        .stderr_has("did you mean `--eval-on p620`?")
+        .stderr_has("--eval-on `p602`: no such host in the inventory")
+        .stderr_has("did you mean `p620`?")
         .started_nothing();
     Test::example()
         .args(["deploy"])

@@ -30,13 +30,20 @@ pub enum RunError {
     #[error("{0}")]
     Resolve(String),
     #[error(transparent)]
-    Sudo(#[from] super::sudo::Refused),
+    Sudo(#[from] sudo::Refused),
     #[error("could not start `{program}` on {machine}: {reason}")]
     Spawn {
         program: String,
         machine: String,
         reason: String,
     },
+}
+
+impl RunError {
+    /// The program is not on this machine (or that host) at all: `nix` not installed, say.
+    pub fn program_missing(&self) -> bool {
+        matches!(self, RunError::Spawn { reason, .. } if reason.contains("No such file"))
+    }
 }
 
 /// How a command is run where it runs.
