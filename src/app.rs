@@ -12,6 +12,7 @@ use crate::cli::Global;
 use crate::error::{exit, Error};
 use crate::exec::{self, Executed};
 use crate::inventory::{names, Inventory};
+use crate::plan::settings::{RunOverrides, RunSettings};
 use crate::plan::{Context, Gate, Plan};
 use crate::ui::progress::Progress;
 use crate::vocab::NixOptions;
@@ -30,10 +31,15 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// Finds and loads the inventory, and reads this machine's name and uid.
     pub fn open(global: &'a Global) -> Result<Session<'a>, Error> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let path = crate::inventory::discover(global.inventory.as_deref(), None, &cwd)?;
+        let inv = Inventory::load(&path)?;
+        let run = RunSettings::resolve(&inv, &run_overrides(global, &cwd)?)?;
         Ok(Session {
-            inv: load_inventory(global)?,
+            inv,
             ctx: Context {
                 ask_sudo_password: global.ask_sudo_password,
+                run,
                 ..detect_context()
             },
             global,
@@ -49,13 +55,15 @@ impl<'a> Session<'a> {
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
             answer_within: plan.command.answer_within(),
-            quiet_limit: self.inv.quiet_limit(),
-            eval_jobs: self.inv.eval_jobs(),
+            quiet_limit: self.ctx.run.quiet_limit(),
+            keep_connections: self.ctx.run.keep_connections,
+            eval_jobs: self.ctx.run.local_eval_jobs(),
             eval_max_memory: self
-                .inv
+                .ctx
+                .run
                 .eval_jobs
                 .is_none()
-                .then_some(self.inv.eval_max_memory),
+                .then_some(self.ctx.run.eval_max_memory),
             eval_cache: Some(state_dir().join(crate::exec::evaluate::CACHE_FILE)),
             before_change: plan
                 .command
@@ -272,57 +280,48 @@ fn nix_options(g: &Global) -> Result<NixOptions, Error> {
     })
 }
 
-/// Finds, loads and checks the inventory, then applies `--flake` and the command line's Nix
-/// options (on top of `[fleet.nix]`).
-fn load_inventory(g: &Global) -> Result<Inventory, Error> {
-    let cwd = std::env::current_dir().context("reading the current directory")?;
-    let path = crate::inventory::discover(g.inventory.as_deref(), None, &cwd)?;
-    let mut inv = Inventory::load(&path)?;
-    inv.nix = inv.nix.with(&nix_options(g)?);
-    if let Some(secs) = g.keep_connections {
-        inv.keep_connections = secs;
-    }
-    if let Some(secs) = g.inactivity_timeout {
-        inv.inactivity_timeout = secs;
-    }
-    if let Some(jobs) = g.eval_jobs {
-        inv.eval_jobs = usize::try_from(jobs).ok();
-    }
-    if let Some(on) = &g.eval_on {
-        inv.eval_on = match on.as_str() {
-            "local" => None,
-            host if inv.hosts.iter().any(|h| h.name == host) => Some(host.to_string()),
-            host => return Err(crate::select::unknown_host(&inv, host, "--eval-on")),
-        };
-    }
-    if let Some(flake) = &g.flake {
-        if let Some(why) = names::flake_problem(flake) {
-            let help = match flake.split_once('#') {
-                Some((flake, host)) => format!(
-                    "pass --flake {} and name the host as an argument: `fleet deploy {host} --flake {}`",
-                    if flake.is_empty() { "." } else { flake },
-                    if flake.is_empty() { "." } else { flake },
-                ),
-                None => "pass a flake path or reference, like . or github:owner/repo".to_string(),
-            };
-            return Err(Error::usage(
-                format!("--flake {}: {why}", flake.escape_debug()),
-                help,
-            ));
+/// What the command line says of the run's settings (`plan::settings::RunSettings` puts it
+/// over hosts.toml's): `--flake` checked and resolved against `cwd`, the Nix options checked
+/// as hosts.toml's are.
+fn run_overrides(g: &Global, cwd: &Path) -> Result<RunOverrides, Error> {
+    let flake = match &g.flake {
+        None => None,
+        Some(flake) => {
+            if let Some(why) = names::flake_problem(flake) {
+                let help = match flake.split_once('#') {
+                    Some((flake, host)) => format!(
+                        "pass --flake {} and name the host as an argument: `fleet deploy {host} --flake {}`",
+                        if flake.is_empty() { "." } else { flake },
+                        if flake.is_empty() { "." } else { flake },
+                    ),
+                    None => "pass a flake path or reference, like . or github:owner/repo".to_string(),
+                };
+                return Err(Error::usage(
+                    format!("--flake {}: {why}", flake.escape_debug()),
+                    help,
+                ));
+            }
+            if !flake.contains(':') && !cwd.join(flake).is_dir() {
+                return Err(Error::usage(
+                    format!("--flake {}: {} is not a directory", flake.escape_debug(), cwd.join(flake).display()),
+                    "pass the checkout with your flake.nix, or a flake reference like github:owner/repo",
+                ));
+            }
+            Some(if flake.contains(':') {
+                flake.clone()
+            } else {
+                cwd.join(flake).display().to_string()
+            })
         }
-        if !flake.contains(':') && !cwd.join(flake).is_dir() {
-            return Err(Error::usage(
-                format!("--flake {}: {} is not a directory", flake.escape_debug(), cwd.join(flake).display()),
-                "pass the checkout with your flake.nix, or a flake reference like github:owner/repo",
-            ));
-        }
-        inv.flake = if flake.contains(':') {
-            flake.clone()
-        } else {
-            cwd.join(flake).display().to_string()
-        };
-    }
-    Ok(inv)
+    };
+    Ok(RunOverrides {
+        flake,
+        nix: nix_options(g)?,
+        eval_on: g.eval_on.clone(),
+        eval_jobs: g.eval_jobs.and_then(|j| usize::try_from(j).ok()),
+        keep_connections: g.keep_connections,
+        inactivity_timeout: g.inactivity_timeout,
+    })
 }
 
 /// This machine's name and whether fleet runs as root.
@@ -338,6 +337,7 @@ fn detect_context() -> Context {
         is_root,
         who: who(),
         ask_sudo_password: false,
+        run: RunSettings::default(),
     }
 }
 

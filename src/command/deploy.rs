@@ -6,7 +6,7 @@ use crate::cli;
 use std::io::IsTerminal;
 
 use crate::error::{exit, Error};
-use crate::plan::{self, CommandKind, DeployRequest, Gate};
+use crate::plan::{self, CommandKind, DeployRequest, Gate, Mode};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 
@@ -127,7 +127,11 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
             fallback: shape.deployment.fallback.fallback,
             confirm_timeout: shape.deployment.rollback.window(),
             no_wait: shape.deployment.rollback.no_wait,
-            preview: shape.deployment.preview,
+            mode: if shape.deployment.preview {
+                Mode::Preview
+            } else {
+                Mode::Activate
+            },
         },
     )?;
     ui::set_all_packages(shape.deployment.all_packages);

@@ -9,7 +9,7 @@ use crate::ui;
 
 pub fn run(s: &Session, selectors: &[String], via: Option<&str>) -> Result<u8, Error> {
     let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    let plan = plan::diff(&s.inv, &s.ctx, hosts, via)?;
+    let plan = plan::deploy(&s.inv, &s.ctx, &plan::DeployRequest::diff(hosts, via))?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

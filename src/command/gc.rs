@@ -60,7 +60,7 @@ pub fn run(s: &Session, selectors: &[String], older_than: u64) -> Result<u8, Err
         .filter(|(_, (_, unreachable, _))| unreachable.is_none())
         .map(|(host, (_, _, d))| (*host, d.delete.as_slice()))
         .collect();
-    let collect = plan::gc_collect_all(inv, ctx, &reached);
+    let collect = plan::gc_collect_all(ctx, &reached);
     let code = s.execute_and_summarise(&collect)?;
     let unreachable: Vec<&str> = decisions
         .iter()

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::{flake, plan, ui};
 
 pub fn run(s: &Session, inputs: &[String]) -> Result<u8, Error> {
-    let plan = plan::update_flake(&s.inv, inputs, crate::app::local_nix_version())?;
+    let plan = plan::update_flake(&s.ctx, inputs, crate::app::local_nix_version())?;
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

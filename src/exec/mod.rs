@@ -59,6 +59,8 @@ pub struct Options {
     pub sudo_password: Option<crate::secret::Secret>,
     /// How long a build, copy or activation may print nothing (`[fleet] inactivity_timeout`).
     pub quiet_limit: Option<std::time::Duration>,
+    /// Seconds each host's SSH master stays open after the run (`keep_connections`; 0: closed).
+    pub keep_connections: u64,
     /// How many hosts are evaluated at once here (`[fleet] eval_jobs`, else sized here).
     pub eval_jobs: usize,
     /// MiB each evaluation is allowed, to size `eval_jobs` on another machine that evaluates
@@ -101,8 +103,13 @@ fn open<'e>(
     opts: &Options,
     events: &'e dyn Events,
 ) -> Result<Machines<'e>, Error> {
-    let connections = Connections::new(inv, plan.command.waking(), Some(events))
-        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
+    let connections = Connections::new(
+        inv,
+        opts.keep_connections,
+        plan.command.waking(),
+        Some(events),
+    )
+    .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
     Ok(Machines {
         connections,
         passwords: sudo::Passwords::new(opts.sudo_password.clone()),

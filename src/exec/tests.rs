@@ -12,6 +12,7 @@ use super::transport::RunError;
 use super::transport::{How, Output, Reached, Transport};
 use super::{execute_with, Executed, Options};
 use crate::inventory::Inventory;
+use crate::plan::settings::RunSettings;
 use crate::plan::{self, Action, CommandKind, Context, DeployRequest, Gate, Machine, Plan};
 use crate::report::{HostReport, Outcome};
 
@@ -213,6 +214,7 @@ fn deploy_plan(command: CommandKind, hosts: &[&str], rollback: bool, max_paralle
         is_root: false,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inventory()),
     };
     let quick = command == CommandKind::QuickAll;
     plan::deploy(
@@ -233,7 +235,7 @@ fn deploy_plan(command: CommandKind, hosts: &[&str], rollback: bool, max_paralle
             fallback: None,
             confirm_timeout: rollback.then_some(30),
             no_wait: false,
-            preview: false,
+            mode: plan::Mode::Activate,
         },
     )
     .expect("plan")
@@ -259,6 +261,7 @@ fn run_quiet_limited(
         before_change: None,
         sudo_password: None,
         quiet_limit,
+        keep_connections: 0,
         eval_jobs: 2,
         eval_max_memory: None,
         eval_cache: None,
@@ -663,6 +666,7 @@ fn unchanged_means_unchanged_for_the_action() {
             is_root: false,
             who: "olaf@thinkpad".into(),
             ask_sudo_password: false,
+            run: RunSettings::of(&inventory()),
         };
         plan::deploy(
             &inv,
@@ -678,7 +682,7 @@ fn unchanged_means_unchanged_for_the_action() {
                 fallback: None,
                 confirm_timeout: None,
                 no_wait: false,
-                preview: false,
+                mode: plan::Mode::Activate,
             },
         )
         .expect("plan")
@@ -755,6 +759,7 @@ fn pre_activation_commands_run_as_root_before_anything_changes() {
         is_root: false,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inventory()),
     };
     let plan = deploy_samsung(&inv, &ctx);
     let fake = Fake::new(|_| None);
@@ -807,6 +812,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         is_root: false,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inventory()),
     };
     let hosts: Vec<&crate::inventory::Host> = ["samsung", "razer"]
         .iter()
@@ -831,6 +837,7 @@ fn status_answers_without_the_evaluation_and_bounds_each_host() {
         before_change: None,
         sudo_password: None,
         quiet_limit: None,
+        keep_connections: 0,
         eval_jobs: 2,
         eval_max_memory: None,
         eval_cache: None,
@@ -898,6 +905,7 @@ fn the_machine_fleet_runs_on_activates_last() {
         is_root: true,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inventory()),
     };
     let plan = plan::deploy(
         &inv,
@@ -916,7 +924,7 @@ fn the_machine_fleet_runs_on_activates_last() {
             fallback: None,
             confirm_timeout: Some(30),
             no_wait: false,
-            preview: false,
+            mode: plan::Mode::Activate,
         },
     )
     .expect("plan");
@@ -993,6 +1001,7 @@ fn chain_plan() -> Plan {
         is_root: true,
         who: "root@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inventory()),
     };
     deploy_samsung(&inv, &ctx)
 }
@@ -1010,7 +1019,7 @@ fn deploy_samsung(inv: &Inventory, ctx: &Context) -> Plan {
         fallback: None,
         confirm_timeout: Some(30),
         no_wait: false,
-        preview: false,
+        mode: plan::Mode::Activate,
     };
     plan::deploy(inv, ctx, &request).expect("plan")
 }

@@ -138,27 +138,6 @@ pub fn eval_jobs_for(cores: usize, free_kib: Option<u64>, max_memory: u64) -> us
 pub const MAX_SIZE: u64 = 1 << 20;
 
 impl Inventory {
-    /// How many hosts are evaluated at once here: `eval_jobs`, else as this machine's cores
-    /// and free memory allow (see `eval_jobs_for`).
-    pub fn eval_jobs(&self) -> usize {
-        if let Some(jobs) = self.eval_jobs {
-            return jobs;
-        }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let free_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        });
-        eval_jobs_for(cores, free_kib, self.eval_max_memory)
-    }
-
-    /// How long a long-running command may print nothing (`None`: no limit).
-    pub fn quiet_limit(&self) -> Option<std::time::Duration> {
-        (self.inactivity_timeout > 0)
-            .then(|| std::time::Duration::from_secs(self.inactivity_timeout))
-    }
-
     /// Reads and checks the inventory at `path`.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let refuse = |why: &str| InventoryError::Read {

@@ -6,10 +6,7 @@ use crate::inventory::{Host, Inventory};
 use crate::nix;
 
 use super::settings::Context;
-use super::{
-    Arg, CommandKind, FailedUnits, Gate, HostPlan, Invocation, Machine, Plan, Probe, Step,
-    StepKind, Sudo,
-};
+use super::{Arg, CommandKind, HostPlan, Invocation, Machine, Plan, Probe, Step, StepKind, Sudo};
 
 fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Arg>) -> Step {
     let helper = match &probe {
@@ -63,29 +60,12 @@ fn asking(
         .map(|h| {
             let target = ctx.machine(h);
             HostPlan {
-                preview: Vec::new(),
-                host: h.name.clone(),
-                attribute: h.attribute.clone(),
-                build_on: target.clone(),
                 inspect: questions(h, &target),
-                target,
-                build: Vec::new(),
-                deploy: Vec::new(),
-                if_builder_down: Vec::new(),
-                on_failed_units: FailedUnits::Keep,
-                activate_after: Vec::new(),
+                ..HostPlan::new(h, target.clone(), target)
             }
         })
         .collect();
     Plan {
-        preview_only: false,
-        command,
-        flake: inv.flake.clone(),
-        action: None,
-        // Questions are cheap: ask every host at once.
-        max_parallel: hosts.len().max(1),
-        gate: Gate::None,
-        only_changed: false,
         // What the flake says is for the drift column only: what hosts run is worth showing
         // even when the flake does not evaluate.
         prepare: if evaluate {
@@ -96,7 +76,8 @@ fn asking(
         } else {
             Vec::new()
         },
-        hosts: plans,
+        // Questions are cheap: ask every host at once.
+        ..Plan::new(command, &ctx.run.flake, hosts.len().max(1), plans)
     }
 }
 
@@ -291,37 +272,23 @@ pub fn gc_survey(inv: &Inventory, ctx: &Context, hosts: &[&Host], dry_run: bool)
 
 /// `gc`, second part: on each host that answered the survey, delete the generations decided
 /// on, then collect garbage.
-pub fn gc_collect_all(inv: &Inventory, ctx: &Context, deletions: &[(&Host, &[u32])]) -> Plan {
+pub fn gc_collect_all(ctx: &Context, deletions: &[(&Host, &[u32])]) -> Plan {
     let hosts = deletions
         .iter()
         .map(|&(host, generations)| {
             let target = ctx.machine(host);
             HostPlan {
-                preview: Vec::new(),
-                host: host.name.clone(),
-                attribute: host.attribute.clone(),
-                build_on: target.clone(),
                 deploy: gc_collect(host, &target, generations, ctx.sudo(host)),
-                target,
-                inspect: Vec::new(),
-                build: Vec::new(),
-                if_builder_down: Vec::new(),
-                on_failed_units: FailedUnits::Keep,
-                activate_after: Vec::new(),
+                ..HostPlan::new(host, target.clone(), target)
             }
         })
         .collect();
-    Plan {
-        preview_only: false,
-        command: CommandKind::Gc,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: deletions.len().max(1),
-        gate: Gate::None,
-        only_changed: false,
-        prepare: Vec::new(),
+    Plan::new(
+        CommandKind::Gc,
+        &ctx.run.flake,
+        deletions.len().max(1),
         hosts,
-    }
+    )
 }
 
 /// `gc`, second part for one host: delete these generations, then collect garbage.

@@ -18,8 +18,8 @@ pub use health::{
 };
 pub use settings::{Context, Overrides};
 pub use strategy::{
-    build, cache_push, deploy, diff, rollback, update_flake, validate, wake, BuildRequest,
-    DeployRequest, PushTo,
+    build, cache_push, deploy, rollback, update_flake, validate, wake, BuildRequest, DeployRequest,
+    Mode, PushTo,
 };
 
 /// What to do instead when the builder is down.
@@ -269,6 +269,21 @@ impl Step {
         self.best_effort = true;
         self
     }
+
+    /// The same step, with `run` tried (as `title` says) when the ways before it failed.
+    pub fn or_else(mut self, title: impl Into<String>, run: Invocation) -> Step {
+        self.fallbacks.push(Fallback {
+            title: title.into(),
+            run,
+        });
+        self
+    }
+
+    /// The same step, with what may run on the host after it.
+    pub fn followed_by(mut self, follow: Follow) -> Step {
+        self.follow = Some(follow);
+        self
+    }
 }
 
 /// An alternative way to complete a step, and when it is used.
@@ -319,6 +334,26 @@ pub struct HostPlan {
     /// switch may restart the cache; every other host, for the machine fleet runs on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub activate_after: Vec<Awaited>,
+}
+
+impl HostPlan {
+    /// `host`'s plan with no steps yet: built on `build_on`, activated on `target`, a switch
+    /// that leaves units failed kept, waiting for no other host.
+    pub fn new(host: &crate::inventory::Host, build_on: Machine, target: Machine) -> HostPlan {
+        HostPlan {
+            host: host.name.clone(),
+            attribute: host.attribute.clone(),
+            build_on,
+            target,
+            inspect: Vec::new(),
+            build: Vec::new(),
+            preview: Vec::new(),
+            deploy: Vec::new(),
+            if_builder_down: Vec::new(),
+            on_failed_units: FailedUnits::Keep,
+            activate_after: Vec::new(),
+        }
+    }
 }
 
 /// A host of the run, and how far it must have got.
@@ -499,6 +534,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of `command` over `hosts` of `flake`, `max_parallel` hosts at once: no action,
+    /// no gate, nothing prepared before the hosts.
+    pub fn new(
+        command: CommandKind,
+        flake: &str,
+        max_parallel: usize,
+        hosts: Vec<HostPlan>,
+    ) -> Plan {
+        Plan {
+            command,
+            flake: flake.to_string(),
+            action: None,
+            max_parallel,
+            gate: Gate::None,
+            only_changed: false,
+            preview_only: false,
+            prepare: Vec::new(),
+            hosts,
+        }
+    }
+
     /// Every step of the plan with the host it belongs to (`None` for `prepare`).
     pub fn steps(&self) -> impl Iterator<Item = (Option<&str>, &Step)> {
         let prepare = self.prepare.iter().map(|s| (None, s));

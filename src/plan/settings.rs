@@ -1,14 +1,16 @@
-//! Per-host settings, resolved in one function: the command line over the host's entry in
-//! hosts.toml over the inventory's [fleet] defaults. Planning reads the result; no other code
-//! decides where a host builds, how it gets root, where it builds when its builder is down,
-//! or how long its switch waits for confirmation. (Run-wide settings, like `--flake`, the
-//! Nix options and the evaluation's, are applied to the inventory as it loads, in `app`.)
+//! Settings, resolved here and nowhere else: the command line over the host's entry in
+//! hosts.toml over the inventory's [fleet] defaults. The run's own (`RunSettings`: the flake,
+//! the Nix options, where and how much to evaluate, connections, timeouts) once per run; each
+//! host's (`HostSettings`: where it builds, how it gets root, where it builds when its
+//! builder is down, how long its switch waits for confirmation) once per plan. Planning and
+//! the executor read the results; the inventory stays as hosts.toml says.
 
 use crate::error::Error;
 use crate::inventory::{Host, Inventory};
-use crate::vocab::{FallbackTo, Machine, Sudo};
+use crate::vocab::{FallbackTo, Machine, NixOptions, Sudo};
 
-/// What planning needs to know about the machine fleet runs on, read once by the caller.
+/// What planning needs beside the inventory: the machine fleet runs on, read once by the
+/// caller, and the run's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     /// This machine's short hostname; the host of that name is deployed without SSH.
@@ -20,6 +22,97 @@ pub struct Context {
     /// `--ask-sudo-password`: every host that gets root through sudo gets the password fleet
     /// asks for (as `sudo_password = true` in hosts.toml does for one host).
     pub ask_sudo_password: bool,
+    /// The run's settings.
+    pub run: RunSettings,
+}
+
+/// The run's settings: hosts.toml's `[fleet]`, with the command line over it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSettings {
+    /// The flake with `nixosConfigurations` (`--flake`, else `[fleet] flake`).
+    pub flake: String,
+    /// Options for Nix: `[fleet.nix]`, then the command line's.
+    pub nix: NixOptions,
+    /// The host that evaluates (`--eval-on`, else `[fleet] eval_on`; `None`: here).
+    pub eval_on: Option<String>,
+    /// Hosts evaluated at once (`--eval-jobs`, else `[fleet] eval_jobs`; `None`: from the
+    /// evaluating machine's cores and free memory, `eval_max_memory` MiB each).
+    pub eval_jobs: Option<usize>,
+    pub eval_max_memory: u64,
+    /// Seconds each SSH master stays open after the run (`--keep-connections`).
+    pub keep_connections: u64,
+    /// Seconds a build, copy or activation may print nothing (`--inactivity-timeout`; 0: never).
+    pub inactivity_timeout: u64,
+}
+
+/// What the command line says of the run's settings, where it says anything. `flake` is
+/// already checked and resolved against the working directory (`app` reads it).
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    pub flake: Option<String>,
+    pub nix: NixOptions,
+    /// `--eval-on HOST`, or `local`.
+    pub eval_on: Option<String>,
+    pub eval_jobs: Option<usize>,
+    pub keep_connections: Option<u64>,
+    pub inactivity_timeout: Option<u64>,
+}
+
+impl RunSettings {
+    /// hosts.toml's settings alone.
+    pub fn of(inv: &Inventory) -> RunSettings {
+        RunSettings {
+            flake: inv.flake.clone(),
+            nix: inv.nix.clone(),
+            eval_on: inv.eval_on.clone(),
+            eval_jobs: inv.eval_jobs,
+            eval_max_memory: inv.eval_max_memory,
+            keep_connections: inv.keep_connections,
+            inactivity_timeout: inv.inactivity_timeout,
+        }
+    }
+
+    /// The command line over hosts.toml; an `--eval-on` host the inventory lacks is a usage
+    /// error.
+    pub fn resolve(inv: &Inventory, cli: &RunOverrides) -> Result<RunSettings, Error> {
+        let own = RunSettings::of(inv);
+        let eval_on = match cli.eval_on.as_deref() {
+            None => own.eval_on,
+            Some("local") => None,
+            Some(host) if inv.host(host).is_some() => Some(host.to_string()),
+            Some(host) => return Err(crate::select::unknown_host(inv, host, "--eval-on")),
+        };
+        Ok(RunSettings {
+            flake: cli.flake.clone().unwrap_or(own.flake),
+            nix: own.nix.with(&cli.nix),
+            eval_on,
+            eval_jobs: cli.eval_jobs.or(own.eval_jobs),
+            eval_max_memory: own.eval_max_memory,
+            keep_connections: cli.keep_connections.unwrap_or(own.keep_connections),
+            inactivity_timeout: cli.inactivity_timeout.unwrap_or(own.inactivity_timeout),
+        })
+    }
+
+    /// How many hosts are evaluated at once here: `eval_jobs`, else as this machine's cores
+    /// and free memory allow (see `inventory::eval_jobs_for`).
+    pub fn local_eval_jobs(&self) -> usize {
+        if let Some(jobs) = self.eval_jobs {
+            return jobs;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let free_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        });
+        crate::inventory::eval_jobs_for(cores, free_kib, self.eval_max_memory)
+    }
+
+    /// How long a build, copy or activation may print nothing (`None`: no limit).
+    pub fn quiet_limit(&self) -> Option<std::time::Duration> {
+        (self.inactivity_timeout > 0)
+            .then(|| std::time::Duration::from_secs(self.inactivity_timeout))
+    }
 }
 
 impl Context {

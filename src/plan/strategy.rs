@@ -9,8 +9,8 @@ use crate::vocab::NixVersion;
 use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
-    Action, Arg, Awaited, BuilderDown, CommandKind, FailedUnits, Fallback, FallbackTo, Follow,
-    Gate, HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
+    Action, Arg, Awaited, BuilderDown, CommandKind, FallbackTo, Follow, Gate, HostPlan, Invocation,
+    Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
@@ -31,8 +31,53 @@ pub struct DeployRequest<'a> {
     pub confirm_timeout: Option<u64>,
     /// `--no-wait`: fail at once on a host another run holds, instead of waiting for it.
     pub no_wait: bool,
-    /// `--preview`: build, preview, activate nothing.
-    pub preview: bool,
+    /// Activate, or stop before: after the preview (`--preview`), or comparing the closures
+    /// (`diff`).
+    pub mode: Mode,
+}
+
+/// How far a deployment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Build, copy, activate.
+    Activate,
+    /// Build, put the system on its host, and show what activating would change there.
+    Preview,
+    /// Build, put the system on its host, and compare it there with what runs
+    /// (`nix store diff-closures`): `diff`.
+    Diff,
+}
+
+impl<'a> DeployRequest<'a> {
+    /// `command` for `hosts`: a switch, built where each host's `via` says, no gate, no
+    /// magic rollback, waiting for another run's lock, the inventory's parallelism.
+    pub fn new(command: CommandKind, hosts: Vec<&'a Host>) -> DeployRequest<'a> {
+        DeployRequest {
+            command,
+            hosts,
+            via: None,
+            action: Action::Switch,
+            only_changed: false,
+            gate: Gate::None,
+            max_parallel: None,
+            fallback: None,
+            confirm_timeout: None,
+            no_wait: false,
+            mode: Mode::Activate,
+        }
+    }
+
+    /// `diff`: like a quick deploy up to the copy (the new closure lands on the target, as a
+    /// deploy would put it there), then `nix store diff-closures` on the target, where both
+    /// closures are. Nothing is activated.
+    pub fn diff(hosts: Vec<&'a Host>, via: Option<&'a str>) -> DeployRequest<'a> {
+        DeployRequest {
+            via,
+            only_changed: true,
+            mode: Mode::Diff,
+            ..DeployRequest::new(CommandKind::Diff, hosts)
+        }
+    }
 }
 
 impl DeployRequest<'_> {
@@ -61,7 +106,8 @@ pub struct BuildRequest<'a> {
     pub out_link: Option<&'a str>,
 }
 
-/// Plans a deployment: evaluate once, then per host check (if asked), build, copy, activate.
+/// Plans a deployment: evaluate once, then per host check (if asked), build, copy, and
+/// activate (or stop before, as `req.mode` says).
 pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Plan, Error> {
     let settings = settings::resolve(inv, ctx, &req.hosts, &req.overrides())?;
     let hosts = settings
@@ -70,44 +116,57 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
         .map(|hs| {
             let copy = copy_steps(inv, hs.host, &hs.build_on, &hs.target);
             // quick-all shows the preview before its question; `--preview` stops after it.
-            let preview = if req.preview || req.gate == Gate::AllBuiltThenConfirm {
-                preview_steps(hs, &copy, builder_cache(inv, hs.host, &hs.build_on))
-            } else {
-                Vec::new()
+            let preview = match req.mode {
+                Mode::Preview => {
+                    preview_steps(hs, &copy, builder_cache(inv, hs.host, &hs.build_on))
+                }
+                Mode::Activate if req.gate == Gate::AllBuiltThenConfirm => {
+                    preview_steps(hs, &copy, builder_cache(inv, hs.host, &hs.build_on))
+                }
+                Mode::Activate | Mode::Diff => Vec::new(),
             };
-            let deploy = if req.preview {
-                Vec::new()
-            } else {
-                let mut deploy = copy;
-                deploy.extend(activate_steps(hs, req.action));
-                deploy
+            let deploy = match req.mode {
+                Mode::Preview => Vec::new(),
+                Mode::Activate => copy
+                    .into_iter()
+                    .chain(activate_steps(hs, req.action))
+                    .collect(),
+                Mode::Diff => copy
+                    .into_iter()
+                    .chain([step(
+                        StepKind::DiffClosures,
+                        &format!(
+                            "compare the running system with the new one on {}",
+                            hs.host.name
+                        ),
+                        hs.target.clone(),
+                        nix::diff_closures(&hs.host.name),
+                    )])
+                    .collect(),
             };
             HostPlan {
                 preview,
-                host: hs.host.name.clone(),
-                attribute: hs.host.attribute.clone(),
                 inspect: inspect_steps(hs.host, &hs.target),
                 build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, None),
                 deploy,
                 if_builder_down: builder_down(inv, ctx, hs, true),
                 on_failed_units: hs.host.failed_units,
-                activate_after: Vec::new(),
-                build_on: hs.build_on.clone(),
-                target: hs.target.clone(),
+                ..HostPlan::new(hs.host, hs.build_on.clone(), hs.target.clone())
             }
         })
         .collect();
-    let hosts = in_safe_order(hosts);
+    // Nothing is activated in a diff: no host waits for another.
+    let hosts = match req.mode {
+        Mode::Diff => hosts,
+        Mode::Activate | Mode::Preview => in_safe_order(hosts),
+    };
     Ok(Plan {
-        command: req.command,
-        flake: inv.flake.clone(),
-        action: Some(req.action),
-        max_parallel: settings.max_parallel,
+        action: (req.mode != Mode::Diff).then_some(req.action),
         gate: req.gate,
         only_changed: req.only_changed,
-        preview_only: req.preview,
+        preview_only: req.mode == Mode::Preview,
         prepare: evaluate(inv, ctx, &req.hosts),
-        hosts,
+        ..Plan::new(req.command, &ctx.run.flake, settings.max_parallel, hosts)
     })
 }
 
@@ -187,43 +246,6 @@ fn in_safe_order(mut hosts: Vec<HostPlan>) -> Vec<HostPlan> {
     hosts
 }
 
-/// Plans `diff`: like a quick deploy up to the copy (the new closure lands on the target, as
-/// a deploy would put it there), then `nix store diff-closures` on the target, where both
-/// closures are. Nothing is activated.
-pub fn diff(
-    inv: &Inventory,
-    ctx: &Context,
-    hosts: Vec<&Host>,
-    via: Option<&str>,
-) -> Result<Plan, Error> {
-    let req = DeployRequest {
-        command: CommandKind::Diff,
-        hosts,
-        via,
-        action: Action::DryActivate,
-        only_changed: true,
-        gate: Gate::None,
-        max_parallel: None,
-        fallback: None,
-        confirm_timeout: None,
-        no_wait: false,
-        preview: false,
-    };
-    let mut plan = deploy(inv, ctx, &req)?;
-    plan.action = None;
-    for hp in &mut plan.hosts {
-        hp.deploy.retain(|s| s.kind == StepKind::CopyClosure);
-        hp.activate_after.clear();
-        hp.deploy.push(step(
-            StepKind::DiffClosures,
-            &format!("compare the running system with the new one on {}", hp.host),
-            hp.target.clone(),
-            nix::diff_closures(&hp.host),
-        ));
-    }
-    Ok(plan)
-}
-
 /// Plans `wake`: each host is reached as any run reaches it, woken (wake-on-LAN) when it does
 /// not answer, and asked what it runs. Hosts without `mac`, and this machine, are refused.
 pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Error> {
@@ -247,38 +269,20 @@ pub fn wake(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Err
         }
         plans.push(own_steps(host, target, Vec::new()));
     }
-    Ok(without_evaluation(inv, CommandKind::Wake, plans))
+    Ok(Plan::new(
+        CommandKind::Wake,
+        &ctx.run.flake,
+        inv.max_parallel,
+        plans,
+    ))
 }
 
 /// A host plan with no build: what the host runs, then `deploy`, all on the host itself.
 fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
     HostPlan {
-        preview: Vec::new(),
-        host: host.name.clone(),
-        attribute: host.attribute.clone(),
-        build_on: target.clone(),
         inspect: inspect_steps(host, &target),
-        build: Vec::new(),
-        if_builder_down: Vec::new(),
-        on_failed_units: FailedUnits::Keep,
-        activate_after: Vec::new(),
         deploy,
-        target,
-    }
-}
-
-/// A plan that needs no evaluation: each host's own steps only (wake, rollback).
-fn without_evaluation(inv: &Inventory, command: CommandKind, hosts: Vec<HostPlan>) -> Plan {
-    Plan {
-        preview_only: false,
-        command,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: inv.max_parallel,
-        gate: Gate::None,
-        only_changed: false,
-        prepare: Vec::new(),
-        hosts,
+        ..HostPlan::new(host, target.clone(), target)
     }
 }
 
@@ -327,7 +331,12 @@ pub fn rollback(
             own_steps(host, target.clone(), guarded(hs, Action::Switch, change))
         })
         .collect();
-    Ok(without_evaluation(inv, CommandKind::Rollback, plans))
+    Ok(Plan::new(
+        CommandKind::Rollback,
+        &ctx.run.flake,
+        inv.max_parallel,
+        plans,
+    ))
 }
 
 /// Where `cache push` puts systems.
@@ -403,29 +412,14 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         .hosts
         .iter()
         .map(|hs| HostPlan {
-            preview: Vec::new(),
-            host: hs.host.name.clone(),
-            attribute: hs.host.attribute.clone(),
             build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, req.out_link),
             if_builder_down: builder_down(inv, ctx, hs, false),
-            on_failed_units: FailedUnits::Keep,
-            activate_after: Vec::new(),
-            build_on: hs.build_on.clone(),
-            target: hs.target.clone(),
-            inspect: Vec::new(),
-            deploy: Vec::new(),
+            ..HostPlan::new(hs.host, hs.build_on.clone(), hs.target.clone())
         })
         .collect();
     Ok(Plan {
-        preview_only: false,
-        command: req.command,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: settings.max_parallel,
-        gate: Gate::None,
-        only_changed: false,
         prepare: evaluate(inv, ctx, &req.hosts),
-        hosts,
+        ..Plan::new(req.command, &ctx.run.flake, settings.max_parallel, hosts)
     })
 }
 
@@ -437,49 +431,33 @@ pub fn validate(inv: &Inventory, ctx: &Context, hosts: &[&Host], full: bool) -> 
             StepKind::CheckFlake,
             "check the flake (nix flake check)",
             Machine::Local,
-            nix::flake_check(&inv.flake, &inv.nix),
+            nix::flake_check(&ctx.run.flake, &ctx.run.nix),
         ));
     }
+    // A row each: evaluated, or its own error.
+    let rows = hosts
+        .iter()
+        .map(|h| HostPlan::new(h, Machine::Local, Machine::Local))
+        .collect();
     Plan {
-        preview_only: false,
-        command: CommandKind::Validate,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: inv.max_parallel,
-        gate: Gate::None,
-        only_changed: false,
         prepare,
-        // A row each: evaluated, or its own error.
-        hosts: hosts
-            .iter()
-            .map(|h| HostPlan {
-                host: h.name.clone(),
-                attribute: h.attribute.clone(),
-                build_on: Machine::Local,
-                target: Machine::Local,
-                inspect: Vec::new(),
-                build: Vec::new(),
-                preview: Vec::new(),
-                deploy: Vec::new(),
-                if_builder_down: Vec::new(),
-                on_failed_units: FailedUnits::Keep,
-                activate_after: Vec::new(),
-            })
-            .collect(),
+        ..Plan::new(
+            CommandKind::Validate,
+            &ctx.run.flake,
+            inv.max_parallel,
+            rows,
+        )
     }
 }
 
 /// Plans `update-flake`: all inputs, or the named ones. The flake must be a local path,
 /// since the lock file is written where the flake lives.
 /// `update-flake`, in the form `nix` here takes (`version`, asked once by the caller).
-pub fn update_flake(
-    inv: &Inventory,
-    inputs: &[String],
-    version: NixVersion,
-) -> Result<Plan, Error> {
-    if inv.flake.contains(':') {
+pub fn update_flake(ctx: &Context, inputs: &[String], version: NixVersion) -> Result<Plan, Error> {
+    let run = &ctx.run;
+    if run.flake.contains(':') {
         return Err(Error::usage(
-            format!("cannot update `{}`: it is not a local flake", inv.flake),
+            format!("cannot update `{}`: it is not a local flake", run.flake),
             "point [fleet] flake (or --flake) at the checkout whose flake.lock should change",
         ));
     }
@@ -495,20 +473,13 @@ pub fn update_flake(
         format!("update flake inputs {}", inputs.join(", "))
     };
     Ok(Plan {
-        preview_only: false,
-        command: CommandKind::UpdateFlake,
-        flake: inv.flake.clone(),
-        action: None,
-        max_parallel: 1,
-        gate: Gate::None,
-        only_changed: false,
         prepare: vec![step(
             StepKind::UpdateFlake,
             &what,
             Machine::Local,
-            nix::flake_update(&inv.flake, inputs, &inv.nix, version),
+            nix::flake_update(&run.flake, inputs, &run.nix, version),
         )],
-        hosts: Vec::new(),
+        ..Plan::new(CommandKind::UpdateFlake, &run.flake, 1, Vec::new())
     })
 }
 
@@ -525,23 +496,24 @@ pub(super) fn evaluate(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Vec<S
     if hosts.is_empty() {
         return Vec::new();
     }
+    let run = &ctx.run;
     let mut steps = Vec::new();
-    if !inv.nix.impure {
+    if !run.nix.impure {
         steps.push(
             step(
                 StepKind::ReadFlakeHash,
                 "read the flake's locked hash (the evaluation cache's key)",
                 Machine::Local,
-                nix::flake_metadata(&inv.flake),
+                nix::flake_metadata(&run.flake),
             )
             .best_effort(),
         );
     }
     let here = |h: &Host| {
         nix::eval_system(
-            Arg::from(format!("{}#nixosConfigurations", inv.flake)),
+            Arg::from(format!("{}#nixosConfigurations", run.flake)),
             &h.attribute,
-            &inv.nix,
+            &run.nix,
         )
     };
     let Some(evaluator) = eval_machine(inv, ctx) else {
@@ -561,7 +533,7 @@ pub(super) fn evaluate(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Vec<S
             StepKind::ArchiveFlake,
             &format!("send the flake and its inputs to {evaluator}"),
             Machine::Local,
-            nix::flake_archive(Arg::store(evaluator), &inv.flake),
+            nix::flake_archive(Arg::store(evaluator), &run.flake),
         )
         .best_effort(),
     );
@@ -574,30 +546,28 @@ pub(super) fn evaluate(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Vec<S
         .best_effort(),
     );
     steps.extend(hosts.iter().map(|h| {
-        let mut s = step(
+        step(
             StepKind::Evaluate(h.name.clone()),
             &format!("evaluate {} on {evaluator}", h.name),
             on.clone(),
             nix::eval_system(
                 Arg::archived("#nixosConfigurations"),
                 &h.attribute,
-                &inv.nix,
+                &run.nix,
             ),
-        );
-        s.fallbacks.push(Fallback {
-            title: format!("evaluate {} here ({evaluator} cannot be reached)", h.name),
-            run: Invocation::new(Machine::Local, here(h)),
-        });
-        s
+        )
+        .or_else(
+            format!("evaluate {} here ({evaluator} cannot be reached)", h.name),
+            Invocation::new(Machine::Local, here(h)),
+        )
     }));
     steps
 }
 
 /// The host that evaluates, when it is not this machine (`eval_on`; never with `--impure`).
 fn eval_machine<'a>(inv: &'a Inventory, ctx: &Context) -> Option<&'a str> {
-    let name = inv.eval_on.as_deref()?;
-    let host = inv.hosts.iter().find(|h| h.name == name)?;
-    (!inv.nix.impure && ctx.machine(host) != Machine::Local).then_some(name)
+    let host = inv.host(ctx.run.eval_on.as_deref()?)?;
+    (!ctx.run.nix.impure && ctx.machine(host) != Machine::Local).then_some(host.name.as_str())
 }
 
 fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
@@ -656,7 +626,7 @@ fn build_steps(
             (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS)),
         ),
     };
-    let mut argv = nix::realise(Arg::drv(name), &inv.nix, root);
+    let mut argv = nix::realise(Arg::drv(name), &ctx.run.nix, root);
     argv.extend(helpers(inv, ctx, build_on));
     let build = step(StepKind::Build, &title, build_on.clone(), argv);
     steps.extend(freeing(vec![build], build_on));
@@ -744,14 +714,9 @@ fn helpers(inv: &Inventory, ctx: &Context, build_on: &Machine) -> Vec<Arg> {
 
 /// `steps`, each with what to do when it fails because the store `on` writes to is full:
 /// delete what it left half-written there.
-fn freeing(mut steps: Vec<Step>, on: &Machine) -> Vec<Step> {
-    for s in &mut steps {
-        s.follow = Some(Follow::FreeHalfWritten(Invocation::new(
-            on.clone(),
-            nix::free_half_written(),
-        )));
-    }
-    steps
+fn freeing(steps: Vec<Step>, on: &Machine) -> Vec<Step> {
+    let free = || Follow::FreeHalfWritten(Invocation::new(on.clone(), nix::free_half_written()));
+    steps.into_iter().map(|s| s.followed_by(free())).collect()
 }
 
 /// How the built closure reaches the target: the target fetches it from the builder's cache
@@ -777,6 +742,7 @@ fn builder_cache<'a>(
 fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machine) -> Vec<Step> {
     let name = host.name.as_str();
     let out = || Arg::out(name);
+    let copy = |title: &str, run| Step::new(StepKind::CopyClosure, title, run);
     match (build_on, target) {
         _ if build_on == target => Vec::new(),
         (Machine::Local, Machine::Host(t)) => vec![step(
@@ -787,71 +753,42 @@ fn ways_to_copy(inv: &Inventory, host: &Host, build_on: &Machine, target: &Machi
         )],
         (Machine::Host(b), Machine::Local) => {
             let relay = Invocation::new(Machine::Local, nix::copy_from_store(Arg::store(b), out()));
-            match builder_cache(inv, host, build_on) {
-                Some(cache) => vec![Step {
-                    kind: StepKind::CopyClosure,
-                    title: format!("fetch the system from cache {}", cache.name),
-                    run: Invocation::new(Machine::Local, nix::copy_from_cache(&cache.url, out())),
-                    fallbacks: vec![Fallback {
-                        title: format!(
-                            "if cache {} cannot be used: copy from {b} over SSH",
-                            cache.name
-                        ),
-                        run: relay,
-                    }],
-                    follow: None,
-                    best_effort: false,
-                }],
-                None => vec![Step {
-                    kind: StepKind::CopyClosure,
-                    title: format!("copy the system from {b} over SSH"),
-                    run: relay,
-                    fallbacks: Vec::new(),
-                    follow: None,
-                    best_effort: false,
-                }],
-            }
-        }
-        (Machine::Host(b), Machine::Host(t)) => {
-            let push = Fallback {
-                title: format!("{b} copies it to {t}"),
-                run: Invocation::new(build_on.clone(), nix::copy_to(Arg::store(t), out())),
-            };
-            let relay = Fallback {
-                title: "relay it through this machine (the closure passes through here)".into(),
-                run: Invocation::new(
-                    Machine::Local,
-                    nix::copy_between(Arg::store(b), Arg::store(t), out()),
-                ),
-            };
             let step = match builder_cache(inv, host, build_on) {
-                Some(cache) => Step {
-                    kind: StepKind::CopyClosure,
-                    title: format!("{t} fetches the system from cache {}", cache.name),
-                    run: Invocation::new(target.clone(), nix::copy_from_cache(&cache.url, out())),
-                    fallbacks: vec![
-                        Fallback {
-                            title: format!(
-                                "if {t} cannot use cache {}: {}",
-                                cache.name, push.title
-                            ),
-                            run: push.run,
-                        },
-                        relay,
-                    ],
-                    follow: None,
-                    best_effort: false,
-                },
-                None => Step {
-                    kind: StepKind::CopyClosure,
-                    title: push.title,
-                    run: push.run,
-                    fallbacks: vec![relay],
-                    follow: None,
-                    best_effort: false,
-                },
+                Some(cache) => copy(
+                    &format!("fetch the system from cache {}", cache.name),
+                    Invocation::new(Machine::Local, nix::copy_from_cache(&cache.url, out())),
+                )
+                .or_else(
+                    format!(
+                        "if cache {} cannot be used: copy from {b} over SSH",
+                        cache.name
+                    ),
+                    relay,
+                ),
+                None => copy(&format!("copy the system from {b} over SSH"), relay),
             };
             vec![step]
+        }
+        (Machine::Host(b), Machine::Host(t)) => {
+            let push_title = format!("{b} copies it to {t}");
+            let push = Invocation::new(build_on.clone(), nix::copy_to(Arg::store(t), out()));
+            let relay = Invocation::new(
+                Machine::Local,
+                nix::copy_between(Arg::store(b), Arg::store(t), out()),
+            );
+            let relay_title = "relay it through this machine (the closure passes through here)";
+            let step = match builder_cache(inv, host, build_on) {
+                Some(cache) => copy(
+                    &format!("{t} fetches the system from cache {}", cache.name),
+                    Invocation::new(target.clone(), nix::copy_from_cache(&cache.url, out())),
+                )
+                .or_else(
+                    format!("if {t} cannot use cache {}: {push_title}", cache.name),
+                    push,
+                ),
+                None => copy(&push_title, push),
+            };
+            vec![step.or_else(relay_title, relay)]
         }
         // Both local: handled by the first arm.
         (Machine::Local, Machine::Local) => Vec::new(),
@@ -878,17 +815,16 @@ fn activation(
         );
     };
     let on_host = |argv| Invocation::new(target.clone(), argv).with_sudo(sudo);
-    let mut launch = Step::new(
+    Step::new(
         StepKind::Activate(action),
         title,
         on_host(nix::launch_activation(&host.name, system, action)),
-    );
-    launch.follow = Some(Follow::Activation {
+    )
+    .followed_by(Follow::Activation {
         runs,
         await_exit: on_host(nix::await_activation(&host.name, nix::ACTIVATION_LIMIT)),
         read_log: on_host(nix::activation_log(&host.name)),
-    });
-    launch
+    })
 }
 
 /// Activation as NixOS does it: the profile set (switch, boot), then `switch-to-configuration`,
@@ -934,17 +870,18 @@ fn guarded(hs: &HostSettings, action: Action, change: Vec<Step>) -> Vec<Step> {
         .filter(|_| remote && action == Action::Switch);
     let mut steps = Vec::new();
     if remote {
-        let mut lock = Step::new(
-            StepKind::Lock,
-            "take the host's deploy lock",
-            as_root(nix::lock(&host.name, nix::LockMode::Take, &hs.who)),
+        steps.push(
+            Step::new(
+                StepKind::Lock,
+                "take the host's deploy lock",
+                as_root(nix::lock(&host.name, nix::LockMode::Take, &hs.who)),
+            )
+            .followed_by(Follow::Lock {
+                renew: as_root(nix::lock(&host.name, nix::LockMode::Renew, &hs.who)),
+                release: as_root(nix::lock(&host.name, nix::LockMode::Release, &hs.who)),
+                wait: !hs.no_wait,
+            }),
         );
-        lock.follow = Some(Follow::Lock {
-            renew: as_root(nix::lock(&host.name, nix::LockMode::Renew, &hs.who)),
-            release: as_root(nix::lock(&host.name, nix::LockMode::Release, &hs.who)),
-            wait: !hs.no_wait,
-        });
-        steps.push(lock);
     }
     steps.extend(host.pre_activate.iter().map(|command| {
         Step::new(
@@ -954,16 +891,20 @@ fn guarded(hs: &HostSettings, action: Action, change: Vec<Step>) -> Vec<Step> {
         )
     }));
     if let Some(secs) = watchdog {
-        let mut arm = Step::new(
-            StepKind::ArmWatchdog(secs),
-            &format!("arm the rollback watchdog ({secs} s to confirm)"),
-            as_root(nix::arm_watchdog(&host.name, secs)),
+        steps.push(
+            Step::new(
+                StepKind::ArmWatchdog(secs),
+                &format!("arm the rollback watchdog ({secs} s to confirm)"),
+                as_root(nix::arm_watchdog(&host.name, secs)),
+            )
+            .followed_by(Follow::Watchdog {
+                roll_back_now: as_root(nix::roll_back_now(&host.name)),
+                await_rollback: as_root(nix::await_rollback(
+                    &host.name,
+                    secs + nix::ROLLBACK_SLACK,
+                )),
+            }),
         );
-        arm.follow = Some(Follow::Watchdog {
-            roll_back_now: as_root(nix::roll_back_now(&host.name)),
-            await_rollback: as_root(nix::await_rollback(&host.name, secs + nix::ROLLBACK_SLACK)),
-        });
-        steps.push(arm);
     }
     steps.extend(change);
     // Checks judge the running system: only switch and test make the new one run.

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::health::gc_collect;
 use super::*;
 use crate::inventory::Inventory;
+use crate::plan::settings::RunSettings;
 use crate::ui::plan::brief;
 use crate::ui::show_argv;
 use crate::vocab::{NixVersion, Sudo};
@@ -25,6 +26,7 @@ fn laptop() -> Context {
         is_root: false,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inv()),
     }
 }
 
@@ -34,6 +36,7 @@ fn on(host: &str, is_root: bool) -> Context {
         is_root,
         who: "olaf@thinkpad".into(),
         ask_sudo_password: false,
+        run: RunSettings::of(&inv()),
     }
 }
 
@@ -54,7 +57,7 @@ fn deploy_req<'a>(
         fallback: None,
         confirm_timeout: None,
         no_wait: false,
-        preview: false,
+        mode: Mode::Activate,
     }
 }
 
@@ -433,10 +436,11 @@ fn builders_on_the_command_line_are_checked() {
 /// `--impure`, or fleet running on p620, the evaluation is here.
 #[test]
 fn eval_on_evaluates_on_the_builder() {
-    let mut inv = inv();
-    inv.eval_on = Some("p620".into());
+    let inv = inv();
+    let mut ctx = laptop();
+    ctx.run.eval_on = Some("p620".into());
     let req = deploy_req(&inv, &["samsung", "razer"], None, Action::Switch);
-    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let plan = deploy(&inv, &ctx, &req).expect("plan");
     let kinds: Vec<&StepKind> = plan.prepare.iter().map(|s| &s.kind).collect();
     assert_eq!(
         kinds[..3],
@@ -469,13 +473,15 @@ fn eval_on_evaluates_on_the_builder() {
         "{razer:#?}"
     );
     // Impure, or run on p620 itself: evaluated here, as before.
-    let mut impure = inv.clone();
-    impure.nix.impure = true;
-    for (inv, ctx) in [(&impure, laptop()), (&inv, on("p620", true))] {
+    let mut impure = ctx.clone();
+    impure.run.nix.impure = true;
+    let mut on_p620 = on("p620", true);
+    on_p620.run.eval_on = Some("p620".into());
+    for ctx in [impure, on_p620] {
         let plan = deploy(
-            inv,
+            &inv,
             &ctx,
-            &deploy_req(inv, &["samsung"], None, Action::Switch),
+            &deploy_req(&inv, &["samsung"], None, Action::Switch),
         )
         .expect("plan");
         assert!(plan
@@ -492,7 +498,7 @@ fn eval_on_evaluates_on_the_builder() {
 fn validate_and_update_flake() {
     let inv = inv();
     let hosts: Vec<&crate::inventory::Host> = inv.hosts.iter().collect();
-    let plan = validate(&inv, &Context::default(), &hosts, false);
+    let plan = validate(&inv, &laptop(), &hosts, false);
     // The flake's hash (the evaluation cache's key), then an evaluation, and a row, for
     // each host.
     assert_eq!(plan.prepare[0].kind, StepKind::ReadFlakeHash);
@@ -502,7 +508,7 @@ fn validate_and_update_flake() {
         .hosts
         .iter()
         .all(|h| h.build.is_empty() && h.deploy.is_empty()));
-    let plan = validate(&inv, &Context::default(), &hosts, true);
+    let plan = validate(&inv, &laptop(), &hosts, true);
     assert_eq!(
         show_argv(&plan.prepare[hosts.len() + 1].run.argv),
         format!("{NIX} flake check /home/olaf/nixos")
@@ -511,12 +517,12 @@ fn validate_and_update_flake() {
     // Nix before 2.19: the flake is the positional argument; inputs go to `flake lock`.
     let old = NixVersion::parse("nix (Nix) 2.8.0").expect("version");
     let two = ["nixpkgs".to_string(), "home-manager".to_string()];
-    let plan = update_flake(&inv, &[], old).expect("plan");
+    let plan = update_flake(&laptop(), &[], old).expect("plan");
     assert_eq!(
         show_argv(&plan.prepare[0].run.argv),
         format!("{NIX} flake update /home/olaf/nixos")
     );
-    let plan = update_flake(&inv, &two, old).expect("plan");
+    let plan = update_flake(&laptop(), &two, old).expect("plan");
     assert_eq!(
         show_argv(&plan.prepare[0].run.argv),
         format!(
@@ -530,21 +536,21 @@ fn validate_and_update_flake() {
         "nix (Lix, like Nix) 2.91.1",
     ] {
         let new = NixVersion::parse(new).expect("version");
-        let plan = update_flake(&inv, &[], new).expect("plan");
+        let plan = update_flake(&laptop(), &[], new).expect("plan");
         assert_eq!(
             show_argv(&plan.prepare[0].run.argv),
             format!("{NIX} flake update --flake /home/olaf/nixos")
         );
-        let plan = update_flake(&inv, &two, new).expect("plan");
+        let plan = update_flake(&laptop(), &two, new).expect("plan");
         assert_eq!(
             show_argv(&plan.prepare[0].run.argv),
             format!("{NIX} flake update nixpkgs home-manager --flake /home/olaf/nixos")
         );
     }
-    let e = update_flake(&inv, &["--override-input".into()], old).expect_err("hostile");
+    let e = update_flake(&laptop(), &["--override-input".into()], old).expect_err("hostile");
     assert!(e.to_string().contains("is not a flake input name"), "{e}");
-    let mut remote = inv.clone();
-    remote.flake = "github:olaf/nixos".into();
+    let mut remote = laptop();
+    remote.run.flake = "github:olaf/nixos".into();
     let e = update_flake(&remote, &[], old).expect_err("remote");
     assert!(e.to_string().contains("it is not a local flake"), "{e}");
 }
@@ -552,11 +558,10 @@ fn validate_and_update_flake() {
 #[test]
 fn diff_copies_like_deploy_then_compares_on_the_target_without_activating() {
     let inv = inv();
-    let plan = diff(
+    let plan = deploy(
         &inv,
         &laptop(),
-        vec![inv.host("samsung").expect("samsung")],
-        None,
+        &DeployRequest::diff(vec![inv.host("samsung").expect("samsung")], None),
     )
     .expect("plan");
     assert!(plan.only_changed && plan.action.is_none());

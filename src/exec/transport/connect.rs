@@ -86,6 +86,7 @@ pub struct Connections<'p> {
 impl<'p> Connections<'p> {
     pub fn new(
         inv: &Inventory,
+        keep_connections: u64,
         waking: Waking,
         events: Option<&'p dyn Events>,
     ) -> std::io::Result<Connections<'p>> {
@@ -95,7 +96,7 @@ impl<'p> Connections<'p> {
         let control_dir = tempfile::Builder::new()
             .prefix(&format!("fleet-{}-", std::process::id()))
             .tempdir_in(CONTROL_ROOT)?;
-        let kept = match inv.keep_connections {
+        let kept = match keep_connections {
             0 => None,
             secs => match master::kept_dir() {
                 Ok(dir) => Some((dir, Duration::from_secs(secs))),
