@@ -26,6 +26,8 @@ pub struct Session<'a> {
     pub inv: Inventory,
     pub ctx: Context,
     pub global: &'a Global,
+    /// How output looks (commands may add to it, as deployments do `--all-packages`).
+    pub look: ui::Look,
 }
 
 impl<'a> Session<'a> {
@@ -43,6 +45,10 @@ impl<'a> Session<'a> {
                 ..detect_context()
             },
             global,
+            look: ui::Look {
+                color: global.color.enabled(),
+                all_packages: false,
+            },
         })
     }
 
@@ -116,7 +122,7 @@ impl<'a> Session<'a> {
         }
         let options = self.options(plan)?;
         let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
-        let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), ui::color());
+        let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), self.look);
         let executed = runtime()?.block_on(exec::execute(plan, &self.inv, &options, &progress));
         drop(progress);
         let executed = executed?;
@@ -142,7 +148,9 @@ impl<'a> Session<'a> {
 
     /// Runs a plan and prints its summary (or the report as JSON).
     pub fn execute_and_summarise(&self, plan: &Plan) -> Result<u8, Error> {
-        self.execute_and_show(plan, |executed| ui::summary::render(&executed.report))
+        self.execute_and_show(plan, |executed| {
+            ui::summary::render(&executed.report, self.look.all_packages)
+        })
     }
 
     /// Runs a plan and prints what `text` makes of it (or the report as JSON).
@@ -166,7 +174,7 @@ impl<'a> Session<'a> {
         let options = self.options(plan)?;
         let progress = if self.global.verbose > 0 {
             let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
-            Progress::new(&hosts, false, ui::color())
+            Progress::new(&hosts, false, self.look)
         } else {
             Progress::quiet()
         };

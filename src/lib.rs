@@ -1,8 +1,8 @@
 //! fleet: deploy a NixOS fleet from one inventory.
 //!
 //! Data flows one way: `hosts.toml` → [`inventory::Inventory`] → [`plan::Plan`] → executor → report.
-//! `cli` holds the clap types, `command` has each subcommand (with what they share in `app`),
-//! `ui` renders everything people read. Every module is private: the binary calls [`main`],
+//! `command` has each subcommand, its arguments beside its body (`cli` the options they share,
+//! `app` what they share when they run), `ui` renders everything people read. Every module is private: the binary calls [`main`],
 //! the fuzz targets [`fuzzing`], and the compiler finds what nothing uses.
 
 mod app;
@@ -29,12 +29,12 @@ mod vocab;
 /// The `fleet` binary: completions, parse, run, and the exit code (see `error::exit`).
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
-    complete::handle_request(cli::command);
-    let cli = cli::Cli::parse();
-    match command::run(cli) {
+    complete::handle_request(command::clap_command);
+    let cli = command::Cli::parse();
+    match command::run(&cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
-            ui::print_error(&e);
+            ui::print_error(&e, cli.global.color.enabled());
             std::process::ExitCode::from(e.exit_code())
         }
     }

@@ -2,6 +2,7 @@
 //! then say where each system is (and, with `--out-link`, link the ones built here).
 
 use crate::app::Session;
+use crate::cli::{Fallback, Global, OptionalHosts, Parallel, RequiredHosts, Via};
 use crate::error::Error;
 use crate::inventory::Host;
 use crate::plan::{self, BuildRequest, CommandKind};
@@ -9,25 +10,72 @@ use crate::select::{select, WhenEmpty};
 use crate::ui;
 use crate::vocab::FallbackTo;
 
-/// `fleet build HOST... [--via BUILDER] [-o PATH] [--fallback WHERE]`.
-pub fn run(s: &Session, selectors: &[String], place: Where) -> Result<u8, Error> {
-    let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    build(s, CommandKind::Build, hosts, place, None)
+/// Build hosts' systems without activating them
+#[derive(Debug, clap::Args)]
+pub struct Build {
+    #[command(flatten)]
+    hosts: RequiredHosts,
+    #[command(flatten)]
+    via: Via,
+    /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a
+    /// builder are kept there, as a GC root, for their targets)
+    #[arg(short = 'o', long, value_name = "PATH")]
+    out_link: Option<String>,
+    #[command(flatten)]
+    fallback: Fallback,
 }
 
-/// `fleet build-all-parallel [HOST...] [--via BUILDER] [-o PATH] [--fallback WHERE] [-j N]`.
-pub fn run_all(
-    s: &Session,
-    selectors: &[String],
-    place: Where,
-    max_parallel: Option<u16>,
-) -> Result<u8, Error> {
-    let hosts = select(&s.inv, selectors, WhenEmpty::All)?;
-    build(s, CommandKind::BuildAllParallel, hosts, place, max_parallel)
+impl super::Run for Build {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let s = &Session::open(g)?;
+        let hosts = select(&s.inv, &self.hosts.hosts, WhenEmpty::Refuse)?;
+        let place = (
+            self.via.via.as_deref(),
+            self.out_link.as_deref(),
+            self.fallback.fallback,
+        );
+        build(s, CommandKind::Build, hosts, place, None)
+    }
+}
+
+/// Build every host's system (or the selected ones') in parallel
+#[derive(Debug, clap::Args)]
+pub struct BuildAllParallel {
+    #[command(flatten)]
+    hosts: OptionalHosts,
+    #[command(flatten)]
+    via: Via,
+    /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a
+    /// builder are kept there, as a GC root, for their targets)
+    #[arg(short = 'o', long, value_name = "PATH")]
+    out_link: Option<String>,
+    #[command(flatten)]
+    parallel: Parallel,
+    #[command(flatten)]
+    fallback: Fallback,
+}
+
+impl super::Run for BuildAllParallel {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let s = &Session::open(g)?;
+        let hosts = select(&s.inv, &self.hosts.hosts, WhenEmpty::All)?;
+        let place = (
+            self.via.via.as_deref(),
+            self.out_link.as_deref(),
+            self.fallback.fallback,
+        );
+        build(
+            s,
+            CommandKind::BuildAllParallel,
+            hosts,
+            place,
+            self.parallel.max_parallel,
+        )
+    }
 }
 
 /// Where to build, the link to leave, and where to build when the builder is down.
-pub type Where<'a> = (Option<&'a str>, Option<&'a str>, Option<FallbackTo>);
+type Where<'a> = (Option<&'a str>, Option<&'a str>, Option<FallbackTo>);
 
 fn build(
     s: &Session,

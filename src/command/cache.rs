@@ -2,7 +2,10 @@
 //! each host, pushing built systems to a cache, and the nix settings that use the tiers.
 
 use crate::app::{write_json, write_stdout, Session};
-use crate::cli::CacheCommand;
+use clap_complete::engine::ArgValueCandidates;
+
+use crate::cli::{Global, OptionalHosts, RequiredHosts};
+use crate::complete;
 use crate::error::{exit, Error};
 use crate::health;
 use crate::inventory::Inventory;
@@ -10,73 +13,109 @@ use crate::plan::{self, PushTo};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
 
-pub fn run(s: &Session, command: &CacheCommand) -> Result<u8, Error> {
-    let (inv, ctx, g) = (&s.inv, &s.ctx, s.global);
-    match command {
-        CacheCommand::NixConfig { host } => {
-            let text = match host {
-                None => health::nix_config(inv, None),
-                // One snippet per host of a tag, each headed by its name.
-                Some(h) => {
-                    let hosts = select(inv, std::slice::from_ref(h), WhenEmpty::Refuse)?;
-                    let one = hosts.len() == 1;
-                    hosts
-                        .iter()
-                        .map(|host| {
-                            let config = health::nix_config(inv, Some(host));
-                            if one {
-                                config
-                            } else {
-                                format!("# {}\n{config}", host.name)
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                }
-            };
-            write_stdout(&text)?;
-            Ok(exit::OK)
-        }
-        CacheCommand::Status { hosts } => {
-            let hosts = select(inv, &hosts.hosts, WhenEmpty::All)?;
-            let plan = plan::cache_status(inv, ctx, &hosts);
-            if let Some(code) = s.dry_run(&plan)? {
-                return Ok(code);
-            }
-            let tiers = health::check_tiers(inv);
-            let asked = s.ask(&plan)?;
-            if g.json {
-                let matrix: Vec<serde_json::Value> = asked
-                    .hosts
-                    .iter()
-                    .map(|a| {
-                        let views: serde_json::Map<String, serde_json::Value> = inv
-                            .caches
+/// Binary caches: status from here and from each host, pushing systems, nix settings
+#[derive(Debug, clap::Args)]
+pub struct Cache {
+    #[command(subcommand)]
+    command: CacheCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CacheCommand {
+    /// Every cache tier from here (over each address of the host serving it), then hosts ×
+    /// caches: listed as a substituter, key trusted, reachable from the host
+    Status {
+        #[command(flatten)]
+        hosts: OptionalHosts,
+    },
+    /// Put hosts' systems into a cache, built where deploy would build them
+    Push {
+        #[command(flatten)]
+        hosts: RequiredHosts,
+        /// A [caches] name or a Nix store URL (file://, ssh://, s3://...) [default: the
+        /// inventory's Cachix cache]
+        #[arg(long, value_name = "CACHE", add = ArgValueCandidates::new(complete::writable_caches))]
+        to: Option<String>,
+    },
+    /// The nix.settings a host should have (substituters and keys in tier order), to paste
+    /// into its NixOS configuration
+    NixConfig {
+        /// The host [default: every cache, for any host]
+        #[arg(value_name = "HOST", add = ArgValueCandidates::new(complete::hosts_and_tags))]
+        host: Option<String>,
+    },
+}
+
+impl super::Run for Cache {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let s = &Session::open(g)?;
+        let (inv, ctx, g) = (&s.inv, &s.ctx, s.global);
+        match &self.command {
+            CacheCommand::NixConfig { host } => {
+                let text = match host {
+                    None => health::nix_config(inv, None),
+                    // One snippet per host of a tag, each headed by its name.
+                    Some(h) => {
+                        let hosts = select(inv, std::slice::from_ref(h), WhenEmpty::Refuse)?;
+                        let one = hosts.len() == 1;
+                        hosts
                             .iter()
-                            .map(|c| (c.name.clone(), serde_json::to_value(health::cache_view(c, a)).unwrap_or_default()))
-                            .collect();
-                        serde_json::json!({ "host": a.host, "unreachable": a.unreachable, "caches": views })
-                    })
-                    .collect();
-                write_json(&serde_json::json!({ "tiers": tiers, "hosts": matrix }))?;
-            } else {
-                let mut text = ui::health::tiers(&tiers);
-                text.push('\n');
-                text.push_str(&ui::health::matrix(inv, &asked));
+                            .map(|host| {
+                                let config = health::nix_config(inv, Some(host));
+                                if one {
+                                    config
+                                } else {
+                                    format!("# {}\n{config}", host.name)
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    }
+                };
                 write_stdout(&text)?;
+                Ok(exit::OK)
             }
-            let bad = tiers.iter().any(|t| t.from_here.is_err())
-                || asked.hosts.iter().any(|a| a.unreachable.is_some());
-            Ok(if bad { exit::HOST_FAILED } else { exit::OK })
-        }
-        CacheCommand::Push { hosts, to } => {
-            let hosts = select(inv, &hosts.hosts, WhenEmpty::Refuse)?;
-            let to = push_target(inv, to.as_deref())?;
-            let plan = plan::cache_push(inv, ctx, hosts, &to)?;
-            if let Some(code) = s.dry_run(&plan)? {
-                return Ok(code);
+            CacheCommand::Status { hosts } => {
+                let hosts = select(inv, &hosts.hosts, WhenEmpty::All)?;
+                let plan = plan::cache_status(inv, ctx, &hosts);
+                if let Some(code) = s.dry_run(&plan)? {
+                    return Ok(code);
+                }
+                let tiers = health::check_tiers(inv);
+                let asked = s.ask(&plan)?;
+                if g.json {
+                    let matrix: Vec<serde_json::Value> = asked
+                        .hosts
+                        .iter()
+                        .map(|a| {
+                            let views: serde_json::Map<String, serde_json::Value> = inv
+                                .caches
+                                .iter()
+                                .map(|c| (c.name.clone(), serde_json::to_value(health::cache_view(c, a)).unwrap_or_default()))
+                                .collect();
+                            serde_json::json!({ "host": a.host, "unreachable": a.unreachable, "caches": views })
+                        })
+                        .collect();
+                    write_json(&serde_json::json!({ "tiers": tiers, "hosts": matrix }))?;
+                } else {
+                    let mut text = ui::health::tiers(&tiers);
+                    text.push('\n');
+                    text.push_str(&ui::health::matrix(inv, &asked));
+                    write_stdout(&text)?;
+                }
+                let bad = tiers.iter().any(|t| t.from_here.is_err())
+                    || asked.hosts.iter().any(|a| a.unreachable.is_some());
+                Ok(if bad { exit::HOST_FAILED } else { exit::OK })
             }
-            s.execute_and_summarise(&plan)
+            CacheCommand::Push { hosts, to } => {
+                let hosts = select(inv, &hosts.hosts, WhenEmpty::Refuse)?;
+                let to = push_target(inv, to.as_deref())?;
+                let plan = plan::cache_push(inv, ctx, hosts, &to)?;
+                if let Some(code) = s.dry_run(&plan)? {
+                    return Ok(code);
+                }
+                s.execute_and_summarise(&plan)
+            }
         }
     }
 }

@@ -1,14 +1,78 @@
 //! `deploy`, `deploy-via`, `quick-deploy`, `deploy-all-parallel` and `quick-all`: one planner
 //! (`plan::deploy`), five ways of choosing hosts, builder, gate and parallelism.
 
-use crate::app::Session;
-use crate::cli;
 use std::io::IsTerminal;
+
+use clap_complete::engine::ArgValueCandidates;
+
+use crate::app::Session;
+use crate::cli::{Deployment, Global, OptionalHosts, Parallel, RequiredHosts, Via};
+use crate::complete;
 
 use crate::error::{exit, Error};
 use crate::plan::{self, CommandKind, DeployRequest, Gate, Mode};
 use crate::select::{select, WhenEmpty};
 use crate::ui;
+
+/// Build and activate hosts' systems (built where --via or the host's `via` says, else on the host)
+#[derive(Debug, clap::Args)]
+pub struct Deploy {
+    #[command(flatten)]
+    hosts: RequiredHosts,
+    #[command(flatten)]
+    via: Via,
+    #[command(flatten)]
+    deployment: Deployment,
+}
+
+/// The same as `deploy HOST... --via BUILDER`
+#[derive(Debug, clap::Args)]
+pub struct DeployVia {
+    /// The builder
+    #[arg(value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
+    builder: String,
+    #[command(flatten)]
+    hosts: RequiredHosts,
+    #[command(flatten)]
+    deployment: Deployment,
+}
+
+/// Deploy only the hosts whose system changed (compared with what they run, no build needed)
+#[derive(Debug, clap::Args)]
+pub struct QuickDeploy {
+    #[command(flatten)]
+    hosts: RequiredHosts,
+    #[command(flatten)]
+    via: Via,
+    #[command(flatten)]
+    deployment: Deployment,
+}
+
+/// Deploy every host (or the selected ones) in parallel
+#[derive(Debug, clap::Args)]
+pub struct DeployAllParallel {
+    #[command(flatten)]
+    hosts: OptionalHosts,
+    #[command(flatten)]
+    via: Via,
+    #[command(flatten)]
+    deployment: Deployment,
+    #[command(flatten)]
+    parallel: Parallel,
+}
+
+/// Build every host; if all succeed, show what changed, ask, and deploy the changed ones in parallel
+#[derive(Debug, clap::Args)]
+pub struct QuickAll {
+    #[command(flatten)]
+    hosts: OptionalHosts,
+    #[command(flatten)]
+    via: Via,
+    #[command(flatten)]
+    deployment: Deployment,
+    #[command(flatten)]
+    parallel: Parallel,
+}
 
 /// How each deployment command differs: which command, an empty selection, the builder,
 /// whether only changed hosts are deployed, the gate, and `-j`.
@@ -20,99 +84,126 @@ struct Shape<'c> {
     only_changed: bool,
     gate: Gate,
     max_parallel: Option<u16>,
-    deployment: &'c cli::Deployment,
+    deployment: &'c Deployment,
 }
 
-fn shape(command: &cli::Command) -> Option<Shape<'_>> {
-    let base = |command, selectors, when_empty, via, deployment| Shape {
-        command,
-        selectors,
-        when_empty,
-        via,
-        only_changed: false,
-        gate: Gate::None,
-        max_parallel: None,
-        deployment,
-    };
-    let refuse = WhenEmpty::Refuse;
-    Some(match command {
-        cli::Command::Deploy {
-            hosts,
+impl<'c> Shape<'c> {
+    /// A deployment of the hosts `selectors` name (none: refused), every one activated.
+    fn of(
+        command: CommandKind,
+        selectors: &'c [String],
+        via: Option<&'c str>,
+        deployment: &'c Deployment,
+    ) -> Shape<'c> {
+        Shape {
+            command,
+            selectors,
+            when_empty: WhenEmpty::Refuse,
             via,
+            only_changed: false,
+            gate: Gate::None,
+            max_parallel: None,
             deployment,
-        } => base(
-            CommandKind::Deploy,
-            &hosts.hosts,
-            refuse,
-            via.via.as_deref(),
-            deployment,
-        ),
-        cli::Command::DeployVia {
-            builder,
-            hosts,
-            deployment,
-        } => base(
-            CommandKind::DeployVia,
-            &hosts.hosts,
-            refuse,
-            Some(builder),
-            deployment,
-        ),
-        cli::Command::QuickDeploy {
-            hosts,
-            via,
-            deployment,
-        } => Shape {
-            only_changed: true,
-            ..base(
-                CommandKind::QuickDeploy,
-                &hosts.hosts,
-                refuse,
-                via.via.as_deref(),
-                deployment,
-            )
-        },
-        cli::Command::DeployAllParallel {
-            hosts,
-            via,
-            deployment,
-            parallel,
-        } => Shape {
-            max_parallel: parallel.max_parallel,
-            ..base(
-                CommandKind::DeployAllParallel,
-                &hosts.hosts,
-                WhenEmpty::All,
-                via.via.as_deref(),
-                deployment,
-            )
-        },
-        cli::Command::QuickAll {
-            hosts,
-            via,
-            deployment,
-            parallel,
-        } => Shape {
-            only_changed: true,
-            gate: Gate::AllBuiltThenConfirm,
-            max_parallel: parallel.max_parallel,
-            ..base(
-                CommandKind::QuickAll,
-                &hosts.hosts,
-                WhenEmpty::All,
-                via.via.as_deref(),
-                deployment,
-            )
-        },
-        _ => return None,
-    })
+        }
+    }
 }
 
-/// Plans the deployment `command` asks for, then prints or runs it.
-pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
-    let Some(shape) = shape(command) else {
-        return Err(Error::Other(anyhow::anyhow!("not a deployment command")));
-    };
+impl super::Run for Deploy {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let via = self.via.via.as_deref();
+        run(
+            g,
+            Shape::of(
+                CommandKind::Deploy,
+                &self.hosts.hosts,
+                via,
+                &self.deployment,
+            ),
+        )
+    }
+}
+
+impl super::Run for DeployVia {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let via = Some(self.builder.as_str());
+        run(
+            g,
+            Shape::of(
+                CommandKind::DeployVia,
+                &self.hosts.hosts,
+                via,
+                &self.deployment,
+            ),
+        )
+    }
+}
+
+impl super::Run for QuickDeploy {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let via = self.via.via.as_deref();
+        let base = Shape::of(
+            CommandKind::QuickDeploy,
+            &self.hosts.hosts,
+            via,
+            &self.deployment,
+        );
+        run(
+            g,
+            Shape {
+                only_changed: true,
+                ..base
+            },
+        )
+    }
+}
+
+impl super::Run for DeployAllParallel {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let via = self.via.via.as_deref();
+        let base = Shape::of(
+            CommandKind::DeployAllParallel,
+            &self.hosts.hosts,
+            via,
+            &self.deployment,
+        );
+        run(
+            g,
+            Shape {
+                when_empty: WhenEmpty::All,
+                max_parallel: self.parallel.max_parallel,
+                ..base
+            },
+        )
+    }
+}
+
+impl super::Run for QuickAll {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let via = self.via.via.as_deref();
+        let base = Shape::of(
+            CommandKind::QuickAll,
+            &self.hosts.hosts,
+            via,
+            &self.deployment,
+        );
+        run(
+            g,
+            Shape {
+                when_empty: WhenEmpty::All,
+                only_changed: true,
+                gate: Gate::AllBuiltThenConfirm,
+                max_parallel: self.parallel.max_parallel,
+                ..base
+            },
+        )
+    }
+}
+
+/// Plans the deployment `shape` describes, then prints or runs it.
+fn run(g: &Global, shape: Shape) -> Result<u8, Error> {
+    let mut s = Session::open(g)?;
+    s.look.all_packages = shape.deployment.all_packages;
+    let s = &s;
     let plan = plan::deploy(
         &s.inv,
         &s.ctx,
@@ -134,7 +225,6 @@ pub fn run(s: &Session, command: &cli::Command) -> Result<u8, Error> {
             },
         },
     )?;
-    ui::set_all_packages(shape.deployment.all_packages);
     if let Some(code) = s.dry_run(&plan)? {
         return Ok(code);
     }

@@ -3,6 +3,9 @@
 //! exit code in the summary. Its words go to the host as they are, never through a shell
 //! here.
 
+use crate::cli::Global;
+use crate::complete;
+use clap_complete::engine::ArgValueCandidates;
 use serde::Serialize;
 
 use crate::app::{write_json, write_stdout, Session};
@@ -26,37 +29,54 @@ struct Ran<'a> {
     error: Option<&'a str>,
 }
 
-pub fn run(
-    s: &Session,
-    selectors: &[String],
-    argv: &[String],
+/// Run a command on hosts, in parallel, over each host's one connection; output grouped
+/// per host: `fleet exec @laptop -- systemctl --failed`
+#[derive(Debug, clap::Args)]
+pub struct Exec {
+    /// Host names or @tags, then `--` and the command (its words are passed as they are,
+    /// never through a shell here)
+    #[arg(value_name = "HOST", required = true, add = ArgValueCandidates::new(complete::hosts_and_tags))]
+    hosts: Vec<String>,
+    /// Run it as root (through sudo for a non-root deploy user)
+    #[arg(long)]
     root: bool,
+    /// Print each line as it comes, prefixed with its host, instead of grouped at the end
+    #[arg(long)]
     follow: bool,
-) -> Result<u8, Error> {
-    let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
-    let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root)?;
-    if let Some(code) = s.dry_run(&plan)? {
-        return Ok(code);
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+impl super::Run for Exec {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let s = &Session::open(g)?;
+        let (selectors, argv, root, follow) = (&self.hosts, &self.command, self.root, self.follow);
+        let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
+        let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root)?;
+        if let Some(code) = s.dry_run(&plan)? {
+            return Ok(code);
+        }
+        let asked = if follow {
+            s.ask_following(&plan)?
+        } else {
+            s.ask(&plan)?
+        };
+        if s.global.json {
+            write_json(&as_json(&asked))?;
+        } else {
+            write_stdout(&ui::commands::exec(&asked, follow))?;
+        }
+        let all_zero = asked
+            .hosts
+            .iter()
+            .all(|a| matches!(&a.ran, Some(Ok(f)) if f.success()));
+        Ok(if all_zero {
+            exit::OK
+        } else {
+            exit::HOST_FAILED
+        })
     }
-    let asked = if follow {
-        s.ask_following(&plan)?
-    } else {
-        s.ask(&plan)?
-    };
-    if s.global.json {
-        write_json(&as_json(&asked))?;
-    } else {
-        write_stdout(&ui::commands::exec(&asked, follow))?;
-    }
-    let all_zero = asked
-        .hosts
-        .iter()
-        .all(|a| matches!(&a.ran, Some(Ok(f)) if f.success()));
-    Ok(if all_zero {
-        exit::OK
-    } else {
-        exit::HOST_FAILED
-    })
 }
 
 fn as_json(asked: &Asked) -> Vec<Ran<'_>> {

@@ -4,7 +4,7 @@
 //! contacts no host.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -15,72 +15,91 @@ use crate::exec::transport::ssh_config;
 use crate::inventory::init::{hosts_toml, Found, Reach};
 use crate::inventory::Inventory;
 
-pub fn run(g: &Global, force: bool, ssh_config: Option<&Path>) -> Result<u8, Error> {
-    let dir = std::env::current_dir().context("reading the current directory")?;
-    if !dir.join("flake.nix").is_file() {
-        return Err(Error::usage(
-            format!("there is no flake.nix in {}", dir.display()),
-            "run `fleet init` in the directory of the flake with your nixosConfigurations",
-        ));
-    }
-    // Here, beside flake.nix, so `flake = "."` is right (never where -i or $FLEET_INVENTORY
-    // point).
-    let path = dir.join("hosts.toml");
-    if path.exists() && !force && !g.dry_run {
-        return Err(Error::usage(
-            format!("{} is there already", path.display()),
-            "`fleet validate` checks it against the flake; `fleet init --force` writes it anew",
-        ));
-    }
-    let ssh_config = match ssh_config {
-        Some(p) if !p.is_file() => {
+/// Write a commented hosts.toml in this flake's directory: a host per nixosConfigurations
+/// name, with what `ssh -G` says about it (--dry-run prints it instead)
+#[derive(Debug, clap::Args)]
+pub struct Init {
+    /// Replace a hosts.toml that is there already
+    #[arg(long)]
+    force: bool,
+    /// Ask ssh with this config file (-F), and write it as [fleet] ssh_config
+    #[arg(long, value_name = "PATH")]
+    ssh_config: Option<PathBuf>,
+}
+
+impl super::Run for Init {
+    fn run(&self, g: &Global) -> Result<u8, Error> {
+        let (force, ssh_config) = (self.force, self.ssh_config.as_deref());
+        let dir = std::env::current_dir().context("reading the current directory")?;
+        if !dir.join("flake.nix").is_file() {
             return Err(Error::usage(
-                format!("--ssh-config {}: no such file", p.display()),
-                "name the ssh config that reaches your hosts, or leave it out for ssh's own",
-            ))
+                format!("there is no flake.nix in {}", dir.display()),
+                "run `fleet init` in the directory of the flake with your nixosConfigurations",
+            ));
         }
-        Some(p) => Some(std::path::absolute(p).context("reading the current directory")?),
-        None => None,
-    };
-    let names = configurations(&dir, g.accept_flake_config)?;
-    let found: Vec<Found> = names
-        .into_iter()
-        .map(|name| {
-            let view =
-                ssh_config::view_for(ssh_config.as_deref(), ssh_config::Login::default(), &name);
-            Found {
-                ssh: Some(Reach {
-                    hostname: view.hostname,
-                    port: view.port,
-                    user: view.user,
-                    proxy_jump: view.proxy_jump,
-                }),
-                name,
-            }
-        })
-        .collect();
-    let text = hosts_toml(&found, ssh_config.as_deref());
-    // What is written must load: a check of this code, never of the user's flake.
-    Inventory::parse(&text, &path).map_err(|e| {
-        anyhow::anyhow!("fleet init wrote an inventory that does not load (a bug in fleet): {e}")
-    })?;
-    if g.dry_run {
+        // Here, beside flake.nix, so `flake = "."` is right (never where -i or $FLEET_INVENTORY
+        // point).
+        let path = dir.join("hosts.toml");
+        if path.exists() && !force && !g.dry_run {
+            return Err(Error::usage(
+                format!("{} is there already", path.display()),
+                "`fleet validate` checks it against the flake; `fleet init --force` writes it anew",
+            ));
+        }
+        let ssh_config =
+            match ssh_config {
+                Some(p) if !p.is_file() => return Err(Error::usage(
+                    format!("--ssh-config {}: no such file", p.display()),
+                    "name the ssh config that reaches your hosts, or leave it out for ssh's own",
+                )),
+                Some(p) => Some(std::path::absolute(p).context("reading the current directory")?),
+                None => None,
+            };
+        let names = configurations(&dir, g.accept_flake_config)?;
+        let found: Vec<Found> = names
+            .into_iter()
+            .map(|name| {
+                let view = ssh_config::view_for(
+                    ssh_config.as_deref(),
+                    ssh_config::Login::default(),
+                    &name,
+                );
+                Found {
+                    ssh: Some(Reach {
+                        hostname: view.hostname,
+                        port: view.port,
+                        user: view.user,
+                        proxy_jump: view.proxy_jump,
+                    }),
+                    name,
+                }
+            })
+            .collect();
+        let text = hosts_toml(&found, ssh_config.as_deref());
+        // What is written must load: a check of this code, never of the user's flake.
+        Inventory::parse(&text, &path).map_err(|e| {
+            anyhow::anyhow!(
+                "fleet init wrote an inventory that does not load (a bug in fleet): {e}"
+            )
+        })?;
+        if g.dry_run {
+            write_stdout(&format!(
+                "{text}\n# Dry run: {} was not written.\n",
+                path.display()
+            ))?;
+            return Ok(exit::OK);
+        }
+        write(&path, &text, force)?;
+        let hosts: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
         write_stdout(&format!(
-            "{text}\n# Dry run: {} was not written.\n",
-            path.display()
+            "wrote {}: {} host{} ({})\nnext: give each host its addresses (LAN first, then Tailscale), mark the builder, then\n  fleet validate   # hosts.toml against the flake\n  fleet status     # what every host runs\n",
+            path.display(),
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" },
+            hosts.join(", ")
         ))?;
-        return Ok(exit::OK);
+        Ok(exit::OK)
     }
-    write(&path, &text, force)?;
-    let hosts: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
-    write_stdout(&format!(
-        "wrote {}: {} host{} ({})\nnext: give each host its addresses (LAN first, then Tailscale), mark the builder, then\n  fleet validate   # hosts.toml against the flake\n  fleet status     # what every host runs\n",
-        path.display(),
-        hosts.len(),
-        if hosts.len() == 1 { "" } else { "s" },
-        hosts.join(", ")
-    ))?;
-    Ok(exit::OK)
 }
 
 /// The flake's `nixosConfigurations` names, from one `nix eval` that builds nothing.

@@ -374,137 +374,152 @@ pub enum Milestone {
 }
 
 /// What a plan does: the subcommand it was made for. The executor and the app ask it
-/// questions (does it record history? what does a host's success mean?), never its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// questions (does it record history? what does a host's success mean?), never its name;
+/// the answers are its row in `traits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandKind {
-    #[serde(rename = "deploy")]
     Deploy,
-    #[serde(rename = "deploy-via")]
     DeployVia,
-    #[serde(rename = "quick-deploy")]
     QuickDeploy,
-    #[serde(rename = "deploy-all-parallel")]
     DeployAllParallel,
-    #[serde(rename = "quick-all")]
     QuickAll,
-    #[serde(rename = "build")]
     Build,
-    #[serde(rename = "build-all-parallel")]
     BuildAllParallel,
-    #[serde(rename = "diff")]
     Diff,
-    #[serde(rename = "validate")]
     Validate,
-    #[serde(rename = "update-flake")]
     UpdateFlake,
-    #[serde(rename = "wake")]
     Wake,
-    #[serde(rename = "rollback")]
     Rollback,
-    #[serde(rename = "cache push")]
     CachePush,
-    #[serde(rename = "cache status")]
     CacheStatus,
-    #[serde(rename = "gc")]
     Gc,
-    #[serde(rename = "status")]
     Status,
-    #[serde(rename = "doctor")]
     Doctor,
-    #[serde(rename = "generations")]
     Generations,
-    #[serde(rename = "exec")]
     Exec,
-    #[serde(rename = "unlock")]
     Unlock,
 }
 
-impl CommandKind {
+/// What a command is, as the executor, the history and the summary need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traits {
     /// The subcommand as typed.
-    pub fn name(self) -> &'static str {
+    pub name: &'static str,
+    /// It changes what hosts run: each host's result goes into the history.
+    pub records_history: bool,
+    /// Which hosts that do not answer it are woken (wake-on-LAN).
+    pub waking: Waking,
+    /// Seconds each host may take to answer all its questions (`status`, the quick look at
+    /// the whole fleet, must not be held up by one hung host).
+    pub answer_within: Option<u64>,
+    /// What a host that went through its whole plan has become.
+    pub success: Outcome,
+}
+
+impl CommandKind {
+    /// Every command, for the table's tests.
+    #[cfg(test)]
+    pub const ALL: [CommandKind; 20] = [
+        CommandKind::Deploy,
+        CommandKind::DeployVia,
+        CommandKind::QuickDeploy,
+        CommandKind::DeployAllParallel,
+        CommandKind::QuickAll,
+        CommandKind::Build,
+        CommandKind::BuildAllParallel,
+        CommandKind::Diff,
+        CommandKind::Validate,
+        CommandKind::UpdateFlake,
+        CommandKind::Wake,
+        CommandKind::Rollback,
+        CommandKind::CachePush,
+        CommandKind::CacheStatus,
+        CommandKind::Gc,
+        CommandKind::Status,
+        CommandKind::Doctor,
+        CommandKind::Generations,
+        CommandKind::Exec,
+        CommandKind::Unlock,
+    ];
+
+    /// The one table of what each command is.
+    pub const fn traits(self) -> Traits {
+        use CommandKind as C;
+        use Outcome as O;
+        use Waking::{Always, Never, OnDemand};
+        const fn row(
+            name: &'static str,
+            records_history: bool,
+            waking: Waking,
+            answer_within: Option<u64>,
+            success: Outcome,
+        ) -> Traits {
+            Traits {
+                name,
+                records_history,
+                waking,
+                answer_within,
+                success,
+            }
+        }
+        // name, records history, waking, answer within (seconds), success
         match self {
-            CommandKind::Deploy => "deploy",
-            CommandKind::DeployVia => "deploy-via",
-            CommandKind::QuickDeploy => "quick-deploy",
-            CommandKind::DeployAllParallel => "deploy-all-parallel",
-            CommandKind::QuickAll => "quick-all",
-            CommandKind::Build => "build",
-            CommandKind::BuildAllParallel => "build-all-parallel",
-            CommandKind::Diff => "diff",
-            CommandKind::Validate => "validate",
-            CommandKind::UpdateFlake => "update-flake",
-            CommandKind::Wake => "wake",
-            CommandKind::Rollback => "rollback",
-            CommandKind::CachePush => "cache push",
-            CommandKind::CacheStatus => "cache status",
-            CommandKind::Gc => "gc",
-            CommandKind::Status => "status",
-            CommandKind::Doctor => "doctor",
-            CommandKind::Generations => "generations",
-            CommandKind::Exec => "exec",
-            CommandKind::Unlock => "unlock",
+            C::Deploy => row("deploy", true, OnDemand, None, O::Deployed),
+            C::DeployVia => row("deploy-via", true, OnDemand, None, O::Deployed),
+            C::QuickDeploy => row("quick-deploy", true, OnDemand, None, O::Deployed),
+            C::DeployAllParallel => row("deploy-all-parallel", true, OnDemand, None, O::Deployed),
+            C::QuickAll => row("quick-all", true, OnDemand, None, O::Deployed),
+            C::Build => row("build", false, OnDemand, None, O::Built),
+            C::BuildAllParallel => row("build-all-parallel", false, OnDemand, None, O::Built),
+            C::Diff => row("diff", false, OnDemand, None, O::Compared),
+            C::Validate => row("validate", false, OnDemand, None, O::Evaluated),
+            C::UpdateFlake => row("update-flake", false, OnDemand, None, O::Deployed),
+            C::Wake => row("wake", false, Always, None, O::Awake),
+            C::Rollback => row("rollback", true, OnDemand, None, O::Reverted),
+            C::CachePush => row("cache push", false, OnDemand, None, O::Pushed),
+            C::CacheStatus => row("cache status", false, Never, None, O::Awake),
+            C::Gc => row("gc", false, Never, None, O::Collected),
+            C::Status => row("status", false, Never, Some(20), O::Awake),
+            C::Doctor => row("doctor", false, Never, None, O::Awake),
+            C::Generations => row("generations", false, Never, None, O::Awake),
+            C::Exec => row("exec", false, OnDemand, None, O::Awake),
+            C::Unlock => row("unlock", false, Never, None, O::Awake),
         }
     }
 
-    /// Commands that change what hosts run: each host's result goes into the history.
-    pub fn records_history(self) -> bool {
-        self.activates() || self == CommandKind::Rollback
+    /// The subcommand as typed.
+    pub const fn name(self) -> &'static str {
+        self.traits().name
     }
 
-    /// The deployments: build, copy, activate.
-    pub fn activates(self) -> bool {
-        matches!(
-            self,
-            CommandKind::Deploy
-                | CommandKind::DeployVia
-                | CommandKind::QuickDeploy
-                | CommandKind::DeployAllParallel
-                | CommandKind::QuickAll
-        )
+    /// Commands that change what hosts run: each host's result goes into the history.
+    pub const fn records_history(self) -> bool {
+        self.traits().records_history
     }
 
     /// Which hosts that do not answer this command wakes (wake-on-LAN): questions wake none,
     /// `wake` every host with a MAC, the rest those that ask for it.
-    pub fn waking(self) -> Waking {
-        match self {
-            CommandKind::Wake => Waking::Always,
-            CommandKind::Status
-            | CommandKind::Doctor
-            | CommandKind::CacheStatus
-            | CommandKind::Gc
-            | CommandKind::Generations
-            | CommandKind::Unlock => Waking::Never,
-            _ => Waking::OnDemand,
-        }
+    pub const fn waking(self) -> Waking {
+        self.traits().waking
     }
 
-    /// How long each host may take to answer all of this command's questions: `status` is
-    /// the quick look at the whole fleet, and one hung host must not hold it up.
+    /// How long each host may take to answer all of this command's questions.
     pub fn answer_within(self) -> Option<std::time::Duration> {
-        match self {
-            CommandKind::Status => Some(std::time::Duration::from_secs(20)),
-            _ => None,
-        }
+        self.traits()
+            .answer_within
+            .map(std::time::Duration::from_secs)
     }
 
     /// What a host that went through its whole plan has become.
-    pub fn success(self) -> Outcome {
-        match self {
-            CommandKind::Build | CommandKind::BuildAllParallel => Outcome::Built,
-            CommandKind::Validate => Outcome::Evaluated,
-            CommandKind::Diff => Outcome::Compared,
-            CommandKind::CachePush => Outcome::Pushed,
-            CommandKind::Gc => Outcome::Collected,
-            CommandKind::Wake
-            | CommandKind::Status
-            | CommandKind::Doctor
-            | CommandKind::CacheStatus
-            | CommandKind::Generations
-            | CommandKind::Unlock
-            | CommandKind::Exec => Outcome::Awake,
-            CommandKind::Rollback => Outcome::Reverted,
-            _ => Outcome::Deployed,
-        }
+    pub const fn success(self) -> Outcome {
+        self.traits().success
+    }
+}
+
+/// A plan names its command as typed (`"cache push"`), in `--dry-run --json` and the history.
+impl Serialize for CommandKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

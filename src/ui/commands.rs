@@ -39,13 +39,13 @@ pub fn diff(report: &RunReport) -> String {
         }
     }
     text.push('\n');
-    text.push_str(&summary::render(report));
+    text.push_str(&summary::render(report, false));
     text
 }
 
 /// `build`: the summary, then each built system, where it is, and what keeps it.
 pub fn built(report: &RunReport, out_link: Option<&str>) -> String {
-    let mut text = summary::render(report);
+    let mut text = summary::render(report, false);
     let built: Vec<_> = report
         .hosts
         .iter()

@@ -20,7 +20,7 @@ pub fn interrupted(stop: crate::exec::interrupt::Stop) -> &'static str {
 }
 
 /// quick-all's question: the changed hosts, each from what it runs to what it would run.
-pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
+pub fn deploy_question(q: &crate::exec::events::DeployQuestion, look: Look) -> String {
     let n = q.hosts.len();
     let mut text = format!(
         "{n} host{} changed and will be deployed ({}):\n",
@@ -32,7 +32,7 @@ pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
         let to = h.to.as_deref().map(summary::short).unwrap_or_default();
         text.push_str(&format!("  {:<12} {from} -> {to}\n", h.host));
         if let Some(p) = &h.preview {
-            text.push_str(&preview_lines(p, "               "));
+            text.push_str(&preview_lines(p, "               ", look.all_packages));
         }
     }
     if !q.unreachable.is_empty() {
@@ -46,9 +46,9 @@ pub fn deploy_question(q: &crate::exec::events::DeployQuestion) -> String {
 
 /// A host's preview: its summary line, then (`--all-packages`) every package change and
 /// what could not be known, each line after `indent`.
-pub fn preview_lines(p: &crate::preview::Preview, indent: &str) -> String {
+pub fn preview_lines(p: &crate::preview::Preview, indent: &str, all_packages: bool) -> String {
     let mut text = format!("{indent}{}\n", p.summary());
-    if all_packages() {
+    if all_packages {
         for c in &p.packages {
             text.push_str(&format!("{indent}  {}\n", c.brief()));
         }
@@ -59,26 +59,14 @@ pub fn preview_lines(p: &crate::preview::Preview, indent: &str) -> String {
     text
 }
 
-static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether output may use colour (decided once from `--color`, the terminal and `NO_COLOR`).
-pub fn color() -> bool {
-    COLOR.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// `--all-packages`: previews list every package change, not a line per host.
-static ALL_PACKAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn set_all_packages(on: bool) {
-    ALL_PACKAGES.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn all_packages() -> bool {
-    ALL_PACKAGES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-pub fn set_color(on: bool) {
-    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
+/// How output looks for this run: decided once from the command line and the terminal, and
+/// handed to what renders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Look {
+    /// Colour (`--color`, the terminal, `NO_COLOR`).
+    pub color: bool,
+    /// `--all-packages`: previews list every package change, not a line per host.
+    pub all_packages: bool,
 }
 
 /// Asks `question` on the terminal; only "y" or "yes" is a yes.
@@ -102,8 +90,8 @@ pub fn say(text: &str) {
 }
 
 /// The one place errors are printed.
-pub fn print_error(e: &crate::error::Error) {
-    let label = if color() {
+pub fn print_error(e: &crate::error::Error, color: bool) {
+    let label = if color {
         "\x1b[1;31merror\x1b[0m"
     } else {
         "error"

@@ -18,15 +18,16 @@ pub struct Progress {
     started: Instant,
     lock: Mutex<()>,
     quiet: bool,
+    look: super::Look,
 }
 
 impl Progress {
     /// `fancy`: draw live bars (stderr is a terminal); otherwise plain lines.
-    pub fn new(hosts: &[String], fancy: bool, color: bool) -> Progress {
+    pub fn new(hosts: &[String], fancy: bool, look: super::Look) -> Progress {
         let bars = fancy.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let width = hosts.iter().map(String::len).max().unwrap_or(4);
-            let template = if color {
+            let template = if look.color {
                 format!("{{spinner:.cyan}} {{prefix:<{width}.bold}} {{elapsed:>4}}  {{wide_msg}}")
             } else {
                 format!("{{spinner}} {{prefix:<{width}}} {{elapsed:>4}}  {{wide_msg}}")
@@ -51,6 +52,7 @@ impl Progress {
             started: Instant::now(),
             lock: Mutex::new(()),
             quiet: false,
+            look,
         }
     }
 
@@ -61,6 +63,7 @@ impl Progress {
             started: Instant::now(),
             lock: Mutex::new(()),
             quiet: true,
+            look: super::Look::default(),
         }
     }
 
@@ -156,7 +159,7 @@ impl Events for Progress {
 
     fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
-        let text = super::deploy_question(question);
+        let text = super::deploy_question(question, self.look);
         if question.answered_yes {
             self.suspend(|| eprintln!("{text}Deploying (--yes)."));
             let _ = tx.send(true);

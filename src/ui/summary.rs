@@ -7,8 +7,9 @@ use crate::report::{HostReport, Outcome, RunReport, SystemState};
 use super::table;
 pub use crate::vocab::short;
 
-/// The summary table and failure details.
-pub fn render(report: &RunReport) -> String {
+/// The summary table and failure details; previews with every package change when
+/// `all_packages`.
+pub fn render(report: &RunReport, all_packages: bool) -> String {
     let rows: Vec<Vec<String>> = report
         .hosts
         .iter()
@@ -40,7 +41,7 @@ pub fn render(report: &RunReport) -> String {
         out.push_str("\nWhat deploying would change (nothing was activated):\n");
         for (host, p) in previews {
             out.push_str(&format!("  {host}\n"));
-            out.push_str(&super::preview_lines(p, "    "));
+            out.push_str(&super::preview_lines(p, "    ", all_packages));
         }
     }
     for h in report.hosts.iter().filter(|h| h.failure.is_some()) {
