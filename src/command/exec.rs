@@ -11,8 +11,34 @@ use serde::Serialize;
 use crate::app::{write_json, write_stdout, Session};
 use crate::error::{exit, Error};
 use crate::exec::Asked;
+use crate::inventory::Inventory;
 use crate::select::{select, WhenEmpty};
 use crate::{plan, ui};
+
+/// The hosts and the command: after `--`, the command is what follows it; without, it starts
+/// at the first word that is neither a host nor a tag of the inventory (`fleet exec razer
+/// uptime`). A first word that is no host is left to `select`, which says which it meant.
+fn split_command<'w>(
+    inv: &Inventory,
+    words: &'w [String],
+    after_dashes: &'w [String],
+) -> Result<(&'w [String], &'w [String]), Error> {
+    if !after_dashes.is_empty() {
+        return Ok((words, after_dashes));
+    }
+    let is_selector = |w: &String| match w.strip_prefix('@') {
+        Some(tag) => inv.hosts.iter().any(|h| h.tags.iter().any(|t| t == tag)),
+        None => inv.host(w).is_some(),
+    };
+    match words.iter().position(|w| !is_selector(w)) {
+        Some(0) => Ok((words, &[])),
+        Some(i) => Ok(words.split_at(i)),
+        None => Err(Error::usage(
+            format!("no command to run on {}", words.join(", ")),
+            "put the command after the hosts, best after --: `fleet exec HOST -- COMMAND...`",
+        )),
+    }
+}
 
 /// One host's result, for `--json`.
 #[derive(Serialize)]
@@ -33,8 +59,9 @@ struct Ran<'a> {
 /// per host: `fleet exec @laptop -- systemctl --failed`
 #[derive(Debug, clap::Args)]
 pub struct Exec {
-    /// Host names or @tags, then `--` and the command (its words are passed as they are,
-    /// never through a shell here)
+    /// Host names or @tags, then the command, best after `--` (its words are passed as they
+    /// are, never through a shell here); without `--`, the command is the first word that is
+    /// not a host or @tag
     #[arg(value_name = "HOST", required = true, add = ArgValueCandidates::new(complete::hosts_and_tags))]
     hosts: Vec<String>,
     /// Run it as root (through sudo for a non-root deploy user)
@@ -44,14 +71,15 @@ pub struct Exec {
     #[arg(long)]
     follow: bool,
     /// The command and its arguments
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
 
 impl super::Run for Exec {
     fn run(&self, g: &Global) -> Result<u8, Error> {
         let s = &Session::open(g)?;
-        let (selectors, argv, root, follow) = (&self.hosts, &self.command, self.root, self.follow);
+        let (root, follow) = (self.root, self.follow);
+        let (selectors, argv) = split_command(&s.inv, &self.hosts, &self.command)?;
         let hosts = select(&s.inv, selectors, WhenEmpty::Refuse)?;
         let plan = plan::exec(&s.inv, &s.ctx, &hosts, argv, root)?;
         if let Some(code) = s.dry_run(&plan)? {

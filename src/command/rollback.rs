@@ -6,6 +6,8 @@ use crate::app::Session;
 use crate::cli::Global;
 use crate::cli::{Guard, RequiredHosts};
 use crate::error::Error;
+use crate::health::generations;
+use crate::inventory::Host;
 use crate::plan;
 use crate::select::{select, WhenEmpty};
 
@@ -36,6 +38,40 @@ impl super::Run for Rollback {
         if let Some(code) = s.dry_run(&plan)? {
             return Ok(code);
         }
+        if let Some(n) = to {
+            refuse_missing_generation(s, &hosts, n)?;
+        }
         s.execute_and_summarise(&plan)
     }
+}
+
+/// `--to N`: each host that answers must have generation N, or nothing starts (no lock, no
+/// watchdog, no switch), and the error lists the generations each such host has. A host that
+/// does not answer is left to the rollback, which reports it as any run does.
+fn refuse_missing_generation(s: &Session, hosts: &[&Host], n: u32) -> Result<(), Error> {
+    let asked = s.ask(&plan::generations(&s.inv, &s.ctx, hosts))?;
+    let missing: Vec<String> = generations::generations(&asked, &[])
+        .iter()
+        .filter(|h| h.unreachable.is_none() && h.unread.is_none())
+        .filter(|h| !h.generations.iter().any(|g| g.number == n))
+        .map(|h| {
+            let have: Vec<String> = h.generations.iter().map(|g| g.number.to_string()).collect();
+            format!(
+                "{} has no generation {n}; it has {}",
+                h.host,
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!("--to {n}: {}; nothing was changed", missing.join("; ")),
+        "`fleet generations HOST` lists them with their dates; pass one of them to --to",
+    ))
 }

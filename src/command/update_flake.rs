@@ -22,14 +22,45 @@ impl super::Run for UpdateFlake {
         let s = &Session::open(g)?;
         let inputs = &self.inputs;
         let plan = plan::update_flake(&s.ctx, inputs, crate::app::local_nix_version())?;
+        let lock_path = Path::new(&plan.flake).join("flake.lock");
+        let before = std::fs::read_to_string(&lock_path).unwrap_or_default();
+        refuse_unknown_inputs(inputs, &before)?;
         if let Some(code) = s.dry_run(&plan)? {
             return Ok(code);
         }
-        let lock_path = Path::new(&plan.flake).join("flake.lock");
-        let before = std::fs::read_to_string(&lock_path).unwrap_or_default();
         s.execute_and_show(&plan, |_| {
             let after = std::fs::read_to_string(&lock_path).unwrap_or_default();
             ui::commands::moved(&flake::moved(&before, &after))
         })
     }
+}
+
+/// Named inputs must be the flake's: Nix only warns of one it does not have ("does not match
+/// any input") and updates nothing, which would read as "no input moved". Without a lock file
+/// (or one fleet cannot read), there is nothing to check against.
+fn refuse_unknown_inputs(inputs: &[String], lock: &str) -> Result<(), Error> {
+    if serde_json::from_str::<serde_json::Value>(lock).is_err() {
+        return Ok(());
+    }
+    let known = flake::root_inputs(lock);
+    let unknown: Vec<&str> = inputs
+        .iter()
+        .filter(|i| !known.contains(i))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "the flake has no input {}; its inputs are {}",
+            unknown.join(", "),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+        "name inputs as flake.lock has them (tab completes them), or none to update all",
+    ))
 }

@@ -22,7 +22,8 @@ pub struct Answers {
     pub host: String,
     /// The address that answered.
     pub address: Option<String>,
-    /// Why the host could not be asked at all.
+    /// Why the host could not be asked at all: what each address said (where it is shown,
+    /// the host is named beside it).
     pub unreachable: Option<String>,
     /// Each question's command and what it printed (a non-zero exit is an answer too).
     pub answers: HashMap<Probe, Finished>,
@@ -110,11 +111,7 @@ pub async fn ask_with<T: Transport>(
         match tokio::time::timeout(limit, asking).await {
             Ok(answers) => answers,
             Err(_) => Answers {
-                unreachable: Some(format!(
-                    "{} did not answer within {} s",
-                    hp.host,
-                    limit.as_secs()
-                )),
+                unreachable: Some(format!("did not answer within {} s", limit.as_secs())),
                 ..Answers::new(&hp.host)
             },
         }
@@ -152,7 +149,7 @@ async fn ask_host<T: Transport>(
             StepKind::Exec => {
                 match runner.run_keeping_output(&step.run, &log).await {
                     Err(RunError::Connect(e)) if e.host == hp.host => {
-                        a.unreachable = Some(e.to_string());
+                        a.unreachable = Some(e.reasons());
                     }
                     ran => a.ran = Some(ran.map_err(|e| e.to_string())),
                 }
@@ -165,7 +162,7 @@ async fn ask_host<T: Transport>(
                 a.answers.insert(probe.clone(), f);
             }
             Err(RunError::Connect(e)) if e.host == hp.host => {
-                a.unreachable = Some(e.to_string());
+                a.unreachable = Some(e.reasons());
                 break;
             }
             Err(e) => {

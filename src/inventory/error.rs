@@ -45,7 +45,7 @@ pub struct Located {
 /// Why the inventory could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("no inventory found: no hosts.toml in {} or any parent directory\n  help: pass --inventory PATH, set FLEET_INVENTORY, or create hosts.toml (see hosts.toml and docs/inventory.md in fleet's source)", .start.display())]
+    #[error("no inventory found: no hosts.toml in {} or any parent directory\n  help: run `fleet init` in your flake's directory to write one from its nixosConfigurations, or pass --inventory PATH or set FLEET_INVENTORY (docs/inventory.md describes the file)", .start.display())]
     NotFound { start: PathBuf },
     #[error("cannot read the inventory {}: {source}\n  help: check the path given with --inventory or FLEET_INVENTORY", .path.display())]
     Read {

@@ -274,7 +274,11 @@ pub fn generations(hosts: &[crate::health::generations::HostGenerations]) -> Str
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut notes = String::new();
     for h in hosts {
-        if let Some(why) = h.unreachable.as_ref().or(h.unread.as_ref()) {
+        if let Some(why) = &h.unreachable {
+            notes.push_str(&format!("{}: unreachable: {why}\n", h.host));
+            continue;
+        }
+        if let Some(why) = &h.unread {
             notes.push_str(&format!("{}: generations not read: {why}\n", h.host));
             continue;
         }

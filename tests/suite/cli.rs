@@ -57,6 +57,27 @@ fn dry_run_of_every_command_starts_nothing() {
         .started_nothing_but_asked_nix_its_version();
 }
 
+/// An input the flake does not have is an error naming those it has (Nix would only warn,
+/// and "no input moved" would read as success), with or without --dry-run.
+#[test]
+fn update_flake_refuses_an_input_the_flake_does_not_have() {
+    for dry in [true, false] {
+        let lock = r#"{"nodes": {"root": {"inputs": {"nixpkgs": "nixpkgs", "home-manager": "home-manager"}}}, "root": "root", "version": 7}"#;
+        let mut test = Test::example().file("flake.lock", lock);
+        if dry {
+            test = test.args(["-n"]);
+        }
+        test.args(["update-flake", "nixpgks", "home-manager"])
+            .run()
+            .status(2)
+            .stderr_has(
+                "error: the flake has no input nixpgks; its inputs are nixpkgs, home-manager",
+            )
+            .stderr_has("tab completes them")
+            .started_nothing_but_asked_nix_its_version();
+    }
+}
+
 #[test]
 fn nix_config_is_ready_to_paste() {
     let run = Test::example()
@@ -234,6 +255,7 @@ fn no_inventory_says_where_it_looked() {
         .run()
         .status(2)
         .stderr_has("no inventory found")
+        .stderr_has("run `fleet init` in your flake's directory")
         .stderr_has("--inventory PATH");
 }
 
@@ -987,4 +1009,64 @@ fn the_man_page_and_the_command_reference_are_current() {
         reference,
         "docs/cli.md is stale: fleet man --markdown > docs/cli.md"
     );
+}
+
+/// `fleet exec razer uptime`: without `--`, the command starts at the first word that is not a
+/// host or @tag; hosts alone are "no command", a misspelt host is named as such.
+#[test]
+fn exec_takes_the_command_without_dashes() {
+    let run = Test::example()
+        .args([
+            "-n",
+            "--json",
+            "exec",
+            "razer",
+            "@laptop",
+            "systemctl",
+            "status",
+        ])
+        .run()
+        .status(0)
+        .started_nothing();
+    let plan = run.json();
+    let hosts: Vec<&str> = plan["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    assert_eq!(hosts, ["razer", "samsung"], "{plan}");
+    let text = plan.to_string();
+    assert!(text.contains(r#""systemctl","status""#), "{text}");
+    Test::example()
+        .args(["exec", "razer", "p620"])
+        .run()
+        .status(2)
+        .stderr_has("error: no command to run on razer, p620")
+        .stderr_has("fleet exec HOST -- COMMAND")
+        .started_nothing();
+    Test::example()
+        .args(["exec", "razr", "uptime"])
+        .run()
+        .status(2)
+        .stderr_has("razer")
+        .started_nothing();
+}
+
+/// A host that cannot be reached is said so once: its row names it, the reason follows.
+#[test]
+fn an_unreachable_host_is_not_named_twice() {
+    // The stand-in ssh refuses every connection.
+    let run = Test::example()
+        .args(["exec", "razer", "--", "uptime"])
+        .run()
+        .status(1);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("razer "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.contains("unreachable: "), "{}", run.stdout);
+    assert!(!row.contains("razer is unreachable"), "{}", run.stdout);
 }

@@ -125,12 +125,30 @@ fn generations_lists_what_fleet_deployed_and_rollback_goes_to_any_of_them() {
     assert_eq!(json[0]["generations"][0]["running"], true, "{json}");
     assert_eq!(json[0]["generations"][0]["deployed"]["command"], "rollback");
 
-    // A generation that is not there: a clear failure, and nothing changed.
-    let run = lab
-        .fleet(&["rollback", "razer", "--to", "9", "--json"])
-        .status(1);
-    let failure = run.json()["hosts"][0]["failure"].to_string();
-    assert!(failure.contains("generation 9"), "{failure}");
+    // A generation that is not there: refused before anything starts (no lock, no watchdog,
+    // no history entry), naming the generations there are.
+    let recorded = |lab: &Lab| {
+        lab.fleet(&["history", "razer", "--json"])
+            .status(0)
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = recorded(&lab);
+    let run = lab.fleet(&["rollback", "razer", "--to", "9"]).status(2);
+    assert!(
+        run.stderr
+            .contains("--to 9: razer has no generation 9; it has 1, 2, 3; nothing was changed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("fleet generations HOST"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("watchdog"), "{}", run.stderr);
+    assert_eq!(recorded(&lab), before);
     assert_eq!(lab.running("razer"), first);
     assert_eq!(lab.generation("razer"), 1);
 }

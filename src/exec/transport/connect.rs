@@ -55,10 +55,21 @@ impl Connection {
 
 /// Why a host could not be reached: each address tried, and what it said.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{host} is unreachable: {}", .attempts.iter().map(|(a, e)| format!("{a}: {e}")).collect::<Vec<_>>().join("; "))]
+#[error("{host} is unreachable: {}", self.reasons())]
 pub struct ConnectError {
     pub host: String,
     pub attempts: Vec<(String, String)>,
+}
+
+impl ConnectError {
+    /// What each address said, for a line that names the host already.
+    pub fn reasons(&self) -> String {
+        self.attempts
+            .iter()
+            .map(|(a, e)| format!("{a}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// A host's connection: not tried yet, open, or why it could not be opened.
