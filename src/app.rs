@@ -60,6 +60,7 @@ impl<'a> Session<'a> {
             yes: self.global.yes,
             log_root: state_dir().join("logs"),
             verbose: self.global.verbose,
+            print_build_logs: self.ctx.run.nix.print_build_logs,
             answer_within: plan.command.answer_within(),
             quiet_limit: self.ctx.run.quiet_limit(),
             keep_connections: self.ctx.run.keep_connections,

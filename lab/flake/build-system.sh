@@ -5,6 +5,8 @@ if [ -n "$buildFail" ]; then
   echo "lab: the system of $hostName fails to build on purpose" >&2
   exit 1
 fi
+# A line of build output, as every real build has (`fleet -L` shows it as it comes).
+echo "lab: building the system of $hostName, version $version" >&2
 if [ -n "$oddOutput" ]; then
   printf 'lab: an odd byte \377 in the build output\n' >&2
   i=0

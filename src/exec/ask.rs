@@ -95,6 +95,7 @@ pub async fn ask_with<T: Transport>(
         verbose: opts.verbose,
         events,
         run_id: &run.id,
+        print_build_logs: false,
     };
     // What the flake says, for the drift column: each host's evaluation, a broken one its own;
     // meanwhile each host's connection opens.

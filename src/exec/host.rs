@@ -675,13 +675,21 @@ impl<T: Transport> HostContext<'_, T> {
         log: &Log,
     ) -> Result<StepDone, Failure> {
         self.events.step(Some(&hp.host), &step.title);
-        let mut first = self.runner.run(&step.run, log).await;
+        let build = step.kind == StepKind::Build;
+        let run = |inv| async move {
+            if build {
+                self.runner.run_build(inv, log).await
+            } else {
+                self.runner.run(inv, log).await
+            }
+        };
+        let mut first = run(&step.run).await;
         // The target dropped off during its own step: every other way needs it too, so it is
         // reached again (bounded) and the step tried again before any other way.
         let dropped = self.dropped_target(hp, step, &first);
         if dropped {
             if self.reconnect_target(hp, step).await {
-                first = self.runner.run(&step.run, log).await;
+                first = run(&step.run).await;
             } else {
                 let mut f = failure(hp, step, first, self.runner.known.drv(&hp.host));
                 f.message = format!(
@@ -709,7 +717,7 @@ impl<T: Transport> HostContext<'_, T> {
                         step.title
                     ),
                 );
-                first = self.runner.run(&step.run, log).await;
+                first = run(&step.run).await;
             } else {
                 let mut f = failure(hp, step, first, None);
                 f.message = format!(
@@ -755,7 +763,7 @@ impl<T: Transport> HostContext<'_, T> {
             );
             tried.push(format!("{way}: {why}"));
             way = fallback.title.as_str();
-            match self.runner.run(&fallback.run, log).await {
+            match run(&fallback.run).await {
                 Ok(f) if f.success() => {
                     return Ok(StepDone {
                         fallback: Some(format!("used fallback: {}", fallback.title)),

@@ -51,6 +51,8 @@ pub struct Options {
     pub log_root: PathBuf,
     /// `-v`: show commands; `-vv`: and their output.
     pub verbose: u8,
+    /// `-L`: builds' output shown as it comes.
+    pub print_build_logs: bool,
     /// How long each host may take to answer a question-only plan (`None`: no bound).
     pub answer_within: Option<std::time::Duration>,
     /// Told `(run, host)` just before a host is first changed (the history's `started` line).
@@ -140,6 +142,7 @@ pub async fn execute_with<T: Transport>(
         events,
         run_id: &run.id,
         quiet_limit: opts.quiet_limit,
+        print_build_logs: opts.print_build_logs,
     };
     let ctx = HostContext {
         plan,
@@ -259,6 +262,7 @@ async fn prepare<T: Transport>(
             events,
             run_id: &run.id,
             quiet_limit: opts.quiet_limit,
+            print_build_logs: opts.print_build_logs,
         };
         let result = runner.run(&step.run, &log).await;
         let told = match (&step.kind, result) {

@@ -80,12 +80,21 @@ pub struct Runner<'a, T> {
     /// A command that may run long (a build, a copy, an activation, anything not bounded by
     /// its own limit) is stopped after printing nothing for this long (`None`: never).
     pub quiet_limit: Option<std::time::Duration>,
+    /// `-L`: builds' output is shown as it comes, each line with its host, as `-vv` shows
+    /// every command's.
+    pub print_build_logs: bool,
 }
 
 impl<T: Transport> Runner<'_, T> {
     /// Runs `inv`, logging to `log`. A non-zero exit is a `Finished` with that code.
     pub async fn run(&self, inv: &Invocation, log: &Log) -> Result<Finished, RunError> {
-        self.run_with(inv, log, false, TAIL_LINES).await
+        self.run_with(inv, log, false, TAIL_LINES, false).await
+    }
+
+    /// `run` for a build: its output shown as it comes with `-L`.
+    pub async fn run_build(&self, inv: &Invocation, log: &Log) -> Result<Finished, RunError> {
+        self.run_with(inv, log, false, TAIL_LINES, self.print_build_logs)
+            .await
     }
 
     /// `run`, keeping all its output (up to `EXEC_LINES`) in `tail`: `exec`'s command, whose
@@ -95,7 +104,7 @@ impl<T: Transport> Runner<'_, T> {
         inv: &Invocation,
         log: &Log,
     ) -> Result<Finished, RunError> {
-        self.run_with(inv, log, false, super::transport::EXEC_LINES)
+        self.run_with(inv, log, false, super::transport::EXEC_LINES, false)
             .await
     }
 
@@ -105,7 +114,7 @@ impl<T: Transport> Runner<'_, T> {
         inv: &Invocation,
         log: &Log,
     ) -> Result<Finished, RunError> {
-        self.run_with(inv, log, true, TAIL_LINES).await
+        self.run_with(inv, log, true, TAIL_LINES, false).await
     }
 
     async fn run_with(
@@ -114,6 +123,7 @@ impl<T: Transport> Runner<'_, T> {
         log: &Log,
         new_login: bool,
         keep: usize,
+        show_output: bool,
     ) -> Result<Finished, RunError> {
         let argv = self.resolve_on(&inv.full_argv(), &inv.on).await?;
         let shown = format!("{}$ {}", inv.on, quote_argv(&argv));
@@ -121,7 +131,8 @@ impl<T: Transport> Runner<'_, T> {
         if self.verbose >= 1 {
             self.events.note(log.label.as_deref(), &shown);
         }
-        let output = Output::keeping(log, (self.verbose >= 2).then_some(self.events), keep);
+        let shown_to = (self.verbose >= 2 || show_output).then_some(self.events);
+        let output = Output::keeping(log, shown_to, keep);
         let how = How {
             new_login,
             instant: inv.instant,

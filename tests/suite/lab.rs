@@ -35,13 +35,24 @@ fn deploy_without_a_builder_builds_on_the_target() {
     let lab = Lab::new();
     lab.bump("razer");
     let new = lab.evaluated("razer");
-    lab.fleet(&["deploy", "razer"]).status(0);
+    // `-L`: the build's own output, as it comes, on razer's lines.
+    let run = lab.fleet(&["deploy", "razer", "-L"]).status(0);
+    assert!(
+        run.stderr
+            .contains("[razer] | lab: building the system of razer"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(lab.running("razer"), new);
     assert!(
         !lab.has_path("p620", &new),
         "razer's system was built on p620"
     );
     assert!(!lab.here_has_path(&new), "razer's system was built here");
+    // Without it, the build's output is in razer's log only.
+    lab.bump("razer");
+    let run = lab.fleet(&["deploy", "razer"]).status(0);
+    assert!(!run.stderr.contains("lab: building"), "{}", run.stderr);
 }
 
 #[test]
