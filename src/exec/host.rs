@@ -9,8 +9,8 @@ use super::events::Events;
 use super::failure::{failure, units_failed};
 use super::interrupt::{Interrupts, Stop};
 use super::log::Log;
-use super::run::Runner;
-use super::transport::Transport;
+use super::run::{Finished, Runner};
+use super::transport::{RunError, Transport};
 use crate::plan::{
     Action, BuilderDown, FailedUnits, Follow, HostPlan, Invocation, Machine, Milestone, Plan,
     PreviewPart, Step, StepKind,
@@ -667,6 +667,21 @@ impl<T: Transport> HostContext<'_, T> {
         }
     }
 
+    /// One way of doing `step` (its own command or a fallback's): a build's output is shown
+    /// as it comes with `-L`.
+    async fn run_way(
+        &self,
+        step: &Step,
+        inv: &Invocation,
+        log: &Log,
+    ) -> Result<Finished, RunError> {
+        if step.kind == StepKind::Build {
+            self.runner.run_build(inv, log).await
+        } else {
+            self.runner.run(inv, log).await
+        }
+    }
+
     /// Runs a step, then its fallbacks in order; returns the fallback used, if any.
     pub(super) async fn step(
         &self,
@@ -675,14 +690,7 @@ impl<T: Transport> HostContext<'_, T> {
         log: &Log,
     ) -> Result<StepDone, Failure> {
         self.events.step(Some(&hp.host), &step.title);
-        let build = step.kind == StepKind::Build;
-        let run = |inv| async move {
-            if build {
-                self.runner.run_build(inv, log).await
-            } else {
-                self.runner.run(inv, log).await
-            }
-        };
+        let run = |inv| self.run_way(step, inv, log);
         let mut first = run(&step.run).await;
         // The target dropped off during its own step: every other way needs it too, so it is
         // reached again (bounded) and the step tried again before any other way.
