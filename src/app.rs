@@ -35,6 +35,7 @@ impl<'a> Session<'a> {
     pub fn open(global: &'a Global) -> Result<Session<'a>, Error> {
         let cwd = std::env::current_dir().context("reading the current directory")?;
         let path = crate::inventory::discover(global.inventory.as_deref(), None, &cwd)?;
+        say_which_inventory(global, &path, &cwd);
         let inv = Inventory::load(&path)?;
         let run = RunSettings::resolve(&inv, &run_overrides(global, &cwd)?)?;
         Ok(Session {
@@ -206,6 +207,30 @@ impl<'a> Session<'a> {
         };
         write_stdout(&text)?;
         Ok(Some(exit::OK))
+    }
+}
+
+/// Which inventory is used is never a guess: `-v` says it, and a `hosts.toml` in this directory
+/// that is not the one used (`-i` or `$FLEET_INVENTORY` won) is warned of.
+fn say_which_inventory(global: &Global, path: &Path, cwd: &Path) {
+    let from = match (&global.inventory, std::env::var_os("FLEET_INVENTORY")) {
+        (Some(given), Some(env)) if given.as_os_str() == env => " (from $FLEET_INVENTORY)",
+        (Some(_), _) => " (from --inventory)",
+        (None, _) => "",
+    };
+    let here = cwd.join(crate::inventory::FILE_NAME);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if here.is_file() && !same(path, &here) {
+        ui::say(&format!(
+            "warning: using the inventory {}{from}, not {} in this directory",
+            path.display(),
+            here.display()
+        ));
+    } else if global.verbose > 0 {
+        ui::say(&format!("inventory: {}{from}", path.display()));
     }
 }
 

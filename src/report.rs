@@ -141,6 +141,9 @@ pub struct RunReport {
     pub seconds: f64,
     /// Ctrl-C was pressed: hosts not yet deployed were skipped.
     pub interrupted: bool,
+    /// The hosts.toml this run used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<PathBuf>,
 }
 
 impl RunReport {

@@ -83,8 +83,9 @@ pub fn unknown_host(inv: &Inventory, name: &str, what: &str) -> Error {
     };
     Error::usage(
         format!(
-            "{what} `{}`: no such host in the inventory",
-            name.escape_debug()
+            "{what} `{}`: no such host in the inventory ({})",
+            name.escape_debug(),
+            inv.source.display()
         ),
         help,
     )
@@ -103,7 +104,13 @@ fn unknown_tag(inv: &Inventory, tag: &str) -> Error {
                 .join(", ")
         ),
     };
-    Error::usage(format!("no host has the tag `@{tag}`"), help)
+    Error::usage(
+        format!(
+            "no host has the tag `@{tag}` in the inventory ({})",
+            inv.source.display()
+        ),
+        help,
+    )
 }
 
 #[cfg(test)]

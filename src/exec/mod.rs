@@ -95,7 +95,10 @@ pub async fn execute(
         never = interrupts.listen(events) => match never {},
     };
     machines.close().await;
-    result
+    result.map(|mut executed| {
+        executed.report.inventory = Some(inv.source.clone());
+        executed
+    })
 }
 
 /// The real transport for `plan`: no connection is opened until a step needs one.
@@ -176,6 +179,7 @@ pub async fn execute_with<T: Transport>(
             log_dir: Some(run.log_dir).filter(|d| d.is_dir()),
             seconds: started.elapsed().as_secs_f64(),
             interrupted: interrupts.at(Stop::Winding),
+            inventory: None,
         },
         configurations,
     })

@@ -55,7 +55,7 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
         .count();
     let _ = writeln!(
         out,
-        "\n{} of {} host{} succeeded in {:.1}s{}",
+        "\n{} of {} host{} succeeded in {:.1}s{}{}",
         report.hosts.len() - failed,
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },
@@ -64,6 +64,11 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
             .log_dir
             .as_ref()
             .map(|d| format!("; logs in {}", d.display()))
+            .unwrap_or_default(),
+        report
+            .inventory
+            .as_ref()
+            .map(|i| format!("; inventory {}", i.display()))
             .unwrap_or_default()
     );
     out

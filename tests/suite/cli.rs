@@ -425,19 +425,24 @@ fn completion_in_a_real_bash() {
 
 #[test]
 fn refusals_say_exactly_what_is_wrong_and_what_to_do() {
-    Test::example()
-        .args(["deploy", "samsnug"])
+    // Each names the inventory it looked in.
+    let test = Test::example();
+    let inventory = test.dir().join("hosts.toml").display().to_string();
+    test.args(["deploy", "samsnug"])
         .run()
         .status(2)
-        .stderr_is(
-            "error: host `samsnug`: no such host in the inventory\n  help: did you mean `samsung`? Hosts: p620, p510, razer, samsung\n",
-        )
+        .stderr_is(&format!(
+            "error: host `samsnug`: no such host in the inventory ({inventory})\n  help: did you mean `samsung`? Hosts: p620, p510, razer, samsung\n",
+        ))
         .started_nothing();
-    Test::example()
-        .args(["deploy", "@lapto"])
+    let test = Test::example();
+    let inventory = test.dir().join("hosts.toml").display().to_string();
+    test.args(["deploy", "@lapto"])
         .run()
         .status(2)
-        .stderr_is("error: no host has the tag `@lapto`\n  help: did you mean `@laptop`?\n")
+        .stderr_is(&format!(
+            "error: no host has the tag `@lapto` in the inventory ({inventory})\n  help: did you mean `@laptop`?\n"
+        ))
         .started_nothing();
     Test::example()
         .args(["quick-all"])
@@ -1069,4 +1074,58 @@ fn an_unreachable_host_is_not_named_twice() {
         .to_string();
     assert!(row.contains("unreachable: "), "{}", run.stdout);
     assert!(!row.contains("razer is unreachable"), "{}", run.stdout);
+}
+
+/// Which inventory a run used is said: a hosts.toml here that another one (-i,
+/// $FLEET_INVENTORY) overrode is warned of, `-v` names the one used, and the summary's last
+/// line too.
+#[test]
+fn the_inventory_in_use_is_named() {
+    let other = include_str!("../../hosts.toml");
+    let test = Test::example().file("other/hosts.toml", other);
+    let dir = test.dir().to_path_buf();
+    let run = test
+        .env(
+            "FLEET_INVENTORY",
+            &dir.join("other/hosts.toml").display().to_string(),
+        )
+        .args(["hosts"])
+        .run()
+        .status(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: using the inventory {} (from $FLEET_INVENTORY), not {} in this directory",
+            dir.join("other/hosts.toml").display(),
+            dir.join("hosts.toml").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // The one here, by -v; no warning.
+    let test = Test::example();
+    let dir = test.dir().to_path_buf();
+    let run = test.args(["-v", "hosts"]).run().status(0);
+    assert!(
+        run.stderr
+            .contains(&format!("inventory: {}", dir.join("hosts.toml").display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    // The summary's last line (the stand-in nix fails the evaluation).
+    let test = Test::example();
+    let dir = test.dir().to_path_buf();
+    let run = test.args(["deploy", "razer"]).run().status(1);
+    let last = run
+        .stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        last.ends_with(&format!("; inventory {}", dir.join("hosts.toml").display())),
+        "{}",
+        run.stdout
+    );
 }

@@ -277,7 +277,9 @@ impl Lab {
             // Kept connections are the test's own: one test's warm masters never serve another.
             .env("XDG_RUNTIME_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
-            .env_remove("FLEET_INVENTORY");
+            .env_remove("FLEET_INVENTORY")
+            // Not the checkout, whose example hosts.toml is not the lab's (fleet would warn).
+            .current_dir(self.state.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
