@@ -303,7 +303,7 @@ fn discovery_order() {
     let e = discover(None, None, Path::new("/nonexistent/x")).expect_err("none");
     assert!(
         e.to_string()
-            .contains("help: pass --inventory PATH, set FLEET_INVENTORY"),
+            .contains("help: run `fleet init` in your flake's directory"),
         "{e}"
     );
 }
