@@ -277,11 +277,28 @@ fn record_start(plan: &Plan, who: String) -> Box<exec::BeforeChange> {
 
 /// `user@machine`, read once per run into the context: the history and the deploy locks name it.
 fn who() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "?".into());
+    let user = user_name();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("{user}@{}", host.trim())
+}
+
+/// The user fleet runs as: its uid's name in /etc/passwd (the system's word, whatever the
+/// environment says), else `$USER` or `$LOGNAME` (a user known through NSS only), else the uid.
+fn user_name() -> String {
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let from_passwd = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?;
+            (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_string())
+        })
+    });
+    from_passwd
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| uid.map_or_else(|| "?".into(), |u| format!("uid {u}")))
 }
 
 /// The command line's options for Nix, checked as hosts.toml's are.

@@ -73,6 +73,7 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
             matches!(
                 h.outcome,
                 Outcome::Deployed
+                    | Outcome::DryActivated
                     | Outcome::Reverted
                     | Outcome::Failed
                     | Outcome::UnitsFailed
@@ -88,10 +89,14 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
             from_generation: h.before.as_ref().and_then(|b| b.generation),
             from_system: h.before.as_ref().and_then(|b| b.system.clone()),
             to_generation: h.after.as_ref().and_then(|a| a.generation),
+            // Where it went: for a boot, the system it boots next (it runs the old one).
             to_system: h
                 .after
                 .as_ref()
-                .and_then(|a| a.system.clone())
+                .and_then(|a| match report.action.as_deref() {
+                    Some("boot") => a.profile.clone().or_else(|| a.system.clone()),
+                    _ => a.system.clone(),
+                })
                 .or_else(|| h.system.clone()),
             who: who.to_string(),
             seconds: h.seconds,

@@ -8,8 +8,11 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// Activated (switch, boot, test or dry-activate as asked).
+    /// Activated (switch, boot or test, as asked).
     Deployed,
+    /// `--action dry-activate`: what activating would do was asked of the host (its words are
+    /// the report's `output`); nothing was changed.
+    DryActivated,
     /// Already running the evaluated system; nothing was built, copied or activated.
     Unchanged,
     /// Built, not activated (build commands).
@@ -42,6 +45,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Deployed => "deployed",
+            Outcome::DryActivated => "dry-activated",
             Outcome::Unchanged => "unchanged",
             Outcome::Built => "built",
             Outcome::Evaluated => "evaluated",
@@ -62,6 +66,7 @@ impl Outcome {
         matches!(
             self,
             Outcome::Deployed
+                | Outcome::DryActivated
                 | Outcome::Reverted
                 | Outcome::Unchanged
                 | Outcome::Built
@@ -120,7 +125,8 @@ pub struct HostReport {
     /// Things worth knowing, like a fallback that was used.
     pub notes: Vec<String>,
     pub failure: Option<Failure>,
-    /// What the host reported: `diff`'s closure comparison, `gc`'s freed space.
+    /// What the host reported: `diff`'s closure comparison, `gc`'s freed space, what a dry
+    /// activation would do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// What deploying would change (`--preview`, quick-all), known before activating.

@@ -41,13 +41,22 @@ impl<T: Transport> HostContext<'_, T> {
                 }
             }
         }
-        if !failed.is_empty() {
-            let why = format!("not deployed: {} failed, so nothing was", failed.join(", "));
-            reports.extend(ready.into_iter().map(|r| self.skipped(r, &why)));
-            return self.in_plan_order(reports);
-        }
         let (unchanged, mut changed): (Vec<_>, Vec<_>) =
             ready.into_iter().partition(|r| r.unchanged);
+        if !failed.is_empty() {
+            let why = format!(
+                "not deployed: {} failed, and {} deploys only when every host built",
+                failed.join(", "),
+                self.plan.command
+            );
+            reports.extend(
+                unchanged
+                    .into_iter()
+                    .map(|r| self.finish(r, Outcome::Unchanged, None)),
+            );
+            reports.extend(changed.into_iter().map(|r| self.skipped(r, &why)));
+            return self.in_plan_order(reports);
+        }
         // What deploying each would change, for the question.
         join_all(changed.iter_mut().map(|r| self.preview_changed(r))).await;
         reports.extend(

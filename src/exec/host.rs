@@ -60,6 +60,8 @@ pub(super) struct Prepared<'p> {
     builder_down: Option<usize>,
     /// The switch happened and left units failed, and the host keeps it.
     units_failed: Option<Failure>,
+    /// Its system was built (its plan's build steps all ran).
+    built: bool,
 }
 
 impl<'p> Prepared<'p> {
@@ -155,6 +157,7 @@ impl<T: Transport> HostContext<'_, T> {
             preview: None,
             builder_down: None,
             units_failed: None,
+            built: false,
         };
         if let Some(Err(e)) = evaluation {
             if e.interrupted {
@@ -187,12 +190,19 @@ impl<T: Transport> HostContext<'_, T> {
             let state = self.inspect(hp, &prepared.log).await?;
             let out = self.runner.known.out(&hp.host);
             let action = self.plan.action.unwrap_or(crate::vocab::Action::Switch);
-            prepared.unchanged = self.plan.only_changed
+            // A preview of a host that runs the new system already has nothing to show: it
+            // is not built, as `diff` says "runs it already".
+            prepared.unchanged = (self.plan.only_changed || self.plan.preview_only)
                 && out.is_some_and(|new| {
                     action.already_done(state.system.as_deref(), state.profile.as_deref(), new)
                 });
             prepared.before = Some(state);
             if prepared.unchanged {
+                if self.plan.preview_only {
+                    prepared
+                        .notes
+                        .push("runs the new system already; nothing would change".into());
+                }
                 return Ok(());
             }
         }
@@ -226,6 +236,7 @@ impl<T: Transport> HostContext<'_, T> {
                 },
             }
         }
+        prepared.built = !hp.build.is_empty();
         Ok(())
     }
 
@@ -336,7 +347,12 @@ impl<T: Transport> HostContext<'_, T> {
     /// watchdog was armed), skipped, or done and read back.
     async fn settle(&self, mut prepared: Prepared<'_>, ended: Result<(), Ended<'_>>) -> HostReport {
         let hp = prepared.hp;
-        let success = self.plan.command.success();
+        let success = match self.plan.command.success() {
+            Outcome::Deployed if self.plan.action == Some(Action::DryActivate) => {
+                Outcome::DryActivated
+            }
+            success => success,
+        };
         match ended {
             Ok(()) => {}
             Err(Ended::Skipped(why)) => return self.skipped(prepared, &why),
@@ -347,7 +363,7 @@ impl<T: Transport> HostContext<'_, T> {
             }) => return self.deploy_failed(prepared, step, armed, failure).await,
         }
         match success {
-            Outcome::Deployed | Outcome::Reverted => {
+            Outcome::Deployed | Outcome::Reverted | Outcome::DryActivated => {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
@@ -451,7 +467,12 @@ impl<T: Transport> HostContext<'_, T> {
                     if matches!(step.kind, StepKind::ArmWatchdog(_)) {
                         armed = Some(step);
                     }
-                    if matches!(step.kind, StepKind::DiffClosures | StepKind::CollectGarbage) {
+                    if matches!(
+                        step.kind,
+                        StepKind::DiffClosures
+                            | StepKind::CollectGarbage
+                            | StepKind::Activate(Action::DryActivate)
+                    ) {
                         prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
                     }
                 }
@@ -875,11 +896,33 @@ impl<T: Transport> HostContext<'_, T> {
         {
             notes.push(format!("{name} {woken}"));
         }
+        // Where it was built, when that is so, or where the build failed; "-" where nothing
+        // was built: a plan without a build (rollback, gc, wake), an unchanged host, one
+        // skipped before its build, one that could not be reached.
+        let not_built = hp.build.is_empty()
+            || matches!(outcome, Outcome::Unchanged | Outcome::Evaluated)
+            || (outcome == Outcome::Skipped && !prepared.built)
+            || failure
+                .as_ref()
+                .is_some_and(|f| f.unreachable.as_deref() == Some(hp.host.as_str()));
         let built_on = match built_instead {
-            _ if matches!(outcome, Outcome::Unchanged | Outcome::Evaluated) => "-".into(),
+            _ if not_built => "-".into(),
             Some(alt) => alt.build_on.to_string(),
             None => hp.build_on.to_string(),
         };
+        // Deployed again onto itself (a deploy that does not skip unchanged hosts).
+        let same = |a: &SystemState, b: &SystemState| {
+            a.system.is_some() && a.system == b.system && a.generation == b.generation
+        };
+        if outcome == Outcome::Deployed
+            && prepared
+                .before
+                .as_ref()
+                .zip(after.as_ref())
+                .is_some_and(|(b, a)| same(b, a))
+        {
+            notes.push("re-activated, unchanged".into());
+        }
         let waited_for_others = self.plan.gate != crate::plan::Gate::None;
         let seconds = if waited_for_others {
             prepared.busy.as_secs_f64()

@@ -359,7 +359,7 @@ fn the_gate_deploys_nothing_when_any_build_fails() {
     assert_eq!(samsung.outcome, Outcome::Skipped);
     assert_eq!(
         samsung.notes,
-        ["not deployed: razer failed, so nothing was"]
+        ["not deployed: razer failed, and quick-all deploys only when every host built"]
     );
     assert!(fake.calls_with("--set").is_empty());
     assert!(fake.calls_with("fleet-activate").is_empty());

@@ -85,14 +85,22 @@ fn host(a: &Answers, history: &[Entry]) -> HostGenerations {
                 .find(|(n, _)| *n == g.number)
                 .map(|(_, t)| t.clone());
             let is = |other: &Option<String>| system.is_some() && *other == system;
+            // The runs that ended on it: deployed there (or rolled back to it), not a dry
+            // activation, a failure or a rolled-back switch; of those, the newest that brought
+            // the host to this system from another (a later re-activation of the same system
+            // does not hide the run that made it), else the newest.
+            let ended_here = |e: &&Entry| {
+                e.host == a.host
+                    && e.to_generation == Some(g.number)
+                    && (system.is_none() || e.to_system == system)
+                    && matches!(e.result.as_str(), "deployed" | "units failed" | "reverted")
+            };
             let deployed = history
                 .iter()
                 .rev()
-                .find(|e| {
-                    e.host == a.host
-                        && e.to_generation == Some(g.number)
-                        && (system.is_none() || e.to_system == system)
-                })
+                .filter(ended_here)
+                .find(|e| e.from_system.is_none() || e.from_system != e.to_system)
+                .or_else(|| history.iter().rev().find(ended_here))
                 .map(|e| Deployed {
                     time: e.time.clone(),
                     command: e.command.clone(),
@@ -111,4 +119,81 @@ fn host(a: &Answers, history: &[Entry]) -> HostGenerations {
         })
         .collect();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::run::Finished;
+
+    fn answered(text: &str) -> Finished {
+        Finished {
+            code: Some(0),
+            stdout: text.into(),
+            tail: Vec::new(),
+            shown: String::new(),
+            quiet_for: None,
+        }
+    }
+
+    fn entry(run: &str, result: &str, from: &str, to: &str, generation: u32) -> Entry {
+        Entry {
+            time: format!("2026-12-0{}T10:00:00Z", run.len()),
+            host: "razer".into(),
+            command: "deploy".into(),
+            action: Some("switch".into()),
+            result: result.into(),
+            from_generation: None,
+            from_system: Some(from.into()),
+            to_generation: Some(generation),
+            to_system: Some(to.into()),
+            who: "olaf@thinkpad".into(),
+            seconds: 1.0,
+            error: None,
+            run: Some(run.into()),
+        }
+    }
+
+    /// Generation 2 was made by run r1; a later re-activation of the same system (r22) and a
+    /// dry activation (r333) do not take its place.
+    #[test]
+    fn the_run_that_made_a_generation_is_the_one_shown() {
+        let mut a = Answers::new("razer");
+        a.answers.insert(
+            Probe::Generations,
+            answered("   1   2026-12-01 10:00:00\n   2   2026-12-02 10:00:00   (current)\n"),
+        );
+        a.answers.insert(
+            Probe::GenerationLinks,
+            answered("system-1-link /nix/store/a-sys\nsystem-2-link /nix/store/b-sys\n"),
+        );
+        let asked = Asked {
+            hosts: vec![a],
+            systems: Default::default(),
+            missed: Vec::new(),
+        };
+        let history = [
+            entry("r1", "deployed", "/nix/store/a-sys", "/nix/store/b-sys", 2),
+            entry("r22", "deployed", "/nix/store/b-sys", "/nix/store/b-sys", 2),
+            entry(
+                "r333",
+                "dry-activated",
+                "/nix/store/b-sys",
+                "/nix/store/b-sys",
+                2,
+            ),
+        ];
+        let gens = &generations(&asked, &history)[0].generations;
+        assert_eq!(gens[0].deployed, None);
+        assert_eq!(
+            gens[1].deployed.as_ref().and_then(|d| d.run.as_deref()),
+            Some("r1")
+        );
+        // With only the re-activation, that is the run shown.
+        let gens = &generations(&asked, &history[1..])[0].generations;
+        assert_eq!(
+            gens[1].deployed.as_ref().and_then(|d| d.run.as_deref()),
+            Some("r22")
+        );
+    }
 }

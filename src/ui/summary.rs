@@ -44,6 +44,24 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
             out.push_str(&super::preview_lines(p, "    ", all_packages));
         }
     }
+    // A dry activation's result is what it said it would do.
+    for h in report
+        .hosts
+        .iter()
+        .filter(|h| h.outcome == Outcome::DryActivated)
+    {
+        let said = h.output.as_deref().unwrap_or_default().trim();
+        out.push_str(&format!(
+            "\nWhat activating would do on {} (nothing was changed):\n",
+            h.host
+        ));
+        if said.is_empty() {
+            out.push_str("  (it said nothing: nothing would be started, stopped or restarted)\n");
+        }
+        for line in said.lines() {
+            out.push_str(&format!("  | {}\n", crate::vocab::visible(line)));
+        }
+    }
     for h in report.hosts.iter().filter(|h| h.failure.is_some()) {
         out.push('\n');
         out.push_str(&failure(h));

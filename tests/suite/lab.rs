@@ -273,9 +273,29 @@ fn quick_all_with_a_failed_build_deploys_nothing() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("not deployed: samsung failed"),
+        run.stdout.contains(
+            "not deployed: samsung failed, and quick-all deploys only when every host built"
+        ),
         "{}",
         run.stdout
+    );
+    // The rest: razer (changed, built) skipped; the unchanged hosts unchanged, built nowhere.
+    let json = lab
+        .fleet(&["quick-all", "--yes", "--json"])
+        .status(1)
+        .json();
+    let of = |name: &str| {
+        json["hosts"]
+            .as_array()
+            .and_then(|hs| hs.iter().find(|h| h["host"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(of("razer")["outcome"], "skipped", "{json}");
+    assert_eq!(
+        (&of("p510")["outcome"], &of("p510")["built_on"]),
+        (&json!("unchanged"), &json!("-")),
+        "{json}"
     );
 }
 
@@ -295,8 +315,38 @@ fn every_action_leaves_the_host_as_nixos_would() {
 
     lab.bump("razer");
     let dry = lab.evaluated("razer");
-    lab.fleet(&["deploy", "razer", "--action", "dry-activate"])
+    let run = lab
+        .fleet(&["deploy", "razer", "--action", "dry-activate"])
         .status(0);
+    // Its result is what it would do, said per host.
+    assert!(
+        run.stdout.contains("razer  dry-activated"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("What activating would do on razer (nothing was changed):"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("| would restart the following units: lab-app.service"),
+        "{}",
+        run.stdout
+    );
+    let json = lab
+        .fleet(&["deploy", "razer", "--action", "dry-activate", "--json"])
+        .status(0)
+        .json();
+    assert_eq!(json["hosts"][0]["outcome"], "dry-activated", "{json}");
+    assert!(
+        json["hosts"][0]["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("lab-app.service")),
+        "{json}"
+    );
     assert_eq!(
         (
             lab.running("razer"),
@@ -2058,4 +2108,57 @@ fn a_via_list_builds_on_the_first_builder_that_answers() {
         "{host}"
     );
     assert_eq!(lab.running("samsung"), newer);
+}
+
+/// The summary says what each host went through: a preview of a host that runs the new system
+/// already is "unchanged" and builds nothing; a deploy onto the same system says it
+/// re-activated it; a rollback and an unreachable host built nothing, so BUILT ON is "-".
+#[test]
+fn the_summary_says_what_each_host_went_through() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    let run = lab
+        .fleet(&["deploy", "razer", "--preview", "--json"])
+        .status(0);
+    let h = &run.json()["hosts"][0];
+    assert_eq!(h["outcome"], "unchanged", "{h}");
+    assert_eq!(h["built_on"], "-", "{h}");
+    assert!(
+        h["notes"]
+            .to_string()
+            .contains("runs the new system already; nothing would change"),
+        "{h}"
+    );
+    let run = lab
+        .fleet(&["deploy-all-parallel", "razer", "--json"])
+        .status(0);
+    let h = &run.json()["hosts"][0];
+    assert_eq!(h["outcome"], "deployed", "{h}");
+    assert!(
+        h["notes"].to_string().contains("re-activated, unchanged"),
+        "{h}"
+    );
+    assert_eq!(lab.running("razer"), first);
+
+    lab.bump("razer");
+    lab.fleet(&["deploy", "razer"]).status(0);
+    let run = lab.fleet(&["rollback", "razer"]).status(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("razer "))
+        .unwrap_or_default()
+        .to_string();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells.get(1..3),
+        Some(&["reverted", "-"][..]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("razer"), first);
+
+    lab.stop_host("lab8");
+    let run = lab.fleet(&["deploy", "lab8", "--json"]).status(1);
+    assert_eq!(run.json()["hosts"][0]["built_on"], "-", "{}", run.stdout);
 }
