@@ -60,7 +60,7 @@ pub struct Global {
         help_heading = "Nix"
     )]
     pub nix_option: Vec<String>,
-    /// Answer yes to questions (quick-all's "deploy these hosts?")
+    /// Answer yes to questions (quick-all's "deploy these hosts?", gc's "delete these?")
     #[arg(short, long, global = true)]
     pub yes: bool,
     /// When to use colour

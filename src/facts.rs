@@ -70,6 +70,16 @@ pub fn generations(text: &str) -> Vec<Generation> {
         .collect()
 }
 
+/// What `nix-store --gc` says it did, from its last lines: `18 store paths deleted, 0.11 MiB
+/// freed` (on stderr, where Nix talks of itself).
+pub fn gc_freed(lines: &[String]) -> Option<String> {
+    lines
+        .iter()
+        .rev()
+        .map(|l| console::strip_ansi_codes(l).trim().to_string())
+        .find(|l| l.contains("store paths deleted") && l.ends_with("freed"))
+}
+
 /// Each `system-N-link` and its system, from `find ... -printf '%f %l\n'`.
 pub fn generation_links(text: &str) -> Vec<(u32, String)> {
     text.lines()

@@ -3,6 +3,8 @@
 //! says what would go.
 
 use crate::app::{write_json, write_stdout, Session};
+use std::io::IsTerminal;
+
 use crate::cli::Global;
 use crate::cli::RequiredHosts;
 use crate::error::{exit, Error};
@@ -13,7 +15,8 @@ use crate::select::{select, WhenEmpty};
 use crate::ui;
 
 /// Delete old system generations and collect garbage (never the current, running or
-/// booted system). With --dry-run: ask the hosts what would go, delete nothing
+/// booted system), after showing what would go and asking (--yes: without asking). With
+/// --dry-run: ask the hosts what would go, delete nothing
 #[derive(Debug, clap::Args)]
 pub struct Gc {
     #[command(flatten)]
@@ -70,6 +73,10 @@ impl super::Run for Gc {
                 exit::OK
             });
         }
+        if !g.yes && !confirm(&asked, &decisions, older_than)? {
+            ui::say("Nothing was deleted.");
+            return Ok(exit::OK);
+        }
         let reached: Vec<(&Host, &[u32])> = hosts
             .iter()
             .zip(&decisions)
@@ -89,6 +96,28 @@ impl super::Run for Gc {
         }
         Ok(code)
     }
+}
+
+/// Shows what would go on each host and asks, as quick-all does before deploying; without a
+/// terminal to ask on, refuses (`--yes` deletes without asking).
+fn confirm(
+    asked: &crate::exec::Asked,
+    decisions: &[(String, Option<String>, gc::Decision)],
+    older_than: u64,
+) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "`fleet gc` asks before deleting, and there is no terminal to ask",
+            "pass --yes to delete without asking, or --dry-run to see what would go",
+        ));
+    }
+    let listing = ui::commands::gc_listing(asked, decisions, older_than);
+    eprint!("{listing}");
+    let reached = decisions.iter().filter(|d| d.1.is_none()).count();
+    Ok(ui::ask_yes_no(&format!(
+        "Delete these generations and collect garbage on {reached} host{}?",
+        if reached == 1 { "" } else { "s" }
+    )))
 }
 
 /// `7d`, `7`: a number of days.

@@ -92,6 +92,8 @@ pub(super) struct StepDone {
     pub units_failed: Option<Failure>,
     /// It waited for another run (the deploy lock): the host may have changed meanwhile.
     pub waited: bool,
+    /// Its last lines, stdout and stderr as they came (what Nix says of itself).
+    pub tail: Vec<String>,
 }
 
 impl StepDone {
@@ -101,6 +103,15 @@ impl StepDone {
             stdout,
             units_failed: None,
             waited: false,
+            tail: Vec::new(),
+        }
+    }
+
+    /// A command that succeeded: its stdout and its last lines.
+    fn finished(f: Finished) -> StepDone {
+        StepDone {
+            tail: f.tail,
+            ..StepDone::ran(f.stdout)
         }
     }
 }
@@ -469,11 +480,20 @@ impl<T: Transport> HostContext<'_, T> {
                     }
                     if matches!(
                         step.kind,
-                        StepKind::DiffClosures
-                            | StepKind::CollectGarbage
-                            | StepKind::Activate(Action::DryActivate)
+                        StepKind::DiffClosures | StepKind::Activate(Action::DryActivate)
                     ) {
                         prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
+                    }
+                    // gc: what went, in the report's notes.
+                    if step.kind == StepKind::DeleteGenerations {
+                        let what = step.title.trim_start_matches("delete ");
+                        let what = what.trim_end_matches(&format!(" on {}", hp.host));
+                        prepared.notes.push(format!("deleted {what}"));
+                    }
+                    if step.kind == StepKind::CollectGarbage {
+                        let freed = crate::facts::gc_freed(&done.tail);
+                        prepared.output = freed.clone();
+                        prepared.notes.extend(freed);
                     }
                 }
                 Err(failure) => {
@@ -762,7 +782,7 @@ impl<T: Transport> HostContext<'_, T> {
         }
         let mut last = match first {
             Ok(f) if f.success() => {
-                let mut done = StepDone::ran(f.stdout);
+                let mut done = StepDone::finished(f);
                 if dropped {
                     done.fallback = Some(format!(
                         "reconnected to {} after the connection dropped during: {}",
@@ -796,7 +816,7 @@ impl<T: Transport> HostContext<'_, T> {
                 Ok(f) if f.success() => {
                     return Ok(StepDone {
                         fallback: Some(format!("used fallback: {}", fallback.title)),
-                        ..StepDone::ran(f.stdout)
+                        ..StepDone::finished(f)
                     })
                 }
                 other => last = failure(hp, step, other, self.runner.known.drv(&hp.host)),

@@ -240,6 +240,18 @@ pub fn gc_dry_run(
     decisions: &[(String, Option<String>, Decision)],
     older_than: u64,
 ) -> String {
+    let mut text = gc_listing(asked, decisions, older_than);
+    text.push_str("Dry run: nothing was deleted.\n");
+    text
+}
+
+/// What `gc` would delete on each host (and why others are kept), as the dry run says it
+/// and the question shows it.
+pub fn gc_listing(
+    asked: &Asked,
+    decisions: &[(String, Option<String>, Decision)],
+    older_than: u64,
+) -> String {
     let mut text = String::new();
     for (a, (host, unreachable, d)) in asked.hosts.iter().zip(decisions) {
         if let Some(why) = unreachable {
@@ -253,7 +265,6 @@ pub fn gc_dry_run(
             kept(d)
         ));
     }
-    text.push_str("Dry run: nothing was deleted.\n");
     text
 }
 

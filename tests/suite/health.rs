@@ -249,8 +249,43 @@ fn gc_removes_dead_paths_and_keeps_the_running_and_booted_systems() {
         "dry run deleted something"
     );
 
+    // Without a terminal to ask on, gc refuses unless --yes; nothing goes.
+    let run = lab.fleet(&["gc", "razer", "--older-than", "0d"]).status(2);
+    assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
+    assert!(lab.has_path("razer", dead), "deleted without asking");
+
+    // Asked on a terminal, "n" deletes nothing; the question lists what would go.
+    let run = lab.fleet_on_terminal(&["gc", "razer", "--older-than", "0d"], &["n"]);
+    assert!(
+        run.stderr.contains("would delete generations [2]")
+            && run
+                .stderr
+                .contains("Delete these generations and collect garbage on 1 host?")
+            && run.stderr.contains("Nothing was deleted."),
+        "{}",
+        run.stderr
+    );
+    assert!(lab.has_path("razer", dead) && lab.has_path("razer", &second));
+
     let run = lab
-        .fleet(&["gc", "razer", "--older-than", "0d", "--json"])
+        .fleet(&["gc", "razer", "--older-than", "0d", "--yes"])
+        .status(0);
+    // Each host's line says what went.
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("razer "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        row.contains("collected") && row.contains("deleted generations 2"),
+        "{}",
+        run.stdout
+    );
+    assert!(row.contains("store paths deleted"), "{}", run.stdout);
+    assert!(row.contains("freed"), "{}", run.stdout);
+    let run = lab
+        .fleet(&["gc", "razer", "--older-than", "0d", "--json", "--yes"])
         .status(0);
     assert_eq!(run.json()["hosts"][0]["outcome"], "collected");
     assert!(!lab.has_path("razer", dead), "the dead path is still there");

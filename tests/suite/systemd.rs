@@ -624,7 +624,7 @@ fn gc_exec_and_a_kept_master_on_a_systemd_host() {
     assert!(lab.has_path("sid", &dead), "{dead}");
 
     let run = lab
-        .fleet(&["gc", "sid", "--older-than", "0d", "--json"])
+        .fleet(&["gc", "sid", "--older-than", "0d", "--json", "--yes"])
         .status(0);
     assert_eq!(
         run.json()["hosts"][0]["outcome"],

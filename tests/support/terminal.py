@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Runs a command on a terminal of its own, as a person at a terminal would, and types.
 
-    terminal.py [--stdout FILE] [--stderr FILE] COMMAND [ARG...]
+    terminal.py [--stdout FILE] [--stderr FILE] [--ahead] COMMAND [ARG...]
 
 Each time the command's output ends with a password prompt (a last line that names a password
 and ends in ": "),
 the next line of this program's standard input is typed on the terminal; when there is none
-left, the terminal's end-of-file is. The answers come on standard input, so no answer is in any
+left, the terminal's end-of-file is. With --ahead, every line is typed at once, as a person
+types ahead of a question the terminal does not show (one asked on a redirected stderr). The answers come on standard input, so no answer is in any
 process's arguments or environment. What the command prints on the terminal goes to standard
 output (its standard output and error may go to files instead); the exit status is the
 command's.
@@ -20,7 +21,12 @@ import time
 def main():
     args = sys.argv[1:]
     files = {}
-    while args and args[0] in ("--stdout", "--stderr"):
+    ahead = False
+    while args and args[0] in ("--stdout", "--stderr", "--ahead"):
+        if args[0] == "--ahead":
+            ahead = True
+            args = args[1:]
+            continue
         files[1 if args[0] == "--stdout" else 2] = args[1]
         args = args[2:]
     answers = sys.stdin.buffer.read().splitlines()
@@ -30,6 +36,10 @@ def main():
             out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out, target)
         os.execvp(args[0], args)
+    if ahead:
+        for answer in answers:
+            os.write(fd, answer + b"\n")
+        answers = []
     seen = b""
     while True:
         try:

@@ -298,6 +298,17 @@ impl Lab {
     /// its password prompts (given on the helper's standard input, never in an argv), and
     /// calling `meanwhile` every 50 ms until it ends.
     pub fn fleet_at_terminal(&self, args: &[&str], typed: &str, meanwhile: impl Fn()) -> Run {
+        self.on_terminal(args, typed, false, meanwhile)
+    }
+
+    /// Runs fleet on a terminal of its own with `answers` typed ahead, one a line, for its
+    /// questions (`[y/N]`), which it asks on stderr.
+    pub fn fleet_on_terminal(&self, args: &[&str], answers: &[&str]) -> Run {
+        let typed: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        self.on_terminal(args, &typed, true, || {})
+    }
+
+    fn on_terminal(&self, args: &[&str], typed: &str, ahead: bool, meanwhile: impl Fn()) -> Run {
         use std::io::Write;
         let out = tempfile::NamedTempFile::new().expect("stdout file");
         let err = tempfile::NamedTempFile::new().expect("stderr file");
@@ -308,12 +319,14 @@ impl Lab {
             .arg(out.path())
             .arg("--stderr")
             .arg(err.path())
+            .args(ahead.then_some("--ahead"))
             .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
             .args(args)
             .env("FLEET_STATE_DIR", self.state.path())
             .env("XDG_RUNTIME_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
             .env_remove("FLEET_INVENTORY")
+            .current_dir(self.state.path())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped());
         for (k, v) in &self.env {
