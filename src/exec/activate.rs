@@ -87,8 +87,9 @@ impl<T: Transport> HostContext<'_, T> {
                     .note(Some(&hp.host), &format!("waiting: {busy}"));
                 shown = who;
             }
-            self.events.step(
-                Some(&hp.host),
+            // The wait's length, in place on a terminal; a log has the line above.
+            self.events.tick(
+                &hp.host,
                 &format!(
                     "waiting for the deploy lock ({} s; at most {} min)",
                     waited.as_secs(),

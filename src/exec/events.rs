@@ -23,6 +23,11 @@ pub trait Events: Sync {
     fn step(&self, host: Option<&str>, text: &str);
     /// Something worth a line of its own.
     fn note(&self, host: Option<&str>, text: &str);
+    /// How a host's current step goes (a count, a wait): shown in place on a terminal, never
+    /// a line of its own in a log, where it would repeat.
+    fn tick(&self, host: &str, text: &str) {
+        let _ = (host, text);
+    }
     /// The host is done; `outcome` says how.
     fn finish(&self, host: &str, outcome: &str);
     /// Ctrl-C was pressed; the run now stops as far as `stop`.

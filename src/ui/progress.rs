@@ -116,8 +116,11 @@ impl Progress {
 
     /// Stops drawing until `resume`, for a prompt that waits for an answer while the run's
     /// tasks go on (a Ctrl-C must still be seen).
+    /// The bars are cleared first, so the prompt and its answer stand alone on the screen
+    /// and no bar is left in the scrollback above them.
     pub fn pause(&self) {
         if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
             multi.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
@@ -149,6 +152,14 @@ impl Events for Progress {
         Progress::note(self, host, text);
     }
 
+    fn tick(&self, host: &str, text: &str) {
+        if let Some((_, bars)) = &self.bars {
+            if let Some(bar) = bars.get(host) {
+                bar.set_message(crate::vocab::visible(text).into_owned());
+            }
+        }
+    }
+
     fn finish(&self, host: &str, outcome: &str) {
         Progress::finish(self, host, outcome);
     }
@@ -165,9 +176,11 @@ impl Events for Progress {
             let _ = tx.send(true);
             return rx;
         }
-        self.suspend(|| eprint!("{text}Deploy them? [y/N] "));
-        // The answer is read on a thread of its own, so a Ctrl-C (a "no") is seen meanwhile.
+        // Drawing stops before the question is printed, so no bar is drawn below it while
+        // the answer is awaited; the answer is read on a thread of its own, so a Ctrl-C (a
+        // "no") is seen meanwhile.
         self.pause();
+        eprint!("{text}Deploy them? [y/N] ");
         std::thread::spawn(move || {
             let mut answer = String::new();
             let yes = std::io::stdin().read_line(&mut answer).is_ok()

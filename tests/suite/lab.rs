@@ -2162,3 +2162,28 @@ fn the_summary_says_what_each_host_went_through() {
     let run = lab.fleet(&["deploy", "lab8", "--json"]).status(1);
     assert_eq!(run.json()["hosts"][0]["built_on"], "-", "{}", run.stdout);
 }
+
+/// quick-all's question on a terminal stands alone: the hosts' progress lines are cleared
+/// before it is asked and not drawn again until it is answered, so they do not stay in the
+/// scrollback around it.
+#[test]
+fn quick_alls_question_stands_alone_on_the_terminal() {
+    let lab = Lab::new();
+    lab.bump("razer");
+    let run = lab.fleet_on_tty(&["quick-all", "razer", "p510"], &["n"]);
+    let screen = &run.stdout;
+    let question = "Deploy them? [y/N] ";
+    let asked = screen.find(question).unwrap_or_else(|| panic!("{screen}"));
+    let after = &screen[asked + question.len()..];
+    let answered = after.find("n\r\n").unwrap_or_else(|| panic!("{screen:?}"));
+    let meanwhile = &after[..answered];
+    assert!(
+        !meanwhile.contains("razer") && !meanwhile.contains("p510"),
+        "drawn while the question waited: {meanwhile:?}"
+    );
+    // Before it, the bars were cleared: the question follows no bar line.
+    let before = &screen[..asked];
+    let last_line = before.rsplit('\n').next().unwrap_or_default();
+    assert!(!last_line.contains("p510"), "{last_line:?}");
+    assert_eq!(lab.generation("razer"), 1, "deployed on a no");
+}

@@ -4,8 +4,9 @@
     terminal.py [--stdout FILE] [--stderr FILE] [--ahead] COMMAND [ARG...]
 
 Each time the command's output ends with a password prompt (a last line that names a password
-and ends in ": "),
-the next line of this program's standard input is typed on the terminal; when there is none
+and ends in ": ") or a question (one that ends in "[y/N] "),
+the next line of this program's standard input is typed on the terminal (a question's a second
+later); when there is none
 left, the terminal's end-of-file is. With --ahead, every line is typed at once, as a person
 types ahead of a question the terminal does not show (one asked on a redirected stderr). The answers come on standard input, so no answer is in any
 process's arguments or environment. What the command prints on the terminal goes to standard
@@ -52,7 +53,13 @@ def main():
         sys.stdout.buffer.flush()
         seen = (seen + chunk)[-200:]
         line = seen.rsplit(b"\n", 1)[-1]
-        if b"password" in line and line.endswith(b": "):
+        if line.endswith(b"[y/N] ") and answers:
+            # A question: answered a second later, as a person reads it first (whatever the
+            # command draws meanwhile is in the output, between the question and the answer).
+            seen = b""
+            time.sleep(1)
+            os.write(fd, answers.pop(0) + b"\n")
+        elif b"password" in line and line.endswith(b": "):
             seen = b""
             if answers:
                 time.sleep(0.3)  # the prompt is out; let echo be turned off first

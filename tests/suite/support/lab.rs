@@ -308,6 +308,42 @@ impl Lab {
         self.on_terminal(args, &typed, true, || {})
     }
 
+    /// Runs fleet with its whole output on a terminal of its own (`TERM=xterm`), answering its
+    /// questions and prompts with `answers`, one a line, as they come; `stdout` is the screen's
+    /// bytes, as the terminal got them.
+    pub fn fleet_on_tty(&self, args: &[&str], answers: &[&str]) -> Run {
+        use std::io::Write;
+        let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(pty)
+            .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
+            .args(args)
+            .env("FLEET_STATE_DIR", self.state.path())
+            .env("XDG_RUNTIME_DIR", self.state.path())
+            .env("FLEET_HOSTNAME", "test-runner")
+            .env("TERM", "xterm")
+            .env_remove("FLEET_INVENTORY")
+            .env_remove("NO_COLOR")
+            .current_dir(self.state.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run fleet on a terminal");
+        if let Some(mut stdin) = child.stdin.take() {
+            let typed: String = answers.iter().map(|a| format!("{a}\n")).collect();
+            stdin.write_all(typed.as_bytes()).expect("type");
+        }
+        let out = child.wait_with_output().expect("fleet on a terminal");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::new(),
+            sandbox: None,
+        }
+    }
+
     fn on_terminal(&self, args: &[&str], typed: &str, ahead: bool, meanwhile: impl Fn()) -> Run {
         use std::io::Write;
         let out = tempfile::NamedTempFile::new().expect("stdout file");
