@@ -120,7 +120,18 @@ struct Kept {
     stdout_cut: usize,
     tail: VecDeque<String>,
     tail_bytes: usize,
+    /// Lines seen, of both streams.
+    seen: usize,
+    /// The first `error:` line (Nix's own message, which `--show-trace` follows with a long
+    /// trace) and the lines after it, up to `ERROR_LINES`, and where it came.
+    first_error: Vec<String>,
+    first_error_at: Option<usize>,
+    /// The line after the last one kept of it.
+    first_error_end: usize,
 }
+
+/// How many lines of the first error (its message) are kept, whatever the tail drops.
+const ERROR_LINES: usize = 4;
 
 /// The most lines of a command's output `exec` keeps to show (the log has them all).
 pub const EXEC_LINES: usize = 100_000;
@@ -212,6 +223,19 @@ impl<'a> Output<'a> {
             shown.truncate(at);
             shown.push_str(&format!(" [fleet: {more} more bytes in the log]"));
         }
+        match kept.first_error_at {
+            None if shown.trim_start().starts_with("error:") => {
+                kept.first_error_at = Some(kept.seen);
+                kept.first_error.push(shown.clone());
+                kept.first_error_end = kept.seen + 1;
+            }
+            Some(_) if kept.first_error.len() < ERROR_LINES => {
+                kept.first_error.push(shown.clone());
+                kept.first_error_end = kept.seen + 1;
+            }
+            _ => {}
+        }
+        kept.seen += 1;
         kept.tail_bytes += shown.len();
         kept.tail.push_back(shown);
         while kept.tail_bytes > TAIL_BYTES_LIMIT && kept.tail.len() > 1 {
@@ -222,7 +246,7 @@ impl<'a> Output<'a> {
     }
 
     /// Standard output (with a last line that says what was cut, if any), and the last
-    /// lines of both streams as they came.
+    /// lines of both streams as they came (after the first error's, when they are far apart).
     pub fn into_parts(self) -> (String, Vec<String>) {
         let kept = self.kept.into_inner().unwrap_or_default();
         let mut stdout = kept.stdout;
@@ -232,7 +256,19 @@ impl<'a> Output<'a> {
                 kept.stdout_cut
             ));
         }
-        (stdout, Vec::from(kept.tail))
+        // The first error's message, when the tail no longer has it (a long trace after it).
+        let tail_from = kept.seen - kept.tail.len();
+        let mut tail = Vec::from(kept.tail);
+        if kept.first_error_at.is_some() && kept.first_error_end <= tail_from {
+            let between = tail_from - kept.first_error_end;
+            let mut lines = kept.first_error;
+            if between > 0 {
+                lines.push(format!("[fleet: … {between} more lines, in the log …]"));
+            }
+            lines.extend(tail);
+            tail = lines;
+        }
+        (stdout, tail)
     }
 }
 
@@ -302,4 +338,47 @@ fn emit(line: &mut Vec<u8>, cut: &mut usize, each: &impl Fn(&str)) {
     }
     line.clear();
     *cut = 0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nix 2.8 with `--show-trace`: its message comes first, then a trace longer than the tail;
+    /// the message is kept before the trace's last lines, with what was left out counted.
+    #[test]
+    fn the_first_error_survives_a_long_trace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = crate::exec::log::Log::create(dir.path().join("h.log"), None);
+        let output = Output::new(&log, None);
+        output.stderr("error: cannot coerce an integer to a string");
+        output.stderr("");
+        output.stderr("       at /nix/store/x-source/flake.nix:12:3:");
+        output.stderr("");
+        for i in 0..100 {
+            output.stderr(&format!("       … while evaluating frame {i}"));
+        }
+        let (_, tail) = output.into_parts();
+        assert_eq!(tail[0], "error: cannot coerce an integer to a string");
+        assert_eq!(tail[2], "       at /nix/store/x-source/flake.nix:12:3:");
+        assert_eq!(
+            tail[4], "[fleet: … 85 more lines, in the log …]",
+            "{tail:#?}"
+        );
+        assert_eq!(
+            crate::exec::evaluate::nix_error(&tail),
+            "cannot coerce an integer to a string at /nix/store/x-source/flake.nix:12:3:"
+        );
+        assert_eq!(
+            tail.last().map(String::as_str),
+            Some("       … while evaluating frame 99")
+        );
+        assert_eq!(tail.len(), 5 + TAIL_LINES);
+        // A short output is the tail as it came, nothing twice.
+        let output = Output::new(&log, None);
+        output.stderr("error: builder for x failed");
+        output.stderr("last line");
+        let (_, tail) = output.into_parts();
+        assert_eq!(tail, ["error: builder for x failed", "last line"]);
+    }
 }
