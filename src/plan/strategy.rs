@@ -147,7 +147,7 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
             HostPlan {
                 preview,
                 inspect: inspect_steps(hs.host, &hs.target),
-                build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, None),
+                build: build_steps(inv, ctx, hs.host, &hs.build_on, None),
                 deploy,
                 if_builder_down: builder_down(inv, ctx, hs, true),
                 on_failed_units: hs.host.failed_units,
@@ -412,7 +412,7 @@ pub fn build(inv: &Inventory, ctx: &Context, req: &BuildRequest) -> Result<Plan,
         .hosts
         .iter()
         .map(|hs| HostPlan {
-            build: build_steps(inv, ctx, hs.host, &hs.build_on, &hs.target, req.out_link),
+            build: build_steps(inv, ctx, hs.host, &hs.build_on, req.out_link),
             if_builder_down: builder_down(inv, ctx, hs, false),
             ..HostPlan::new(hs.host, hs.build_on.clone(), hs.target.clone())
         })
@@ -578,16 +578,14 @@ fn inspect_steps(host: &Host, target: &Machine) -> Vec<Step> {
     )]
 }
 
-/// How a host's system is built where `build_on` says. On a builder (another machine than
-/// `target`) it is kept as a GC root there (one per host, replaced by the next build) until
-/// its target has fetched it; here, only when `out_link` asks for a `result`-style link
-/// (`PATH-HOST`).
+/// How a host's system is built where `build_on` says. On a host (a builder or the target
+/// itself) it is kept as a GC root there (one per host, replaced by the next build); here,
+/// only when `out_link` asks for a `result`-style link (`PATH-HOST`).
 fn build_steps(
     inv: &Inventory,
     ctx: &Context,
     host: &Host,
     build_on: &Machine,
-    target: &Machine,
     out_link: Option<&str>,
 ) -> Vec<Step> {
     let name = host.name.as_str();
@@ -623,7 +621,10 @@ fn build_steps(
                 nix::copy_derivation(from, Arg::store(b), Arg::drv(name)),
             )],
             format!("build on {b}"),
-            (build_on != target).then(|| format!("{}/{name}", nix::BUILDER_ROOTS)),
+            // Kept as a GC root there (one per host, replaced by its next build): on a
+            // builder until the target fetches it, on the target until it is the profile
+            // (and after, as the profile's own root is).
+            Some(format!("{}/{name}", nix::BUILDER_ROOTS)),
         ),
     };
     let mut argv = nix::realise(Arg::drv(name), &ctx.run.nix, root);
@@ -670,7 +671,7 @@ fn builder_down(
             .filter(|c| !c.host.as_deref().is_some_and(|h| down.contains(&h)))
             .map(|c| c.url.as_str())
             .collect();
-        let mut build = build_steps(inv, ctx, host, alt, target, None);
+        let mut build = build_steps(inv, ctx, host, alt, None);
         for s in build.iter_mut().filter(|s| s.kind == StepKind::Build) {
             let verb = if down.len() == 1 { "is" } else { "are" };
             s.title = format!("{} ({} {verb} down)", s.title, down.join(", "));

@@ -123,7 +123,7 @@ fn no_builder_builds_on_the_target() {
         lines(&plan, "razer"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{razer}} {{razer.drv}}"),
-            "razer$ nix-store --realise {razer.drv}".into(),
+            "razer$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30".into(),
             "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch".into(),
@@ -148,7 +148,7 @@ fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
         lines(&plan, "p620"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{p620.drv}}"),
-            "p620$ nix-store --realise {p620.drv}".into(),
+            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/p620 --indirect {p620.drv}".into(),
             "p620$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p620 olaf@thinkpad 30".into(),
             "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
             "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch".into(),
@@ -384,7 +384,7 @@ fn build_only_activates_nothing() {
     let plan = build(&inv, &laptop(), &req(None)).expect("plan");
     assert_eq!(
         lines(&plan, "razer")[1],
-        "razer$ nix-store --realise {razer.drv}"
+        "razer$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
     assert_eq!(
         lines(&plan, "samsung")[1],
@@ -728,7 +728,7 @@ fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
     );
     assert_eq!(
         show_argv(&alt.build[1].run.argv),
-        "nix-store --realise {samsung.drv} --option substituters 'https://cache.nixos.org https://nix-community.cachix.org'"
+        "nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} --option substituters 'https://cache.nixos.org https://nix-community.cachix.org'"
     );
     assert!(alt.copy.is_empty(), "built on the target: nothing to copy");
     assert!(
@@ -1204,7 +1204,7 @@ fn a_builder_hands_its_builds_to_its_helpers_through_nix_builders() {
     );
     assert_eq!(
         build(1),
-        "nix-store --realise {razer.drv}",
+        "nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}",
         "razer builds itself: no helpers"
     );
     // The fallback builder p510 has none.

@@ -49,6 +49,16 @@ fn deploy_without_a_builder_builds_on_the_target() {
         "razer's system was built on p620"
     );
     assert!(!lab.here_has_path(&new), "razer's system was built here");
+    // Built there, it is a GC root there, as a builder's builds are (until it is the
+    // profile, and after, replaced by the next build).
+    assert_eq!(
+        lab.ssh(
+            "10.213.1.12",
+            "readlink /root/.local/state/fleet/gcroots/razer"
+        )
+        .trim(),
+        new
+    );
     // Without it, the build's output is in razer's log only.
     lab.bump("razer");
     let run = lab.fleet(&["deploy", "razer"]).status(0);
