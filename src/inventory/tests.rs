@@ -592,3 +592,28 @@ fn every_key_is_documented_and_nothing_else() {
         );
     }
 }
+
+/// Every problem of a file in one run: the reader's (types, unknown keys) and the checks' of
+/// what it could read (names, via, addresses, users); nothing twice for a value left out.
+#[test]
+fn every_problem_of_the_file_at_once() {
+    let e = refused(
+        "[fleet]\nmax_parallel = \"4\"\n[hosts.a]\nfallback = \"p620\"\nadresses = [\"x\"]\nvia = \"nosuch\"\n[hosts.b]\nport = \"22\"\naddresses = [\"bad host!\"]\nuser = \"r o o t\"\n[hosts.\"c d\"]\n",
+    );
+    assert!(e.contains("8 problems"), "{e}");
+    for said in [
+        "fleet.max_parallel: invalid type",
+        "hosts.a.fallback: unknown variant",
+        "hosts.a.adresses: unknown field",
+        "hosts.a.via: `nosuch` is not a host",
+        "hosts.b.port: invalid type",
+        "hosts.b.addresses: an address may hold only",
+        "hosts.b.user: `r o o t` is not a valid user name",
+        "`c d` is not a valid host name",
+    ] {
+        assert!(e.contains(said), "{said}: {e}");
+    }
+    // A refused value is not checked again: a wrongly typed `via` is one problem.
+    let e = refused("[hosts.a]\nvia = 3\n[hosts.b]\n");
+    assert_eq!(e.matches("hosts.a").count(), 1, "{e}");
+}

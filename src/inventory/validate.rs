@@ -30,7 +30,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError> {
 /// directory, the ssh config).
 pub fn parse_with(text: &str, path: &Path, files: bool) -> Result<Inventory, InventoryError> {
     let mut problems = Vec::new();
-    let raw = read_tables(text, &mut problems).ok_or_else(|| {
+    // Every problem in one go: the values the reader refused are left out (and named in
+    // `refused`), and the rest is checked as a whole (names, via, addresses...), except what
+    // only follows from a value left out.
+    let mut refused = Vec::new();
+    let raw = read_tables(text, &mut problems, &mut refused).ok_or_else(|| {
         let mut problems = std::mem::take(&mut problems);
         problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
         InventoryError::invalid(path.to_path_buf(), text, problems)
@@ -38,7 +42,20 @@ pub fn parse_with(text: &str, path: &Path, files: bool) -> Result<Inventory, Inv
     if files {
         check_files(&raw, path, &mut problems);
     }
+    let read = problems.len();
     let inventory = resolve(raw, path, &mut problems);
+    let mut i = read;
+    while i < problems.len() {
+        let key = &problems[i].key;
+        if refused
+            .iter()
+            .any(|r| key == r || key.starts_with(&format!("{r}.")))
+        {
+            problems.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     if problems.is_empty() {
         Ok(inventory)
     } else {
@@ -48,8 +65,14 @@ pub fn parse_with(text: &str, path: &Path, files: bool) -> Result<Inventory, Inv
 }
 
 /// The file's tables, each read on its own, so that every unknown key and wrongly typed value
-/// is reported in one go (serde stops at the first). `None` when any was refused.
-fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> {
+/// is reported in one go (serde stops at the first); a table with such a key is read without
+/// it, the key's dotted path added to `refused`. `None` when the file is not TOML at all, or
+/// a table could not be read even so.
+fn read_tables(
+    text: &str,
+    problems: &mut Vec<Problem>,
+    refused: &mut Vec<String>,
+) -> Option<RawInventory> {
     use toml::de::{DeTable, DeValue};
 
     let root = match DeTable::parse(text) {
@@ -59,7 +82,7 @@ fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> 
             return None;
         }
     };
-    let before = problems.len();
+    let mut whole_failed = false;
     let mut raw = RawInventory {
         fleet: Default::default(),
         caches: Default::default(),
@@ -68,11 +91,10 @@ fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> 
     for (key, value) in root {
         let name = key.get_ref().as_ref().to_string();
         match name.as_str() {
-            "fleet" => {
-                if let Some(f) = read_one::<RawFleet>(text, value, problems) {
-                    raw.fleet = f;
-                }
-            }
+            "fleet" => match read_one::<RawFleet>(text, value, problems, "fleet", refused) {
+                Some(f) => raw.fleet = f,
+                None => whole_failed = true,
+            },
             "caches" | "hosts" => {
                 let span = value.span();
                 let DeValue::Table(entries) = value.into_inner() else {
@@ -84,16 +106,26 @@ fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> 
                         )
                         .help(format!("write [{name}.NAME] sections")),
                     );
+                    whole_failed = true;
                     continue;
                 };
                 for (entry, value) in entries {
                     let entry = Spanned::new(entry.span(), entry.get_ref().as_ref().to_string());
+                    let at = format!("{name}.{}", entry.get_ref());
                     if name == "caches" {
-                        if let Some(c) = read_one::<RawCache>(text, value, problems) {
-                            raw.caches.insert(entry, c);
+                        match read_one::<RawCache>(text, value, problems, &at, refused) {
+                            Some(c) => {
+                                raw.caches.insert(entry, c);
+                            }
+                            None => whole_failed = true,
                         }
-                    } else if let Some(h) = read_one::<RawHost>(text, value, problems) {
-                        raw.hosts.insert(entry, h);
+                    } else {
+                        match read_one::<RawHost>(text, value, problems, &at, refused) {
+                            Some(h) => {
+                                raw.hosts.insert(entry, h);
+                            }
+                            None => whole_failed = true,
+                        }
                     }
                 }
             }
@@ -115,7 +147,7 @@ fn read_tables(text: &str, problems: &mut Vec<Problem>) -> Option<RawInventory> 
             }
         }
     }
-    (problems.len() == before).then_some(raw)
+    (!whole_failed).then_some(raw)
 }
 
 /// `[fleet] flake`, resolved against the inventory's directory, and checked.
@@ -267,10 +299,15 @@ fn seconds(
 
 /// One table of the file read as `T`; its problems recorded when it cannot be: each key is
 /// tried on its own, so every unknown key and wrong type in it is named, not only the first.
+/// One table (`at`, its dotted path), each of whose refused keys is a problem of its own; the
+/// table is then read without them (their paths added to `refused`), so what it has right
+/// is still checked. `None` when it cannot be read even so.
 fn read_one<'i, T: serde::Deserialize<'i>>(
     text: &str,
     value: Spanned<toml::de::DeValue<'i>>,
     problems: &mut Vec<Problem>,
+    at: &str,
+    refused: &mut Vec<String>,
 ) -> Option<T> {
     use toml::de::{DeTable, DeValue, ValueDeserializer};
     let whole = match T::deserialize(ValueDeserializer::from(value.clone())) {
@@ -279,25 +316,35 @@ fn read_one<'i, T: serde::Deserialize<'i>>(
     };
     let span = value.span();
     let mut each = Vec::new();
+    let mut rest = DeTable::new();
     if let DeValue::Table(table) = value.into_inner() {
         for (key, v) in table {
             let mut one = DeTable::new();
-            one.insert(key, v);
+            let name = key.get_ref().to_string();
+            one.insert(key.clone(), v.clone());
             let one = Spanned::new(span.clone(), DeValue::Table(one));
             // A key alone lacks the table's required keys: that is not its problem.
-            if let Err(e) = T::deserialize(ValueDeserializer::from(one)) {
-                if !e.message().starts_with("missing field") {
+            match T::deserialize(ValueDeserializer::from(one)) {
+                Err(e) if !e.message().starts_with("missing field") => {
                     each.push(serde_problem(text, &e));
+                    refused.push(format!("{at}.{name}"));
+                }
+                _ => {
+                    rest.insert(key, v);
                 }
             }
         }
     }
     if each.is_empty() {
         problems.push(serde_problem(text, &whole));
-    } else {
-        problems.extend(each);
+        return None;
     }
-    None
+    problems.extend(each);
+    T::deserialize(ValueDeserializer::from(Spanned::new(
+        span,
+        DeValue::Table(rest),
+    )))
+    .ok()
 }
 
 /// A syntax or type error from the TOML reader, with the key it is about and a fix.
