@@ -31,6 +31,7 @@
 #   eval_mb           about that many MB evaluating it holds (a real one: hundreds to 1000)
 #   eval_error        evaluating it fails with this message, as a typo in its configuration
 #                     would (the other hosts' evaluations are not touched)
+#   eval_error_depth  that many calls deep (a long --show-trace); default 0
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -50,8 +51,11 @@
       # A host's own evaluation: its CPU, the memory it holds, or its error. Forced by its
       # toplevel only, so one host's cost or error is its own, as with real configurations.
       hostEval = s:
-        if (s.eval_error or "") != "" then throw s.eval_error
+        if (s.eval_error or "") != "" then deep (s.eval_error_depth or 0) s.eval_error
         else work (s.eval_ms or 0);
+      # An error as deep in the evaluation as eval_error_depth calls: with --show-trace, Nix
+      # prints a frame for each, after its message (2.8) or before it (newer Nix).
+      deep = n: message: if n == 0 then throw message else builtins.seq (deep (n - 1) message) null;
       # What a host's evaluation holds: kept by its toplevel (as a real configuration's module
       # system keeps its values), so one process that evaluates many hosts holds them all.
       hostMemory = s: builtins.genList (x: "${toString x}") ((s.eval_mb or 0) * 6000);

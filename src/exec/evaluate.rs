@@ -478,6 +478,10 @@ pub fn nix_error(tail: &[String]) -> String {
     let mut lines: Vec<&str> = Vec::new();
     for line in &output[start..] {
         let t = line.trim();
+        // A trace's frame (`--show-trace`) is not the message.
+        if t.starts_with('…') {
+            break;
+        }
         if t.is_empty() {
             if lines.len() > 1 {
                 break;

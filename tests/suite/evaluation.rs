@@ -107,6 +107,20 @@ fn one_host_s_evaluation_error_is_its_own() {
         razer["failure"]["message"], "evaluation failed: undefined variable 'pkgs'",
         "{razer}"
     );
+    // With --show-trace and a deep error, Nix's message leads, before the trace's frames.
+    lab.set("razer", "eval_error_depth", 30.into());
+    let traced = lab.fleet(&["deploy", "razer", "--show-trace", "--json"]);
+    assert_eq!(traced.code, 1, "{}", traced.stderr);
+    let failure = &traced.json()["hosts"][0]["failure"];
+    assert_eq!(
+        failure["message"], "evaluation failed: undefined variable 'pkgs'",
+        "{failure}"
+    );
+    assert_eq!(
+        failure["output"][0], "error: undefined variable 'pkgs'",
+        "{failure}"
+    );
+    lab.set("razer", "eval_error_depth", 0.into());
     // The text: razer's error in Nix's words, never fleet's expression.
     let text = lab.fleet(&["build", "samsung", "razer"]);
     assert_eq!(text.code, 1);
