@@ -17,6 +17,22 @@ pub const REACH_PROBE_PATH: &str = "/nix/store/00000000000000000000000000000000-
 /// does not take a system its targets have yet to fetch.
 pub const BUILDER_ROOTS: &str = ".local/state/fleet/gcroots";
 
+/// The GC root that keeps `host`'s system where it was built: `BUILDER_ROOTS/HOST`, with a
+/// name short enough for Nix to make it (it writes a temporary link beside it, whose name is
+/// longer): a long host name is cut, with a hash of the whole name so names stay apart.
+pub fn gc_root(host: &str) -> String {
+    const KEPT: usize = 100;
+    if host.len() <= KEPT {
+        return format!("{BUILDER_ROOTS}/{host}");
+    }
+    // FNV-1a: stable across runs and machines, which the std hasher is not.
+    let hash = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    // Host names are ASCII (names::is_identifier), so any byte is a boundary.
+    format!("{BUILDER_ROOTS}/{}-{hash:016x}", &host[..KEPT - 17])
+}
+
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
 

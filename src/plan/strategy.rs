@@ -624,7 +624,7 @@ fn build_steps(
             // Kept as a GC root there (one per host, replaced by its next build): on a
             // builder until the target fetches it, on the target until it is the profile
             // (and after, as the profile's own root is).
-            Some(format!("{}/{name}", nix::BUILDER_ROOTS)),
+            Some(nix::gc_root(name)),
         ),
     };
     let mut argv = nix::realise(Arg::drv(name), &ctx.run.nix, root);

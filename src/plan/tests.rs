@@ -1260,3 +1260,20 @@ fn doctor_asks_a_builder_to_reach_each_helper_as_root() {
         "p620 logs in as root: no sudo"
     );
 }
+
+/// A host's GC root is named after it, and a long name is cut (Nix writes a temporary link
+/// beside the root, whose longer name must still fit), kept apart from others by a hash.
+#[test]
+fn gc_roots_fit_whatever_the_host_name() {
+    assert_eq!(
+        crate::nix::gc_root("razer"),
+        ".local/state/fleet/gcroots/razer"
+    );
+    let long = format!("lab7-{}", "x".repeat(250));
+    let other = format!("lab7-{}y", "x".repeat(249));
+    let (a, b) = (crate::nix::gc_root(&long), crate::nix::gc_root(&other));
+    let name = |p: &str| p.rsplit('/').next().unwrap_or_default().len();
+    assert_eq!(name(&a), 100);
+    assert_ne!(a, b);
+    assert_eq!(a, crate::nix::gc_root(&long));
+}

@@ -61,9 +61,8 @@ pub fn built(report: &RunReport, out_link: Option<&str>) -> String {
             ("here", Some(link)) => format!("here, linked at {link}-{}", h.host),
             ("here", None) => "here (no link: pass --out-link to keep it)".to_string(),
             (builder, _) => format!(
-                "on {builder}, kept there at ~/{}/{}",
-                crate::nix::BUILDER_ROOTS,
-                h.host
+                "on {builder}, kept there at ~/{}",
+                crate::nix::gc_root(&h.host)
             ),
         };
         text.push_str(&format!("{}  {system}  {kept}\n", h.host));
