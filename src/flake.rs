@@ -69,14 +69,19 @@ fn locked(lock: &str) -> BTreeMap<String, String> {
 
 /// The flake's own inputs (the root node's), as `update-flake` takes them.
 pub fn root_inputs(lock: &str) -> Vec<String> {
-    let Ok(v) = serde_json::from_str::<Value>(lock) else {
-        return Vec::new();
-    };
+    read_root_inputs(lock).unwrap_or_default()
+}
+
+/// `root_inputs`, or `None` when `lock` is not a lock file fleet can read.
+pub fn read_root_inputs(lock: &str) -> Option<Vec<String>> {
+    let v = serde_json::from_str::<Value>(lock).ok()?;
     let root = v.get("root").and_then(Value::as_str).unwrap_or("root");
-    v.pointer(&format!("/nodes/{root}/inputs"))
-        .and_then(Value::as_object)
-        .map(|inputs| inputs.keys().cloned().collect())
-        .unwrap_or_default()
+    Some(
+        v.pointer(&format!("/nodes/{root}/inputs"))
+            .and_then(Value::as_object)
+            .map(|inputs| inputs.keys().cloned().collect())
+            .unwrap_or_default(),
+    )
 }
 
 /// The inputs whose locked revision differs between two lock files' texts.

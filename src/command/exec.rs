@@ -27,7 +27,7 @@ fn split_command<'w>(
         return Ok((words, after_dashes));
     }
     let is_selector = |w: &String| match w.strip_prefix('@') {
-        Some(tag) => inv.hosts.iter().any(|h| h.tags.iter().any(|t| t == tag)),
+        Some(tag) => inv.tags().contains(&tag),
         None => inv.host(w).is_some(),
     };
     match words.iter().position(|w| !is_selector(w)) {

@@ -39,10 +39,9 @@ impl super::Run for UpdateFlake {
 /// any input") and updates nothing, which would read as "no input moved". Without a lock file
 /// (or one fleet cannot read), there is nothing to check against.
 fn refuse_unknown_inputs(inputs: &[String], lock: &str) -> Result<(), Error> {
-    if serde_json::from_str::<serde_json::Value>(lock).is_err() {
+    let Some(known) = flake::read_root_inputs(lock) else {
         return Ok(());
-    }
-    let known = flake::root_inputs(lock);
+    };
     let unknown: Vec<&str> = inputs
         .iter()
         .filter(|i| !known.contains(i))

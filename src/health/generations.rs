@@ -8,6 +8,7 @@ use crate::exec::{Answers, Asked};
 use crate::facts;
 use crate::history::Entry;
 use crate::plan::Probe;
+use crate::report::Outcome;
 
 /// One system generation of a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,7 +94,9 @@ fn host(a: &Answers, history: &[Entry]) -> HostGenerations {
                 e.host == a.host
                     && e.to_generation == Some(g.number)
                     && (system.is_none() || e.to_system == system)
-                    && matches!(e.result.as_str(), "deployed" | "units failed" | "reverted")
+                    && [Outcome::Deployed, Outcome::UnitsFailed, Outcome::Reverted]
+                        .iter()
+                        .any(|o| e.result == o.as_str())
             };
             let deployed = history
                 .iter()

@@ -44,18 +44,12 @@ pub fn parse_with(text: &str, path: &Path, files: bool) -> Result<Inventory, Inv
     }
     let read = problems.len();
     let inventory = resolve(raw, path, &mut problems);
-    let mut i = read;
-    while i < problems.len() {
-        let key = &problems[i].key;
-        if refused
+    let checked = problems.split_off(read);
+    problems.extend(checked.into_iter().filter(|p| {
+        !refused
             .iter()
-            .any(|r| key == r || key.starts_with(&format!("{r}.")))
-        {
-            problems.remove(i);
-        } else {
-            i += 1;
-        }
-    }
+            .any(|r| p.key == *r || p.key.starts_with(&format!("{r}.")))
+    }));
     if problems.is_empty() {
         Ok(inventory)
     } else {

@@ -153,10 +153,9 @@ impl Events for Progress {
     }
 
     fn tick(&self, host: &str, text: &str) {
-        if let Some((_, bars)) = &self.bars {
-            if let Some(bar) = bars.get(host) {
-                bar.set_message(crate::vocab::visible(text).into_owned());
-            }
+        // A step's line in place, where there are bars; nothing in plain mode.
+        if self.bars.is_some() {
+            Progress::step(self, Some(host), text);
         }
     }
 
