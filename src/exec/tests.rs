@@ -221,10 +221,6 @@ fn deploy_plan(command: CommandKind, hosts: &[&str], rollback: bool, max_paralle
         &inv,
         &ctx,
         &DeployRequest {
-            command,
-            hosts: hosts.iter().filter_map(|h| inv.host(h)).collect(),
-            via: None,
-            action: Action::Switch,
             only_changed: quick,
             gate: if quick {
                 Gate::AllBuiltThenConfirm
@@ -232,10 +228,8 @@ fn deploy_plan(command: CommandKind, hosts: &[&str], rollback: bool, max_paralle
                 Gate::None
             },
             max_parallel: Some(max_parallel),
-            fallback: None,
             confirm_timeout: rollback.then_some(30),
-            no_wait: false,
-            mode: plan::Mode::Activate,
+            ..DeployRequest::new(command, hosts.iter().filter_map(|h| inv.host(h)).collect())
         },
     )
     .expect("plan")
@@ -673,17 +667,12 @@ fn unchanged_means_unchanged_for_the_action() {
             &inv,
             &ctx,
             &DeployRequest {
-                command: CommandKind::QuickDeploy,
-                hosts: inv.host("samsung").into_iter().collect(),
-                via: None,
                 action,
                 only_changed: true,
-                gate: Gate::None,
-                max_parallel: None,
-                fallback: None,
-                confirm_timeout: None,
-                no_wait: false,
-                mode: plan::Mode::Activate,
+                ..DeployRequest::new(
+                    CommandKind::QuickDeploy,
+                    inv.host("samsung").into_iter().collect(),
+                )
             },
         )
         .expect("plan")
@@ -913,20 +902,15 @@ fn the_machine_fleet_runs_on_activates_last() {
         &inv,
         &ctx,
         &DeployRequest {
-            command: CommandKind::DeployAllParallel,
-            hosts: ["p620", "razer"]
-                .iter()
-                .filter_map(|h| inv.host(h))
-                .collect(),
-            via: None,
-            action: Action::Switch,
-            only_changed: false,
-            gate: Gate::None,
             max_parallel: Some(2),
-            fallback: None,
             confirm_timeout: Some(30),
-            no_wait: false,
-            mode: plan::Mode::Activate,
+            ..DeployRequest::new(
+                CommandKind::DeployAllParallel,
+                ["p620", "razer"]
+                    .iter()
+                    .filter_map(|h| inv.host(h))
+                    .collect(),
+            )
         },
     )
     .expect("plan");
@@ -1011,17 +995,11 @@ fn chain_plan() -> Plan {
 /// `fleet deploy samsung` with magic rollback (30 s), as `ctx` runs it.
 fn deploy_samsung(inv: &Inventory, ctx: &Context) -> Plan {
     let request = DeployRequest {
-        command: CommandKind::Deploy,
-        hosts: inv.host("samsung").into_iter().collect(),
-        via: None,
-        action: Action::Switch,
-        only_changed: false,
-        gate: Gate::None,
-        max_parallel: None,
-        fallback: None,
         confirm_timeout: Some(30),
-        no_wait: false,
-        mode: plan::Mode::Activate,
+        ..DeployRequest::new(
+            CommandKind::Deploy,
+            inv.host("samsung").into_iter().collect(),
+        )
     };
     plan::deploy(inv, ctx, &request).expect("plan")
 }

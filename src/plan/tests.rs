@@ -46,18 +46,11 @@ fn deploy_req<'a>(
     via: Option<&'a str>,
     action: Action,
 ) -> DeployRequest<'a> {
+    let hosts = hosts.iter().map(|h| inv.host(h).expect("host")).collect();
     DeployRequest {
-        command: CommandKind::Deploy,
-        hosts: hosts.iter().map(|h| inv.host(h).expect("host")).collect(),
         via,
         action,
-        only_changed: false,
-        gate: Gate::None,
-        max_parallel: None,
-        fallback: None,
-        confirm_timeout: None,
-        no_wait: false,
-        mode: Mode::Activate,
+        ..DeployRequest::new(CommandKind::Deploy, hosts)
     }
 }
 

@@ -1066,12 +1066,7 @@ fn an_unreachable_host_is_not_named_twice() {
         .args(["exec", "razer", "--", "uptime"])
         .run()
         .status(1);
-    let row = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("razer "))
-        .unwrap_or_default()
-        .to_string();
+    let row = run.row("razer");
     assert!(row.contains("unreachable: "), "{}", run.stdout);
     assert!(!row.contains("razer is unreachable"), "{}", run.stdout);
 }

@@ -271,12 +271,7 @@ fn gc_removes_dead_paths_and_keeps_the_running_and_booted_systems() {
         .fleet(&["gc", "razer", "--older-than", "0d", "--yes"])
         .status(0);
     // Each host's line says what went.
-    let row = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("razer "))
-        .unwrap_or_default()
-        .to_string();
+    let row = run.row("razer");
     assert!(
         row.contains("collected") && row.contains("deleted generations 2"),
         "{}",

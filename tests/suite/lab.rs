@@ -2153,12 +2153,7 @@ fn the_summary_says_what_each_host_went_through() {
     lab.bump("razer");
     lab.fleet(&["deploy", "razer"]).status(0);
     let run = lab.fleet(&["rollback", "razer"]).status(0);
-    let row = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("razer "))
-        .unwrap_or_default()
-        .to_string();
+    let row = run.row("razer");
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
         cells.get(1..3),

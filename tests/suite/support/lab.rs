@@ -271,9 +271,29 @@ impl Lab {
 
     fn fleet_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("timeout");
-        cmd.args(["300", env!("CARGO_BIN_EXE_fleet")])
+        cmd.args(["300", env!("CARGO_BIN_EXE_fleet")]).args(args);
+        self.with_lab_env(&mut cmd);
+        cmd
+    }
+
+    /// fleet run by `tests/support/terminal.py` (with its `helper` options) on a terminal of
+    /// its own, in the lab's environment; what is typed goes to the helper's standard input.
+    fn terminal_command(&self, helper: &[&std::ffi::OsStr], args: &[&str]) -> Command {
+        let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(pty)
+            .args(helper)
+            .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
             .args(args)
-            .env("FLEET_STATE_DIR", self.state.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        self.with_lab_env(&mut cmd);
+        cmd
+    }
+
+    /// What every fleet a test runs is given: its own state, the lab's settings.
+    fn with_lab_env(&self, cmd: &mut Command) {
+        cmd.env("FLEET_STATE_DIR", self.state.path())
             // Kept connections are the test's own: one test's warm masters never serve another.
             .env("XDG_RUNTIME_DIR", self.state.path())
             .env("FLEET_HOSTNAME", "test-runner")
@@ -283,7 +303,6 @@ impl Lab {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd
     }
 
     /// The lab's password for `fleetpw`, whose sudo wants one.
@@ -312,29 +331,10 @@ impl Lab {
     /// questions and prompts with `answers`, one a line, as they come; `stdout` is the screen's
     /// bytes, as the terminal got them.
     pub fn fleet_on_tty(&self, args: &[&str], answers: &[&str]) -> Run {
-        use std::io::Write;
-        let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(pty)
-            .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
-            .args(args)
-            .env("FLEET_STATE_DIR", self.state.path())
-            .env("XDG_RUNTIME_DIR", self.state.path())
-            .env("FLEET_HOSTNAME", "test-runner")
-            .env("TERM", "xterm")
-            .env_remove("FLEET_INVENTORY")
-            .env_remove("NO_COLOR")
-            .current_dir(self.state.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("run fleet on a terminal");
-        if let Some(mut stdin) = child.stdin.take() {
-            let typed: String = answers.iter().map(|a| format!("{a}\n")).collect();
-            stdin.write_all(typed.as_bytes()).expect("type");
-        }
+        let mut cmd = self.terminal_command(&[], args);
+        cmd.env("TERM", "xterm").env_remove("NO_COLOR");
+        let typed: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let child = typing(cmd, &typed);
         let out = child.wait_with_output().expect("fleet on a terminal");
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -345,33 +345,18 @@ impl Lab {
     }
 
     fn on_terminal(&self, args: &[&str], typed: &str, ahead: bool, meanwhile: impl Fn()) -> Run {
-        use std::io::Write;
         let out = tempfile::NamedTempFile::new().expect("stdout file");
         let err = tempfile::NamedTempFile::new().expect("stderr file");
-        let pty = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/terminal.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(pty)
-            .arg("--stdout")
-            .arg(out.path())
-            .arg("--stderr")
-            .arg(err.path())
-            .args(ahead.then_some("--ahead"))
-            .args(["timeout", "300", env!("CARGO_BIN_EXE_fleet")])
-            .args(args)
-            .env("FLEET_STATE_DIR", self.state.path())
-            .env("XDG_RUNTIME_DIR", self.state.path())
-            .env("FLEET_HOSTNAME", "test-runner")
-            .env_remove("FLEET_INVENTORY")
-            .current_dir(self.state.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
+        let mut helper = vec![
+            "--stdout".as_ref(),
+            out.path().as_os_str(),
+            "--stderr".as_ref(),
+            err.path().as_os_str(),
+        ];
+        if ahead {
+            helper.push("--ahead".as_ref());
         }
-        let mut child = cmd.spawn().expect("run fleet on a terminal");
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(typed.as_bytes()).expect("type");
-        }
+        let mut child = typing(self.terminal_command(&helper, args), typed);
         let status = loop {
             meanwhile();
             if let Some(status) = child.try_wait().expect("wait for fleet") {
@@ -420,17 +405,11 @@ impl Lab {
         let err = tempfile::NamedTempFile::new().expect("stderr file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet"));
         cmd.args(args)
-            .env("FLEET_STATE_DIR", self.state.path())
-            .env("XDG_RUNTIME_DIR", self.state.path())
-            .env("FLEET_HOSTNAME", "test-runner")
-            .env_remove("FLEET_INVENTORY")
             .stdin(std::process::Stdio::null())
             .stdout(out.reopen().expect("stdout"))
             .stderr(err.reopen().expect("stderr"))
             .process_group(0);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
+        self.with_lab_env(&mut cmd);
         let mut child = cmd.spawn().expect("run fleet");
         let started = std::time::Instant::now();
         while !when() {
@@ -968,4 +947,14 @@ pub fn wait_until(secs: u64, what: &str, cond: impl Fn() -> bool) {
         assert!(started.elapsed().as_secs() < secs, "{what} within {secs} s");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Starts `cmd` (the terminal helper) and types `typed` on its standard input.
+fn typing(mut cmd: Command, typed: &str) -> std::process::Child {
+    use std::io::Write;
+    let mut child = cmd.spawn().expect("run fleet on a terminal");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(typed.as_bytes()).expect("type");
+    }
+    child
 }

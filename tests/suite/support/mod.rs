@@ -171,6 +171,17 @@ impl Run {
         self
     }
 
+    /// The table row of `host` on stdout (its line that starts with the name and a space), or
+    /// an empty string.
+    pub fn row(&self, host: &str) -> String {
+        let start = format!("{host} ");
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// stdout as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
