@@ -14,7 +14,7 @@ use crate::exec::{self, Executed};
 use crate::inventory::{names, Inventory};
 use crate::plan::settings::{RunOverrides, RunSettings};
 use crate::plan::{Context, Gate, Plan};
-use crate::ui::progress::Progress;
+use crate::ui::progress::{Progress, View};
 use crate::vocab::NixOptions;
 use crate::{history, ui};
 
@@ -124,7 +124,14 @@ impl<'a> Session<'a> {
         }
         let options = self.options(plan)?;
         let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
-        let progress = Progress::new(&hosts, std::io::stderr().is_terminal(), self.look);
+        let view = if self.global.json {
+            View::Json
+        } else if std::io::stderr().is_terminal() {
+            View::Bars
+        } else {
+            View::Lines
+        };
+        let progress = Progress::new(&hosts, view, self.look);
         let executed = runtime()?.block_on(exec::execute(plan, &self.inv, &options, &progress));
         drop(progress);
         let executed = executed?;
@@ -176,7 +183,7 @@ impl<'a> Session<'a> {
         let options = self.options(plan)?;
         let progress = if self.global.verbose > 0 {
             let hosts: Vec<String> = plan.hosts.iter().map(|h| h.host.clone()).collect();
-            Progress::new(&hosts, false, self.look)
+            Progress::new(&hosts, View::Lines, self.look)
         } else {
             Progress::quiet()
         };

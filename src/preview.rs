@@ -46,6 +46,24 @@ pub struct Fetch {
     pub not_in_caches: usize,
 }
 
+impl Fetch {
+    /// How much, as fleet says sizes: the download when the cache gave one, else the
+    /// unpacked size (nix-serve gives no download sizes, so Nix's download is 0): `3.4 MiB`,
+    /// `1.0 MiB unpacked`.
+    pub fn size(&self) -> Option<String> {
+        let bytes = |said: &Option<String>| -> Option<u64> {
+            let mib: f64 = said.as_deref()?.strip_suffix(" MiB")?.trim().parse().ok()?;
+            Some((mib * f64::from(1u32 << 20)) as u64)
+        };
+        match (bytes(&self.download), bytes(&self.unpacked)) {
+            (Some(d), _) if d > 0 => Some(crate::nix::progress::mib(d)),
+            (_, Some(u)) => Some(format!("{} unpacked", crate::nix::progress::mib(u))),
+            (Some(d), None) => Some(crate::nix::progress::mib(d)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A package whose versions differ between the running closure and the new one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -230,12 +248,13 @@ impl Preview {
             parts.push(text);
         }
         if let Some(f) = &self.fetch {
-            parts.push(match (&f.download, f.paths, f.not_in_caches) {
+            let paths = |n: usize| crate::nix::progress::counted(n as u64, "path");
+            parts.push(match (f.size(), f.paths, f.not_in_caches) {
                 (_, 0, 0) => "nothing to fetch".to_string(),
-                (Some(d), n, 0) => format!("fetch {n} paths, {d}"),
-                (None, n, 0) => format!("fetch {n} paths"),
-                (_, 0, m) => format!("{m} paths not in its caches"),
-                (_, n, m) => format!("fetch {n} paths, {m} not in its caches"),
+                (Some(size), n, 0) => format!("fetch {}, {size}", paths(n)),
+                (None, n, 0) => format!("fetch {}", paths(n)),
+                (_, 0, m) => format!("{} not in its caches", paths(m)),
+                (_, n, m) => format!("fetch {}, {m} not in its caches", paths(n)),
             });
         }
         if let Some(way) = &self.copied {
@@ -374,7 +393,28 @@ mod tests {
         };
         assert_eq!(
             preview.summary(),
-            "no package changes version; 1 paths not in its caches"
+            "no package changes version; 1 path not in its caches"
         );
+    }
+
+    /// nix-serve gives no download sizes, so Nix's download is 0.00 MiB: the unpacked size is
+    /// what is said, and one path is one path.
+    #[test]
+    fn a_fetch_from_nix_serve_says_its_unpacked_size() {
+        let f =
+            fetch(&["this path will be fetched (0.00 MiB download, 1.03 MiB unpacked):".into()]);
+        assert_eq!(f.size().as_deref(), Some("1.0 MiB unpacked"));
+        let preview = Preview {
+            fetch: Some(f),
+            ..Preview::default()
+        };
+        assert_eq!(
+            preview.summary(),
+            "no package changes version; fetch 1 path, 1.0 MiB unpacked"
+        );
+        let f = fetch(&[
+            "these 12 paths will be fetched (3.40 MiB download, 12.10 MiB unpacked):".into(),
+        ]);
+        assert_eq!(f.size().as_deref(), Some("3.4 MiB"));
     }
 }

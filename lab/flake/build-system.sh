@@ -35,6 +35,10 @@ if [ "$activationExit" = 4 ]; then
 fi
 ln -s "$payload" "$out/sw"
 ln -s "$kernel/bzImage" "$out/kernel"
+if [ -n "$parts" ]; then
+  mkdir -p "$out/parts"
+  for part in $parts; do ln -s "$part" "$out/parts/"; done
+fi
 if [ -n "$helperPart" ]; then ln -s "$helperPart" "$out/helper-part"; fi
 echo "$hostName" > "$out/hostname"
 echo "$version" > "$out/nixos-version"

@@ -32,6 +32,10 @@
 #   eval_error        evaluating it fails with this message, as a typo in its configuration
 #                     would (the other hosts' evaluations are not touched)
 #   eval_error_depth  that many calls deep (a long --show-trace); default 0
+#   parts             the system is built from that many parts besides its payload, as a real
+#                     one is from many derivations: each its own store path (in the closure,
+#                     linked under `parts/`) of part_kib KiB that takes part_sleep seconds to
+#                     build (default 0 parts; 64 KiB; 0 s); parts_seed renews them
 # and, for the whole fleet, eval_cost: about that many milliseconds of work every evaluation
 # process does once, whatever the number of hosts, as importing nixpkgs is (0 in tests; the
 # benchmark models a real import).
@@ -83,6 +87,20 @@
         PATH = "/usr/bin:/bin";
         requiredSystemFeatures = [ s.helper_feature ];
       };
+      # The system's parts: `parts` derivations, each built on its own (Nix counts them).
+      parts = name: s: builtins.genList (i: derivation {
+        name = "lab-part-${name}-${s.parts_seed or s.payload_seed}-${toString i}";
+        inherit system;
+        builder = "/bin/sh";
+        args = [ "-c" ''
+          echo "lab: building part ${toString i} of the system of ${name}" >&2
+          sleep "$partSleep"
+          head -c "$size" /dev/urandom > $out
+        '' ];
+        PATH = "/usr/bin:/bin";
+        size = toString ((s.part_kib or 64) * 1024);
+        partSleep = toString (s.part_sleep or 0);
+      }) (s.parts or 0);
       toplevel = name: s: let memory = hostMemory s; in
         builtins.seq shared (builtins.seq (hostEval s) (builtins.deepSeq memory ((derivation {
         name = "nixos-system-${name}-${s.version}";
@@ -95,6 +113,7 @@
         payload = payload name s;
         kernel = kernel s;
         helperPart = if (s.helper_feature or "") != "" then helperPart name s else "";
+        parts = parts name s;
         hostName = name;
         inherit (s) version;
         activationSleep = toString s.activation_sleep;

@@ -28,6 +28,11 @@ pub trait Events: Sync {
     fn tick(&self, host: &str, text: &str) {
         let _ = (host, text);
     }
+    /// Where the Nix command of a host's current step stands (derivations built, paths and
+    /// bytes fetched), as Nix reports it; sent at most a few times a second.
+    fn progress(&self, host: &str, report: &crate::nix::progress::Report) {
+        let _ = (host, report);
+    }
     /// The host is done; `outcome` says how.
     fn finish(&self, host: &str, outcome: &str);
     /// Ctrl-C was pressed; the run now stops as far as `stop`.

@@ -132,7 +132,16 @@ impl<T: Transport> Runner<'_, T> {
             self.events.note(log.label.as_deref(), &shown);
         }
         let shown_to = (self.verbose >= 2 || show_output).then_some(self.events);
-        let output = Output::keeping(log, shown_to, keep);
+        let mut output = Output::keeping(log, shown_to, keep);
+        // Nix's progress is followed for a host's commands; `exec`'s output (all kept) is the
+        // user's own, shown as it came.
+        if let (Some(host), true) = (log.label.as_deref(), keep <= TAIL_LINES) {
+            let who = match &inv.on {
+                Machine::Host(h) => h.clone(),
+                Machine::Local => "this machine".to_string(),
+            };
+            output = output.following_nix(self.events, host, who);
+        }
         let how = How {
             new_login,
             instant: inv.instant,

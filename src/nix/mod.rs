@@ -2,6 +2,7 @@
 //! nixos-rebuild use themselves, in the forms Nix 2.8 understands (no `--print-out-paths`).
 
 mod activation;
+pub mod progress;
 
 pub use activation::*;
 
@@ -35,6 +36,10 @@ pub fn gc_root(host: &str) -> String {
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
+
+/// What a build, a fetch or a copy reports as it goes: Nix's progress as JSON lines, which
+/// `progress::Activities` follows (and turns back into the lines Nix would have printed).
+const PROGRESS: [&str; 2] = ["--log-format", "internal-json"];
 
 fn lits(words: &[&str]) -> Vec<Arg> {
     words.iter().map(|w| Arg::from(*w)).collect()
@@ -114,6 +119,7 @@ pub fn read_evaluator(cached: Arg) -> Vec<Arg> {
 /// /nix/var/nix/gcroots, and newer Nix accepts it.
 pub fn realise(drv: Arg, options: &NixOptions, root: Option<String>) -> Vec<Arg> {
     let mut argv = lits(&["nix-store", "--realise"]);
+    argv.extend(lits(&PROGRESS));
     argv.extend(options.for_build().into_iter().map(Arg::from));
     if let Some(root) = root {
         argv.extend([Arg::from("--add-root"), root.into(), "--indirect".into()]);
@@ -171,6 +177,8 @@ pub fn builders(machines: &[String]) -> Vec<Arg> {
 pub fn copy_from_cache(url: &str, path: Arg) -> Vec<Arg> {
     let mut argv = nix(&[
         "copy",
+        PROGRESS[0],
+        PROGRESS[1],
         "--option",
         "narinfo-cache-negative-ttl",
         "0",
@@ -191,6 +199,8 @@ pub fn copy_from_cache(url: &str, path: Arg) -> Vec<Arg> {
 pub fn copy_to(store: Arg, path: Arg) -> Vec<Arg> {
     let mut argv = nix(&[
         "copy",
+        PROGRESS[0],
+        PROGRESS[1],
         "--no-check-sigs",
         "--substitute-on-destination",
         "--to",
@@ -204,6 +214,8 @@ pub fn copy_to(store: Arg, path: Arg) -> Vec<Arg> {
 pub fn copy_between(from: Arg, to: Arg, path: Arg) -> Vec<Arg> {
     let mut argv = nix(&[
         "copy",
+        PROGRESS[0],
+        PROGRESS[1],
         "--no-check-sigs",
         "--substitute-on-destination",
         "--from",
@@ -217,7 +229,13 @@ pub fn copy_between(from: Arg, to: Arg, path: Arg) -> Vec<Arg> {
 /// Fetch `path`'s closure from `store` into the local store (unsigned paths too, as
 /// `copy_to` says).
 pub fn copy_from_store(store: Arg, path: Arg) -> Vec<Arg> {
-    let mut argv = nix(&["copy", "--no-check-sigs", "--from"]);
+    let mut argv = nix(&[
+        "copy",
+        PROGRESS[0],
+        PROGRESS[1],
+        "--no-check-sigs",
+        "--from",
+    ]);
     argv.extend([store, path]);
     argv
 }
@@ -418,7 +436,7 @@ pub fn collect_garbage() -> Vec<Arg> {
 
 /// Copy a closure to any Nix store URL (a binary cache: `file://`, `s3://`, `ssh://`...).
 pub fn copy_to_cache(url: &str, path: Arg) -> Vec<Arg> {
-    let mut argv = nix(&["copy", "--to", url]);
+    let mut argv = nix(&["copy", PROGRESS[0], PROGRESS[1], "--to", url]);
     argv.push(path);
     argv
 }

@@ -89,10 +89,10 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
         lines(&plan, "samsung"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
-            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
-            format!("samsung$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
-            format!("  else p620$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
-            format!("  else here$ {NIX} copy --no-check-sigs --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
+            format!("samsung$ {NIX} copy --log-format internal-json --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("  else p620$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
@@ -116,7 +116,7 @@ fn no_builder_builds_on_the_target() {
         lines(&plan, "razer"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{razer}} {{razer.drv}}"),
-            "razer$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}".into(),
+            "razer$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30".into(),
             "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch".into(),
@@ -130,7 +130,7 @@ fn via_on_the_command_line_overrides_the_host() {
     assert_eq!(plan.hosts[0].build_on, Machine::Host("p620".into()));
     assert_eq!(
         lines(&plan, "razer")[1],
-        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
+        "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
 }
 
@@ -141,7 +141,7 @@ fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
         lines(&plan, "p620"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{p620.drv}}"),
-            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/p620 --indirect {p620.drv}".into(),
+            "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/p620 --indirect {p620.drv}".into(),
             "p620$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p620 olaf@thinkpad 30".into(),
             "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
             "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch".into(),
@@ -161,7 +161,7 @@ fn this_machine_is_deployed_without_ssh() {
         assert_eq!(
             lines(&plan, "p620"),
             [
-                "here$ nix-store --realise {p620.drv}".to_string(),
+                "here$ nix-store --realise --log-format internal-json {p620.drv}".to_string(),
                 format!("here$ {sudo}nix-env -p /nix/var/nix/profiles/system --set {{p620.out}}"),
                 format!("here$ {sudo}sh -c <script> fleet-here {{p620.out}}/bin/switch-to-configuration switch"),
             ]
@@ -189,8 +189,8 @@ fn a_local_builder_builds_here_and_pushes() {
     assert_eq!(
         lines(&plan, "samsung"),
         [
-            "here$ nix-store --realise {samsung.drv}".to_string(),
-            format!("here$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
+            "here$ nix-store --realise --log-format internal-json {samsung.drv}".to_string(),
+            format!("here$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
@@ -205,9 +205,9 @@ fn a_local_target_fetches_from_the_builders_cache() {
         lines(&plan, "samsung"),
         [
             format!("here$ {NIX} copy --derivation --to ssh-ng://{{p620}} {{samsung.drv}}"),
-            "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
-            format!("here$ {NIX} copy --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
-            format!("  else here$ {NIX} copy --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}"),
+            "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}".into(),
+            format!("here$ {NIX} copy --log-format internal-json --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
+            format!("  else here$ {NIX} copy --log-format internal-json --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
             "here$ sudo -- sh -c <script> fleet-here {samsung.out}/bin/switch-to-configuration switch".into(),
         ]
@@ -225,7 +225,7 @@ fn without_a_builder_cache_the_builder_pushes_then_this_machine_relays() {
     )
     .expect("plan");
     let l = lines(&plan, "samsung");
-    assert_eq!(l[2], format!("p620$ {NIX} copy --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"));
+    assert_eq!(l[2], format!("p620$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"));
     assert!(l[3].starts_with("  else here$"), "{l:?}");
 }
 
@@ -370,18 +370,18 @@ fn build_only_activates_nothing() {
         .all(|h| h.deploy.is_empty() && h.inspect.is_empty()));
     assert_eq!(
         lines(&plan, "razer")[1],
-        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
+        "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
     assert_eq!(plan.action, None);
     // Without --on: where deploy would build.
     let plan = build(&inv, &laptop(), &req(None)).expect("plan");
     assert_eq!(
         lines(&plan, "razer")[1],
-        "razer$ nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
+        "razer$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}"
     );
     assert_eq!(
         lines(&plan, "samsung")[1],
-        "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}"
+        "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}"
     );
 }
 
@@ -559,10 +559,12 @@ fn diff_copies_like_deploy_then_compares_on_the_target_without_activating() {
     .expect("plan");
     assert!(plan.only_changed && plan.action.is_none());
     let l = lines(&plan, "samsung");
-    assert_eq!(l[1], "p620$ nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}");
+    assert_eq!(l[1], "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv}");
     assert!(
         l[2].starts_with("samsung$ ")
-            && l[2].contains("copy --option narinfo-cache-negative-ttl 0 --from"),
+            && l[2].contains(
+                "copy --log-format internal-json --option narinfo-cache-negative-ttl 0 --from"
+            ),
         "{l:?}"
     );
     assert_eq!(
@@ -589,7 +591,7 @@ fn cache_push_runs_where_the_closure_is() {
     let l = lines(&plan, "samsung");
     assert_eq!(
         l.last().map(String::as_str),
-        Some(format!("p620$ {NIX} copy --to file:///srv/cache {{samsung.out}}").as_str())
+        Some(format!("p620$ {NIX} copy --log-format internal-json --to file:///srv/cache {{samsung.out}}").as_str())
     );
     let plan = cache_push(
         &inv,
@@ -601,7 +603,7 @@ fn cache_push_runs_where_the_closure_is() {
     let l = lines(&plan, "samsung");
     assert_eq!(
         l[l.len() - 2],
-        format!("here$ {NIX} copy --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}")
+        format!("here$ {NIX} copy --log-format internal-json --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}")
     );
     assert_eq!(l[l.len() - 1], "here$ cachix push olaf {samsung.out}");
 }
@@ -721,7 +723,7 @@ fn a_fallback_builds_on_the_target_without_the_down_builders_cache() {
     );
     assert_eq!(
         show_argv(&alt.build[1].run.argv),
-        "nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} --option substituters 'https://cache.nixos.org https://nix-community.cachix.org'"
+        "nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} --option substituters 'https://cache.nixos.org https://nix-community.cachix.org'"
     );
     assert!(alt.copy.is_empty(), "built on the target: nothing to copy");
     assert!(
@@ -1013,12 +1015,12 @@ fn a_build_here_leaves_a_result_link_only_when_asked() {
     let plan = build(&inv, &ctx, &req(Some("result"))).expect("plan");
     assert_eq!(
         lines(&plan, "p620"),
-        ["here$ nix-store --realise --add-root result-p620 --indirect {p620.drv}"]
+        ["here$ nix-store --realise --log-format internal-json --add-root result-p620 --indirect {p620.drv}"]
     );
     let plan = build(&inv, &ctx, &req(None)).expect("plan");
     assert_eq!(
         lines(&plan, "p620"),
-        ["here$ nix-store --realise {p620.drv}"]
+        ["here$ nix-store --realise --log-format internal-json {p620.drv}"]
     );
 }
 
@@ -1190,14 +1192,14 @@ fn a_builder_hands_its_builds_to_its_helpers_through_nix_builders() {
     };
     assert_eq!(
         build(0),
-        "nix-store --realise --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} \
+        "nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/samsung --indirect {samsung.drv} \
          --option builders 'ssh-ng://nixremote@p510.lan - - - - - - - ; \
          ssh-ng://razer.lan x86_64-linux,i686-linux - 4 2 big-parallel,kvm - -' \
          --option builders-use-substitutes true"
     );
     assert_eq!(
         build(1),
-        "nix-store --realise --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}",
+        "nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}",
         "razer builds itself: no helpers"
     );
     // The fallback builder p510 has none.

@@ -1,5 +1,7 @@
-//! Progress while a plan runs. On a terminal: one line per host with its current step and
-//! elapsed time. Elsewhere: whole `[host] step` lines, never interleaved mid-line.
+//! Progress while a plan runs. On a terminal: one line per host with its current step, how
+//! its Nix command stands (derivations built, paths and bytes fetched) and elapsed time.
+//! Elsewhere: whole `[host] step` lines, never interleaved mid-line, with a host's progress at
+//! most every few seconds while something moves. With `--json`: one JSON event a line.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::exec::events::{DeployQuestion, Events};
 use crate::exec::interrupt::Stop;
+use crate::nix::progress::Report;
 use crate::secret::Secret;
 
 pub struct Progress {
@@ -18,13 +21,33 @@ pub struct Progress {
     started: Instant,
     lock: Mutex<()>,
     quiet: bool,
+    json: bool,
     look: super::Look,
+    /// Each host's current step, which its progress is shown after.
+    steps: Mutex<HashMap<String, String>>,
+    /// When each host's progress was last printed (plain lines, JSON), and what it said.
+    shown: Mutex<HashMap<String, (Instant, Report)>>,
 }
 
+/// How a run's progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Live lines, one per host (stderr is a terminal).
+    Bars,
+    /// Whole lines, for a log.
+    Lines,
+    /// One JSON event a line (`--json`), for scripts and CI.
+    Json,
+}
+
+/// How often a host's progress is printed at most as a line of its own (a log), and as a JSON
+/// event.
+const LINE_EVERY: Duration = Duration::from_secs(3);
+const JSON_EVERY: Duration = Duration::from_secs(1);
+
 impl Progress {
-    /// `fancy`: draw live bars (stderr is a terminal); otherwise plain lines.
-    pub fn new(hosts: &[String], fancy: bool, look: super::Look) -> Progress {
-        let bars = fancy.then(|| {
+    pub fn new(hosts: &[String], view: View, look: super::Look) -> Progress {
+        let bars = (view == View::Bars).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let width = hosts.iter().map(String::len).max().unwrap_or(4);
             let template = if look.color {
@@ -52,7 +75,10 @@ impl Progress {
             started: Instant::now(),
             lock: Mutex::new(()),
             quiet: false,
+            json: view == View::Json,
             look,
+            steps: Mutex::default(),
+            shown: Mutex::default(),
         }
     }
 
@@ -63,13 +89,22 @@ impl Progress {
             started: Instant::now(),
             lock: Mutex::new(()),
             quiet: true,
+            json: false,
             look: super::Look::default(),
+            steps: Mutex::default(),
+            shown: Mutex::default(),
         }
     }
 
     /// The host's current step (`None`: fleet itself, like the evaluation).
     pub fn step(&self, host: Option<&str>, text: &str) {
         let text = &*crate::vocab::visible(text);
+        if let (Some(h), Ok(mut steps)) = (host, self.steps.lock()) {
+            steps.insert(h.to_string(), text.to_string());
+        }
+        if self.json {
+            return self.event("step", host, text, None);
+        }
         match (&self.bars, host) {
             (Some((_, bars)), Some(h)) => {
                 if let Some(bar) = bars.get(h) {
@@ -85,6 +120,9 @@ impl Progress {
     /// Something worth a line of its own, even among the bars.
     pub fn note(&self, host: Option<&str>, text: &str) {
         let text = &*crate::vocab::visible(text);
+        if self.json {
+            return self.event("note", host, text, None);
+        }
         match &self.bars {
             Some((multi, _)) => {
                 let _ = multi.println(format!("[{}] {text}", host.unwrap_or("fleet")));
@@ -96,6 +134,9 @@ impl Progress {
     /// The host is done.
     pub fn finish(&self, host: &str, text: &str) {
         let text = &*crate::vocab::visible(text);
+        if self.json {
+            return self.event("done", Some(host), text, None);
+        }
         match &self.bars {
             Some((_, bars)) => {
                 if let Some(bar) = bars.get(host) {
@@ -131,6 +172,77 @@ impl Progress {
         }
     }
 
+    /// How `host`'s Nix command stands: in place on its line (after its step); as a line of
+    /// its own at most every few seconds, and only when it moved, in a log; as a JSON event.
+    pub fn progress(&self, host: &str, report: &Report) {
+        if self.quiet {
+            return;
+        }
+        let step = self
+            .steps
+            .lock()
+            .ok()
+            .and_then(|s| s.get(host).cloned())
+            .unwrap_or_default();
+        let text = report.line();
+        if let Some((_, bars)) = &self.bars {
+            if let (Some(bar), false) = (bars.get(host), report.finished) {
+                bar.set_message(format!("{step} · {text}"));
+            }
+            return;
+        }
+        // What moved: the counts and bytes, not the clock.
+        let mut moved = report.clone();
+        moved.rate = None;
+        if let Some(b) = &mut moved.building {
+            b.seconds = 0;
+        }
+        let every = if self.json { JSON_EVERY } else { LINE_EVERY };
+        {
+            let Ok(mut shown) = self.shown.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            if let (Some((at, last)), false) = (shown.get(host), report.finished) {
+                if now.duration_since(*at) < every || *last == moved {
+                    return;
+                }
+            }
+            shown.insert(host.to_string(), (now, moved));
+        }
+        if self.json {
+            self.event("progress", Some(host), &text, Some((&step, report)));
+        } else {
+            self.line(Some(host), &format!("{step}: {text}"));
+        }
+    }
+
+    /// One JSON event on stderr: `{"event":…,"host":…,"text":…,"elapsed":…}`, and for
+    /// progress the step and Nix's counts.
+    fn event(
+        &self,
+        event: &str,
+        host: Option<&str>,
+        text: &str,
+        progress: Option<(&str, &Report)>,
+    ) {
+        let mut value = serde_json::json!({
+            "event": event,
+            "host": host,
+            "text": text,
+            "elapsed": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        });
+        if let (Some((step, report)), Some(map)) = (progress, value.as_object_mut()) {
+            map.insert("step".into(), step.into());
+            if let Ok(serde_json::Value::Object(counts)) = serde_json::to_value(report) {
+                map.extend(counts);
+            }
+        }
+        let _guard = self.lock.lock();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{value}");
+    }
+
     fn line(&self, host: Option<&str>, text: &str) {
         if self.quiet {
             return;
@@ -152,6 +264,10 @@ impl Events for Progress {
         Progress::note(self, host, text);
     }
 
+    fn progress(&self, host: &str, report: &Report) {
+        Progress::progress(self, host, report);
+    }
+
     fn tick(&self, host: &str, text: &str) {
         // A step's line in place, where there are bars; nothing in plain mode.
         if self.bars.is_some() {
@@ -164,12 +280,21 @@ impl Events for Progress {
     }
 
     fn interrupted(&self, stop: Stop) {
+        if self.json {
+            return self.event("interrupted", None, super::interrupted(stop), None);
+        }
         self.note(None, super::interrupted(stop));
     }
 
     fn ask_to_deploy(&self, question: &DeployQuestion) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
         let text = super::deploy_question(question, self.look);
+        if question.answered_yes && self.json {
+            let hosts: Vec<&str> = question.hosts.iter().map(|c| c.host.as_str()).collect();
+            self.event("deploying", None, &hosts.join(" "), None);
+            let _ = tx.send(true);
+            return rx;
+        }
         if question.answered_yes {
             self.suspend(|| eprintln!("{text}Deploying (--yes)."));
             let _ = tx.send(true);

@@ -111,7 +111,21 @@ pub struct Output<'a> {
     keep: usize,
     /// When the command last printed anything (for the inactivity timeout).
     last_heard: Mutex<std::time::Instant>,
+    /// Nix's progress lines, followed for a host's progress (see `following_nix`).
+    nix: Option<Follow<'a>>,
 }
+
+/// A command's Nix progress, followed for one host.
+struct Follow<'a> {
+    events: &'a dyn Events,
+    host: String,
+    /// The machine the command runs on, as a sentence names it ("p620", "this machine").
+    who: String,
+    state: Mutex<(crate::nix::progress::Activities, Option<std::time::Instant>)>,
+}
+
+/// How often a host's progress is sent at most.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[derive(Default)]
 struct Kept {
@@ -159,7 +173,22 @@ impl<'a> Output<'a> {
             }),
             keep,
             last_heard: Mutex::new(std::time::Instant::now()),
+            nix: None,
         }
+    }
+
+    /// The same output, reading Nix's progress lines (`--log-format internal-json`) of the
+    /// command: their messages and build output become the lines Nix would have printed, and
+    /// where the command stands goes to `events` as `host`'s progress (`who`: the machine it
+    /// runs on).
+    pub fn following_nix(mut self, events: &'a dyn Events, host: &str, who: String) -> Self {
+        self.nix = Some(Follow {
+            events,
+            host: host.to_string(),
+            who,
+            state: Mutex::default(),
+        });
+        self
     }
 
     /// The log these lines go to.
@@ -188,9 +217,21 @@ impl<'a> Output<'a> {
     /// The log has the line as it came; what may reach a terminal (the echo, and the tail
     /// that errors and `exec` show) has its control characters made visible.
     fn line(&self, line: &str, keep_whole: bool) {
+        let now = std::time::Instant::now();
         if let Ok(mut heard) = self.last_heard.lock() {
-            *heard = std::time::Instant::now();
+            *heard = now;
         }
+        let decoded;
+        let line = match (&self.nix, line.strip_prefix(crate::nix::progress::PREFIX)) {
+            (Some(follow), Some(json)) => match follow.feed(json, now) {
+                Some(text) => {
+                    decoded = text;
+                    decoded.as_str()
+                }
+                None => return,
+            },
+            _ => line,
+        };
         self.log.output(line);
         let shown = crate::vocab::visible(line);
         if let Some(events) = self.echo {
@@ -248,6 +289,9 @@ impl<'a> Output<'a> {
     /// Standard output (with a last line that says what was cut, if any), and the last
     /// lines of both streams as they came (after the first error's, when they are far apart).
     pub fn into_parts(self) -> (String, Vec<String>) {
+        if let Some(follow) = &self.nix {
+            follow.finished();
+        }
         let kept = self.kept.into_inner().unwrap_or_default();
         let mut stdout = kept.stdout;
         if kept.stdout_cut > 0 {
@@ -269,6 +313,48 @@ impl<'a> Output<'a> {
             tail = lines;
         }
         (stdout, tail)
+    }
+}
+
+impl Follow<'_> {
+    /// The command ended: what it did, if it built or moved anything.
+    fn finished(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let mut report = state.0.report(std::time::Instant::now());
+        report.finished = true;
+        report.rate = None;
+        report.building = None;
+        let moved =
+            report.builds.is_some_and(|c| c.done > 0) || report.paths.is_some_and(|c| c.done > 0);
+        if moved {
+            self.events.progress(&self.host, &report);
+        }
+    }
+
+    /// One of Nix's lines: its text, if it has one to print; the progress sent on.
+    fn feed(&self, json: &str, now: std::time::Instant) -> Option<String> {
+        use crate::nix::progress::Line;
+        let Ok(mut state) = self.state.lock() else {
+            return None;
+        };
+        let (activities, sent) = &mut *state;
+        let line = activities.feed(json, now);
+        if let Some(size) = activities.size_note(&self.who) {
+            self.events.note(Some(&self.host), &size);
+        }
+        if sent.is_none_or(|t| now.saturating_duration_since(t) >= PROGRESS_EVERY) {
+            let report = activities.report(now);
+            if !report.is_empty() {
+                *sent = Some(now);
+                self.events.progress(&self.host, &report);
+            }
+        }
+        match line {
+            Line::Text(text) => Some(text),
+            Line::Quiet => None,
+        }
     }
 }
 
