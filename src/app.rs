@@ -145,6 +145,15 @@ impl<'a> Session<'a> {
                 );
             }
         }
+        if plan.command.retryable() && !self.global.argv.is_empty() {
+            let record = crate::runs::RunRecord::of(report, &self.global.argv);
+            if let Err(e) = crate::runs::append(&state_dir(), &record) {
+                eprintln!(
+                    "warning: could not record this run for `fleet retry` in {}: {e}",
+                    state_dir().join(crate::runs::FILE_NAME).display()
+                );
+            }
+        }
         let code = if report.interrupted {
             exit::INTERRUPTED
         } else if report.success() {
@@ -258,7 +267,7 @@ pub fn state_dir() -> PathBuf {
 
 /// The async runtime the executor runs on: two workers suit the machines fleet runs on, and
 /// its work is waiting on processes anyway.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -86,6 +86,10 @@ pub struct Global {
     /// that gets root through sudo [default: per host, `sudo_password = true` in hosts.toml]
     #[arg(long, global = true)]
     pub ask_sudo_password: bool,
+    /// The arguments after `fleet`, as typed (or, for `fleet retry`, as the retried run typed
+    /// them): what the run's record keeps for the next retry.
+    #[arg(skip)]
+    pub argv: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -111,11 +111,18 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
 
 /// Appends entries to the history in `dir`, each line whole, then syncs.
 pub fn append(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
-    if entries.is_empty() {
+    append_lines(&dir.join(FILE_NAME), entries)
+}
+
+/// Appends `items` to the JSON-lines file at `path` (made with its directory), each line whole
+/// (one `write` each), then syncs; a torn last line is ended first.
+pub fn append_lines<T: Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
+    if items.is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(FILE_NAME);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     if path.symlink_metadata().is_ok_and(|m| !m.is_file()) {
         return Err(std::io::Error::other(format!(
             "{} is not a regular file",
@@ -126,7 +133,7 @@ pub fn append(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .read(true)
-        .open(&path)?;
+        .open(path)?;
     // After a torn write, start on a line of our own.
     let mut last = [0u8; 1];
     let torn = file.seek(SeekFrom::End(-1)).is_ok()
@@ -135,20 +142,19 @@ pub fn append(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
     if torn {
         file.write_all(b"\n")?;
     }
-    for e in entries {
-        let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
+    for item in items {
+        let mut line = serde_json::to_string(item).map_err(std::io::Error::other)?;
         line.push('\n');
         file.write_all(line.as_bytes())?;
     }
     file.sync_all()
 }
 
-/// Every readable entry, oldest first: torn or foreign lines skipped, bytes that are not
-/// UTF-8 replaced, a host's `started` line replaced by its end when there is one. Only a
-/// regular file is read, and only its last `READ_LIMIT` bytes.
-pub fn read(dir: &Path) -> Vec<Entry> {
-    let path = dir.join(FILE_NAME);
-    let Ok(mut file) = std::fs::File::open(&path) else {
+/// Every readable line of the JSON-lines file at `path`, oldest first: torn or foreign lines
+/// skipped, bytes that are not UTF-8 replaced. Only a regular file is read, and only its last
+/// `READ_LIMIT` bytes.
+pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    let Ok(mut file) = std::fs::File::open(path) else {
         return Vec::new();
     };
     let Ok(meta) = file.metadata() else {
@@ -164,12 +170,18 @@ pub fn read(dir: &Path) -> Vec<Entry> {
     {
         return Vec::new();
     }
-    let mut entries: Vec<Entry> = bytes
+    bytes
         .split(|b| *b == b'\n')
         // After a cut, the first line may be a part of one.
         .skip(usize::from(skip > 0))
         .filter_map(|l| serde_json::from_str(&String::from_utf8_lossy(l)).ok())
-        .collect();
+        .collect()
+}
+
+/// Every readable entry, oldest first (as `read_lines` reads them), a host's `started` line
+/// replaced by its end when there is one.
+pub fn read(dir: &Path) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = read_lines(&dir.join(FILE_NAME));
     // A host's end replaces its `started` line of the same run, in the started line's place.
     let mut ended: Vec<usize> = Vec::new();
     for i in 0..entries.len() {

@@ -20,6 +20,7 @@ mod nix;
 mod plan;
 mod preview;
 mod report;
+mod runs;
 mod secret;
 mod select;
 mod time;
@@ -30,7 +31,11 @@ mod vocab;
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
     complete::handle_request(command::clap_command);
-    let cli = command::Cli::parse();
+    let mut cli = command::Cli::parse();
+    cli.global.argv = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match command::run(&cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {

@@ -80,6 +80,31 @@ impl Outcome {
     }
 }
 
+/// What a run left undone on a host, for `fleet retry` (and the pending mark of `status` and
+/// `hosts`): a host that failed, was asleep, was interrupted, or waited on another's failure.
+/// Not a host the user said no to, nor one that rolled back or whose units failed (a retry
+/// would do the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Left {
+    Failed,
+    Asleep,
+    Interrupted,
+    /// Not deployed because another host failed (quick-all deploys only when all built).
+    Held,
+}
+
+impl Left {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Left::Failed => "failed",
+            Left::Asleep => "asleep",
+            Left::Interrupted => "interrupted",
+            Left::Held => "held back",
+        }
+    }
+}
+
 /// What a host ran at some moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SystemState {
@@ -134,6 +159,9 @@ pub struct HostReport {
     pub preview: Option<crate::preview::Preview>,
     /// This host's full output.
     pub log: Option<PathBuf>,
+    /// What this run left undone on it, for `fleet retry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<Left>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,7 +14,7 @@ use crate::vocab::FallbackTo;
 #[derive(Debug, clap::Args)]
 pub struct Build {
     #[command(flatten)]
-    hosts: RequiredHosts,
+    pub(super) hosts: RequiredHosts,
     #[command(flatten)]
     via: Via,
     /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a
@@ -42,7 +42,7 @@ impl super::Run for Build {
 #[derive(Debug, clap::Args)]
 pub struct BuildAllParallel {
     #[command(flatten)]
-    hosts: OptionalHosts,
+    pub(super) hosts: OptionalHosts,
     #[command(flatten)]
     via: Via,
     /// Leave a `result`-style link PATH-HOST to each system built here (systems built on a

@@ -18,7 +18,7 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 pub struct Deploy {
     #[command(flatten)]
-    hosts: RequiredHosts,
+    pub(super) hosts: RequiredHosts,
     #[command(flatten)]
     via: Via,
     #[command(flatten)]
@@ -32,7 +32,7 @@ pub struct DeployVia {
     #[arg(value_name = "BUILDER", add = ArgValueCandidates::new(complete::builders))]
     builder: String,
     #[command(flatten)]
-    hosts: RequiredHosts,
+    pub(super) hosts: RequiredHosts,
     #[command(flatten)]
     deployment: Deployment,
 }
@@ -41,7 +41,7 @@ pub struct DeployVia {
 #[derive(Debug, clap::Args)]
 pub struct QuickDeploy {
     #[command(flatten)]
-    hosts: RequiredHosts,
+    pub(super) hosts: RequiredHosts,
     #[command(flatten)]
     via: Via,
     #[command(flatten)]
@@ -52,7 +52,7 @@ pub struct QuickDeploy {
 #[derive(Debug, clap::Args)]
 pub struct DeployAllParallel {
     #[command(flatten)]
-    hosts: OptionalHosts,
+    pub(super) hosts: OptionalHosts,
     #[command(flatten)]
     via: Via,
     #[command(flatten)]
@@ -65,7 +65,7 @@ pub struct DeployAllParallel {
 #[derive(Debug, clap::Args)]
 pub struct QuickAll {
     #[command(flatten)]
-    hosts: OptionalHosts,
+    pub(super) hosts: OptionalHosts,
     #[command(flatten)]
     via: Via,
     #[command(flatten)]

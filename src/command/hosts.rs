@@ -32,7 +32,14 @@ impl super::Run for Hosts {
                 .collect();
             write_json(&seen)?;
         } else {
-            write_stdout(&ui::commands::hosts(&s.ctx, &hosts))?;
+            let pending = crate::runs::pending(&crate::runs::read(&crate::app::state_dir()));
+            let mut shown: Vec<(&str, &crate::runs::Pending)> = hosts
+                .iter()
+                .filter_map(|h| Some((h.name.as_str(), pending.get(&h.name)?)))
+                .collect();
+            shown.sort_by_key(|(h, _)| *h);
+            let text = ui::commands::hosts(&s.ctx, &hosts) + &ui::pending(&shown);
+            write_stdout(&text)?;
         }
         Ok(exit::OK)
     }

@@ -17,6 +17,7 @@ mod history;
 mod hosts;
 mod init;
 mod man;
+mod retry;
 mod rollback;
 mod status;
 mod unlock;
@@ -92,6 +93,7 @@ commands! {
     Gc(gc::Gc),
     Wake(wake::Wake),
     Unlock(unlock::Unlock),
+    Retry(retry::Retry),
     Rollback(rollback::Rollback),
     Generations(generations::Generations),
     Exec(exec::Exec),
@@ -103,6 +105,25 @@ commands! {
     Init(init::Init),
     Completions(completions::Completions),
     Man(man::Man),
+}
+
+impl Command {
+    /// The same command for `hosts` only, the run `fleet retry` makes of it; `false` for a
+    /// command that is not retried (see `plan::Traits::retryable`).
+    fn retarget(&mut self, hosts: Vec<String>) -> bool {
+        let selection = match self {
+            Command::Deploy(c) => &mut c.hosts.hosts,
+            Command::DeployVia(c) => &mut c.hosts.hosts,
+            Command::QuickDeploy(c) => &mut c.hosts.hosts,
+            Command::DeployAllParallel(c) => &mut c.hosts.hosts,
+            Command::QuickAll(c) => &mut c.hosts.hosts,
+            Command::Build(c) => &mut c.hosts.hosts,
+            Command::BuildAllParallel(c) => &mut c.hosts.hosts,
+            _ => return false,
+        };
+        *selection = hosts;
+        true
+    }
 }
 
 /// Runs a parsed command line; returns the exit code.

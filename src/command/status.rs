@@ -25,7 +25,11 @@ impl super::Run for Status {
             return Ok(code);
         }
         let asked = s.ask(&plan)?;
-        let lines = health::status_lines(&asked);
+        let mut lines = health::status_lines(&asked);
+        let mut pending = crate::runs::pending(&crate::runs::read(&crate::app::state_dir()));
+        for line in &mut lines {
+            line.pending = pending.remove(&line.host);
+        }
         if s.global.json {
             write_json(&lines)?;
         } else {

@@ -9,7 +9,7 @@ use super::events::{Changed, DeployQuestion};
 use super::host::{HostContext, Prepared};
 use super::interrupt::Stop;
 use super::transport::Transport;
-use crate::report::{HostReport, Outcome};
+use crate::report::{HostReport, Left, Outcome};
 use crate::vocab::Action;
 
 impl<T: Transport> HostContext<'_, T> {
@@ -54,7 +54,11 @@ impl<T: Transport> HostContext<'_, T> {
                     .into_iter()
                     .map(|r| self.finish(r, Outcome::Unchanged, None)),
             );
-            reports.extend(changed.into_iter().map(|r| self.skipped(r, &why)));
+            reports.extend(changed.into_iter().map(|r| {
+                let mut report = self.skipped(r, &why);
+                report.left = Some(Left::Held);
+                report
+            }));
             return self.in_plan_order(reports);
         }
         // What deploying each would change, for the question.
@@ -68,12 +72,19 @@ impl<T: Transport> HostContext<'_, T> {
             && !self.interrupts.at(Stop::Winding)
             && self.confirm(&changed, &unreachable, yes).await;
         if !changed.is_empty() && !go {
-            let why = if self.interrupts.at(Stop::Winding) {
-                "interrupted (Ctrl-C): not deployed"
+            let (why, left) = if self.interrupts.at(Stop::Winding) {
+                (
+                    "interrupted (Ctrl-C): not deployed",
+                    Some(Left::Interrupted),
+                )
             } else {
-                "not confirmed"
+                ("not confirmed", None)
             };
-            reports.extend(changed.into_iter().map(|r| self.skipped(r, why)));
+            reports.extend(changed.into_iter().map(|r| {
+                let mut report = self.skipped(r, why);
+                report.left = left;
+                report
+            }));
             return self.in_plan_order(reports);
         }
         reports.extend(join_all(changed.into_iter().map(|r| self.deploy(r))).await);

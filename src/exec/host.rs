@@ -16,7 +16,7 @@ use crate::plan::{
     PreviewPart, Step, StepKind,
 };
 use crate::preview::Preview;
-use crate::report::{Failure, HostReport, Outcome, SystemState};
+use crate::report::{Failure, HostReport, Left, Outcome, SystemState};
 use crate::vocab::{short, Arg};
 
 /// A host whose evaluation failed, in Nix's words (never fleet's expression).
@@ -919,12 +919,13 @@ impl<T: Transport> HostContext<'_, T> {
         // Where it was built, when that is so, or where the build failed; "-" where nothing
         // was built: a plan without a build (rollback, gc, wake), an unchanged host, one
         // skipped before its build, one that could not be reached.
+        let unreachable = failure
+            .as_ref()
+            .is_some_and(|f| f.unreachable.as_deref() == Some(hp.host.as_str()));
         let not_built = hp.build.is_empty()
             || matches!(outcome, Outcome::Unchanged | Outcome::Evaluated)
             || (outcome == Outcome::Skipped && !prepared.built)
-            || failure
-                .as_ref()
-                .is_some_and(|f| f.unreachable.as_deref() == Some(hp.host.as_str()));
+            || unreachable;
         let built_on = match built_instead {
             _ if not_built => "-".into(),
             Some(alt) => alt.build_on.to_string(),
@@ -966,6 +967,14 @@ impl<T: Transport> HostContext<'_, T> {
             output: prepared.output,
             preview: prepared.preview,
             log: Some(prepared.log.path.clone()).filter(|_| prepared.log.is_open()),
+            left: match outcome {
+                _ if !self.plan.command.retryable() => None,
+                Outcome::Failed if unreachable => Some(Left::Asleep),
+                Outcome::Failed => Some(Left::Failed),
+                // Skipped: interrupted, unless the gate says otherwise (see `gate`).
+                Outcome::Skipped => Some(Left::Interrupted),
+                _ => None,
+            },
         }
     }
 

@@ -101,6 +101,29 @@ pub async fn execute(
     })
 }
 
+/// Which of `hosts` answer SSH now, each logged in to as a run would (waking those with a
+/// `mac`, and waiting for them as a run does): `Ok` for those that answered, else why not.
+/// The connections are kept for `keep_connections` seconds, for the run that follows.
+pub async fn reach(
+    inv: &Inventory,
+    hosts: &[String],
+    keep_connections: u64,
+) -> Result<Vec<(String, Result<(), String>)>, Error> {
+    let connections = Connections::new(inv, keep_connections, crate::plan::Waking::Always, None)
+        .map_err(|e| anyhow::anyhow!("creating a directory for SSH control sockets: {e}"))?;
+    let answers = join_all(hosts.iter().map(|h| async {
+        let answer = connections
+            .get(h)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.reasons());
+        (h.clone(), answer)
+    }))
+    .await;
+    connections.close().await;
+    Ok(answers)
+}
+
 /// The real transport for `plan`: no connection is opened until a step needs one.
 fn open<'e>(
     plan: &Plan,

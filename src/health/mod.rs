@@ -177,6 +177,10 @@ pub struct StatusLine {
     pub nix_used_kib: Option<u64>,
     pub nix_free_kib: Option<u64>,
     pub uptime_secs: Option<f64>,
+    /// Its last deployment from this machine did not happen (asleep, failed): which run, how,
+    /// and what it still ran then (`fleet retry` deploys it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::runs::Pending>,
 }
 
 pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
@@ -200,6 +204,7 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
                     .and_then(|g| g.into_iter().find(|g| g.current)),
                 up_to_date: running.as_deref().zip(evaluated).map(|(r, e)| r == e),
                 profile_differs: profile.is_some() && running.is_some() && profile != running,
+                pending: None,
                 running,
                 profile,
                 nix_used_kib: nix_space.as_ref().map(|s| s.used_kib),

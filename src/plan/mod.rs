@@ -414,6 +414,9 @@ pub struct Traits {
     pub answer_within: Option<u64>,
     /// What a host that went through its whole plan has become.
     pub success: Outcome,
+    /// `fleet retry` can run it again for the hosts it left undone (deployments and builds:
+    /// doing them again does what was asked once; a rollback again would go further back).
+    pub retryable: bool,
 }
 
 impl CommandKind {
@@ -443,6 +446,7 @@ impl CommandKind {
     ];
 
     /// The one table of what each command is.
+    #[rustfmt::skip]
     pub const fn traits(self) -> Traits {
         use CommandKind as C;
         use Outcome as O;
@@ -453,6 +457,7 @@ impl CommandKind {
             waking: Waking,
             answer_within: Option<u64>,
             success: Outcome,
+            retryable: bool,
         ) -> Traits {
             Traits {
                 name,
@@ -460,30 +465,31 @@ impl CommandKind {
                 waking,
                 answer_within,
                 success,
+                retryable,
             }
         }
-        // name, records history, waking, answer within (seconds), success
+        // name, records history, waking, answer within (seconds), success, retryable
         match self {
-            C::Deploy => row("deploy", true, OnDemand, None, O::Deployed),
-            C::DeployVia => row("deploy-via", true, OnDemand, None, O::Deployed),
-            C::QuickDeploy => row("quick-deploy", true, OnDemand, None, O::Deployed),
-            C::DeployAllParallel => row("deploy-all-parallel", true, OnDemand, None, O::Deployed),
-            C::QuickAll => row("quick-all", true, OnDemand, None, O::Deployed),
-            C::Build => row("build", false, OnDemand, None, O::Built),
-            C::BuildAllParallel => row("build-all-parallel", false, OnDemand, None, O::Built),
-            C::Diff => row("diff", false, OnDemand, None, O::Compared),
-            C::Validate => row("validate", false, OnDemand, None, O::Evaluated),
-            C::UpdateFlake => row("update-flake", false, OnDemand, None, O::Deployed),
-            C::Wake => row("wake", false, Always, None, O::Awake),
-            C::Rollback => row("rollback", true, OnDemand, None, O::Reverted),
-            C::CachePush => row("cache push", false, OnDemand, None, O::Pushed),
-            C::CacheStatus => row("cache status", false, Never, None, O::Awake),
-            C::Gc => row("gc", false, Never, None, O::Collected),
-            C::Status => row("status", false, Never, Some(20), O::Awake),
-            C::Doctor => row("doctor", false, Never, None, O::Awake),
-            C::Generations => row("generations", false, Never, None, O::Awake),
-            C::Exec => row("exec", false, OnDemand, None, O::Awake),
-            C::Unlock => row("unlock", false, Never, None, O::Awake),
+            C::Deploy => row("deploy", true, OnDemand, None, O::Deployed, true),
+            C::DeployVia => row("deploy-via", true, OnDemand, None, O::Deployed, true),
+            C::QuickDeploy => row("quick-deploy", true, OnDemand, None, O::Deployed, true),
+            C::DeployAllParallel => row("deploy-all-parallel", true, OnDemand, None, O::Deployed, true),
+            C::QuickAll => row("quick-all", true, OnDemand, None, O::Deployed, true),
+            C::Build => row("build", false, OnDemand, None, O::Built, true),
+            C::BuildAllParallel => row("build-all-parallel", false, OnDemand, None, O::Built, true),
+            C::Diff => row("diff", false, OnDemand, None, O::Compared, false),
+            C::Validate => row("validate", false, OnDemand, None, O::Evaluated, false),
+            C::UpdateFlake => row("update-flake", false, OnDemand, None, O::Deployed, false),
+            C::Wake => row("wake", false, Always, None, O::Awake, false),
+            C::Rollback => row("rollback", true, OnDemand, None, O::Reverted, false),
+            C::CachePush => row("cache push", false, OnDemand, None, O::Pushed, false),
+            C::CacheStatus => row("cache status", false, Never, None, O::Awake, false),
+            C::Gc => row("gc", false, Never, None, O::Collected, false),
+            C::Status => row("status", false, Never, Some(20), O::Awake, false),
+            C::Doctor => row("doctor", false, Never, None, O::Awake, false),
+            C::Generations => row("generations", false, Never, None, O::Awake, false),
+            C::Exec => row("exec", false, OnDemand, None, O::Awake, false),
+            C::Unlock => row("unlock", false, Never, None, O::Awake, false),
         }
     }
 
@@ -508,6 +514,11 @@ impl CommandKind {
         self.traits()
             .answer_within
             .map(std::time::Duration::from_secs)
+    }
+
+    /// `fleet retry` can run it again (see `Traits::retryable`).
+    pub const fn retryable(self) -> bool {
+        self.traits().retryable
     }
 
     /// What a host that went through its whole plan has become.

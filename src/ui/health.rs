@@ -151,6 +151,11 @@ pub fn status(lines: &[StatusLine], missed: &[String]) -> String {
         ],
         &rows,
     );
+    let pending: Vec<(&str, &crate::runs::Pending)> = lines
+        .iter()
+        .filter_map(|l| Some((l.host.as_str(), l.pending.as_ref()?)))
+        .collect();
+    out.push_str(&super::pending(&pending));
     for l in lines.iter().filter(|l| l.profile_differs) {
         let (runs, boots) = (
             l.running.as_deref().map(short).unwrap_or_default(),

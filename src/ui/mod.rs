@@ -105,6 +105,29 @@ pub fn print_error(e: &crate::error::Error, color: bool) {
     eprintln!("{label}: {}", text.join("\n"));
 }
 
+/// Hosts whose last deployment from this machine did not happen, under `status`'s and
+/// `hosts`' tables: which run, how, what they still ran, and the command that retries them.
+pub fn pending(pending: &[(&str, &crate::runs::Pending)]) -> String {
+    if pending.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nPending (the last run from here left them undone):\n");
+    for (host, p) in pending {
+        out.push_str(&format!(
+            "  {host}: {} in run {} (`fleet {}`){}\n",
+            p.left.as_str(),
+            p.run,
+            p.command,
+            p.running
+                .as_deref()
+                .map(|r| format!(", still runs {}", crate::vocab::short(r)))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str("  `fleet retry` deploys them (`--wait 10m` waits for those asleep).\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -290,8 +290,12 @@ impl Events for Progress {
         let (tx, rx) = oneshot::channel();
         let text = super::deploy_question(question, self.look);
         if question.answered_yes && self.json {
-            let hosts: Vec<&str> = question.hosts.iter().map(|c| c.host.as_str()).collect();
-            self.event("deploying", None, &hosts.join(" "), None);
+            self.event(
+                "deploying",
+                None,
+                &format!("{text}Deploying (--yes)."),
+                None,
+            );
             let _ = tx.send(true);
             return rx;
         }

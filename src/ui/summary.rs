@@ -66,6 +66,21 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
         out.push('\n');
         out.push_str(&failure(h));
     }
+    let left = report.hosts.iter().filter(|h| h.left.is_some()).count();
+    if left > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} left undone ({}): `fleet retry` runs this again for {}, with the same options (--wait DURATION waits for hosts asleep).",
+            if left == 1 { "1 host".to_string() } else { format!("{left} hosts") },
+            report
+                .hosts
+                .iter()
+                .filter_map(|h| Some(format!("{} {}", h.host, h.left?.as_str())))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if left == 1 { "it" } else { "them" },
+        );
+    }
     let failed = report
         .hosts
         .iter()

@@ -509,7 +509,16 @@ fn nix_options_from_hosts_toml_and_the_command_line_reach_evaluation_and_builds(
         .and_then(|steps| steps.iter().find(|s| s["kind"] == "build"))
         .map(argv)
         .expect("the build step");
-    assert_eq!(build[..3], ["nix-store", "--realise", "--keep-going"]);
+    assert_eq!(
+        build[..5],
+        [
+            "nix-store",
+            "--realise",
+            "--log-format",
+            "internal-json",
+            "--keep-going"
+        ]
+    );
     assert_eq!(options(&build), ["cores=8", "max-jobs=4"]);
     assert!(!build.contains(&"--impure".to_string()), "{build:?}");
 }

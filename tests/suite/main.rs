@@ -9,5 +9,7 @@ mod health;
 mod hostile;
 mod lab;
 mod operate;
+mod progress;
+mod retry;
 mod support;
 mod systemd;

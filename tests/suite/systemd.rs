@@ -835,3 +835,31 @@ fn hostile_host_fixes_hold_on_the_systemd_hosts() {
     assert!(!status.stdout.contains('\u{1b}'), "{:?}", status.stdout);
     assert!(status.stdout.contains(r"\e]0;pwned\a"), "{}", status.stdout);
 }
+
+/// Progress on the newer Nix versions: trixie (Nix 2.26) builds sid's parts and serves them
+/// from its cache; sid (Nix 2.34) fetches them. A log shows the derivations counted on the
+/// builder and what sid fetched, with its size.
+#[test]
+fn progress_is_read_from_nix_2_26_and_2_34() {
+    let lab = Lab::new();
+    let inventory = lab.systemd_builder_inventory();
+    lab.bump("sid");
+    lab.new_parts("sid", 4, 256, 1);
+    let run = lab.fleet(&["-i", &inventory, "deploy", "sid"]).status(0);
+    assert_eq!(lab.running("sid"), lab.evaluated("sid"));
+    let err = &run.stderr;
+    assert!(err.contains("[sid] trixie builds "), "{err}");
+    assert!(err.contains("[sid] build on trixie: built "), "{err}");
+    let fetched = err
+        .lines()
+        .find(|l| l.contains("fetches the system from cache trixie: fetched "))
+        .unwrap_or_else(|| panic!("what sid fetched:\n{err}"));
+    let mib: f64 = fetched
+        .rsplit(", ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{fetched}"));
+    assert!(mib >= 1.0, "four parts of 256 KiB: {fetched}");
+    assert!(!err.contains("@nix"), "{err}");
+}

@@ -219,6 +219,15 @@ impl Lab {
         self.set(host, "payload_seed", Value::String(unique()));
     }
 
+    /// The host's system is built from `n` new parts (derivations no run has built before)
+    /// of `kib` KiB, each taking `secs` seconds to build.
+    pub fn new_parts(&self, host: &str, n: u64, kib: u64, secs: u64) {
+        self.set(host, "parts", Value::from(n));
+        self.set(host, "part_kib", Value::from(kib));
+        self.set(host, "part_sleep", Value::from(secs));
+        self.set(host, "parts_seed", Value::String(unique()));
+    }
+
     /// Runs the real fleet binary against the lab. A fleet that hangs is killed after five
     /// minutes (exit 124), so a hang fails the test instead of stopping the suite.
     pub fn fleet(&self, args: &[&str]) -> Run {
