@@ -151,6 +151,20 @@ pub struct Deployment {
     /// host
     #[arg(long)]
     pub all_packages: bool,
+    /// Switch even where NixOS refuses a live switch (the new system's switch-inhibitors, such
+    /// as systemd's version, differ from the running one's; or its pre-switch checks fail):
+    /// NIXOS_NO_CHECK=1. Without it such a switch installs the system for the next boot and
+    /// reports the host as needing a reboot
+    #[arg(long)]
+    pub force_switch: bool,
+    /// Install the boot loader anew (NIXOS_INSTALL_BOOTLOADER=1), as `nixos-rebuild
+    /// --install-bootloader`
+    #[arg(long)]
+    pub install_bootloader: bool,
+    /// Reboot each host once it is activated (with `--action boot`, into the new system), wait
+    /// until it answers again, and check that it booted its profile's system
+    #[arg(long)]
+    pub reboot: bool,
     #[command(flatten)]
     pub rollback: Guard,
     #[command(flatten)]

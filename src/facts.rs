@@ -28,6 +28,7 @@ pub fn system_state(text: &str) -> SystemState {
             Some(("running", v)) => state.system = store_path(v),
             Some(("generation", v)) => state.generation = profile_generation(v),
             Some(("profile", v)) => state.profile = store_path(v),
+            Some(("booted", v)) => state.booted = store_path(v),
             _ => {}
         }
     }
@@ -170,10 +171,7 @@ pub fn uptime(text: &str) -> Option<f64> {
 
 /// `nix (Nix) 2.8.0` → `2.8.0`.
 pub fn nix_version(text: &str) -> Option<String> {
-    text.split_whitespace()
-        .last()
-        .map(String::from)
-        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    crate::vocab::NixVersion::parse(text).map(|v| v.to_string())
 }
 
 /// A binary cache's `nix-cache-info`.

@@ -74,6 +74,7 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
                 h.outcome,
                 Outcome::Deployed
                     | Outcome::DryActivated
+                    | Outcome::NeedsReboot
                     | Outcome::Reverted
                     | Outcome::Failed
                     | Outcome::UnitsFailed
@@ -94,6 +95,9 @@ pub fn entries(report: &RunReport, who: &str) -> Vec<Entry> {
                 .after
                 .as_ref()
                 .and_then(|a| match report.action.as_deref() {
+                    _ if h.outcome == Outcome::NeedsReboot => {
+                        a.profile.clone().or_else(|| a.system.clone())
+                    }
                     Some("boot") => a.profile.clone().or_else(|| a.system.clone()),
                     _ => a.system.clone(),
                 })

@@ -30,12 +30,18 @@ pub enum Outcome {
     Collected,
     /// Switched, and kept, but some units failed (`switch-to-configuration` exited 4).
     UnitsFailed,
+    /// Installed for the next boot, not switched to: NixOS refuses a live switch when its
+    /// switch-inhibitors (systemd's version, say) change. It runs the new system after a
+    /// reboot (`fleet reboot`). A success.
+    NeedsReboot,
     /// Activated, then rolled back by the host itself (magic rollback).
     RolledBack,
     /// Back to an earlier generation, as `fleet rollback` asked.
     Reverted,
     /// Answers SSH (`wake`).
     Awake,
+    /// Rebooted, answering again, booted into its profile's system (`reboot`).
+    Rebooted,
     Failed,
     /// Not attempted, because of another host (quick-all) or the user's answer.
     Skipped,
@@ -54,9 +60,11 @@ impl Outcome {
             Outcome::Pushed => "pushed",
             Outcome::Collected => "collected",
             Outcome::UnitsFailed => "units failed",
+            Outcome::NeedsReboot => "needs a reboot",
             Outcome::RolledBack => "rolled back",
             Outcome::Reverted => "reverted",
             Outcome::Awake => "awake",
+            Outcome::Rebooted => "rebooted",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         }
@@ -67,6 +75,7 @@ impl Outcome {
             self,
             Outcome::Deployed
                 | Outcome::DryActivated
+                | Outcome::NeedsReboot
                 | Outcome::Reverted
                 | Outcome::Unchanged
                 | Outcome::Built
@@ -76,6 +85,7 @@ impl Outcome {
                 | Outcome::Pushed
                 | Outcome::Collected
                 | Outcome::Awake
+                | Outcome::Rebooted
         )
     }
 }
@@ -115,6 +125,9 @@ pub struct SystemState {
     /// The store path the system profile points at: what the host boots next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The system the host booted (`/run/booted-system`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booted: Option<String>,
 }
 
 /// Why a host failed: where, what ran, what it said, and what to do.
@@ -132,6 +145,10 @@ pub struct Failure {
     /// No other way can succeed (a store that is full): the step's fallbacks are not tried.
     #[serde(skip)]
     pub fatal: bool,
+    /// The host refused the activation before it began (NixOS's switch-inhibitors, its
+    /// pre-switch checks): the system it runs was not touched.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -52,6 +52,36 @@ impl Action {
     }
 }
 
+/// How an activation is asked for beyond its action (see the `pre` script).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivationFlags {
+    /// `--force-switch`: `NIXOS_NO_CHECK=1`, no pre-switch checks, no switch-inhibitors.
+    pub force_switch: bool,
+    /// `--install-bootloader`: `NIXOS_INSTALL_BOOTLOADER=1`.
+    pub install_bootloader: bool,
+}
+
+impl ActivationFlags {
+    /// The `pre` script's FLAGS for `action`: a switch the switch-inhibitors refuse becomes a
+    /// boot (the host then needs a reboot), unless forced.
+    pub fn word(self, action: Action) -> String {
+        let words: Vec<&str> = [
+            (self.force_switch, "force"),
+            (self.install_bootloader, "install-bootloader"),
+            (action == Action::Switch, "boot-if-inhibited"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, w)| *w)
+        .collect();
+        if words.is_empty() {
+            "-".to_string()
+        } else {
+            words.join(",")
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -243,14 +273,18 @@ pub enum FailedUnits {
     Rollback,
 }
 
-/// A Nix's version, as `nix --version` says it (`nix (Nix) 2.26.3`, `nix (Lix, like Nix)
-/// 2.91.1`). Lix counts on from 2.90, past the Nix it forked from (2.18), and takes the newer
-/// command-line forms too, so comparing numbers is enough.
+/// A Nix's version, as `nix --version` says it (`nix (Nix) 2.26.3`). Lix (`nix (Lix, like Nix)
+/// 2.93.0`) counts on from 2.90, but it forked from Nix 2.18 and its command line is that
+/// Nix's: it is read as the Nix it is like (2.18), its own version kept beside, so every check
+/// of what a Nix takes asks the right question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct NixVersion {
     pub major: u32,
     pub minor: u32,
     pub patch: u32,
+    /// Lix's own version, when it is Lix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lix: Option<[u32; 3]>,
 }
 
 impl NixVersion {
@@ -259,20 +293,36 @@ impl NixVersion {
         major: 2,
         minor: 8,
         patch: 0,
+        lix: None,
     };
+
+    /// The Nix every Lix is like: the one it forked from.
+    const LIX_IS_LIKE: (u32, u32) = (2, 18);
 
     /// The version in `nix --version`'s answer: its last word that reads as one.
     pub fn parse(text: &str) -> Option<NixVersion> {
-        text.split_whitespace().rev().find_map(|word| {
+        let numbers = text.split_whitespace().rev().find_map(|word| {
             let mut parts = word.split(['.', '-', '+', 'p']).map(str::parse::<u32>);
             let major = parts.next()?.ok()?;
             let minor = parts.next()?.ok()?;
             let patch = parts.next().and_then(Result::ok).unwrap_or(0);
-            Some(NixVersion {
+            Some([major, minor, patch])
+        })?;
+        if text.contains("Lix") {
+            let (major, minor) = Self::LIX_IS_LIKE;
+            return Some(NixVersion {
                 major,
                 minor,
-                patch,
-            })
+                patch: 0,
+                lix: Some(numbers),
+            });
+        }
+        let [major, minor, patch] = numbers;
+        Some(NixVersion {
+            major,
+            minor,
+            patch,
+            lix: None,
         })
     }
 
@@ -281,7 +331,7 @@ impl NixVersion {
     }
 
     /// Nix 2.19 made `nix flake update` take input names (the flake goes in `--flake`) and
-    /// deprecated `nix flake lock --update-input`.
+    /// deprecated `nix flake lock --update-input` (which Lix, like 2.18, keeps).
     pub fn flake_update_takes_inputs(&self) -> bool {
         self.at_least(2, 19)
     }
@@ -289,7 +339,14 @@ impl NixVersion {
 
 impl std::fmt::Display for NixVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+        match self.lix {
+            Some([a, b, c]) => write!(
+                f,
+                "Lix {a}.{b}.{c} (like Nix {}.{})",
+                self.major, self.minor
+            ),
+            None => write!(f, "{}.{}.{}", self.major, self.minor, self.patch),
+        }
     }
 }
 
@@ -586,7 +643,17 @@ mod nix_version_tests {
         assert_eq!(v("nix (Nix) 2.8.0").as_deref(), Some("2.8.0"));
         assert_eq!(v("nix (Nix) 2.26.3\n").as_deref(), Some("2.26.3"));
         assert_eq!(v("nix (Nix) 2.34.8").as_deref(), Some("2.34.8"));
-        assert_eq!(v("nix (Lix, like Nix) 2.91.1").as_deref(), Some("2.91.1"));
+        // Lix, as its releases print it: read as the Nix it is like.
+        assert_eq!(
+            v("nix (Lix, like Nix) 2.93.0").as_deref(),
+            Some("Lix 2.93.0 (like Nix 2.18)")
+        );
+        assert_eq!(
+            v("nix (Lix, like Nix) 2.91.1\nSystem type: x86_64-linux\n").as_deref(),
+            Some("Lix 2.91.1 (like Nix 2.18)")
+        );
+        let lix = NixVersion::parse("nix (Lix, like Nix) 2.93.0").unwrap_or(NixVersion::OLDEST);
+        assert_eq!((lix.major, lix.minor, lix.lix), (2, 18, Some([2, 93, 0])));
         assert_eq!(
             v("nix (Nix) 2.24.10pre20241010_dirty").as_deref(),
             Some("2.24.10")
@@ -595,6 +662,7 @@ mod nix_version_tests {
         let parse = |t: &str| NixVersion::parse(t).unwrap_or(NixVersion::OLDEST);
         assert!(!parse("nix (Nix) 2.18.9").flake_update_takes_inputs());
         assert!(parse("nix (Nix) 2.19.0").flake_update_takes_inputs());
-        assert!(parse("nix (Lix, like Nix) 2.91.1").flake_update_takes_inputs());
+        // Lix keeps 2.18's `nix flake lock --update-input`.
+        assert!(!parse("nix (Lix, like Nix) 2.93.0").flake_update_takes_inputs());
     }
 }

@@ -41,6 +41,8 @@ if [ -n "$parts" ]; then
 fi
 if [ -n "$helperPart" ]; then ln -s "$helperPart" "$out/helper-part"; fi
 echo "$hostName" > "$out/hostname"
+# What NixOS 25.11 refuses a live switch over when it changes (systemd, by default).
+printf '%s\n' "$inhibitors" > "$out/switch-inhibitors"
 echo "$version" > "$out/nixos-version"
 echo "$health" > "$out/health"
 printf '%s' "$switchScript" \
@@ -49,6 +51,6 @@ printf '%s' "$switchScript" \
         -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
         -e "s|@odd@|$oddOutput|g" -e "s|@restartsSshd@|$restartsSshd|g" \
         -e "s|@dropsLogins@|$dropsLogins|g" -e "s|@escapes@|$escapeOutput|g" \
-        -e "s|@fakes@|$fakeSuccess|g" \
+        -e "s|@fakes@|$fakeSuccess|g" -e "s|@precheck@|$precheck|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

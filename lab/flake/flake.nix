@@ -32,6 +32,11 @@
 #   eval_error        evaluating it fails with this message, as a typo in its configuration
 #                     would (the other hosts' evaluations are not touched)
 #   eval_error_depth  that many calls deep (a long --show-trace); default 0
+#   inhibitors        the system's switch-inhibitors (default "systemd 257"): NixOS 25.11
+#                     refuses a live switch (or test) when they differ from the running
+#                     system's, unless NIXOS_NO_CHECK=1
+#   precheck          `switch-to-configuration check` (the pre-switch checks) fails with this
+#                     message (default: passes)
 #   parts             the system is built from that many parts besides its payload, as a real
 #                     one is from many derivations: each its own store path (in the closure,
 #                     linked under `parts/`) of part_kib KiB that takes part_sleep seconds to
@@ -126,6 +131,8 @@
         escapeOutput = if s.escape_output or false then "1" else "";
         fakeSuccess = if s.fake_success or false then "1" else "";
         buildSleep = toString (s.build_sleep or 0);
+        inhibitors = s.inhibitors or "systemd 257";
+        precheck = s.precheck or "";
         restartsSshd = if s.restarts_sshd or false then "1" else "";
         dropsLogins = if s.drops_logins or false then "1" else "";
         servesCache = if s.serves_cache or false then "1" else "";

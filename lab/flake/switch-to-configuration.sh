@@ -1,7 +1,11 @@
 #!/bin/sh
 # fleet lab: behaves like NixOS's switch-to-configuration for what fleet relies on.
 #   switch: boot entry + /run/current-system;  boot: boot entry only;
-#   test: /run/current-system only;  dry-activate: changes nothing.
+#   test: /run/current-system only;  dry-activate: changes nothing;
+#   check: the pre-switch checks (NixOS 25.05+), which fail when the precheck setting is set.
+# As NixOS 25.11's, a switch or test is refused when the system's switch-inhibitors differ
+# from the running system's, unless NIXOS_NO_CHECK is set; NIXOS_INSTALL_BOOTLOADER=1 is
+# logged as an event of its own.
 # Every call is logged in /nix/var/lab/activations.log on the host. Where systemd runs, it
 # also does what NixOS's does with units: daemon-reload, the new generation's units started
 # (changed ones restarted), the old generation's stopped, and exit 4 naming the units that
@@ -13,9 +17,27 @@ mkdir -p "$state"
 log() { echo "$(date +%s.%N) $1 $out" >> "$state/activations.log"; }
 case "$action" in
   switch|boot|test|dry-activate) ;;
-  *) echo "Usage: $0 [switch|boot|test|dry-activate]" >&2; exit 1 ;;
+  check)
+    if [ -z "${NIXOS_NO_CHECK:-}" ] && [ -n "@precheck@" ]; then
+      echo "pre-switch check failed: @precheck@" >&2; exit 1
+    fi
+    exit 0 ;;
+  *) echo "Usage: $0 [check|switch|boot|test|dry-activate]" >&2; exit 1 ;;
 esac
+if { [ "$action" = switch ] || [ "$action" = test ]; } && [ -z "${NIXOS_NO_CHECK:-}" ] \
+  && [ -f /run/current-system/switch-inhibitors ] \
+  && ! cmp -s /run/current-system/switch-inhibitors "$out/switch-inhibitors"; then
+  echo "There are changes to critical components of the system:" >&2
+  echo "  $(cat /run/current-system/switch-inhibitors) -> $(cat "$out/switch-inhibitors" 2>/dev/null)" >&2
+  echo "Switching into this system is not recommended. You probably want to run 'nixos-rebuild boot' and reboot your system." >&2
+  echo "If you really want to switch into this configuration directly, then you can set NIXOS_NO_CHECK=1 to ignore pre-switch checks." >&2
+  log "refused-$action"
+  exit 1
+fi
 log "start-$action"
+if [ "${NIXOS_INSTALL_BOOTLOADER:-}" = 1 ] && { [ "$action" = switch ] || [ "$action" = boot ]; }; then
+  log "install-bootloader"
+fi
 if [ -n "@fakes@" ]; then
   # A host that says the activation worked and did nothing (a broken or compromised one).
   log "end-$action 0"

@@ -223,6 +223,11 @@ fn run(g: &Global, shape: Shape) -> Result<u8, Error> {
             } else {
                 Mode::Activate
             },
+            flags: plan::ActivationFlags {
+                force_switch: shape.deployment.force_switch,
+                install_bootloader: shape.deployment.install_bootloader,
+            },
+            reboot: shape.deployment.reboot,
         },
     )?;
     if let Some(code) = s.dry_run(&plan)? {

@@ -53,6 +53,10 @@ const FILES: &[(&str, &str)] = &[
         "Every deployment from this machine (fleet history).",
     ),
     (
+        "$FLEET_STATE_DIR/runs.jsonl",
+        "Each deployment and build run: its command line and what it left undone (fleet retry).",
+    ),
+    (
         "$FLEET_STATE_DIR/eval-cache.json",
         "Evaluations remembered between runs, keyed by the flake's locked hash.",
     ),

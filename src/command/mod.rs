@@ -17,6 +17,7 @@ mod history;
 mod hosts;
 mod init;
 mod man;
+mod reboot;
 mod retry;
 mod rollback;
 mod status;
@@ -93,6 +94,7 @@ commands! {
     Gc(gc::Gc),
     Wake(wake::Wake),
     Unlock(unlock::Unlock),
+    Reboot(reboot::Reboot),
     Retry(retry::Retry),
     Rollback(rollback::Rollback),
     Generations(generations::Generations),

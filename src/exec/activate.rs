@@ -142,7 +142,9 @@ impl<T: Transport> HostContext<'_, T> {
         else {
             return self.step(hp, step, log).await;
         };
-        self.step(hp, step, log).await?;
+        // What the `pre` checks said (a switch installed for the next boot instead) leads
+        // the activation's output.
+        let launched = self.step(hp, step, log).await?;
         self.events
             .step(Some(&hp.host), &format!("{} (following it)", step.title));
         let exit = self.await_on_host(host, log, await_exit).await;
@@ -168,7 +170,7 @@ impl<T: Transport> HostContext<'_, T> {
             quiet_for: None,
         };
         if finished.success() {
-            return Ok(StepDone::ran(output));
+            return Ok(StepDone::ran(format!("{}{output}", launched.stdout)));
         }
         let mut f = failure(hp, step, Ok(finished), None);
         if let Some(why) = unread {
@@ -176,6 +178,71 @@ impl<T: Transport> HostContext<'_, T> {
                 format!("the activation's result could not be read back from {host}: {why}");
         }
         Err(f)
+    }
+
+    /// A reboot: the host is asked to reboot (saying its boot id first), then asked again, a
+    /// new login every two seconds, until it answers with another boot id, at most the step's
+    /// limit; the wait is shown in place.
+    pub(super) async fn reboot_and_wait(
+        &self,
+        hp: &HostPlan,
+        step: &Step,
+        host: &str,
+        log: &Log,
+    ) -> Result<StepDone, Failure> {
+        let Some(Follow::Reboot {
+            read_boot_id,
+            limit,
+        }) = &step.follow
+        else {
+            return self.step(hp, step, log).await;
+        };
+        let asked = self.step(hp, step, log).await?;
+        let before = asked.stdout.trim().to_string();
+        let started = Instant::now();
+        let waiting = format!("waiting for {host} to boot again");
+        self.events.step(Some(&hp.host), &waiting);
+        loop {
+            let waited = started.elapsed().as_secs();
+            if waited >= *limit {
+                let mut f = failure(
+                    hp,
+                    step,
+                    Err(RunError::Resolve(format!(
+                        "{host} did not answer again within {limit} s of its reboot"
+                    ))),
+                    None,
+                );
+                f.next = format!(
+                    "look at {host}'s console; `fleet status {host}` once it is up shows what it booted"
+                );
+                return Err(f);
+            }
+            self.events.tick(
+                &hp.host,
+                &format!("{waiting} ({waited} s; at most {} min)", limit / 60),
+            );
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                () = self.interrupts.until(Stop::Leaving) => {
+                    let why = format!("no longer waited for (Ctrl-C); {host} reboots on its own");
+                    return Err(failure(hp, step, Err(RunError::Resolve(why)), None));
+                }
+            }
+            if self.runner.transport.reconnect(host).await.is_err() {
+                continue;
+            }
+            if let Ok(f) = self.runner.run(read_boot_id, log).await {
+                let now = f.stdout.trim();
+                if f.success() && !now.is_empty() && now != before {
+                    self.events.note(
+                        Some(&hp.host),
+                        &format!("answers again, {waited} s after its reboot"),
+                    );
+                    return Ok(StepDone::ran(f.stdout));
+                }
+            }
+        }
     }
 
     /// A health check on the new system, within the watchdog's time when one is armed.
@@ -294,7 +361,18 @@ impl<T: Transport> HostContext<'_, T> {
                         nix::RUN_DIR
                     )),
                 }
+                if f.refused {
+                    // Nothing was activated: only the profile, set for it, went back.
+                    f.message = format!(
+                        "{}; nothing was changed on {host} (its profile is back at {to})",
+                        f.message
+                    );
+                    return self.failed(prepared, f, end);
+                }
                 f.message.push_str(&self.end_state(hp, end.as_ref()));
+                f.message.push_str(
+                    "; the generation it rejected is removed from its profile, so neither `fleet rollback` nor its boot menu offers it",
+                );
                 self.events.note(Some(&hp.host), "rolled back");
                 let mut report = self.failed(prepared, f, end);
                 report.outcome = Outcome::RolledBack;

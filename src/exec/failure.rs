@@ -127,6 +127,7 @@ pub(super) fn failure(
         next,
         unreachable,
         fatal: full,
+        refused: false,
     }
 }
 

@@ -36,6 +36,7 @@ fn evaluation_failure(host: &str, e: &super::evaluations::EvalError) -> Failure 
         },
         unreachable: None,
         fatal: false,
+        refused: false,
     }
 }
 
@@ -62,6 +63,9 @@ pub(super) struct Prepared<'p> {
     units_failed: Option<Failure>,
     /// Its system was built (its plan's build steps all ran).
     built: bool,
+    /// Its switch was inhibited (NixOS's switch-inhibitors changed): the system was installed
+    /// for the next boot instead, as the `pre` script said it.
+    inhibited: Option<String>,
 }
 
 impl<'p> Prepared<'p> {
@@ -169,6 +173,7 @@ impl<T: Transport> HostContext<'_, T> {
             builder_down: None,
             units_failed: None,
             built: false,
+            inhibited: None,
         };
         if let Some(Err(e)) = evaluation {
             if e.interrupted {
@@ -299,6 +304,7 @@ impl<T: Transport> HostContext<'_, T> {
                     PreviewPart::Fetch => preview.fetch = Some(crate::preview::fetch(&f.tail)),
                     PreviewPart::Changes => {
                         (preview.reboot, preview.packages) = crate::preview::changes(&f.stdout);
+                        preview.inhibited = crate::preview::inhibited(&f.stdout);
                     }
                     PreviewPart::Units => preview.units = crate::preview::units(&f.stdout),
                 },
@@ -374,12 +380,31 @@ impl<T: Transport> HostContext<'_, T> {
             }) => return self.deploy_failed(prepared, step, armed, failure).await,
         }
         match success {
-            Outcome::Deployed | Outcome::Reverted | Outcome::DryActivated => {
+            Outcome::Deployed | Outcome::Reverted | Outcome::DryActivated | Outcome::Rebooted => {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
-                if let Some(f) = self.not_shown(hp, after.as_ref()) {
+                let rebooted = hp.deploy.iter().any(|s| s.kind == StepKind::Reboot);
+                // Installed for the next boot and not rebooted: it waits for a reboot.
+                let inhibited = prepared.inhibited.take();
+                if let (Some(said), true) = (&inhibited, rebooted) {
+                    prepared.notes.push(format!("{said}; rebooted into it"));
+                }
+                let inhibited = inhibited.filter(|_| !rebooted);
+                if let Some(f) = self.not_shown(hp, after.as_ref(), inhibited.is_some()) {
                     return self.failed(prepared, f, after);
+                }
+                if let Some(said) = inhibited {
+                    let why = said
+                        .split(": installed")
+                        .next()
+                        .unwrap_or(&said)
+                        .to_string();
+                    prepared.notes.push(format!(
+                        "needs a reboot: {why}; it boots into the new system next time (`fleet reboot {}`)",
+                        hp.host
+                    ));
+                    return self.finish(prepared, Outcome::NeedsReboot, after);
                 }
                 match prepared.units_failed.take() {
                     Some(f) => self.report(prepared, Outcome::UnitsFailed, after, Some(f)),
@@ -418,6 +443,11 @@ impl<T: Transport> HostContext<'_, T> {
         // Once a step has changed the host, every step runs to its end, Ctrl-C or not.
         let mut changing = false;
         for step in steps {
+            // A switch installed for the next boot instead: the running system is the old
+            // one, which the new system's health checks say nothing of.
+            if prepared.inhibited.is_some() && step.kind == StepKind::HealthCheck {
+                continue;
+            }
             if !changing && step.kind.changes_host() {
                 self.wait_for_others(hp, permit).await?;
                 if let Some(tell) = self.before_change {
@@ -470,31 +500,10 @@ impl<T: Transport> HostContext<'_, T> {
                     if step.kind == StepKind::CopyClosure {
                         self.milestones.reached(&hp.host, Milestone::HasClosure);
                     }
-                    prepared.notes.extend(done.fallback);
-                    if let Some(f) = done.units_failed {
-                        self.events.note(Some(&hp.host), &f.message);
-                        prepared.units_failed = Some(f);
-                    }
                     if matches!(step.kind, StepKind::ArmWatchdog(_)) {
                         armed = Some(step);
                     }
-                    if matches!(
-                        step.kind,
-                        StepKind::DiffClosures | StepKind::Activate(Action::DryActivate)
-                    ) {
-                        prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
-                    }
-                    // gc: what went, in the report's notes.
-                    if step.kind == StepKind::DeleteGenerations {
-                        let what = step.title.trim_start_matches("delete ");
-                        let what = what.trim_end_matches(&format!(" on {}", hp.host));
-                        prepared.notes.push(format!("deleted {what}"));
-                    }
-                    if step.kind == StepKind::CollectGarbage {
-                        let freed = crate::facts::gc_freed(&done.tail);
-                        prepared.output = freed.clone();
-                        prepared.notes.extend(freed);
-                    }
+                    self.took(prepared, step, done);
                 }
                 Err(failure) => {
                     return Err(Ended::Failed {
@@ -506,6 +515,44 @@ impl<T: Transport> HostContext<'_, T> {
             }
         }
         Ok(())
+    }
+
+    /// What a step that succeeded leaves in the host's report: the fallback it took, units a
+    /// switch left failed, a switch installed for the next boot instead, what `diff`, a dry
+    /// activation or `gc` said.
+    fn took(&self, prepared: &mut Prepared<'_>, step: &Step, done: StepDone) {
+        let hp = prepared.hp;
+        prepared.notes.extend(done.fallback);
+        if let Some(f) = done.units_failed {
+            self.events.note(Some(&hp.host), &f.message);
+            prepared.units_failed = Some(f);
+        }
+        if step.kind == StepKind::Activate(Action::Switch) {
+            let inhibited = crate::facts::fleet_says(&done.stdout)
+                .into_iter()
+                .find(|said| said.starts_with("switch inhibited"));
+            if let Some(said) = inhibited {
+                self.events.note(Some(&hp.host), said);
+                prepared.inhibited = Some(said.to_string());
+            }
+        }
+        if matches!(
+            step.kind,
+            StepKind::DiffClosures | StepKind::Activate(Action::DryActivate)
+        ) {
+            prepared.output = Some(console::strip_ansi_codes(&done.stdout).into());
+        }
+        // gc: what went, in the report's notes.
+        if step.kind == StepKind::DeleteGenerations {
+            let what = step.title.trim_start_matches("delete ");
+            let what = what.trim_end_matches(&format!(" on {}", hp.host));
+            prepared.notes.push(format!("deleted {what}"));
+        }
+        if step.kind == StepKind::CollectGarbage {
+            let freed = crate::facts::gc_freed(&done.tail);
+            prepared.output = freed.clone();
+            prepared.notes.extend(freed);
+        }
     }
 
     /// Before `hp`'s host changes: the hosts it must activate after (see
@@ -551,7 +598,35 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Result<StepDone, Failure> {
         let result = self.run_deploy_step(hp, step, armed, log).await;
         let switched = matches!(step.kind, StepKind::Activate(Action::Switch | Action::Test));
+        let refusal = |f: &Failure| {
+            step.kind.is_activation()
+                && matches!(
+                    f.exit_code,
+                    Some(crate::nix::INHIBITED | crate::nix::CHECKS_FAILED)
+                )
+                && f.output.iter().any(|l| l.contains(crate::nix::SAYS))
+        };
         match result {
+            Err(mut f) if refusal(&f) => {
+                let said: Vec<String> = f
+                    .output
+                    .iter()
+                    .filter_map(|l| l.trim_start_matches("| ").strip_prefix(crate::nix::SAYS))
+                    .map(String::from)
+                    .collect();
+                let host = &hp.host;
+                f.message = format!(
+                    "{host} refused the activation before it began: {}",
+                    said.join("; ")
+                );
+                f.next = if f.exit_code == Some(crate::nix::INHIBITED) {
+                    format!("deploy with --action boot and reboot it (`fleet reboot {host}`), or --force-switch to switch anyway (NIXOS_NO_CHECK=1)")
+                } else {
+                    "read the checks' output above and fix the configuration; --force-switch skips the checks (NIXOS_NO_CHECK=1)".to_string()
+                };
+                f.refused = true;
+                Err(f)
+            }
             Err(f) if switched && f.exit_code == Some(crate::nix::UNITS_FAILED) => {
                 match hp.on_failed_units {
                     FailedUnits::Keep => Ok(StepDone {
@@ -586,6 +661,7 @@ impl<T: Transport> HostContext<'_, T> {
             (StepKind::Activate(_), Machine::Host(h)) if step.follow.is_some() => {
                 self.activate_detached(hp, step, h, log).await
             }
+            (StepKind::Reboot, Machine::Host(h)) => self.reboot_and_wait(hp, step, h, log).await,
             (StepKind::Confirm, Machine::Host(_)) => {
                 self.confirm_over_new_login(hp, step, log).await
             }
@@ -623,9 +699,45 @@ impl<T: Transport> HostContext<'_, T> {
     /// An activation that said it worked, which the host's state read back afterwards does
     /// not show: success needs the new system running (the profile pointing at it, for
     /// `boot`), not only an exit file a broken or compromised host can write.
-    fn not_shown(&self, hp: &HostPlan, after: Option<&SystemState>) -> Option<Failure> {
+    fn not_shown(
+        &self,
+        hp: &HostPlan,
+        after: Option<&SystemState>,
+        inhibited: bool,
+    ) -> Option<Failure> {
+        // After a reboot, the host must have booted its profile's system: what its boot
+        // loader was given.
+        let rebooted = hp.deploy.iter().any(|s| s.kind == StepKind::Reboot);
+        if rebooted {
+            let (booted, profile) = (
+                after.and_then(|a| a.booted.as_deref()),
+                after.and_then(|a| a.profile.as_deref()),
+            );
+            if booted.is_none() || booted != profile {
+                let host = &hp.host;
+                return Some(Failure {
+                    step: "reboot".into(),
+                    command: None,
+                    exit_code: None,
+                    message: format!(
+                        "{host} booted {}, but its profile is {}: its boot loader did not start the profile's system",
+                        booted.map_or("a system that could not be read".into(), short),
+                        profile.map_or("unreadable".into(), short)
+                    ),
+                    output: Vec::new(),
+                    next: format!("look at {host}'s boot loader entries (`--install-bootloader` writes them anew)"),
+                    unreachable: None,
+                    fatal: false,
+                    refused: false,
+                });
+            }
+        }
         let new = self.runner.known.out(&hp.host)?;
-        let action = self.plan.action?;
+        // A switch installed for the next boot instead is verified as a boot.
+        let action = match self.plan.action? {
+            Action::Switch if inhibited => Action::Boot,
+            action => action,
+        };
         let (now, what) = match action {
             Action::Switch | Action::Test => (after.and_then(|a| a.system.as_deref()), "runs"),
             Action::Boot => (
@@ -661,6 +773,7 @@ impl<T: Transport> HostContext<'_, T> {
             ),
             unreachable: None,
             fatal: false,
+        refused: false,
         })
     }
 

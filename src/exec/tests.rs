@@ -74,10 +74,10 @@ impl<'a> Fake<'a> {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(call.clone());
         }
-        // A detached activation's launch script takes the action as its last argument; a
-        // local one runs switch-to-configuration itself.
-        let action = if call.contains("action=$3") {
-            call.split_whitespace().last()
+        // The activation scripts (detached, or here) take the action and then their flags as
+        // their last arguments; a dry activation runs switch-to-configuration itself.
+        let action = if call.contains("pre \"$system\"") {
+            call.split_whitespace().rev().nth(1)
         } else {
             call.split_once("switch-to-configuration ")
                 .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -918,7 +918,7 @@ fn the_machine_fleet_runs_on_activates_last() {
     run(&plan, &fake, &Interrupts::default(), false);
     let calls = fake.calls();
     let here_switches = first(&calls, |c| {
-        c.starts_with("here$") && c.contains("switch-to-configuration switch")
+        c.starts_with("here$") && c.contains("fleet-here") && c.contains(" switch ")
     });
     let razer_confirmed = first(&calls, |c| c.starts_with("razer$ (new login)"));
     assert!(razer_confirmed < here_switches, "{calls:#?}");

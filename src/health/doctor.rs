@@ -15,6 +15,9 @@ pub enum Status {
     Pass,
     Warn,
     Fail,
+    /// Not made, because what it needs failed first (a cache that does not answer cannot
+    /// show whether its signatures verify); the detail names that cause.
+    Skip,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -234,6 +237,61 @@ fn cache_service_check(inv: &Inventory, h: &str, a: &Answers) -> Option<Check> {
     }
 }
 
+/// Whether a path the builder signed verifies on `h`: skipped, with why, when the cache did
+/// not answer (the key is not the fix then).
+fn verify_check(
+    h: &str,
+    c: &crate::inventory::Cache,
+    a: &Answers,
+    v: &super::CacheView,
+    config: &str,
+) -> Option<Check> {
+    let probe = Probe::CacheVerify(c.name.clone());
+    match (a.answers.get(&probe), a.unasked.get(&probe)) {
+        (Some(f), _) if f.success() => Some(check(Some(h), &format!("verifies cache {}", c.name), Status::Pass, "a path signed by the builder verifies".into(), None)),
+        // The cache did not answer: whether its paths verify cannot be known, and the
+        // key is not the fix (the reach check above says what is).
+        (Some(f), _) if v.reaches == Some(false) || unanswered(&f.tail) => Some(check(
+            Some(h),
+            &format!("verifies cache {}", c.name),
+            Status::Skip,
+            format!(
+                "not checked: {h} got no answer from {} ({})",
+                c.name,
+                f.tail.last().cloned().unwrap_or_default().trim()
+            ),
+            None,
+        )),
+        (Some(f), _) => Some(check(
+            Some(h),
+            &format!("verifies cache {}", c.name),
+            Status::Fail,
+            format!("a path from {} does not verify on {h}: {}", c.name, f.tail.last().cloned().unwrap_or_default()),
+            Some(format!("trust the builder's key on {h} (see `{config}`), and check the builder signs (secret-key-files)")),
+        )),
+        (None, Some(why)) => Some(check(Some(h), &format!("verifies cache {}", c.name), Status::Warn, format!("not checked: {why}"), None)),
+        (None, None) => None,
+    }
+}
+
+/// Whether a command's last lines say a cache did not answer at all (down, refused, no
+/// route), as Nix says it from 2.8 to 2.34.
+fn unanswered(tail: &[String]) -> bool {
+    tail.iter().any(|l| {
+        let l = l.to_ascii_lowercase();
+        [
+            "couldn't connect",
+            "connection refused",
+            "could not resolve",
+            "couldn't resolve",
+            "timeout was reached",
+            "no route to host",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    })
+}
+
 /// Whether `h` uses, trusts, reaches and (for a builder's cache) verifies cache `c`.
 fn cache_checks(h: &str, c: &crate::inventory::Cache, a: &Answers) -> Vec<Check> {
     let mut out = Vec::new();
@@ -315,19 +373,7 @@ fn cache_checks(h: &str, c: &crate::inventory::Cache, a: &Answers) -> Vec<Check>
         None => {}
     }
     if builder_cache {
-        let probe = Probe::CacheVerify(c.name.clone());
-        match (a.answers.get(&probe), a.unasked.get(&probe)) {
-            (Some(f), _) if f.success() => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Pass, "a path signed by the builder verifies".into(), None)),
-            (Some(f), _) => out.push(check(
-                Some(h),
-                &format!("verifies cache {}", c.name),
-                Status::Fail,
-                format!("a path from {} does not verify on {h}: {}", c.name, f.tail.last().cloned().unwrap_or_default()),
-                Some(format!("trust the builder's key on {h} (see `{config}`), and check the builder signs (secret-key-files)")),
-            )),
-            (None, Some(why)) => out.push(check(Some(h), &format!("verifies cache {}", c.name), Status::Warn, format!("not checked: {why}"), None)),
-            (None, None) => {}
-        }
+        out.extend(verify_check(h, c, a, &v, &config));
     }
     out
 }

@@ -8,7 +8,7 @@
 //! `rollback` and `rollback-exit` from the watchdog.
 
 use super::lits;
-use crate::vocab::{Action, Arg};
+use crate::vocab::{Action, ActivationFlags, Arg};
 
 pub use crate::vocab::RUN_DIR;
 /// How long an armed watchdog waits for the activation to be launched (the system profile is
@@ -23,7 +23,10 @@ pub const ROLLBACK_SLACK: u64 = 300;
 /// dropped connection does not kill it: under systemd-run where the host runs systemd (as
 /// nixos-rebuild does), else in a new session. `/bin/sh` and the caller's PATH because a
 /// transient unit on NixOS has neither on its own PATH. Arguments: DIR SYSTEM ACTION.
-const LAUNCH: &str = include_str!("scripts/launch.sh");
+const LAUNCH: &str = concat!(
+    include_str!("scripts/pre.sh"),
+    include_str!("scripts/launch.sh")
+);
 
 /// Magic rollback's watchdog. Armed before the system profile changes, it records the
 /// generation to return to, then waits: for the activation to start, for it to end, then
@@ -51,7 +54,10 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 /// The system profile back to the generation before the one that runs. No arguments.
 const BACK: &str = include_str!("scripts/back.sh");
 const FREE: &str = include_str!("scripts/free.sh");
-const HERE: &str = include_str!("scripts/here.sh");
+const HERE: &str = concat!(
+    include_str!("scripts/pre.sh"),
+    include_str!("scripts/here.sh")
+);
 const SETTINGS: &str = include_str!("scripts/settings.sh");
 const PREVIEW: &str = include_str!("scripts/preview.sh");
 
@@ -60,10 +66,14 @@ pub fn read_settings() -> Vec<Arg> {
     script(SETTINGS, "fleet-settings", Vec::new())
 }
 
-/// `runs` (an activation) on the machine fleet runs on: in a transient unit where systemd
-/// runs, as current nixos-rebuild does; else directly.
-pub fn activate_here(runs: Vec<Arg>) -> Vec<Arg> {
-    script(HERE, "fleet-here", runs)
+/// `system`'s activation on the machine fleet runs on, after the `pre` checks: in a transient
+/// unit where systemd runs, as current nixos-rebuild does; else directly.
+pub fn activate_here(system: Arg, action: Action, flags: ActivationFlags) -> Vec<Arg> {
+    script(
+        HERE,
+        "fleet-here",
+        vec![system, action.as_str().into(), flags.word(action).into()],
+    )
 }
 
 /// After a step failed because the store is full: delete what it left half-written there.
@@ -218,13 +228,28 @@ pub fn back() -> Vec<Arg> {
 
 /// Launch `system`'s activation detached (see `LAUNCH`); `system` is the new system's out
 /// path, or the system profile for a rollback.
-pub fn launch_activation(host: &str, system: Arg, action: Action) -> Vec<Arg> {
+pub fn launch_activation(
+    host: &str,
+    system: Arg,
+    action: Action,
+    flags: ActivationFlags,
+) -> Vec<Arg> {
     script(
         LAUNCH,
         "fleet-activate",
-        vec![Arg::run_dir(host), system, action.as_str().into()],
+        vec![
+            Arg::run_dir(host),
+            system,
+            action.as_str().into(),
+            flags.word(action).into(),
+        ],
     )
 }
+
+/// The `pre` script's exit when the switch-inhibitors refuse a live activation (see `PRE`).
+pub const INHIBITED: i32 = 8;
+/// Its exit when the system's own pre-switch checks fail.
+pub const CHECKS_FAILED: i32 = 9;
 
 /// Arm the magic-rollback watchdog with `seconds` to confirm (see `WATCHDOG`).
 pub fn arm_watchdog(host: &str, seconds: u64) -> Vec<Arg> {

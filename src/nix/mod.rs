@@ -284,12 +284,35 @@ pub fn read_state() -> Vec<Arg> {
     lits(&[
         "sh",
         "-c",
-        "printf 'running=%s\\ngeneration=%s\\nprofile=%s\\n' \"$(readlink -f \"$1\")\" \"$(readlink \"$2\")\" \"$(readlink -f \"$2\")\"",
+        "printf 'running=%s\\ngeneration=%s\\nprofile=%s\\nbooted=%s\\n' \"$(readlink -f \"$1\")\" \"$(readlink \"$2\")\" \"$(readlink -f \"$2\")\" \"$(readlink -f \"$3\")\"",
         "fleet-state",
         CURRENT_SYSTEM,
         SYSTEM_PROFILE,
+        BOOTED_SYSTEM,
     ])
 }
+
+/// The system the host booted, as NixOS links it at boot.
+pub const BOOTED_SYSTEM: &str = "/run/booted-system";
+
+/// Prints the host's boot id, then asks systemd to reboot, without waiting for it (the
+/// command returns while the host goes down).
+pub fn reboot() -> Vec<Arg> {
+    lits(&[
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/random/boot_id && systemctl --no-block reboot",
+        "fleet-reboot",
+    ])
+}
+
+/// The host's boot id: a new one after each boot.
+pub fn read_boot_id() -> Vec<Arg> {
+    lits(&["cat", "/proc/sys/kernel/random/boot_id"])
+}
+
+/// How long a rebooted host may take to answer again.
+pub const REBOOT_LIMIT: u64 = 600;
 
 /// The store path the system profile points at.
 pub fn read_profile_system() -> Vec<Arg> {

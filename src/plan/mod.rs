@@ -11,15 +11,17 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::report::Outcome;
-pub use crate::vocab::{Action, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking};
+pub use crate::vocab::{
+    Action, ActivationFlags, Arg, FailedUnits, FallbackTo, Machine, Probe, Sudo, Waking,
+};
 
 pub use health::{
     cache_status, doctor, exec, gc_collect_all, gc_survey, generations, status, unlock,
 };
 pub use settings::{Context, Overrides};
 pub use strategy::{
-    build, cache_push, deploy, rollback, update_flake, validate, wake, BuildRequest, DeployRequest,
-    Mode, PushTo,
+    build, cache_push, deploy, reboot, rollback, update_flake, validate, wake, BuildRequest,
+    DeployRequest, Mode, PushTo,
 };
 
 /// What to do instead when the builder is down.
@@ -121,6 +123,12 @@ pub enum Follow {
     /// When the step fails because a store is full: delete there what it left half-written
     /// (store paths that are not valid; nothing alive), so the store is not kept full by it.
     FreeHalfWritten(Invocation),
+    /// A reboot: the host answers again with a new boot id (read with `read_boot_id`), waited
+    /// for at most `limit` seconds.
+    Reboot {
+        read_boot_id: Invocation,
+        limit: u64,
+    },
     /// An armed watchdog, once a later step fails: tell it to roll back now, then wait for
     /// the host to have rolled back.
     Watchdog {
@@ -193,6 +201,8 @@ pub enum StepKind {
     Preview(PreviewPart),
     /// `fleet exec`'s command.
     Exec,
+    /// Reboot the host and wait until it answers again.
+    Reboot,
 }
 
 impl StepKind {
@@ -398,6 +408,7 @@ pub enum CommandKind {
     Generations,
     Exec,
     Unlock,
+    Reboot,
 }
 
 /// What a command is, as the executor, the history and the summary need to know it.
@@ -422,7 +433,7 @@ pub struct Traits {
 impl CommandKind {
     /// Every command, for the table's tests.
     #[cfg(test)]
-    pub const ALL: [CommandKind; 20] = [
+    pub const ALL: [CommandKind; 21] = [
         CommandKind::Deploy,
         CommandKind::DeployVia,
         CommandKind::QuickDeploy,
@@ -443,6 +454,7 @@ impl CommandKind {
         CommandKind::Generations,
         CommandKind::Exec,
         CommandKind::Unlock,
+        CommandKind::Reboot,
     ];
 
     /// The one table of what each command is.
@@ -490,6 +502,7 @@ impl CommandKind {
             C::Generations => row("generations", false, Never, None, O::Awake, false),
             C::Exec => row("exec", false, OnDemand, None, O::Awake, false),
             C::Unlock => row("unlock", false, Never, None, O::Awake, false),
+            C::Reboot => row("reboot", false, Never, None, O::Rebooted, false),
         }
     }
 

@@ -9,8 +9,8 @@ use crate::vocab::NixVersion;
 use super::settings::{self, Context, HostSettings, Overrides};
 
 use super::{
-    Action, Arg, Awaited, BuilderDown, CommandKind, FallbackTo, Follow, Gate, HostPlan, Invocation,
-    Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
+    Action, ActivationFlags, Arg, Awaited, BuilderDown, CommandKind, FallbackTo, Follow, Gate,
+    HostPlan, Invocation, Machine, Milestone, Plan, PreviewPart, Step, StepKind, Sudo,
 };
 
 /// A request to deploy (or only build, then deploy) systems.
@@ -34,6 +34,10 @@ pub struct DeployRequest<'a> {
     /// Activate, or stop before: after the preview (`--preview`), or comparing the closures
     /// (`diff`).
     pub mode: Mode,
+    /// `--force-switch`, `--install-bootloader`.
+    pub flags: ActivationFlags,
+    /// `--reboot`: reboot each host once it is activated, and wait for it.
+    pub reboot: bool,
 }
 
 /// How far a deployment goes.
@@ -64,6 +68,8 @@ impl<'a> DeployRequest<'a> {
             confirm_timeout: None,
             no_wait: false,
             mode: Mode::Activate,
+            flags: ActivationFlags::default(),
+            reboot: false,
         }
     }
 
@@ -110,6 +116,19 @@ pub struct BuildRequest<'a> {
 /// activate (or stop before, as `req.mode` says).
 pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Plan, Error> {
     let settings = settings::resolve(inv, ctx, &req.hosts, &req.overrides())?;
+    if let Some(here) = settings
+        .hosts
+        .iter()
+        .find(|hs| req.reboot && hs.target == Machine::Local)
+    {
+        return Err(Error::usage(
+            format!(
+                "--reboot: {} is the machine fleet runs on, which cannot wait for its own reboot",
+                here.host.name
+            ),
+            "deploy it without --reboot and reboot it yourself",
+        ));
+    }
     let hosts = settings
         .hosts
         .iter()
@@ -129,7 +148,8 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 Mode::Preview => Vec::new(),
                 Mode::Activate => copy
                     .into_iter()
-                    .chain(activate_steps(hs, req.action))
+                    .chain(activate_steps(hs, req.action, req.flags))
+                    .chain(req.reboot.then(|| reboot_step(hs)))
                     .collect(),
                 Mode::Diff => copy
                     .into_iter()
@@ -286,6 +306,44 @@ fn own_steps(host: &Host, target: Machine, deploy: Vec<Step>) -> HostPlan {
     }
 }
 
+/// Plans `reboot`: each host, under its deploy lock, rebooted and waited for until it answers
+/// with a new boot id; what it booted is then read back (it must be its profile's system).
+pub fn reboot(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Result<Plan, Error> {
+    let settings = settings::resolve(inv, ctx, hosts, &Overrides::default())?;
+    let mut plans = Vec::new();
+    for hs in &settings.hosts {
+        if hs.target == Machine::Local {
+            return Err(Error::usage(
+                format!(
+                    "{} is the machine fleet runs on: fleet cannot wait for its own reboot",
+                    hs.host.name
+                ),
+                "reboot it yourself (`systemctl reboot`), or name the other hosts",
+            ));
+        }
+        let lock = guarded(hs, Action::Boot, Vec::new())
+            .into_iter()
+            .filter(|s| s.kind == StepKind::Lock);
+        let steps = lock.chain([reboot_step(hs)]).collect();
+        plans.push(own_steps(hs.host, hs.target.clone(), steps));
+    }
+    Ok(Plan::new(
+        CommandKind::Reboot,
+        &ctx.run.flake,
+        inv.max_parallel,
+        plans,
+    ))
+}
+
+/// The host rebooted, and waited for (see `Follow::Reboot`).
+fn reboot_step(hs: &HostSettings) -> Step {
+    let as_root = |argv: Vec<Arg>| Invocation::new(hs.target.clone(), argv).with_sudo(hs.sudo);
+    Step::new(StepKind::Reboot, "reboot", as_root(nix::reboot())).followed_by(Follow::Reboot {
+        read_boot_id: Invocation::new(hs.target.clone(), nix::read_boot_id()).instant(),
+        limit: nix::REBOOT_LIMIT,
+    })
+}
+
 /// Plans `rollback`: on each host, the system profile goes to the generation before the one
 /// that runs (so a retry after a rollback cut short does not go one further) and that system
 /// is switched to, guarded as a deployment is (lock, watchdog, confirmation). No evaluation
@@ -325,7 +383,7 @@ pub fn rollback(
                     sudo,
                     host,
                     nix::SYSTEM_PROFILE.into(),
-                    Action::Switch,
+                    (Action::Switch, ActivationFlags::default()),
                 ),
             ];
             own_steps(host, target.clone(), guarded(hs, Action::Switch, change))
@@ -370,10 +428,30 @@ pub fn cache_push(
     )?;
     for hp in &mut plan.hosts {
         let out = || Arg::out(&hp.host);
+        let from = match &hp.build_on {
+            Machine::Host(b) => b.clone(),
+            Machine::Local => "this machine".to_string(),
+        };
         match to {
+            // A `file://` store is a directory of the machine fleet runs on: the closure goes
+            // there from the builder's store, through here.
+            PushTo::Store(url) if url.starts_with("file://") => {
+                let argv = match &hp.build_on {
+                    Machine::Host(b) => {
+                        nix::copy_between(Arg::store(b), url.as_str().into(), out())
+                    }
+                    Machine::Local => nix::copy_to_cache(url, out()),
+                };
+                hp.deploy.push(step(
+                    StepKind::PushToCache,
+                    &format!("push the system from {from} to {url} (a directory here)"),
+                    Machine::Local,
+                    argv,
+                ));
+            }
             PushTo::Store(url) => hp.deploy.push(step(
                 StepKind::PushToCache,
-                &format!("push the system to {url}"),
+                &format!("push the system from {from} to {url}"),
                 hp.build_on.clone(),
                 nix::copy_to_cache(url, out()),
             )),
@@ -388,7 +466,7 @@ pub fn cache_push(
                 }
                 hp.deploy.push(step(
                     StepKind::PushToCache,
-                    &format!("push the system to cachix {name}"),
+                    &format!("push the system from this machine to cachix {name}"),
                     Machine::Local,
                     nix::cachix_push(name, out()),
                 ));
@@ -805,21 +883,22 @@ fn activation(
     sudo: Option<Sudo>,
     host: &Host,
     system: Arg,
-    action: Action,
+    (action, flags): (Action, ActivationFlags),
 ) -> Step {
     let runs = nix::switch_to_configuration(system.clone(), action);
     let Machine::Host(_) = target else {
         return Step::new(
             StepKind::Activate(action),
             title,
-            Invocation::new(Machine::Local, nix::activate_here(runs)).with_sudo(sudo),
+            Invocation::new(Machine::Local, nix::activate_here(system, action, flags))
+                .with_sudo(sudo),
         );
     };
     let on_host = |argv| Invocation::new(target.clone(), argv).with_sudo(sudo);
     Step::new(
         StepKind::Activate(action),
         title,
-        on_host(nix::launch_activation(&host.name, system, action)),
+        on_host(nix::launch_activation(&host.name, system, action, flags)),
     )
     .followed_by(Follow::Activation {
         runs,
@@ -830,7 +909,7 @@ fn activation(
 
 /// Activation as NixOS does it: the profile set (switch, boot), then `switch-to-configuration`,
 /// guarded as every change of a host is (see `guarded`).
-fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
+fn activate_steps(hs: &HostSettings, action: Action, flags: ActivationFlags) -> Vec<Step> {
     let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
     let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).with_sudo(sudo);
     let mut change = Vec::new();
@@ -853,7 +932,7 @@ fn activate_steps(hs: &HostSettings, action: Action) -> Vec<Step> {
         sudo,
         host,
         Arg::out(&host.name),
-        action,
+        (action, flags),
     ));
     guarded(hs, action, change)
 }

@@ -95,7 +95,7 @@ fn deploy_via_builder_fetches_from_the_builders_cache() {
             format!("  else here$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --from ssh-ng://{{p620}} --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
+            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch boot-if-inhibited".into(),
         ]
     );
     let h = &plan.hosts[0];
@@ -119,7 +119,7 @@ fn no_builder_builds_on_the_target() {
             "razer$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/razer --indirect {razer.drv}".into(),
             "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30".into(),
             "razer$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {razer.out}".into(),
-            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch".into(),
+            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer {razer.out} switch boot-if-inhibited".into(),
         ]
     );
 }
@@ -144,7 +144,7 @@ fn root_targets_need_no_sudo_and_a_builder_builds_for_itself() {
             "p620$ nix-store --realise --log-format internal-json --add-root .local/state/fleet/gcroots/p620 --indirect {p620.drv}".into(),
             "p620$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p620 olaf@thinkpad 30".into(),
             "p620$ nix-env -p /nix/var/nix/profiles/system --set {p620.out}".into(),
-            "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch".into(),
+            "p620$ sh -c <script> fleet-activate /run/fleet/{run}-p620 {p620.out} switch boot-if-inhibited".into(),
         ]
     );
     // `--via p620` for p620 itself is the same thing.
@@ -163,7 +163,9 @@ fn this_machine_is_deployed_without_ssh() {
             [
                 "here$ nix-store --realise --log-format internal-json {p620.drv}".to_string(),
                 format!("here$ {sudo}nix-env -p /nix/var/nix/profiles/system --set {{p620.out}}"),
-                format!("here$ {sudo}sh -c <script> fleet-here {{p620.out}}/bin/switch-to-configuration switch"),
+                format!(
+                    "here$ {sudo}sh -c <script> fleet-here {{p620.out}} switch boot-if-inhibited"
+                ),
             ]
         );
     }
@@ -193,7 +195,7 @@ fn a_local_builder_builds_here_and_pushes() {
             format!("here$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --to ssh-ng://{{samsung}} {{samsung.out}}"),
             "samsung$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-samsung olaf@thinkpad 30".into(),
             "samsung$ sudo -n -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch".into(),
+            "samsung$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-samsung {samsung.out} switch boot-if-inhibited".into(),
         ]
     );
 }
@@ -209,7 +211,7 @@ fn a_local_target_fetches_from_the_builders_cache() {
             format!("here$ {NIX} copy --log-format internal-json --option narinfo-cache-negative-ttl 0 --from http://p620.lan:5000 {{samsung.out}}"),
             format!("  else here$ {NIX} copy --log-format internal-json --no-check-sigs --from ssh-ng://{{p620}} {{samsung.out}}"),
             "here$ sudo -- nix-env -p /nix/var/nix/profiles/system --set {samsung.out}".into(),
-            "here$ sudo -- sh -c <script> fleet-here {samsung.out}/bin/switch-to-configuration switch".into(),
+            "here$ sudo -- sh -c <script> fleet-here {samsung.out} switch boot-if-inhibited".into(),
         ]
     );
 }
@@ -264,7 +266,10 @@ fn actions_set_the_profile_only_for_switch_and_boot() {
         );
         let last = deploy.last().expect("activation");
         assert_eq!(last.kind, StepKind::Activate(action));
-        assert_eq!(last.run.argv.last(), Some(&Arg::from(action.as_str())));
+        assert_eq!(
+            last.run.argv.iter().rev().nth(1),
+            Some(&Arg::from(action.as_str()))
+        );
     }
 }
 
@@ -331,7 +336,9 @@ fn quick_deploy_compares_first_and_quick_all_waits_for_every_build() {
         assert!(read.run.instant);
         let argv = show_argv(&read.run.argv);
         assert!(
-            argv.ends_with("fleet-state /run/current-system /nix/var/nix/profiles/system"),
+            argv.ends_with(
+                "fleet-state /run/current-system /nix/var/nix/profiles/system /run/booted-system"
+            ),
             "{argv}"
         );
     }
@@ -507,27 +514,27 @@ fn validate_and_update_flake() {
         format!("{NIX} flake check /home/olaf/nixos")
     );
 
-    // Nix before 2.19: the flake is the positional argument; inputs go to `flake lock`.
-    let old = NixVersion::parse("nix (Nix) 2.8.0").expect("version");
+    // Nix before 2.19 (and Lix, which is like 2.18): the flake is the positional argument;
+    // inputs go to `flake lock`.
     let two = ["nixpkgs".to_string(), "home-manager".to_string()];
-    let plan = update_flake(&laptop(), &[], old).expect("plan");
-    assert_eq!(
-        show_argv(&plan.prepare[0].run.argv),
-        format!("{NIX} flake update /home/olaf/nixos")
-    );
-    let plan = update_flake(&laptop(), &two, old).expect("plan");
-    assert_eq!(
-        show_argv(&plan.prepare[0].run.argv),
-        format!(
-            "{NIX} flake lock /home/olaf/nixos --update-input nixpkgs --update-input home-manager"
-        )
-    );
-    // From 2.19 (and on Lix): input names are the positional arguments, the flake is --flake.
-    for new in [
-        "nix (Nix) 2.26.3",
-        "nix (Nix) 2.34.8",
-        "nix (Lix, like Nix) 2.91.1",
-    ] {
+    for old in ["nix (Nix) 2.8.0", "nix (Lix, like Nix) 2.93.0"] {
+        let old = NixVersion::parse(old).expect("version");
+        let plan = update_flake(&laptop(), &[], old).expect("plan");
+        assert_eq!(
+            show_argv(&plan.prepare[0].run.argv),
+            format!("{NIX} flake update /home/olaf/nixos")
+        );
+        let plan = update_flake(&laptop(), &two, old).expect("plan");
+        assert_eq!(
+            show_argv(&plan.prepare[0].run.argv),
+            format!(
+                "{NIX} flake lock /home/olaf/nixos --update-input nixpkgs --update-input home-manager"
+            )
+        );
+    }
+    let old = NixVersion::OLDEST;
+    // From 2.19: input names are the positional arguments, the flake is --flake.
+    for new in ["nix (Nix) 2.26.3", "nix (Nix) 2.34.8"] {
         let new = NixVersion::parse(new).expect("version");
         let plan = update_flake(&laptop(), &[], new).expect("plan");
         assert_eq!(
@@ -588,10 +595,29 @@ fn cache_push_runs_where_the_closure_is() {
         &PushTo::Store("file:///srv/cache".into()),
     )
     .expect("plan");
+    // A `file://` store is a directory here: the closure comes from p620's store to it.
     let l = lines(&plan, "samsung");
     assert_eq!(
         l.last().map(String::as_str),
-        Some(format!("p620$ {NIX} copy --log-format internal-json --to file:///srv/cache {{samsung.out}}").as_str())
+        Some(format!("here$ {NIX} copy --log-format internal-json --no-check-sigs --substitute-on-destination --from ssh-ng://{{p620}} --to file:///srv/cache {{samsung.out}}").as_str())
+    );
+    let push = plan.hosts[0].deploy.last().expect("push");
+    assert!(push.title.contains("from p620"), "{}", push.title);
+    // Any other store is pushed to from where the closure is.
+    let plan = cache_push(
+        &inv,
+        &laptop(),
+        vec![samsung],
+        &PushTo::Store("s3://bucket".into()),
+    )
+    .expect("plan");
+    let l = lines(&plan, "samsung");
+    assert_eq!(
+        l.last().map(String::as_str),
+        Some(
+            format!("p620$ {NIX} copy --log-format internal-json --to s3://bucket {{samsung.out}}")
+                .as_str()
+        )
     );
     let plan = cache_push(
         &inv,
@@ -762,7 +788,9 @@ fn a_remote_switch_is_detached_and_guarded_by_magic_rollback() {
     );
     let activate = show_argv(&plan.hosts[0].deploy[3].run.full_argv());
     assert!(
-        activate.ends_with("fleet-activate /run/fleet/{run}-razer {razer.out} switch"),
+        activate.ends_with(
+            "fleet-activate /run/fleet/{run}-razer {razer.out} switch boot-if-inhibited"
+        ),
         "{activate}"
     );
     // The scripts are constants: no inventory value is pasted into them.
@@ -805,7 +833,7 @@ fn health_checks_follow_the_activation_and_come_before_the_confirmation() {
             "p510$ sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-p510 olaf@thinkpad 30".to_string(),
             "p510$ sh -c <script> fleet-watchdog /run/fleet/{run}-p510 30 300 3600".to_string(),
             "p510$ nix-env -p /nix/var/nix/profiles/system --set {p510.out}".into(),
-            "p510$ sh -c <script> fleet-activate /run/fleet/{run}-p510 {p510.out} switch".into(),
+            "p510$ sh -c <script> fleet-activate /run/fleet/{run}-p510 {p510.out} switch boot-if-inhibited".into(),
             "p510$ systemctl is-system-running --wait".into(),
             "p510$ sh -c <script> fleet-confirm /run/fleet/{run}-p510".into(),
         ]
@@ -834,7 +862,7 @@ fn rollback_launches_the_profiles_previous_system_detached() {
         [
             "razer$ sudo -n -- sh -c <script> fleet-lock /run/fleet/lock take /run/fleet/{run}-razer olaf@thinkpad 30",
             "razer$ sudo -n -- sh -c <script> fleet-back",
-            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer /nix/var/nix/profiles/system switch",
+            "razer$ sudo -n -- sh -c <script> fleet-activate /run/fleet/{run}-razer /nix/var/nix/profiles/system switch boot-if-inhibited",
         ]
     );
     // Guarded as a deployment is: a watchdog, and a confirmation over a new login.

@@ -198,6 +198,7 @@ pub fn doctor(checks: &[Check]) -> String {
                     Status::Pass => "pass",
                     Status::Warn => "WARN",
                     Status::Fail => "FAIL",
+                    Status::Skip => "skip",
                 }
                 .to_string(),
                 c.host.clone().unwrap_or_else(|| "-".into()),
@@ -207,26 +208,33 @@ pub fn doctor(checks: &[Check]) -> String {
         })
         .collect();
     let mut out = table::render(&["STATUS", "HOST", "CHECK", "DETAIL"], &rows);
-    let problems: Vec<&Check> = checks.iter().filter(|c| c.status != Status::Pass).collect();
-    if !problems.is_empty() {
+    // One line a fix, each the same shape: `- HOST, CHECK: FIX` (`- CHECK: FIX` for checks
+    // made from here).
+    let fixes: Vec<String> = checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
+        .filter_map(|c| {
+            let fix = c.fix.as_ref()?;
+            Some(match &c.host {
+                Some(h) => format!("  - {h}, {}: {fix}\n", c.check),
+                None => format!("  - {}: {fix}\n", c.check),
+            })
+        })
+        .collect();
+    if !fixes.is_empty() {
         out.push_str("\nTo fix:\n");
-        for c in problems {
-            if let Some(fix) = &c.fix {
-                out.push_str(&format!(
-                    "  {} {}: {fix}\n",
-                    c.host.as_deref().unwrap_or("-"),
-                    c.check
-                ));
-            }
-        }
+        out.push_str(&fixes.concat());
     }
-    let (fails, warns) = (
-        checks.iter().filter(|c| c.status == Status::Fail).count(),
-        checks.iter().filter(|c| c.status == Status::Warn).count(),
-    );
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let skipped = match count(Status::Skip) {
+        0 => String::new(),
+        n => format!(", {n} skipped (what they need failed first)"),
+    };
     out.push_str(&format!(
-        "\n{} checks: {fails} failed, {warns} warnings\n",
-        checks.len()
+        "\n{} checks: {} failed, {} warnings{skipped}\n",
+        checks.len(),
+        count(Status::Fail),
+        count(Status::Warn)
     ));
     out
 }

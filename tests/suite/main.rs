@@ -8,6 +8,7 @@ mod evaluation;
 mod health;
 mod hostile;
 mod lab;
+mod nixos;
 mod operate;
 mod progress;
 mod retry;

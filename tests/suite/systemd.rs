@@ -863,3 +863,74 @@ fn progress_is_read_from_nix_2_26_and_2_34() {
     assert!(mib >= 1.0, "four parts of 256 KiB: {fetched}");
     assert!(!err.contains("@nix"), "{err}");
 }
+
+/// On a systemd host (its switch in a transient unit): a switch the inhibitors refuse is
+/// installed for the next boot; `--force-switch` passes NIXOS_NO_CHECK=1 into the unit.
+#[test]
+fn switch_inhibitors_on_a_systemd_host() {
+    let lab = Lab::new();
+    // Running a system whose inhibitors are the default ones (systemd 257).
+    lab.bump("sid");
+    lab.fleet(&["deploy", "sid", "--force-switch"]).status(0);
+    let first = lab.running("sid");
+    lab.bump("sid");
+    lab.set("sid", "inhibitors", json!("systemd 258"));
+    let run = lab.fleet(&["deploy", "sid", "--json"]).status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "needs-reboot",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("sid"), first);
+    assert_eq!(lab.profile("sid"), lab.evaluated("sid"));
+    let forced = lab
+        .fleet(&["deploy", "sid", "--force-switch", "--json"])
+        .status(0);
+    assert_eq!(forced.json()["hosts"][0]["outcome"], "deployed");
+    assert_eq!(lab.running("sid"), lab.evaluated("sid"));
+    assert_consistent(&lab, "sid");
+}
+
+/// A switch NixOS inhibited leaves sid needing a reboot; `fleet reboot` reboots it (a real
+/// reboot of its systemd: a new boot id), waits until it answers, and checks it booted its
+/// profile's system. `deploy --action boot --reboot` does both in one run.
+#[test]
+fn reboot_brings_a_host_up_on_its_new_system() {
+    let lab = Lab::new();
+    // Running a system whose inhibitors are the default ones (systemd 257).
+    lab.bump("sid");
+    lab.fleet(&["deploy", "sid", "--force-switch"]).status(0);
+    lab.bump("sid");
+    lab.set("sid", "inhibitors", json!("systemd 258"));
+    let run = lab.fleet(&["deploy", "sid", "--json"]).status(0);
+    assert_eq!(run.json()["hosts"][0]["outcome"], "needs-reboot");
+    let new = lab.evaluated("sid");
+    let reboots = || {
+        std::fs::read_to_string(lab.host_dir("sid").join("reboots.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let before = reboots();
+    let run = lab.fleet(&["reboot", "sid", "--json"]).status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "rebooted", "{host}");
+    assert_eq!(host["after"]["booted"], json!(new), "{host}");
+    assert_eq!(reboots(), before + 1, "sid did not reboot");
+    assert_eq!(lab.running("sid"), new);
+    assert_consistent(&lab, "sid");
+
+    lab.bump("sid");
+    let run = lab
+        .fleet(&["deploy", "sid", "--action", "boot", "--reboot", "--json"])
+        .status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(reboots(), before + 2);
+    assert_eq!(lab.running("sid"), lab.evaluated("sid"));
+}

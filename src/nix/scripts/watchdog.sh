@@ -60,8 +60,17 @@ fi
 echo rolling-back > "$d/watchdog"
 if [ "$now" = "$gen" ] && [ "$(readlink -f /run/current-system)" = "$(readlink -f "$profile")" ]; then
   echo "nothing to undo: generation $gen is the profile and runs" > "$d/rollback.log"; code=0
+elif [ ! -e "$d/started" ]; then
+  # The activation never began (refused by the host before it, or never launched): the
+  # running system is untouched, so only the profile goes back, and the generation made
+  # for it goes.
+  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" != "$gen" ]; then nix-env -p "$profile" --delete-generations "$now"; fi; } > "$d/rollback.log" 2>&1
+  code=$?
 else
-  { nix-env -p "$profile" --switch-generation "$gen" && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
+  # The generation this run made was rejected: it goes from the profile (as deploy-rs does),
+  # before the switch back writes the boot menu, so neither a later rollback nor the boot
+  # menu offers it.
+  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" != "$gen" ]; then nix-env -p "$profile" --delete-generations "$now"; fi && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
   code=$?
 fi
 echo rolled-back > "$d/watchdog"
