@@ -165,10 +165,26 @@ pub struct Deployment {
     /// until it answers again, and check that it booted its profile's system
     #[arg(long)]
     pub reboot: bool,
+    /// Switch to (or test) this specialisation of each new system (`$system/specialisation/
+    /// NAME`), as `nixos-rebuild --specialisation`; the profile is the whole system [default:
+    /// the host's `specialisation` in hosts.toml]
+    #[arg(long, value_name = "NAME", value_parser = specialisation_name)]
+    pub specialisation: Option<String>,
     #[command(flatten)]
     pub rollback: Guard,
     #[command(flatten)]
     pub fallback: Fallback,
+}
+
+/// A specialisation's name: a NixOS attribute name, nothing a shell or a path could read.
+fn specialisation_name(text: &str) -> Result<String, String> {
+    if crate::inventory::names::is_identifier(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not a specialisation name: use letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+        ))
+    }
 }
 
 /// Where to build when a host's builder is down (deployments and builds).

@@ -477,6 +477,8 @@ pub enum Probe {
     Booted,
     /// `readlink -f /nix/var/nix/profiles/system`: what the host boots next.
     Profile,
+    /// The profile's system's specialisations, each with the system it is: `NAME PATH` lines.
+    Specialisations,
     /// The system profile's generations, with dates.
     Generations,
     /// `nix config show --json` (`nix show-config --json` before 2.20): substituters and trusted keys.

@@ -39,6 +39,10 @@ if [ -n "$parts" ]; then
   mkdir -p "$out/parts"
   for part in $parts; do ln -s "$part" "$out/parts/"; done
 fi
+if [ -n "$specialisations" ]; then
+  mkdir -p "$out/specialisation"
+  for pair in $specialisations; do ln -s "${pair#*=}" "$out/specialisation/${pair%%=*}"; done
+fi
 if [ -n "$helperPart" ]; then ln -s "$helperPart" "$out/helper-part"; fi
 echo "$hostName" > "$out/hostname"
 # What NixOS 25.11 refuses a live switch over when it changes (systemd, by default).
@@ -51,6 +55,6 @@ printf '%s' "$switchScript" \
         -e "s|@restartsCache@|$restartsCache|g" -e "s|@labDir@|$labDir|g" \
         -e "s|@odd@|$oddOutput|g" -e "s|@restartsSshd@|$restartsSshd|g" \
         -e "s|@dropsLogins@|$dropsLogins|g" -e "s|@escapes@|$escapeOutput|g" \
-        -e "s|@fakes@|$fakeSuccess|g" -e "s|@precheck@|$precheck|g" \
+        -e "s|@fakes@|$fakeSuccess|g" -e "s|@precheck@|$precheck|g" -e "s|@specialisation@|$specialisation|g" \
   > "$out/bin/switch-to-configuration"
 chmod +x "$out/bin/switch-to-configuration"

@@ -37,6 +37,9 @@
 #                     system's, unless NIXOS_NO_CHECK=1
 #   precheck          `switch-to-configuration check` (the pre-switch checks) fails with this
 #                     message (default: passes)
+#   specialisations   names of the system's specialisations (default none): each its own
+#                     system (a store path, as on NixOS), linked as `specialisation/NAME`;
+#                     its switch leaves the boot default at the profile's system
 #   parts             the system is built from that many parts besides its payload, as a real
 #                     one is from many derivations: each its own store path (in the closure,
 #                     linked under `parts/`) of part_kib KiB that takes part_sleep seconds to
@@ -106,9 +109,9 @@
         size = toString ((s.part_kib or 64) * 1024);
         partSleep = toString (s.part_sleep or 0);
       }) (s.parts or 0);
-      toplevel = name: s: let memory = hostMemory s; in
-        builtins.seq shared (builtins.seq (hostEval s) (builtins.deepSeq memory ((derivation {
-        name = "nixos-system-${name}-${s.version}";
+      # A system: the host's toplevel (spec "") with its specialisations, or one of them.
+      systemOf = name: s: spec: specs: derivation {
+        name = "nixos-system-${name}-${s.version}" + (if spec == "" then "" else "-specialisation-${spec}");
         inherit system;
         builder = "/bin/sh";
         args = [ "-c" (builtins.readFile ./build-system.sh) ];
@@ -119,6 +122,8 @@
         kernel = kernel s;
         helperPart = if (s.helper_feature or "") != "" then helperPart name s else "";
         parts = parts name s;
+        specialisation = spec;
+        specialisations = map (n: "${n}=${systemOf name s n [ ]}") specs;
         hostName = name;
         inherit (s) version;
         activationSleep = toString s.activation_sleep;
@@ -138,7 +143,10 @@
         servesCache = if s.serves_cache or false then "1" else "";
         labDir = settings.lab_dir or "/var/lib/fleet-lab";
         switchScript = builtins.readFile ./switch-to-configuration.sh;
-      }) // { evalMemory = memory; })));
+      };
+      toplevel = name: s: let memory = hostMemory s; in
+        builtins.seq shared (builtins.seq (hostEval s) (builtins.deepSeq memory
+          ((systemOf name s "" (s.specialisations or [ ])) // { evalMemory = memory; })));
     in {
       nixosConfigurations = builtins.mapAttrs
         (name: s: { config.system.build.toplevel = toplevel name s; })

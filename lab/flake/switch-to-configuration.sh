@@ -69,7 +69,13 @@ fi
 if [ "$action" = switch ] || [ "$action" = boot ]; then
   echo "updating the boot entry"
   mkdir -p "$state/boot"
-  ln -sfn "$out" "$state/boot/default"
+  if [ -n "@specialisation@" ]; then
+    # A specialisation's switch writes the boot menu from the profile: its default stays
+    # the profile's (the whole) system.
+    ln -sfn "$(readlink -f /nix/var/nix/profiles/system)" "$state/boot/default"
+  else
+    ln -sfn "$out" "$state/boot/default"
+  fi
 fi
 if [ "$action" = boot ]; then
   log "end-$action 0"

@@ -201,6 +201,15 @@ impl super::Run for QuickAll {
 
 /// Plans the deployment `shape` describes, then prints or runs it.
 fn run(g: &Global, shape: Shape) -> Result<u8, Error> {
+    let action = shape.deployment.action.action;
+    if shape.deployment.specialisation.is_some()
+        && !matches!(action, plan::Action::Switch | plan::Action::Test)
+    {
+        return Err(Error::usage(
+            format!("--specialisation is for a switch or a test, not --action {action}"),
+            "a boot boots the whole system; its specialisations are entries of the boot menu",
+        ));
+    }
     let mut s = Session::open(g)?;
     s.look.all_packages = shape.deployment.all_packages;
     let s = &s;
@@ -228,6 +237,7 @@ fn run(g: &Global, shape: Shape) -> Result<u8, Error> {
                 install_bootloader: shape.deployment.install_bootloader,
             },
             reboot: shape.deployment.reboot,
+            specialisation: shape.deployment.specialisation.as_deref(),
         },
     )?;
     if let Some(code) = s.dry_run(&plan)? {

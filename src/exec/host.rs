@@ -66,6 +66,9 @@ pub(super) struct Prepared<'p> {
     /// Its switch was inhibited (NixOS's switch-inhibitors changed): the system was installed
     /// for the next boot instead, as the `pre` script said it.
     inhibited: Option<String>,
+    /// The specialisation's system a switch or test activates, as the host resolved it: what
+    /// it must run afterwards (the profile is the whole system).
+    specialisation: Option<String>,
 }
 
 impl<'p> Prepared<'p> {
@@ -174,6 +177,7 @@ impl<T: Transport> HostContext<'_, T> {
             units_failed: None,
             built: false,
             inhibited: None,
+            specialisation: None,
         };
         if let Some(Err(e)) = evaluation {
             if e.interrupted {
@@ -391,7 +395,10 @@ impl<T: Transport> HostContext<'_, T> {
                     prepared.notes.push(format!("{said}; rebooted into it"));
                 }
                 let inhibited = inhibited.filter(|_| !rebooted);
-                if let Some(f) = self.not_shown(hp, after.as_ref(), inhibited.is_some()) {
+                let runs = prepared.specialisation.take();
+                if let Some(f) =
+                    self.not_shown(hp, after.as_ref(), inhibited.is_some(), runs.as_deref())
+                {
                     return self.failed(prepared, f, after);
                 }
                 if let Some(said) = inhibited {
@@ -522,6 +529,10 @@ impl<T: Transport> HostContext<'_, T> {
     /// activation or `gc` said.
     fn took(&self, prepared: &mut Prepared<'_>, step: &Step, done: StepDone) {
         let hp = prepared.hp;
+        if let StepKind::FindSpecialisation(name) = &step.kind {
+            prepared.specialisation = crate::facts::store_path(&done.stdout);
+            prepared.notes.push(format!("specialisation {name}"));
+        }
         prepared.notes.extend(done.fallback);
         if let Some(f) = done.units_failed {
             self.events.note(Some(&hp.host), &f.message);
@@ -704,6 +715,7 @@ impl<T: Transport> HostContext<'_, T> {
         hp: &HostPlan,
         after: Option<&SystemState>,
         inhibited: bool,
+        specialisation: Option<&str>,
     ) -> Option<Failure> {
         // After a reboot, the host must have booted its profile's system: what its boot
         // loader was given.
@@ -745,6 +757,11 @@ impl<T: Transport> HostContext<'_, T> {
                 "boots (its profile)",
             ),
             Action::DryActivate => return None,
+        };
+        // A specialisation runs its own system; the profile is still the whole one.
+        let new = match (action, specialisation) {
+            (Action::Switch | Action::Test, Some(system)) => system,
+            _ => new,
         };
         if now == Some(new) {
             return None;

@@ -492,6 +492,46 @@ mod tests {
 
     const HEAD: &str = "Filesystem 1024-blocks Used Available Capacity Mounted on\n";
 
+    /// A path from a cache that did not answer cannot show whether it verifies: skipped with
+    /// the cause, not a failure whose fix (trust the key) is wrong; a real mismatch still fails.
+    #[test]
+    fn a_verification_the_cache_could_not_answer_is_skipped() {
+        let cache = crate::inventory::Cache {
+            name: "p620".into(),
+            url: "http://p620:5000".into(),
+            public_key: Some("p620-1:abc".into()),
+            host: Some("p620".into()),
+            writable: false,
+        };
+        let said = |line: &str| {
+            let mut a = with_df("");
+            a.answers.insert(
+                Probe::CacheVerify("p620".into()),
+                Finished {
+                    code: Some(1),
+                    stdout: String::new(),
+                    tail: vec![line.to_string()],
+                    shown: String::new(),
+                    quiet_for: None,
+                },
+            );
+            a
+        };
+        let view = super::super::CacheView {
+            listed: None,
+            trusted: None,
+            reaches: None,
+        };
+        let down = said("error: unable to download 'http://p620:5000/nix-cache-info': Couldn't connect to server (7)");
+        let check = verify_check("razer", &cache, &down, &view, "c").expect("a check");
+        assert_eq!(check.status, Status::Skip, "{check:?}");
+        assert!(check.detail.contains("not checked"), "{check:?}");
+        assert_eq!(check.fix, None);
+        let untrusted = said("path '/nix/store/x' is untrusted");
+        let check = verify_check("razer", &cache, &untrusted, &view, "c").expect("a check");
+        assert_eq!(check.status, Status::Fail);
+    }
+
     #[test]
     fn a_nearly_full_esp_warns_before_it_breaks_a_switch() {
         let a = with_df(&format!("{HEAD}/dev/a 100000000 10000000 90000000 10% /nix\n/dev/b 524288 450000 74288 86% /boot\n"));

@@ -181,6 +181,9 @@ pub struct StatusLine {
     /// and what it still ran then (`fleet retry` deploys it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<crate::runs::Pending>,
+    /// The specialisation of its profile's system it runs, if it runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialisation: Option<String>,
 }
 
 pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
@@ -191,6 +194,13 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
             let running = a.ok(&Probe::Running).map(|s| s.trim().to_string());
             let profile = a.ok(&Probe::Profile).map(|s| s.trim().to_string());
             let evaluated = asked.systems.get(&a.host).map(|s| s.out.as_str());
+            // `NAME PATH` lines: the one the host runs, if any.
+            let specialisation = a.ok(&Probe::Specialisations).and_then(|text| {
+                text.lines().find_map(|l| {
+                    let (name, path) = l.split_once(' ')?;
+                    (Some(path.trim()) == running.as_deref()).then(|| name.to_string())
+                })
+            });
             let nix_space = a
                 .ok(&Probe::Space)
                 .and_then(|s| facts::disk_space(s).into_iter().next());
@@ -202,9 +212,17 @@ pub fn status_lines(asked: &Asked) -> Vec<StatusLine> {
                     .ok(&Probe::Generations)
                     .map(facts::generations)
                     .and_then(|g| g.into_iter().find(|g| g.current)),
-                up_to_date: running.as_deref().zip(evaluated).map(|(r, e)| r == e),
-                profile_differs: profile.is_some() && running.is_some() && profile != running,
+                // A specialisation of the evaluated system is it, as nixos-rebuild switched it.
+                up_to_date: running.as_deref().zip(evaluated).map(|(r, e)| {
+                    r == e || (specialisation.is_some() && profile.as_deref() == Some(e))
+                }),
+                // Running a specialisation of the profile's system is running it.
+                profile_differs: profile.is_some()
+                    && running.is_some()
+                    && profile != running
+                    && specialisation.is_none(),
                 pending: None,
+                specialisation,
                 running,
                 profile,
                 nix_used_kib: nix_space.as_ref().map(|s| s.used_kib),

@@ -96,6 +96,10 @@ pub struct Host {
     pub pre_activate: Vec<Vec<String>>,
     /// A switch that left units failed: keep it (the default) or roll back.
     pub failed_units: crate::vocab::FailedUnits,
+    /// The specialisation its switches and tests activate (`specialisation = "NAME"`), as
+    /// `nixos-rebuild --specialisation` does; `--specialisation` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialisation: Option<String>,
 }
 
 /// A helper of a builder, in the terms of a line of Nix's `builders` (`nix.buildMachines`).

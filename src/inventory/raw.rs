@@ -105,6 +105,8 @@ pub struct RawHost {
     pub pre_activate: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
     /// "keep" or "rollback": a switch that left units failed.
     pub failed_units: Option<Spanned<String>>,
+    /// The specialisation a switch or test activates (`$system/specialisation/NAME`).
+    pub specialisation: Option<Spanned<String>>,
 }
 
 /// A name, or a list of names.

@@ -617,3 +617,13 @@ fn every_problem_of_the_file_at_once() {
     let e = refused("[hosts.a]\nvia = 3\n[hosts.b]\n");
     assert_eq!(e.matches("hosts.a").count(), 1, "{e}");
 }
+
+#[test]
+fn a_hosts_specialisation_is_a_name() {
+    let inv = load("[hosts.razer]\nspecialisation = \"gaming\"\n[hosts.p510]\n").expect("valid");
+    assert_eq!(inv.hosts[0].specialisation.as_deref(), Some("gaming"));
+    assert_eq!(inv.hosts[1].specialisation, None);
+    let e = refused("[hosts.a]\nspecialisation = \"../../etc\"\n");
+    assert!(e.contains("hosts.a.specialisation"), "{e}");
+    assert!(e.contains("is not a valid specialisation name"), "{e}");
+}

@@ -619,6 +619,7 @@ fn resolve_host(
         problems,
     );
     let failed_units = failed_units(n, host, problems);
+    let specialisation = specialisation(n, host, problems);
 
     let sudo = host
         .sudo
@@ -643,6 +644,7 @@ fn resolve_host(
         health_checks,
         pre_activate,
         failed_units,
+        specialisation,
     }
 }
 
@@ -983,6 +985,20 @@ fn commands(
         }
     }
     commands
+}
+
+/// `specialisation`: a name, as a NixOS attribute name is.
+fn specialisation(n: &str, host: &RawHost, problems: &mut Vec<Problem>) -> Option<String> {
+    let v = host.specialisation.as_ref()?;
+    if names::is_identifier(v.get_ref()) {
+        return Some(v.get_ref().clone());
+    }
+    problems.push(name_problem(
+        v,
+        &format!("hosts.{n}.specialisation"),
+        "specialisation",
+    ));
+    None
 }
 
 /// `failed_units`: "keep" (the default) or "rollback".

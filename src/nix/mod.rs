@@ -311,6 +311,19 @@ pub fn read_boot_id() -> Vec<Arg> {
     lits(&["cat", "/proc/sys/kernel/random/boot_id"])
 }
 
+/// Prints the system `specialisation` of `system` is (as the host resolves it), or fails,
+/// naming the ones `system` has: before anything changes, so an unknown name changes nothing.
+pub fn find_specialisation(system: Arg, specialisation: &str) -> Vec<Arg> {
+    let mut argv = lits(&[
+        "sh",
+        "-c",
+        "if [ -e \"$1/specialisation/$2\" ]; then readlink -f \"$1/specialisation/$2\"; else echo \"fleet: the new system has no specialisation $2 (it has: $(ls \"$1/specialisation\" 2>/dev/null | tr '\\n' ' '))\" >&2; exit 1; fi",
+        "fleet-specialisation",
+    ]);
+    argv.extend([system, specialisation.into()]);
+    argv
+}
+
 /// How long a rebooted host may take to answer again.
 pub const REBOOT_LIMIT: u64 = 600;
 
@@ -384,6 +397,13 @@ pub fn probe(probe: &Probe, cache_url: Option<&str>, signed_path: Option<Arg>) -
         Probe::Running => read_current_system(),
         Probe::Booted => lits(&["readlink", "-f", "/run/booted-system"]),
         Probe::Profile => read_profile_system(),
+        Probe::Specialisations => lits(&[
+            "sh",
+            "-c",
+            "for s in \"$1\"/specialisation/*; do [ -e \"$s\" ] && printf '%s %s\\n' \"${s##*/}\" \"$(readlink -f \"$s\")\"; done; true",
+            "fleet-specialisations",
+            SYSTEM_PROFILE,
+        ]),
         Probe::Generations => lits(&["nix-env", "-p", SYSTEM_PROFILE, "--list-generations"]),
         Probe::Settings => read_settings(),
         Probe::Space => lits(&["df", "-Pk", "/nix", "/boot"]),

@@ -22,6 +22,7 @@ fn probe_step(target: &Machine, probe: Probe, inv: &Inventory, signed: Option<Ar
         Probe::Running => "read the running system".to_string(),
         Probe::Booted => "read the booted system".to_string(),
         Probe::Profile => "read the system the profile boots".to_string(),
+        Probe::Specialisations => "read the profile's specialisations".to_string(),
         Probe::Generations => "list the system generations".to_string(),
         Probe::Settings => "read the nix settings".to_string(),
         Probe::Space => "read free space on /nix and /boot".to_string(),
@@ -87,6 +88,7 @@ pub fn status(inv: &Inventory, ctx: &Context, hosts: &[&Host]) -> Plan {
         [
             Probe::Running,
             Probe::Profile,
+            Probe::Specialisations,
             Probe::Generations,
             Probe::Space,
             Probe::Uptime,

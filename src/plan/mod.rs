@@ -203,6 +203,9 @@ pub enum StepKind {
     Exec,
     /// Reboot the host and wait until it answers again.
     Reboot,
+    /// Find the specialisation to activate in the new system (its path there), or fail before
+    /// anything changes.
+    FindSpecialisation(String),
 }
 
 impl StepKind {

@@ -38,6 +38,8 @@ pub struct DeployRequest<'a> {
     pub flags: ActivationFlags,
     /// `--reboot`: reboot each host once it is activated, and wait for it.
     pub reboot: bool,
+    /// `--specialisation NAME`: activate it (overrides each host's `specialisation`).
+    pub specialisation: Option<&'a str>,
 }
 
 /// How far a deployment goes.
@@ -70,6 +72,7 @@ impl<'a> DeployRequest<'a> {
             mode: Mode::Activate,
             flags: ActivationFlags::default(),
             reboot: false,
+            specialisation: None,
         }
     }
 
@@ -148,7 +151,12 @@ pub fn deploy(inv: &Inventory, ctx: &Context, req: &DeployRequest) -> Result<Pla
                 Mode::Preview => Vec::new(),
                 Mode::Activate => copy
                     .into_iter()
-                    .chain(activate_steps(hs, req.action, req.flags))
+                    .chain(activate_steps(
+                        hs,
+                        req.action,
+                        req.flags,
+                        req.specialisation.or(hs.host.specialisation.as_deref()),
+                    ))
                     .chain(req.reboot.then(|| reboot_step(hs)))
                     .collect(),
                 Mode::Diff => copy
@@ -909,9 +917,17 @@ fn activation(
 
 /// Activation as NixOS does it: the profile set (switch, boot), then `switch-to-configuration`,
 /// guarded as every change of a host is (see `guarded`).
-fn activate_steps(hs: &HostSettings, action: Action, flags: ActivationFlags) -> Vec<Step> {
+fn activate_steps(
+    hs: &HostSettings,
+    action: Action,
+    flags: ActivationFlags,
+    specialisation: Option<&str>,
+) -> Vec<Step> {
     let (host, target, sudo) = (hs.host, &hs.target, hs.sudo);
     let as_root = |argv: Vec<Arg>| Invocation::new(target.clone(), argv).with_sudo(sudo);
+    // As nixos-rebuild: a specialisation is switched to (or tested); the profile is the
+    // whole system, and a boot boots it.
+    let specialisation = specialisation.filter(|_| matches!(action, Action::Switch | Action::Test));
     let mut change = Vec::new();
     if action.sets_profile() {
         change.push(Step::new(
@@ -926,15 +942,32 @@ fn activate_steps(hs: &HostSettings, action: Action, flags: ActivationFlags) -> 
         Action::Test => "activate it without changing the boot default",
         Action::DryActivate => "show what activation would change",
     };
+    let system = match specialisation {
+        Some(name) => Arg::out(&host.name).with_suffix(&format!("/specialisation/{name}")),
+        None => Arg::out(&host.name),
+    };
     change.push(activation(
         title,
         target,
         sudo,
         host,
-        Arg::out(&host.name),
+        system,
         (action, flags),
     ));
-    guarded(hs, action, change)
+    let find = specialisation.map(|name| {
+        Step::new(
+            StepKind::FindSpecialisation(name.to_string()),
+            &format!("find the specialisation {name} in the new system"),
+            Invocation::new(
+                target.clone(),
+                nix::find_specialisation(Arg::out(&host.name), name),
+            )
+            .instant(),
+        )
+    });
+    find.into_iter()
+        .chain(guarded(hs, action, change))
+        .collect()
 }
 
 /// `change` (a new system set and activated, or the previous one), guarded: on a remote host

@@ -1300,3 +1300,46 @@ fn gc_roots_fit_whatever_the_host_name() {
     assert_ne!(a, b);
     assert_eq!(a, crate::nix::gc_root(&long));
 }
+
+/// `--specialisation`: found in the new system before anything changes, then the
+/// specialisation's own switch launched; the profile is the whole system. A boot boots the
+/// whole system, so it takes none.
+#[test]
+fn a_specialisation_is_found_first_and_then_switched_to() {
+    let inv = inv();
+    let mut req = deploy_req(&inv, &["razer"], None, Action::Switch);
+    req.specialisation = Some("gaming");
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    let deploy_steps = &plan.hosts[0].deploy;
+    let find = deploy_steps
+        .iter()
+        .position(|s| s.kind == StepKind::FindSpecialisation("gaming".into()))
+        .expect("the specialisation is looked for");
+    let lock = deploy_steps
+        .iter()
+        .position(|s| s.kind == StepKind::Lock)
+        .expect("lock");
+    assert!(find < lock, "looked for before anything changes");
+    let profile = deploy_steps
+        .iter()
+        .find(|s| s.kind == StepKind::SetProfile)
+        .expect("profile");
+    assert_eq!(
+        show_argv(&profile.run.argv),
+        "nix-env -p /nix/var/nix/profiles/system --set {razer.out}"
+    );
+    let launch = deploy_steps.last().expect("activation");
+    assert!(
+        show_argv(&launch.run.argv)
+            .ends_with("{razer.out}/specialisation/gaming switch boot-if-inhibited"),
+        "{}",
+        show_argv(&launch.run.argv)
+    );
+    let mut req = deploy_req(&inv, &["razer"], None, Action::Boot);
+    req.specialisation = Some("gaming");
+    let plan = deploy(&inv, &laptop(), &req).expect("plan");
+    assert!(plan.hosts[0]
+        .deploy
+        .iter()
+        .all(|s| !matches!(s.kind, StepKind::FindSpecialisation(_))));
+}

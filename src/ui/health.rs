@@ -125,13 +125,14 @@ pub fn status(lines: &[StatusLine], missed: &[String]) -> String {
                 l.generation
                     .as_ref()
                     .map_or("?".into(), |g| format!("{} ({})", g.number, g.date)),
-                match l.up_to_date {
-                    Some(true) => "yes".into(),
-                    Some(false) => format!(
+                match (l.up_to_date, &l.specialisation) {
+                    (Some(true), Some(s)) => format!("yes (specialisation {s})"),
+                    (Some(true), None) => "yes".into(),
+                    (Some(false), _) => format!(
                         "no: runs {}",
                         l.running.as_deref().map(short).unwrap_or_default()
                     ),
-                    None => "?".into(),
+                    (None, _) => "?".into(),
                 },
                 l.nix_used_kib.map_or("?".into(), facts::kib),
                 l.nix_free_kib.map_or("?".into(), facts::kib),

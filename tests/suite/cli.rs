@@ -748,7 +748,7 @@ fn cache_push_only_to_writable_caches() {
         .args(["-n", "cache", "push", "samsung"])
         .run()
         .status(0)
-        .stdout_has("push the system to s3://attic?region=eu")
+        .stdout_has("push the system from p620 to s3://attic?region=eu")
         .started_nothing();
 }
 

@@ -103,7 +103,33 @@ fn a_stopped_cache_is_named_with_each_address() {
     let lab = Lab::new();
     lab.lab(&["stop-cache"]);
     let run = lab.fleet(&["doctor", "--json"]);
+    let text = lab.fleet(&["doctor"]);
     lab.lab(&["start-cache"]);
+    // With its cache down, p620's paths are never a failure whose fix (trust the key) is
+    // wrong: they verify from what samsung's Nix remembers of them, or the check is skipped
+    // with why (unit-tested in health::doctor).
+    let all = checks(&run);
+    let verify = all
+        .iter()
+        .find(|c| c["host"] == "samsung" && c["check"] == "verifies cache p620")
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    assert_ne!(verify["status"], "fail", "{verify}");
+    assert!(
+        !text.stdout.contains("samsung, verifies cache p620"),
+        "{}",
+        text.stdout
+    );
+    // One format for every fix: `  - WHO, CHECK: FIX`.
+    let fixes: Vec<&str> = text
+        .stdout
+        .split("To fix:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(!fixes.is_empty(), "{}", text.stdout);
+    assert!(fixes.iter().all(|l| l.starts_with("  - ")), "{fixes:#?}");
     let checks = checks(&run.status(1));
     let from_here: Vec<String> = failed(&checks, None)
         .iter()

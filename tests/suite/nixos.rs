@@ -203,3 +203,64 @@ fn reboot_without_systemd_fails_clearly() {
     assert!(host["failure"].to_string().contains("systemctl"), "{host}");
     assert_eq!(lab.running("lab7"), first);
 }
+
+/// `--specialisation`: the specialisation's own system runs, the profile is the whole system,
+/// the boot default stays it, and `status` says which specialisation runs (up to date). A
+/// name the new system lacks fails before anything changes; hosts.toml's `specialisation`
+/// does what the flag does.
+#[test]
+fn a_specialisation_is_switched_to_and_shown() {
+    let lab = Lab::new();
+    let first = lab.running("razer");
+    let generation = lab.generation("razer");
+    lab.bump("razer");
+    lab.set("razer", "specialisations", json!(["gaming"]));
+    let run = lab
+        .fleet(&["deploy", "razer", "--specialisation", "nope", "--json"])
+        .status(1);
+    let failure = run.json()["hosts"][0]["failure"].to_string();
+    assert!(
+        failure.contains("no specialisation nope (it has: gaming"),
+        "{failure}"
+    );
+    assert_eq!(lab.running("razer"), first);
+    assert_eq!(lab.generation("razer"), generation);
+
+    let run = lab
+        .fleet(&["deploy", "razer", "--specialisation", "gaming", "--json"])
+        .status(0);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "deployed", "{host}");
+    let new = lab.evaluated("razer");
+    let running = lab.running("razer");
+    assert!(running.ends_with("-specialisation-gaming"), "{running}");
+    assert_eq!(lab.profile("razer"), new);
+    assert_eq!(lab.boot_entry("razer"), new);
+    let status = lab.fleet(&["status", "razer", "--json"]).status(0);
+    let line = &status.json()[0];
+    assert_eq!(line["specialisation"], "gaming", "{line}");
+    assert_eq!(line["up_to_date"], true, "{line}");
+    assert_eq!(line["profile_differs"], false, "{line}");
+    let text = lab.fleet(&["status", "razer"]).status(0);
+    assert!(
+        text.stdout.contains("yes (specialisation gaming)"),
+        "{}",
+        text.stdout
+    );
+    // hosts.toml's specialisation: the same, without the flag.
+    lab.bump("razer");
+    let inventory = lab.inventory_with("razer", "specialisation = \"gaming\"");
+    lab.fleet(&["-i", &inventory, "deploy", "razer"]).status(0);
+    assert!(lab.running("razer").ends_with("-specialisation-gaming"));
+    assert_eq!(lab.profile("razer"), lab.evaluated("razer"));
+    // A boot takes no specialisation from the command line.
+    let refused = lab.fleet(&[
+        "deploy",
+        "razer",
+        "--action",
+        "boot",
+        "--specialisation",
+        "gaming",
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+}

@@ -934,3 +934,24 @@ fn reboot_brings_a_host_up_on_its_new_system() {
     assert_eq!(reboots(), before + 2);
     assert_eq!(lab.running("sid"), lab.evaluated("sid"));
 }
+
+/// A specialisation on a systemd host (its switch in a transient unit, Nix 2.34).
+#[test]
+fn a_specialisation_on_a_systemd_host() {
+    let lab = Lab::new();
+    lab.bump("sid");
+    lab.set("sid", "specialisations", json!(["gaming"]));
+    let run = lab
+        .fleet(&["deploy", "sid", "--specialisation", "gaming", "--json"])
+        .status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert!(lab.running("sid").ends_with("-specialisation-gaming"));
+    assert_eq!(lab.profile("sid"), lab.evaluated("sid"));
+    let status = lab.fleet(&["status", "sid", "--json"]).status(0);
+    assert_eq!(status.json()[0]["specialisation"], "gaming");
+}

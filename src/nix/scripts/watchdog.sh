@@ -64,13 +64,13 @@ elif [ ! -e "$d/started" ]; then
   # The activation never began (refused by the host before it, or never launched): the
   # running system is untouched, so only the profile goes back, and the generation made
   # for it goes.
-  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" != "$gen" ]; then nix-env -p "$profile" --delete-generations "$now"; fi; } > "$d/rollback.log" 2>&1
+  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" = $((highest + 1)) ]; then nix-env -p "$profile" --delete-generations "$now"; fi; } > "$d/rollback.log" 2>&1
   code=$?
 else
-  # The generation this run made was rejected: it goes from the profile (as deploy-rs does),
-  # before the switch back writes the boot menu, so neither a later rollback nor the boot
-  # menu offers it.
-  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" != "$gen" ]; then nix-env -p "$profile" --delete-generations "$now"; fi && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
+  # The generation this run made (the one after the highest when it was armed; a rollback
+  # makes none) was rejected: it goes from the profile (as deploy-rs does), before the
+  # switch back writes the boot menu, so neither a later rollback nor the boot menu offers it.
+  { nix-env -p "$profile" --switch-generation "$gen" && if [ "$now" = $((highest + 1)) ]; then nix-env -p "$profile" --delete-generations "$now"; fi && "$profile/bin/switch-to-configuration" switch; } > "$d/rollback.log" 2>&1
   code=$?
 fi
 echo rolled-back > "$d/watchdog"
