@@ -66,21 +66,7 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
         out.push('\n');
         out.push_str(&failure(h));
     }
-    let left = report.hosts.iter().filter(|h| h.left.is_some()).count();
-    if left > 0 {
-        let _ = writeln!(
-            out,
-            "\n{} left undone ({}): `fleet retry` runs this again for {}, with the same options (--wait DURATION waits for hosts asleep).",
-            if left == 1 { "1 host".to_string() } else { format!("{left} hosts") },
-            report
-                .hosts
-                .iter()
-                .filter_map(|h| Some(format!("{} {}", h.host, h.left?.as_str())))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if left == 1 { "it" } else { "them" },
-        );
-    }
+    out.push_str(&what_is_left(report));
     let failed = report
         .hosts
         .iter()
@@ -104,6 +90,52 @@ pub fn render(report: &RunReport, all_packages: bool) -> String {
             .map(|i| format!("; inventory {}", i.display()))
             .unwrap_or_default()
     );
+    out
+}
+
+/// What the run leaves to do: reboots (a new kernel, a switch NixOS made wait), and the
+/// hosts it left undone, each with the command that finishes it.
+fn what_is_left(report: &RunReport) -> String {
+    let mut out = String::new();
+    // Hosts that run the new system but not its new kernel (the preview said so), and those
+    // NixOS made wait for a reboot: the command that finishes them.
+    let to_reboot: Vec<&str> = report
+        .hosts
+        .iter()
+        .filter(|h| {
+            h.outcome == Outcome::NeedsReboot
+                || (h.outcome == Outcome::Deployed
+                    && h.preview.as_ref().is_some_and(|p| !p.reboot.is_empty()))
+        })
+        .map(|h| h.host.as_str())
+        .collect();
+    if !to_reboot.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} to run the new system whole: `fleet reboot {}`.",
+            if to_reboot.len() == 1 {
+                "A reboot is needed"
+            } else {
+                "Reboots are needed"
+            },
+            to_reboot.join(" ")
+        );
+    }
+    let left = report.hosts.iter().filter(|h| h.left.is_some()).count();
+    if left > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} left undone ({}): `fleet retry` runs this again for {}, with the same options (--wait DURATION waits for hosts asleep).",
+            if left == 1 { "1 host".to_string() } else { format!("{left} hosts") },
+            report
+                .hosts
+                .iter()
+                .filter_map(|h| Some(format!("{} {}", h.host, h.left?.as_str())))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if left == 1 { "it" } else { "them" },
+        );
+    }
     out
 }
 

@@ -66,6 +66,11 @@ fn a_switch_the_inhibitors_refuse_is_installed_for_the_next_boot() {
     // The summary says it as a result of its own.
     let text = lab.fleet(&["deploy", "samsung"]).status(0);
     assert!(text.stdout.contains("needs a reboot"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("`fleet reboot samsung`"),
+        "{}",
+        text.stdout
+    );
     // --force-switch: switched live.
     let forced = lab
         .fleet(&["deploy", "samsung", "--force-switch", "--json"])
