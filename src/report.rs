@@ -151,6 +151,23 @@ pub struct Failure {
     pub refused: bool,
 }
 
+impl Failure {
+    /// A failure fleet found itself (no command's exit or output to show), at `step`.
+    pub fn found(step: String, message: String, next: String) -> Failure {
+        Failure {
+            step,
+            command: None,
+            exit_code: None,
+            message,
+            output: Vec::new(),
+            next,
+            unreachable: None,
+            fatal: false,
+            refused: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HostReport {
     pub host: String,

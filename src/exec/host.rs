@@ -388,7 +388,7 @@ impl<T: Transport> HostContext<'_, T> {
                 let read_from = Instant::now();
                 let after = self.inspect(hp, &prepared.log).await.ok();
                 prepared.busy += read_from.elapsed();
-                let rebooted = hp.deploy.iter().any(|s| s.kind == StepKind::Reboot);
+                let rebooted = hp.reboots();
                 // Installed for the next boot and not rebooted: it waits for a reboot.
                 let inhibited = prepared.inhibited.take();
                 if let (Some(said), true) = (&inhibited, rebooted) {
@@ -719,29 +719,22 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Option<Failure> {
         // After a reboot, the host must have booted its profile's system: what its boot
         // loader was given.
-        let rebooted = hp.deploy.iter().any(|s| s.kind == StepKind::Reboot);
-        if rebooted {
+        if hp.reboots() {
             let (booted, profile) = (
                 after.and_then(|a| a.booted.as_deref()),
                 after.and_then(|a| a.profile.as_deref()),
             );
             if booted.is_none() || booted != profile {
                 let host = &hp.host;
-                return Some(Failure {
-                    step: "reboot".into(),
-                    command: None,
-                    exit_code: None,
-                    message: format!(
+                return Some(Failure::found(
+                    "reboot".into(),
+                    format!(
                         "{host} booted {}, but its profile is {}: its boot loader did not start the profile's system",
                         booted.map_or("a system that could not be read".into(), short),
                         profile.map_or("unreadable".into(), short)
                     ),
-                    output: Vec::new(),
-                    next: format!("look at {host}'s boot loader entries (`--install-bootloader` writes them anew)"),
-                    unreachable: None,
-                    fatal: false,
-                    refused: false,
-                });
+                    format!("look at {host}'s boot loader entries (`--install-bootloader` writes them anew)"),
+                ));
             }
         }
         let new = self.runner.known.out(&hp.host)?;
@@ -776,22 +769,15 @@ impl<T: Transport> HostContext<'_, T> {
                 "the {action} reported success, but what {host} {what} could not be read back"
             ),
         };
-        Some(Failure {
-            step: hp
-                .inspect
+        Some(Failure::found(
+            hp.inspect
                 .last()
                 .map_or_else(|| "read back the host's state".into(), |s| s.title.clone()),
-            command: None,
-            exit_code: None,
             message,
-            output: Vec::new(),
-            next: format!(
+            format!(
                 "read the activation's output in the log; `fleet status {host}` shows what it runs and boots, `fleet rollback {host}` sets its profile back"
             ),
-            unreachable: None,
-            fatal: false,
-        refused: false,
-        })
+        ))
     }
 
     pub(super) fn end_state(&self, hp: &HostPlan, end: Option<&SystemState>) -> String {

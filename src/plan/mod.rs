@@ -350,6 +350,11 @@ pub struct HostPlan {
 }
 
 impl HostPlan {
+    /// It reboots the host (`reboot`, `deploy --reboot`): what the host booted is checked.
+    pub fn reboots(&self) -> bool {
+        self.deploy.iter().any(|s| s.kind == StepKind::Reboot)
+    }
+
     /// `host`'s plan with no steps yet: built on `build_on`, activated on `target`, a switch
     /// that leaves units failed kept, waiting for no other host.
     pub fn new(host: &crate::inventory::Host, build_on: Machine, target: Machine) -> HostPlan {
