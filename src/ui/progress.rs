@@ -84,16 +84,9 @@ impl Progress {
 
     /// Shows nothing (for commands whose table is all one reads).
     pub fn quiet() -> Progress {
-        Progress {
-            bars: None,
-            started: Instant::now(),
-            lock: Mutex::new(()),
-            quiet: true,
-            json: false,
-            look: super::Look::default(),
-            steps: Mutex::default(),
-            shown: Mutex::default(),
-        }
+        let mut progress = Progress::new(&[], View::Lines, super::Look::default());
+        progress.quiet = true;
+        progress
     }
 
     /// The host's current step (`None`: fleet itself, like the evaluation).
