@@ -146,7 +146,13 @@ impl<'a> Session<'a> {
             }
         }
         if plan.command.retryable() && !self.global.argv.is_empty() {
-            let record = crate::runs::RunRecord::of(report, &self.global.argv);
+            let cwd = std::env::current_dir().ok();
+            let record = crate::runs::RunRecord::of(
+                report,
+                &self.global.argv,
+                cwd.as_deref(),
+                &self.inv.source,
+            );
             if let Err(e) = crate::runs::append(&state_dir(), &record) {
                 eprintln!(
                     "warning: could not record this run for `fleet retry` in {}: {e}",

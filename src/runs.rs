@@ -4,7 +4,7 @@
 //! selected host's result. Written as the history is (whole lines, synced), read leniently.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,13 @@ pub struct RunRecord {
     pub command: String,
     /// The arguments after `fleet`, as typed: what a retry parses again.
     pub argv: Vec<String>,
+    /// Where it was typed: a retry runs there, so that what the command line says relative
+    /// to it (`-i ../hosts.toml`, `--flake .`) means what it meant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// The inventory it used: a retry uses it again, whatever `$FLEET_INVENTORY` says now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<PathBuf>,
     pub hosts: Vec<RunHost>,
 }
 
@@ -39,13 +46,20 @@ pub struct RunHost {
 }
 
 impl RunRecord {
-    /// The record of a finished run of `argv`.
-    pub fn of(report: &RunReport, argv: &[String]) -> RunRecord {
+    /// The record of a finished run of `argv`, typed in `cwd`, which used `inventory`.
+    pub fn of(
+        report: &RunReport,
+        argv: &[String],
+        cwd: Option<&Path>,
+        inventory: &Path,
+    ) -> RunRecord {
         RunRecord {
             run: report.run.clone(),
             time: crate::time::iso_now(),
             command: report.command.clone(),
             argv: argv.to_vec(),
+            cwd: cwd.map(Path::to_path_buf),
+            inventory: Some(inventory.to_path_buf()),
             hosts: report
                 .hosts
                 .iter()
@@ -134,6 +148,8 @@ mod tests {
             time: "2026-12-05T09:00:00Z".into(),
             command: "deploy-all-parallel".into(),
             argv: vec!["deploy-all-parallel".into(), "-j".into(), "8".into()],
+            cwd: Some("/home/olaf/nixos".into()),
+            inventory: Some("/home/olaf/nixos/hosts.toml".into()),
             hosts,
         }
     }

@@ -47,8 +47,15 @@ impl super::Run for Retry {
             .iter()
             .map(|h| format!("{} ({})", h.host, h.left.map_or("", Left::as_str)))
             .collect();
+        // Where it was typed, when that is not here: the retry runs there.
+        let there = record
+            .cwd
+            .as_ref()
+            .filter(|dir| std::env::current_dir().ok().as_ref() != Some(*dir))
+            .map(|dir| format!(" (in {})", dir.display()))
+            .unwrap_or_default();
         eprintln!(
-            "Retrying run {}: `{}`, for {}.",
+            "Retrying run {}: `{}`{there}, for {}.",
             record.run,
             record.command_line(),
             said.join(", ")
@@ -127,8 +134,21 @@ fn run_for(g: &Global, record: &RunRecord, hosts: Vec<String>) -> Result<u8, Err
     cli.command.run(&cli.global)
 }
 
-/// `record`'s command line, parsed again as it was typed.
+/// `record`'s command line, parsed again as it was typed, where it was typed, with the
+/// inventory it used.
 fn parsed(record: &RunRecord) -> Result<super::Cli, Error> {
+    if let Some(cwd) = &record.cwd {
+        std::env::set_current_dir(cwd).map_err(|e| {
+            Error::usage(
+                format!(
+                    "run {} was typed in {}, which cannot be entered now: {e}",
+                    record.run,
+                    cwd.display()
+                ),
+                format!("run it again by hand: {}", record.command_line()),
+            )
+        })?;
+    }
     let argv = std::iter::once("fleet".to_string()).chain(record.argv.iter().cloned());
     let mut cli = super::Cli::try_parse_from(argv).map_err(|e| {
         Error::usage(
@@ -141,6 +161,9 @@ fn parsed(record: &RunRecord) -> Result<super::Cli, Error> {
         )
     })?;
     cli.global.argv = record.argv.clone();
+    if let Some(inventory) = &record.inventory {
+        cli.global.inventory = Some(inventory.clone());
+    }
     Ok(cli)
 }
 

@@ -160,3 +160,30 @@ fn retry_after_ctrl_c_finishes_the_run() {
         }
     }
 }
+
+/// A retry runs where its run was typed and with the inventory that run used, whatever the
+/// directory and `$FLEET_INVENTORY` are now.
+#[test]
+fn a_retry_uses_the_inventory_its_run_used() {
+    let lab = Lab::new();
+    lab.bump("p510");
+    lab.stop_host("p510");
+    // The inventory found from the directory, as a user in their flake's directory has it.
+    lab.fleet_at(&lab.dir, &["deploy", "p510"]).status(1);
+    lab.lab(&["start-host", "p510"]);
+    let retried = lab
+        .fleet_env(
+            &[("FLEET_INVENTORY", "/nonexistent/hosts.toml")],
+            &["retry", "--json"],
+        )
+        .status(0);
+    assert!(
+        retried
+            .stderr
+            .contains(&format!("(in {})", lab.dir.display())),
+        "{}",
+        retried.stderr
+    );
+    assert_eq!(retried.json()["hosts"][0]["outcome"], "deployed");
+    assert_eq!(lab.running("p510"), lab.evaluated("p510"));
+}
