@@ -19,8 +19,8 @@ pub fn store_path(text: &str) -> Option<String> {
     ok.then(|| format!("/nix/store/{base}"))
 }
 
-/// A host's state in one answer (`nix::READ_STATE`): `running=`, `generation=` and `profile=`
-/// lines. What is missing or odd is `None`.
+/// A host's state in one answer (`nix::read_state`): `running=`, `generation=`, `profile=`,
+/// `booted=` and `specialisation=` lines. What is missing or odd is `None`.
 pub fn system_state(text: &str) -> SystemState {
     let mut state = SystemState::default();
     for line in text.lines() {
@@ -29,6 +29,9 @@ pub fn system_state(text: &str) -> SystemState {
             Some(("generation", v)) => state.generation = profile_generation(v),
             Some(("profile", v)) => state.profile = store_path(v),
             Some(("booted", v)) => state.booted = store_path(v),
+            Some(("specialisation", v)) if crate::inventory::names::is_identifier(v) => {
+                state.specialisation = Some(v.to_string());
+            }
             _ => {}
         }
     }
@@ -403,6 +406,16 @@ mod tests {
         assert_eq!(state.system, None);
         assert_eq!(state.generation, Some(14));
         assert_eq!(state.profile.as_deref(), Some(p));
+        // The specialisation's name is a name, or nothing.
+        for (said, read) in [
+            ("gaming", Some("gaming")),
+            ("", None),
+            ("../x", None),
+            ("a b", None),
+        ] {
+            let state = system_state(&format!("specialisation={said}\n"));
+            assert_eq!(state.specialisation.as_deref(), read, "{said:?}");
+        }
     }
 
     /// Every parser of a host's answer, over bytes a broken or hostile host could send: none

@@ -23,7 +23,7 @@ pub struct Preview {
     /// What differs from the booted system among the kernel, initrd and kernel modules: a
     /// reboot is needed to run the new one whole.
     pub reboot: Vec<String>,
-    /// The switch-inhibitors change (`systemd 257 -> systemd 258`): NixOS refuses a live
+    /// The switch-inhibitors change (`systemd: systemd-257.9 -> systemd-258.1`): NixOS refuses a live
     /// switch, so a switch installs the system for the next boot (a reboot runs it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inhibited: Option<String>,
@@ -129,7 +129,7 @@ pub fn fetch(lines: &[String]) -> Fetch {
     fetch
 }
 
-/// `preview.sh`'s `inhibited OLD -> NEW` line, if it said one.
+/// `preview.sh`'s `inhibited KEY: OLD -> NEW[; ...]` line, if it said one.
 pub fn inhibited(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("inhibited "))
@@ -371,11 +371,11 @@ mod tests {
             ),
             unknown: Vec::new(),
             copied: None,
-            inhibited: inhibited("inhibited systemd 257 -> systemd 258\n- /nix/store/x\n"),
+            inhibited: inhibited("inhibited systemd: systemd-257.9 -> systemd-258.1\n- /nix/store/x\n"),
         };
         assert_eq!(
             preview.summary(),
-            "1 changed (firefox 121.0 → 122.0), 1 added, 1 removed; fetch 12 paths, 3.4 MiB; switch inhibited (systemd 257 -> systemd 258): a switch installs it for the next boot, and it needs a reboot; reboot needed (kernel); restart sshd.service nix-daemon.service, stop old.service"
+            "1 changed (firefox 121.0 → 122.0), 1 added, 1 removed; fetch 12 paths, 3.4 MiB; switch inhibited (systemd: systemd-257.9 -> systemd-258.1): a switch installs it for the next boot, and it needs a reboot; reboot needed (kernel); restart sshd.service nix-daemon.service, stop old.service"
         );
     }
 

@@ -128,6 +128,9 @@ pub struct SystemState {
     /// The system the host booted (`/run/booted-system`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booted: Option<String>,
+    /// The profile's specialisation the running system is, when it runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialisation: Option<String>,
 }
 
 /// Why a host failed: where, what ran, what it said, and what to do.

@@ -32,12 +32,23 @@ impl Action {
         }
     }
 
-    /// Whether a host that runs `running` and whose profile is `profile` has nothing left to
-    /// do for this action with system `new`: a switch needs both, boot the profile, test the
-    /// running system. (After `--action test`, a switch still has the profile to set.)
-    pub fn already_done(self, running: Option<&str>, profile: Option<&str>, new: &str) -> bool {
-        let runs = running == Some(new);
-        let boots = profile == Some(new);
+    /// Whether a host in `state` has nothing left to do for this action with system `new`,
+    /// activating its `specialisation` if one is named: a switch needs both, boot the profile,
+    /// test the running system. (After `--action test`, a switch still has the profile to
+    /// set.) A specialisation runs when the host runs that specialisation of `new`, which it
+    /// can tell only once `new` is its profile; the whole system runs when no specialisation
+    /// does.
+    pub fn already_done(
+        self,
+        state: &crate::report::SystemState,
+        new: &str,
+        specialisation: Option<&str>,
+    ) -> bool {
+        let boots = state.profile.as_deref() == Some(new);
+        let runs = match specialisation.filter(|_| self != Action::Boot) {
+            Some(name) => boots && state.specialisation.as_deref() == Some(name),
+            None => state.system.as_deref() == Some(new),
+        };
         match self {
             Action::Switch => runs && boots,
             Action::Boot => boots,
@@ -666,5 +677,41 @@ mod nix_version_tests {
         assert!(parse("nix (Nix) 2.19.0").flake_update_takes_inputs());
         // Lix keeps 2.18's `nix flake lock --update-input`.
         assert!(!parse("nix (Lix, like Nix) 2.93.0").flake_update_takes_inputs());
+    }
+}
+
+#[cfg(test)]
+mod action_tests {
+    use super::Action;
+    use crate::report::SystemState;
+
+    /// What "nothing left to do" means with a specialisation: the host runs that
+    /// specialisation of the new system, which is its profile; running the whole system (or
+    /// another specialisation) leaves a switch to do, and without one named, running a
+    /// specialisation is not running the system.
+    #[test]
+    fn a_specialisation_that_runs_is_done() {
+        let state = |running: &str, specialisation: Option<&str>| SystemState {
+            system: Some(running.into()),
+            profile: Some("/nix/store/new".into()),
+            specialisation: specialisation.map(str::to_string),
+            ..SystemState::default()
+        };
+        let gaming = state("/nix/store/gaming", Some("gaming"));
+        let whole = state("/nix/store/new", None);
+        let new = "/nix/store/new";
+        assert!(Action::Switch.already_done(&gaming, new, Some("gaming")));
+        assert!(!Action::Switch.already_done(&gaming, new, Some("work")));
+        assert!(!Action::Switch.already_done(&gaming, new, None));
+        assert!(!Action::Switch.already_done(&whole, new, Some("gaming")));
+        assert!(Action::Switch.already_done(&whole, new, None));
+        // A boot boots the whole system, whatever runs.
+        assert!(Action::Boot.already_done(&gaming, new, Some("gaming")));
+        // Another profile: its specialisations say nothing of the new system's.
+        let elsewhere = SystemState {
+            profile: Some("/nix/store/old".into()),
+            ..gaming.clone()
+        };
+        assert!(!Action::Switch.already_done(&elsewhere, new, Some("gaming")));
     }
 }

@@ -45,7 +45,7 @@ if [ -n "$specialisations" ]; then
 fi
 if [ -n "$helperPart" ]; then ln -s "$helperPart" "$out/helper-part"; fi
 echo "$hostName" > "$out/hostname"
-# What NixOS 25.11 refuses a live switch over when it changes (systemd, by default).
+# What NixOS 25.11 refuses a live switch over when it changes (systemd, by default): JSON.
 printf '%s\n' "$inhibitors" > "$out/switch-inhibitors"
 echo "$version" > "$out/nixos-version"
 echo "$health" > "$out/health"

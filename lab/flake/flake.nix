@@ -32,11 +32,13 @@
 #   eval_error        evaluating it fails with this message, as a typo in its configuration
 #                     would (the other hosts' evaluations are not touched)
 #   eval_error_depth  that many calls deep (a long --show-trace); default 0
-#   inhibitors        the system's switch-inhibitors (default "systemd 257"): NixOS 25.11
-#                     refuses a live switch (or test) when they differ from the running
-#                     system's, unless NIXOS_NO_CHECK=1
-#   precheck          `switch-to-configuration check` (the pre-switch checks) fails with this
-#                     message (default: passes)
+#   inhibitors        the system's switch-inhibitors: an object of strings, or a string for
+#                     { systemd = STRING; } (default "systemd 257"), written as JSON, as
+#                     NixOS 25.11 does; a live switch (or test) is refused when a key both
+#                     the running and the new system have changes, unless NIXOS_NO_CHECK=1
+#   precheck          the lab's own pre-switch check fails with this message (default:
+#                     passes): every action but dry-activate, and `check`, fail before
+#                     changing anything, as NixOS's do
 #   specialisations   names of the system's specialisations (default none): each its own
 #                     system (a store path, as on NixOS), linked as `specialisation/NAME`;
 #                     its switch leaves the boot default at the profile's system
@@ -136,7 +138,8 @@
         escapeOutput = if s.escape_output or false then "1" else "";
         fakeSuccess = if s.fake_success or false then "1" else "";
         buildSleep = toString (s.build_sleep or 0);
-        inhibitors = s.inhibitors or "systemd 257";
+        inhibitors = let i = s.inhibitors or "systemd 257"; in
+          builtins.toJSON (if builtins.isAttrs i then i else { systemd = i; });
         precheck = s.precheck or "";
         restartsSshd = if s.restarts_sshd or false then "1" else "";
         dropsLogins = if s.drops_logins or false then "1" else "";

@@ -2,9 +2,12 @@
 # fleet lab: behaves like NixOS's switch-to-configuration for what fleet relies on.
 #   switch: boot entry + /run/current-system;  boot: boot entry only;
 #   test: /run/current-system only;  dry-activate: changes nothing;
-#   check: the pre-switch checks (NixOS 25.05+), which fail when the precheck setting is set.
-# As NixOS 25.11's, a switch or test is refused when the system's switch-inhibitors differ
-# from the running system's, unless NIXOS_NO_CHECK is set; NIXOS_INSTALL_BOOTLOADER=1 is
+#   check: the pre-switch checks alone (NixOS 25.05+).
+# As NixOS's, every action but dry-activate runs the pre-switch checks first, unless
+# NIXOS_NO_CHECK=1, and fails before changing anything when one fails: the switch
+# inhibitors (25.11+: the system's switch-inhibitors, a JSON object, against the running
+# system's; a key both have with different values refuses; not checked for a boot), and the
+# lab's own, which fails when the precheck setting is set. NIXOS_INSTALL_BOOTLOADER=1 is
 # logged as an event of its own.
 # Every call is logged in /nix/var/lab/activations.log on the host. Where systemd runs, it
 # also does what NixOS's does with units: daemon-reload, the new generation's units started
@@ -16,24 +19,58 @@ state=/nix/var/lab
 mkdir -p "$state"
 log() { echo "$(date +%s.%N) $1 $out" >> "$state/activations.log"; }
 case "$action" in
-  switch|boot|test|dry-activate) ;;
-  check)
-    if [ -z "${NIXOS_NO_CHECK:-}" ] && [ -n "@precheck@" ]; then
-      echo "pre-switch check failed: @precheck@" >&2; exit 1
-    fi
-    exit 0 ;;
-  *) echo "Usage: $0 [check|switch|boot|test|dry-activate]" >&2; exit 1 ;;
+  switch|boot|test|dry-activate|check) ;;
+  *) echo "Usage: ${0##*/} [check|switch|boot|test|dry-activate]" >&2; exit 1 ;;
 esac
-if { [ "$action" = switch ] || [ "$action" = test ]; } && [ -z "${NIXOS_NO_CHECK:-}" ] \
-  && [ -f /run/current-system/switch-inhibitors ] \
-  && ! cmp -s /run/current-system/switch-inhibitors "$out/switch-inhibitors"; then
-  echo "There are changes to critical components of the system:" >&2
-  echo "  $(cat /run/current-system/switch-inhibitors) -> $(cat "$out/switch-inhibitors" 2>/dev/null)" >&2
-  echo "Switching into this system is not recommended. You probably want to run 'nixos-rebuild boot' and reboot your system." >&2
-  echo "If you really want to switch into this configuration directly, then you can set NIXOS_NO_CHECK=1 to ignore pre-switch checks." >&2
-  log "refused-$action"
+# The checks' words are NixOS's (its preSwitchChecks script and switch-to-configuration-ng).
+prechecks() {
+  failed=
+  if [ "$1" != boot ]; then
+    printf 'Checking switch inhibitors...'
+    diff=$(/usr/bin/python3 -c '
+import json, sys
+def read(p):
+    try:
+        with open(p) as f:
+            v = json.load(f)
+        return v if isinstance(v, dict) else {}
+    except Exception:
+        return {}
+o, n = read(sys.argv[1]), read(sys.argv[2])
+for k, v in o.items():
+    if k in n and n[k] != v:
+        print(k, ":", v, "->", n[k])
+' "$(readlink -f /run/current-system)/switch-inhibitors" "$out/switch-inhibitors")
+    if [ -n "$diff" ]; then
+      echo
+      echo "There are changes to critical components of the system:"
+      echo
+      echo "$diff"
+      echo
+      echo "Switching into this system is not recommended."
+      echo "You probably want to run 'nixos-rebuild boot' and reboot your system instead."
+      echo
+      echo "If you really want to switch into this configuration directly, then"
+      echo "you can set NIXOS_NO_CHECK=1 to ignore pre-switch checks."
+      echo
+      echo "Pre-switch check 'switchInhibitors' failed"
+      failed=1
+    else
+      echo " done"
+    fi
+  fi
+  if [ -n "@precheck@" ]; then
+    echo "@precheck@"
+    echo "Pre-switch check 'labPrecheck' failed"
+    failed=1
+  fi
+  [ -z "$failed" ] || { echo "Pre-switch checks failed" >&2; return 1; }
+}
+if [ "$action" != dry-activate ] && [ "${NIXOS_NO_CHECK:-}" != 1 ] && ! prechecks "$action"; then
+  [ "$action" = check ] || log "refused-$action"
   exit 1
 fi
+[ "$action" != check ] || exit 0
 log "start-$action"
 if [ "${NIXOS_INSTALL_BOOTLOADER:-}" = 1 ] && { [ "$action" = switch ] || [ "$action" = boot ]; }; then
   log "install-bootloader"

@@ -64,7 +64,8 @@ pub(super) struct Prepared<'p> {
     /// Its system was built (its plan's build steps all ran).
     built: bool,
     /// Its switch was inhibited (NixOS's switch-inhibitors changed): the system was installed
-    /// for the next boot instead, as the `pre` script said it.
+    /// for the next boot instead. What changed, as the `pre` script said it ("switch
+    /// inhibited (systemd: systemd-257.9 -> systemd-258.1)").
     inhibited: Option<String>,
     /// The specialisation's system a switch or test activates, as the host resolved it: what
     /// it must run afterwards (the profile is the whole system).
@@ -213,9 +214,7 @@ impl<T: Transport> HostContext<'_, T> {
             // A preview of a host that runs the new system already has nothing to show: it
             // is not built, as `diff` says "runs it already".
             prepared.unchanged = (self.plan.only_changed || self.plan.preview_only)
-                && out.is_some_and(|new| {
-                    action.already_done(state.system.as_deref(), state.profile.as_deref(), new)
-                });
+                && out.is_some_and(|new| action.already_done(&state, new, hp.specialisation()));
             prepared.before = Some(state);
             if prepared.unchanged {
                 if self.plan.preview_only {
@@ -401,12 +400,7 @@ impl<T: Transport> HostContext<'_, T> {
                 {
                     return self.failed(prepared, f, after);
                 }
-                if let Some(said) = inhibited {
-                    let why = said
-                        .split(": installed")
-                        .next()
-                        .unwrap_or(&said)
-                        .to_string();
+                if let Some(why) = inhibited {
                     prepared.notes.push(format!(
                         "needs a reboot: {why}; it boots into the new system next time (`fleet reboot {}`)",
                         hp.host
@@ -544,7 +538,9 @@ impl<T: Transport> HostContext<'_, T> {
                 .find(|said| said.starts_with("switch inhibited"));
             if let Some(said) = inhibited {
                 self.events.note(Some(&hp.host), said);
-                prepared.inhibited = Some(said.to_string());
+                // What changed, without the pre script's last words (what it did instead).
+                let why = said.rsplit_once(": ").map_or(said, |(why, _)| why);
+                prepared.inhibited = Some(why.to_string());
             }
         }
         if matches!(

@@ -24,6 +24,7 @@ pub const ROLLBACK_SLACK: u64 = 300;
 /// nixos-rebuild does), else in a new session. `/bin/sh` and the caller's PATH because a
 /// transient unit on NixOS has neither on its own PATH. Arguments: DIR SYSTEM ACTION.
 const LAUNCH: &str = concat!(
+    include_str!("scripts/inhibitors.sh"),
     include_str!("scripts/pre.sh"),
     include_str!("scripts/launch.sh")
 );
@@ -55,11 +56,15 @@ const LOCK: &str = include_str!("scripts/lock.sh");
 const BACK: &str = include_str!("scripts/back.sh");
 const FREE: &str = include_str!("scripts/free.sh");
 const HERE: &str = concat!(
+    include_str!("scripts/inhibitors.sh"),
     include_str!("scripts/pre.sh"),
     include_str!("scripts/here.sh")
 );
 const SETTINGS: &str = include_str!("scripts/settings.sh");
-const PREVIEW: &str = include_str!("scripts/preview.sh");
+const PREVIEW: &str = concat!(
+    include_str!("scripts/inhibitors.sh"),
+    include_str!("scripts/preview.sh")
+);
 
 /// The host's nix settings as JSON, in the form its Nix takes (`nix config show` from 2.20).
 pub fn read_settings() -> Vec<Arg> {
@@ -368,6 +373,7 @@ mod tests {
             ("free", FREE),
             ("here", HERE),
             ("settings", SETTINGS),
+            ("preview", PREVIEW),
         ];
         for (name, text) in scripts {
             for (form, text) in [("", text.to_string()), (" (compacted)", compact(text))] {

@@ -276,15 +276,17 @@ pub fn read_current_system() -> Vec<Arg> {
     lits(&["readlink", "-f", CURRENT_SYSTEM])
 }
 
-/// What a host runs, as `running=`, `generation=` and `profile=` lines, in one command (one
-/// channel of the connection, not three): `/run/current-system` resolved, the system
-/// profile's generation link (like `system-42-link`), and the store path that profile points
-/// at. A value that cannot be read is empty; the command always succeeds where it runs.
+/// What a host runs, as `running=`, `generation=`, `profile=`, `booted=` and
+/// `specialisation=` lines, in one command (one channel of the connection, not several):
+/// `/run/current-system` resolved, the system profile's generation link (like
+/// `system-42-link`), the store path that profile points at, the system the host booted, and
+/// the name of the profile's specialisation the running system is, if it is one. A value that
+/// cannot be read is empty; the command always succeeds where it runs.
 pub fn read_state() -> Vec<Arg> {
     lits(&[
         "sh",
         "-c",
-        "printf 'running=%s\\ngeneration=%s\\nprofile=%s\\nbooted=%s\\n' \"$(readlink -f \"$1\")\" \"$(readlink \"$2\")\" \"$(readlink -f \"$2\")\" \"$(readlink -f \"$3\")\"",
+        "r=$(readlink -f \"$1\"); s=; for x in \"$2\"/specialisation/*; do [ -e \"$x\" ] && [ \"$(readlink -f \"$x\")\" = \"$r\" ] && s=${x##*/}; done; printf 'running=%s\\ngeneration=%s\\nprofile=%s\\nbooted=%s\\nspecialisation=%s\\n' \"$r\" \"$(readlink \"$2\")\" \"$(readlink -f \"$2\")\" \"$(readlink -f \"$3\")\" \"$s\"",
         "fleet-state",
         CURRENT_SYSTEM,
         SYSTEM_PROFILE,

@@ -355,6 +355,14 @@ impl HostPlan {
         self.deploy.iter().any(|s| s.kind == StepKind::Reboot)
     }
 
+    /// The specialisation its activation switches to (or tests), if it names one.
+    pub fn specialisation(&self) -> Option<&str> {
+        self.deploy.iter().find_map(|s| match &s.kind {
+            StepKind::FindSpecialisation(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// `host`'s plan with no steps yet: built on `build_on`, activated on `target`, a switch
     /// that leaves units failed kept, waiting for no other host.
     pub fn new(host: &crate::inventory::Host, build_on: Machine, target: Machine) -> HostPlan {

@@ -30,7 +30,7 @@ fn a_switch_the_inhibitors_refuse_is_installed_for_the_next_boot() {
     assert!(
         preview
             .stdout
-            .contains("switch inhibited (systemd 257 -> systemd 258)"),
+            .contains("switch inhibited (systemd: systemd 257 -> systemd 258)"),
         "{}",
         preview.stdout
     );
@@ -42,7 +42,7 @@ fn a_switch_the_inhibitors_refuse_is_installed_for_the_next_boot() {
     assert!(
         host["notes"]
             .to_string()
-            .contains("needs a reboot: switch inhibited (systemd 257 -> systemd 258)"),
+            .contains("needs a reboot: switch inhibited (systemd: systemd 257 -> systemd 258)"),
         "{host}"
     );
     let new = lab.evaluated("samsung");
@@ -77,6 +77,49 @@ fn a_switch_the_inhibitors_refuse_is_installed_for_the_next_boot() {
         .status(0);
     assert_eq!(forced.json()["hosts"][0]["outcome"], "deployed");
     assert_eq!(lab.running("samsung"), new);
+}
+
+/// As NixOS decides it: only a key both systems' switch-inhibitors have can change; one the
+/// new system adds (as a NixOS release adds `dbus-implementation`) is no reason to wait for a
+/// reboot, and the switch is live. A boot over changed inhibitors is a plain boot.
+#[test]
+fn a_key_only_the_new_system_has_is_no_inhibitor_change() {
+    let lab = Lab::new();
+    lab.bump("lab5");
+    lab.set(
+        "lab5",
+        "inhibitors",
+        json!({"systemd": "systemd 257", "dbus-implementation": "broker"}),
+    );
+    let preview = lab.fleet(&["deploy", "lab5", "--preview"]).status(0);
+    assert!(!preview.stdout.contains("inhibited"), "{}", preview.stdout);
+    let run = lab.fleet(&["deploy", "lab5", "--json"]).status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+    // Now a key both have changes: a boot is not inhibited, and boots it next time.
+    let running = lab.running("lab5");
+    lab.bump("lab5");
+    lab.set(
+        "lab5",
+        "inhibitors",
+        json!({"systemd": "systemd 257", "dbus-implementation": "dbus"}),
+    );
+    let run = lab
+        .fleet(&["deploy", "lab5", "--action", "boot", "--json"])
+        .status(0);
+    assert_eq!(
+        run.json()["hosts"][0]["outcome"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lab.running("lab5"), running);
+    assert_eq!(lab.boot_entry("lab5"), lab.evaluated("lab5"));
 }
 
 /// `--action test` over changed inhibitors: refused before anything began; nothing changed.
@@ -258,6 +301,17 @@ fn a_specialisation_is_switched_to_and_shown() {
     lab.fleet(&["-i", &inventory, "deploy", "razer"]).status(0);
     assert!(lab.running("razer").ends_with("-specialisation-gaming"));
     assert_eq!(lab.profile("razer"), lab.evaluated("razer"));
+    // quick-deploy knows the specialisation it would switch to runs already: nothing to do.
+    let quick = lab
+        .fleet(&["-i", &inventory, "quick-deploy", "razer", "--json"])
+        .status(0);
+    let host = &quick.json()["hosts"][0];
+    assert_eq!(host["outcome"], "unchanged", "{host}");
+    // Without the specialisation the whole system is to run: it is switched to.
+    let quick = lab.fleet(&["quick-deploy", "razer", "--json"]).status(0);
+    let host = &quick.json()["hosts"][0];
+    assert_eq!(host["outcome"], "deployed", "{host}");
+    assert_eq!(lab.running("razer"), lab.evaluated("razer"));
     // A boot takes no specialisation from the command line.
     let refused = lab.fleet(&[
         "deploy",
