@@ -218,7 +218,7 @@ impl Cause {
 /// What to do next about a step whose command failed on its own terms.
 fn next_for_step(hp: &HostPlan, step: &Step, on: &str, drv: Option<&str>) -> String {
     match &step.kind {
-        StepKind::CopyDerivations => format!(
+        StepKind::CopyDerivations(_) => format!(
             "check that this machine may write to {on}'s store over SSH (root, or a trusted user there)"
         ),
         StepKind::Build => match drv {

@@ -17,7 +17,7 @@ use crate::plan::{
 };
 use crate::preview::Preview;
 use crate::report::{Failure, HostReport, Left, Outcome, SystemState};
-use crate::vocab::{short, Arg};
+use crate::vocab::short;
 
 /// A host whose evaluation failed, in Nix's words (never fleet's expression).
 fn evaluation_failure(host: &str, e: &super::evaluations::EvalError) -> Failure {
@@ -808,16 +808,11 @@ impl<T: Transport> HostContext<'_, T> {
     /// The machine a derivation copy sends to, when that machine evaluated the host: its
     /// derivations are there already (`eval_on`).
     fn derivations_already_there(&self, hp: &HostPlan, step: &Step) -> Option<String> {
-        if step.kind != StepKind::CopyDerivations {
+        let StepKind::CopyDerivations(Some(to)) = &step.kind else {
             return None;
-        }
+        };
         let evaluated_on = self.runner.known.evaluations.evaluated_on(&hp.host)?;
-        let argv = &step.run.argv;
-        let to = argv.iter().position(|a| *a == Arg::from("--to"))?;
-        match argv.get(to + 1)? {
-            Arg::Store { store } if *store == evaluated_on => Some(evaluated_on),
-            _ => None,
-        }
+        (*to == evaluated_on).then_some(evaluated_on)
     }
 
     /// One way of doing `step` (its own command or a fallback's): a build's output is shown

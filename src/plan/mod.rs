@@ -163,8 +163,9 @@ pub enum StepKind {
     /// Read the system this host runs, for `Arg::Running` placeholders of other steps (a
     /// builder's: its cache serves it, signed). Failing leaves those steps unasked.
     ReadRunningOf(String),
-    /// Send the system's derivations to where it will be built.
-    CopyDerivations,
+    /// Send the system's derivations to where it will be built: that builder, or this machine
+    /// (`None`, from the machine that evaluated them).
+    CopyDerivations(Option<String>),
     /// Realise the system derivation.
     Build,
     /// Get the built closure onto the target.

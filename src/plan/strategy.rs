@@ -684,7 +684,7 @@ fn build_steps(
         Machine::Local => (
             from.map(|from| {
                 step(
-                    StepKind::CopyDerivations,
+                    StepKind::CopyDerivations(None),
                     "fetch the derivations from where they were evaluated",
                     Machine::Local,
                     nix::copy_derivation(Some(from), "auto".into(), Arg::drv(name)),
@@ -697,7 +697,7 @@ fn build_steps(
         ),
         Machine::Host(b) => (
             vec![step(
-                StepKind::CopyDerivations,
+                StepKind::CopyDerivations(Some(b.clone())),
                 &if from.is_some() {
                     format!("copy the derivations to {b} (unless {b} evaluated them)")
                 } else {
