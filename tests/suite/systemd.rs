@@ -100,11 +100,12 @@ fn a_switch_survives_the_sshd_restart_and_the_lost_logins_it_causes() {
 }
 
 /// A generation that locks the deployer out: no confirmation can come, and the watchdog, a
-/// transient unit, switches the host back by itself.
+/// transient unit, switches the host back by itself and deletes the generation it rejected.
 #[test]
 fn the_watchdog_unit_rolls_back_a_lockout() {
     let lab = Lab::new();
     let first = lab.running("sid");
+    let generation = lab.generation("sid");
     lab.bump("sid");
     lab.set("sid", "lockout", json!(true));
     let run = lab
@@ -118,6 +119,22 @@ fn the_watchdog_unit_rolls_back_a_lockout() {
     );
     assert_eq!(lab.running("sid"), first);
     assert_consistent(&lab, "sid");
+    // The rejected generation is gone: neither rollback nor the boot menu offers it.
+    assert_eq!(lab.generation("sid"), generation);
+    let rejected = lab.host_root("sid").join(format!(
+        "nix/var/nix/profiles/system-{}-link",
+        generation + 1
+    ));
+    assert!(
+        rejected.symlink_metadata().is_err(),
+        "{}",
+        rejected.display()
+    );
+    assert!(
+        run.stdout.contains("removed from its profile"),
+        "{}",
+        run.stdout
+    );
     let journal = journal(&lab, "sid");
     assert!(journal.contains("Started fleet-watchdog-"), "{journal}");
     assert_scripts_ran_as_written(&lab, "sid");
@@ -864,30 +881,51 @@ fn progress_is_read_from_nix_2_26_and_2_34() {
     assert!(!err.contains("@nix"), "{err}");
 }
 
-/// On a systemd host (its switch in a transient unit): a switch the inhibitors refuse is
-/// installed for the next boot; `--force-switch` passes NIXOS_NO_CHECK=1 into the unit.
+/// On the systemd hosts (the switch in a transient unit; Nix 2.26 and 2.34): a switch the
+/// inhibitors refuse is installed for the next boot; `--force-switch` passes NIXOS_NO_CHECK=1
+/// into the unit.
 #[test]
 fn switch_inhibitors_on_a_systemd_host() {
     let lab = Lab::new();
-    // Running a system whose inhibitors are the default ones (systemd 257).
+    for host in ["trixie", "sid"] {
+        // Running a system whose inhibitors are the default ones (systemd 257).
+        lab.bump(host);
+        lab.fleet(&["deploy", host, "--force-switch"]).status(0);
+        let first = lab.running(host);
+        lab.bump(host);
+        lab.set(host, "inhibitors", json!("systemd 258"));
+        let run = lab.fleet(&["deploy", host, "--json"]).status(0);
+        let report = &run.json()["hosts"][0];
+        assert_eq!(report["outcome"], "needs-reboot", "{host}: {report}");
+        assert!(
+            report["notes"]
+                .to_string()
+                .contains("switch inhibited (systemd: systemd 257 -> systemd 258)"),
+            "{host}: {report}"
+        );
+        assert_eq!(lab.running(host), first, "{host}");
+        assert_eq!(lab.profile(host), lab.evaluated(host), "{host}");
+        let forced = lab
+            .fleet(&["deploy", host, "--force-switch", "--json"])
+            .status(0);
+        assert_eq!(forced.json()["hosts"][0]["outcome"], "deployed", "{host}");
+        assert_eq!(lab.running(host), lab.evaluated(host), "{host}");
+        assert_consistent(&lab, host);
+    }
+}
+
+/// A systemd host that was down during a deploy (Nix 2.34): `fleet retry` deploys it once it
+/// is back, after its boot.
+#[test]
+fn retry_deploys_a_systemd_host_that_was_down() {
+    let lab = Lab::new();
     lab.bump("sid");
-    lab.fleet(&["deploy", "sid", "--force-switch"]).status(0);
-    let first = lab.running("sid");
-    lab.bump("sid");
-    lab.set("sid", "inhibitors", json!("systemd 258"));
-    let run = lab.fleet(&["deploy", "sid", "--json"]).status(0);
-    assert_eq!(
-        run.json()["hosts"][0]["outcome"],
-        "needs-reboot",
-        "{}",
-        run.stdout
-    );
-    assert_eq!(lab.running("sid"), first);
-    assert_eq!(lab.profile("sid"), lab.evaluated("sid"));
-    let forced = lab
-        .fleet(&["deploy", "sid", "--force-switch", "--json"])
-        .status(0);
-    assert_eq!(forced.json()["hosts"][0]["outcome"], "deployed");
+    lab.stop_host("sid");
+    lab.fleet(&["deploy", "sid"]).status(1);
+    lab.lab(&["start-host", "sid"]);
+    let run = lab.fleet(&["retry", "--json"]).status(0);
+    let report = &run.json()["hosts"][0];
+    assert_eq!(report["outcome"], "deployed", "{report}");
     assert_eq!(lab.running("sid"), lab.evaluated("sid"));
     assert_consistent(&lab, "sid");
 }
