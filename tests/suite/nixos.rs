@@ -140,6 +140,10 @@ fn a_test_the_inhibitors_refuse_changes_nothing() {
         failure.contains("refused the activation before it began"),
         "{failure}"
     );
+    assert!(
+        failure.contains("switch inhibited (systemd: systemd 257 -> systemd 258)"),
+        "{failure}"
+    );
     assert!(failure.contains("--force-switch"), "{failure}");
     assert_eq!(lab.running("razer"), first);
     assert_eq!(lab.generation("razer"), generation);
