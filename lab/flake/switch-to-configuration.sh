@@ -7,7 +7,7 @@
 # NIXOS_NO_CHECK=1, and fails before changing anything when one fails: the switch
 # inhibitors (25.11+: the system's switch-inhibitors, a JSON object, against the running
 # system's; a key both have with different values refuses; not checked for a boot), and the
-# lab's own, which fails when the precheck setting is set. NIXOS_INSTALL_BOOTLOADER=1 is
+# lab's own, which fails when the precheck setting is set (each run logged as checks-ACTION). NIXOS_INSTALL_BOOTLOADER=1 is
 # logged as an event of its own.
 # Every call is logged in /nix/var/lab/activations.log on the host. Where systemd runs, it
 # also does what NixOS's does with units: daemon-reload, the new generation's units started
@@ -24,6 +24,7 @@ case "$action" in
 esac
 # The checks' words are NixOS's (its preSwitchChecks script and switch-to-configuration-ng).
 prechecks() {
+  log "checks-$1"
   failed=
   if [ "$1" != boot ]; then
     printf 'Checking switch inhibitors...'

@@ -101,6 +101,10 @@ fn a_key_only_the_new_system_has_is_no_inhibitor_change() {
         run.stdout
     );
     assert_eq!(lab.running("lab5"), lab.evaluated("lab5"));
+    // The pre-switch checks ran once, before the switch, which did not run them again.
+    let seen = events(&lab, "lab5");
+    assert!(seen.contains(&"checks-check".to_string()), "{seen:?}");
+    assert!(!seen.contains(&"checks-switch".to_string()), "{seen:?}");
     // Now a key both have changes: a boot is not inhibited, and boots it next time.
     let running = lab.running("lab5");
     lab.bump("lab5");
