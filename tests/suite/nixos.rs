@@ -10,13 +10,6 @@ fn events(lab: &Lab, host: &str) -> Vec<String> {
     lab.activations(host).into_iter().map(|a| a.event).collect()
 }
 
-fn has_generation(lab: &Lab, host: &str, n: u32) -> bool {
-    lab.host_root(host)
-        .join(format!("nix/var/nix/profiles/system-{n}-link"))
-        .symlink_metadata()
-        .is_ok()
-}
-
 /// The new system's switch-inhibitors differ (systemd 257 -> 258): the preview says so; the
 /// switch installs it for the next boot, reports "needs a reboot" (exit 0, in the history),
 /// and is not rolled back; `--force-switch` then switches (NIXOS_NO_CHECK=1).
@@ -177,7 +170,7 @@ fn failed_pre_switch_checks_refuse_the_switch_and_change_nothing() {
     assert!(failure.contains("nothing was changed on p510"), "{failure}");
     assert_eq!(lab.running("p510"), first);
     assert_eq!(lab.generation("p510"), generation);
-    assert!(!has_generation(&lab, "p510", generation + 1));
+    assert!(!lab.has_generation("p510", generation + 1));
     assert!(!lab.saw("p510", "start-switch"));
     // --force-switch skips them.
     lab.fleet(&["deploy", "p510", "--force-switch"]).status(0);
@@ -209,7 +202,7 @@ fn a_rejected_generation_is_removed_and_rollback_skips_it() {
     assert_eq!(lab.running("lab5"), good);
     assert_eq!(lab.generation("lab5"), start + 1);
     assert!(
-        !has_generation(&lab, "lab5", start + 2),
+        !lab.has_generation("lab5", start + 2),
         "the rejected generation is still in the profile"
     );
     let generations = lab.fleet(&["generations", "lab5", "--json"]).status(0);

@@ -700,6 +700,14 @@ impl Lab {
         self.link(self.host_root(host).join("run/current-system"))
     }
 
+    /// Whether the host's system profile has generation `n` (its `system-N-link`).
+    pub fn has_generation(&self, host: &str, n: u32) -> bool {
+        self.host_root(host)
+            .join(format!("nix/var/nix/profiles/system-{n}-link"))
+            .symlink_metadata()
+            .is_ok()
+    }
+
     /// The system profile's generation number on the host.
     pub fn generation(&self, host: &str) -> u32 {
         let link = self.link(self.host_root(host).join("nix/var/nix/profiles/system"));
