@@ -291,7 +291,13 @@ impl Preview {
         .map(|(verb, l)| format!("{verb} {}", l.join(" ")))
         .collect();
         if !units.is_empty() {
-            parts.push(units.join(", "));
+            // A switch NixOS inhibits touches no unit until the reboot: only a forced one does.
+            let forced = if self.inhibited.is_some() {
+                "--force-switch would "
+            } else {
+                ""
+            };
+            parts.push(format!("{forced}{}", units.join(", ")));
         }
         if !self.unknown.is_empty() {
             parts.push(format!("{} part(s) unknown", self.unknown.len()));
@@ -375,7 +381,7 @@ mod tests {
         };
         assert_eq!(
             preview.summary(),
-            "1 changed (firefox 121.0 → 122.0), 1 added, 1 removed; fetch 12 paths, 3.4 MiB; switch inhibited (systemd: systemd-257.9 -> systemd-258.1): a switch installs it for the next boot, and it needs a reboot; reboot needed (kernel); restart sshd.service nix-daemon.service, stop old.service"
+            "1 changed (firefox 121.0 → 122.0), 1 added, 1 removed; fetch 12 paths, 3.4 MiB; switch inhibited (systemd: systemd-257.9 -> systemd-258.1): a switch installs it for the next boot, and it needs a reboot; reboot needed (kernel); --force-switch would restart sshd.service nix-daemon.service, stop old.service"
         );
     }
 
