@@ -7,7 +7,8 @@
 # NIXOS_NO_CHECK=1, and fails before changing anything when one fails: the switch
 # inhibitors (25.11+: the system's switch-inhibitors, a JSON object, against the running
 # system's; a key both have with different values refuses; not checked for a boot), and the
-# lab's own, which fails when the precheck setting is set (each run logged as checks-ACTION). NIXOS_INSTALL_BOOTLOADER=1 is
+# lab's own (after them by name), which fails when the precheck setting is set; the first
+# that fails ends them, as NixOS's. Each run is logged as checks-ACTION. NIXOS_INSTALL_BOOTLOADER=1 is
 # logged as an event of its own.
 # Every call is logged in /nix/var/lab/activations.log on the host. Where systemd runs, it
 # also does what NixOS's does with units: daemon-reload, the new generation's units started
@@ -25,7 +26,8 @@ esac
 # The checks' words are NixOS's (its preSwitchChecks script and switch-to-configuration-ng).
 prechecks() {
   log "checks-$1"
-  failed=
+  # By name, stopping at the first that fails, as NixOS's: the switch inhibitors, then the
+  # lab's own (userCheck).
   if [ "$1" != boot ]; then
     printf 'Checking switch inhibitors...'
     diff=$(/usr/bin/python3 -c '
@@ -55,17 +57,17 @@ for k, v in o.items():
       echo "you can set NIXOS_NO_CHECK=1 to ignore pre-switch checks."
       echo
       echo "Pre-switch check 'switchInhibitors' failed"
-      failed=1
-    else
-      echo " done"
+      echo "Pre-switch checks failed" >&2
+      return 1
     fi
+    echo " done"
   fi
   if [ -n "@precheck@" ]; then
     echo "@precheck@"
-    echo "Pre-switch check 'labPrecheck' failed"
-    failed=1
+    echo "Pre-switch check 'userCheck' failed"
+    echo "Pre-switch checks failed" >&2
+    return 1
   fi
-  [ -z "$failed" ] || { echo "Pre-switch checks failed" >&2; return 1; }
 }
 if [ "$action" != dry-activate ] && [ "${NIXOS_NO_CHECK:-}" != 1 ] && ! prechecks "$action"; then
   [ "$action" = check ] || log "refused-$action"

@@ -330,8 +330,13 @@ impl<T: Transport> HostContext<'_, T> {
             let end = self.inspect(hp, &prepared.log).await.ok();
             return self.failed(prepared, f, end);
         };
+        let undo = if f.refused {
+            "its profile goes back"
+        } else {
+            "rolling back"
+        };
         self.events
-            .note(Some(&hp.host), &format!("{}: rolling back", f.message));
+            .note(Some(&hp.host), &format!("{}: {undo}", f.message));
         if !matches!(self.runner.run(roll_back_now, &prepared.log).await, Ok(r) if r.success()) {
             // The shared connection may be what failed: one new login, then the watchdog.
             if self.runner.transport.reconnect(host).await.is_ok() {
@@ -352,6 +357,14 @@ impl<T: Transport> HostContext<'_, T> {
                     .map_or("its previous generation".to_string(), |g| {
                         format!("generation {g}")
                     });
+                if f.refused {
+                    // Nothing was activated: only the profile, set for it, went back.
+                    f.message = format!(
+                        "{}; nothing was changed on {host} (its profile is back at {to})",
+                        f.message
+                    );
+                    return self.failed(prepared, f, end);
+                }
                 f.message
                     .push_str(&format!("; {host} rolled itself back to {to}"));
                 match r.stdout.trim() {
@@ -360,14 +373,6 @@ impl<T: Transport> HostContext<'_, T> {
                         " (whose switch-to-configuration exited {code}: see {}/…/rollback.log there)",
                         nix::RUN_DIR
                     )),
-                }
-                if f.refused {
-                    // Nothing was activated: only the profile, set for it, went back.
-                    f.message = format!(
-                        "{}; nothing was changed on {host} (its profile is back at {to})",
-                        f.message
-                    );
-                    return self.failed(prepared, f, end);
                 }
                 f.message.push_str(&self.end_state(hp, end.as_ref()));
                 f.message.push_str(

@@ -605,13 +605,20 @@ impl<T: Transport> HostContext<'_, T> {
     ) -> Result<StepDone, Failure> {
         let result = self.run_deploy_step(hp, step, armed, log).await;
         let switched = matches!(step.kind, StepKind::Activate(Action::Switch | Action::Test));
+        // fleet's own checks refused it (the `pre` script), or NixOS's switch-to-configuration
+        // did, at its pre-switch checks, before changing anything: it ends with their words.
         let refusal = |f: &Failure| {
-            step.kind.is_activation()
-                && matches!(
-                    f.exit_code,
-                    Some(crate::nix::INHIBITED | crate::nix::CHECKS_FAILED)
-                )
-                && f.output.iter().any(|l| l.contains(crate::nix::SAYS))
+            let ours = matches!(
+                f.exit_code,
+                Some(crate::nix::INHIBITED | crate::nix::CHECKS_FAILED)
+            ) && f.output.iter().any(|l| l.contains(crate::nix::SAYS));
+            let nixos = f.exit_code == Some(1)
+                && f.output
+                    .iter()
+                    .map(|l| l.trim_start_matches("| ").trim())
+                    .rfind(|l| !l.is_empty())
+                    == Some(crate::nix::NIXOS_CHECKS_FAILED);
+            step.kind.is_activation() && (ours || nixos)
         };
         match result {
             Err(mut f) if refusal(&f) => {
@@ -622,10 +629,12 @@ impl<T: Transport> HostContext<'_, T> {
                     .map(String::from)
                     .collect();
                 let host = &hp.host;
-                f.message = format!(
-                    "{host} refused the activation before it began: {}",
+                let said = if said.is_empty() {
+                    "its pre-switch checks failed".to_string()
+                } else {
                     said.join("; ")
-                );
+                };
+                f.message = format!("{host} refused the activation before it began: {said}");
                 f.next = if f.exit_code == Some(crate::nix::INHIBITED) {
                     format!("deploy with --action boot and reboot it (`fleet reboot {host}`), or --force-switch to switch anyway (NIXOS_NO_CHECK=1)")
                 } else {

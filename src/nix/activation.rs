@@ -251,6 +251,9 @@ pub fn launch_activation(
     )
 }
 
+/// The last line NixOS's switch-to-configuration prints when its pre-switch checks fail (it
+/// exits 1 then, having changed nothing).
+pub const NIXOS_CHECKS_FAILED: &str = "Pre-switch checks failed";
 /// The `pre` script's exit when the switch-inhibitors refuse a live activation (see `PRE`).
 pub const INHIBITED: i32 = 8;
 /// Its exit when the system's own pre-switch checks fail.

@@ -119,6 +119,35 @@ fn a_key_only_the_new_system_has_is_no_inhibitor_change() {
     assert_eq!(lab.boot_entry("lab5"), lab.evaluated("lab5"));
 }
 
+/// NixOS stops its pre-switch checks at the first that fails: over changed inhibitors, a check
+/// after them (by name) has not run when the switch becomes a boot. The boot runs it, and it
+/// fails: a refusal (switch-to-configuration's own words), nothing installed for the next
+/// boot, the host runs what it ran, the generation made for it gone.
+#[test]
+fn a_check_after_the_inhibitors_still_runs_for_the_boot() {
+    let lab = Lab::new();
+    let first = lab.running("lab6");
+    let entry = lab.boot_entry("lab6");
+    lab.bump("lab6");
+    lab.set("lab6", "inhibitors", json!("systemd 258"));
+    lab.set("lab6", "precheck", json!("the ESP is too small"));
+    let run = lab.fleet(&["deploy", "lab6", "--json"]).status(1);
+    let host = &run.json()["hosts"][0];
+    assert_eq!(host["outcome"], "failed", "{host}");
+    let failure = host["failure"].to_string();
+    assert!(failure.contains("the ESP is too small"), "{failure}");
+    assert!(
+        failure.contains("refused the activation before it began"),
+        "{failure}"
+    );
+    assert_eq!(lab.running("lab6"), first);
+    assert_eq!(lab.boot_entry("lab6"), entry);
+    assert!(!lab.has_generation("lab6", 2));
+    let seen = events(&lab, "lab6");
+    assert!(seen.contains(&"checks-boot".to_string()), "{seen:?}");
+    assert!(!seen.contains(&"start-boot".to_string()), "{seen:?}");
+}
+
 /// `--action test` over changed inhibitors: refused before anything began; nothing changed.
 #[test]
 fn a_test_the_inhibitors_refuse_changes_nothing() {

@@ -8,7 +8,7 @@
 #                       boot: the system is there for the next boot
 # Sets `action` and `envs` (the activation's environment, NAME=VALUE words). Exits 8 when the
 # switch-inhibitors refuse it (a test, or a switch not to become a boot), 9 when the system's
-# other pre-switch checks (`switch-to-configuration check`, NixOS 25.05+) fail. Once they ran
+# other pre-switch checks (`switch-to-configuration check`, NixOS 25.05+) fail. Once they passed
 # here, the activation is told not to run them again (NIXOS_NO_CHECK=1, as
 # switch-to-configuration reads it), so they run once, as without fleet.
 pre() {
@@ -19,8 +19,13 @@ pre() {
   case $flags in *,force,*) return 0 ;; esac
   said=$(inhibitor_changes "$(readlink -f /run/current-system)/switch-inhibitors" "$system/switch-inhibitors" | sed 's/$/; /' | tr -d '\n' | sed 's/; $//')
   if "$system/bin/switch-to-configuration" 2>&1 < /dev/null | grep -qw check; then
-    if ! out=$("$system/bin/switch-to-configuration" check 2>&1 < /dev/null); then
-      # The check fails on the switch-inhibitors too: those alone are handled below.
+    if out=$("$system/bin/switch-to-configuration" check 2>&1 < /dev/null); then
+      # They passed: the activation does not run them a second time.
+      envs="$envs NIXOS_NO_CHECK=1"
+    else
+      # The check fails on the switch-inhibitors too: those alone are handled below, and
+      # the activation runs the checks NixOS stopped before (it stops at the first that
+      # fails; a boot does not check the inhibitors).
       others=$(printf '%s\n' "$out" | sed -n "s/^Pre-switch check '\(.*\)' failed.*/\1/p" | grep -vx switchInhibitors)
       if [ -z "$said" ] || [ -n "$others" ]; then
         printf '%s\n' "$out" >&2
@@ -28,9 +33,6 @@ pre() {
         exit 9
       fi
     fi
-    # They passed (but for the inhibitors, decided below): the activation does not run them
-    # a second time.
-    envs="$envs NIXOS_NO_CHECK=1"
   fi
   [ -n "$said" ] && [ "$action" != boot ] || return 0
   case "$action$flags" in
